@@ -1,0 +1,39 @@
+# PrefabTrace: `make run` sets up and serves the demo; `make test` sets up and tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+WORKERS ?= 4
+FLASK := $(BIN)/flask --app app
+
+.PHONY: setup run serve test lint bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt scripts/system-packages.sh
+	./scripts/system-packages.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(FLASK) db upgrade
+	$(FLASK) demo load
+	@echo "PrefabTrace: http://127.0.0.1:$(PORT)/  API docs: http://127.0.0.1:$(PORT)/api/v1/docs"
+	@echo "Demo API tokens (one per role): instance/demo-tokens.json"
+	exec $(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) \
+		--access-logfile - 'app:create_app()'
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python bench/capture.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

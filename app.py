@@ -1,0 +1,60 @@
+"""PrefabTrace: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the PrefabTrace application."""
+    from construction.config import load_config
+
+    app = Flask("construction", instance_relative_config=True)
+    app.config.from_mapping(load_config(app.instance_path, config))
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the database, migrations and the API to the app."""
+    from construction.extensions import init_extensions
+
+    init_extensions(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register the API blueprints and the public routes."""
+    from construction.api import register_api
+
+    register_api(app)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer API errors as application/problem+json."""
+    from construction.errors import init_error_handlers
+
+    init_error_handlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Register the `flask users`, `flask ledger` and `flask demo` groups."""
+    from construction.cli import init_commands
+
+    init_commands(app)
+
+
+def configure_logging(app: Flask) -> None:
+    """Log to stderr at the configured level."""
+    level = app.config.get("LOG_LEVEL", "INFO")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.logger.setLevel(level)
+    # Alembic announces every plugin it loads at INFO; only its warnings matter here.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""PrefabTrace application: models, lifecycle, services, API, CLI."""

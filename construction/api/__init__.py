@@ -1,0 +1,32 @@
+"""API blueprints under /api/v1 and the public routes."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, request, send_from_directory
+
+from construction.extensions import api, mark_read_only
+
+
+def register_api(app: Flask) -> None:
+    """Register every blueprint and the locally served docs assets."""
+    from construction.api import components, health, projects, scans
+
+    for module in (scans, components, projects):
+        api.register_blueprint(module.blp)
+    app.register_blueprint(health.bp)
+
+    @app.before_request
+    def _read_only_for_safe_methods():
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            mark_read_only()
+
+    import swagger_ui_bundle
+
+    assets = swagger_ui_bundle.swagger_ui_path
+
+    @app.get("/api/v1/docs-assets/<path:filename>")
+    def docs_assets(filename: str):
+        """Serve the Swagger UI files from the installed package (no CDN)."""
+        return send_from_directory(os.fspath(assets), filename, max_age=86400)

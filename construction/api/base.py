@@ -1,0 +1,17 @@
+"""What every API blueprint shares."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from construction.auth import authenticate_request
+
+
+def api_blueprint(name: str, import_name: str, description: str,
+                  url_prefix: str = "/api/v1") -> Blueprint:
+    """Return a blueprint whose every request must carry a valid token."""
+    blueprint = Blueprint(name, import_name, url_prefix=url_prefix, description=description)
+    # Authenticate before anything else, so that a caller without a valid
+    # token learns nothing from validation errors.
+    blueprint.before_request(authenticate_request)
+    return blueprint

@@ -1,0 +1,113 @@
+"""Components: list, read with history, create, change, import from CSV."""
+
+from __future__ import annotations
+
+import math
+
+from flask import current_app, request
+from flask.views import MethodView
+
+from construction.api.base import api_blueprint
+from construction.auth import authenticate_request
+from construction.errors import ApiProblem
+from construction.idempotency import idempotent
+from construction.schemas import (
+    ComponentDetailSchema,
+    ComponentPageSchema,
+    ComponentQueryArgs,
+    ComponentSchema,
+    ImportResultSchema,
+)
+from construction.services import components as service
+from construction.services.scans import event_view
+
+blp = api_blueprint("components", __name__, "Components: one physical piece each.",
+                    url_prefix="/api/v1")
+
+
+@blp.route("/components")
+class Components(MethodView):
+    @blp.arguments(ComponentQueryArgs, location="query")
+    @blp.response(200, ComponentPageSchema)
+    def get(self, args):
+        """List components with filters and pagination."""
+        principal = authenticate_request()
+        page, per_page = args.pop("page"), args.pop("per_page")
+        items, total = service.list_components(principal, service.ComponentFilters(**args),
+                                               page, per_page)
+        return {"items": items, "page": page, "per_page": per_page, "total": total,
+                "pages": math.ceil(total / per_page) if total else 0}
+
+    @idempotent
+    @blp.arguments(ComponentSchema)
+    @blp.response(201, ComponentSchema)
+    def post(self, fields):
+        """Create a planned component (admin, project manager)."""
+        principal = authenticate_request()
+        return service.create_component(principal, fields)
+
+
+@blp.route("/components/<int:component_id>")
+class ComponentById(MethodView):
+    @blp.response(200, ComponentDetailSchema)
+    def get(self, component_id):
+        """Read one component with its event history."""
+        principal = authenticate_request()
+        component = service.component_for_reading(principal, component_id)
+        component.events = [event_view(event, user) for event, user in
+                            service.component_events(component_id)]
+        return component
+
+    @blp.arguments(ComponentSchema(partial=True, exclude=("project_id",)))
+    @blp.response(200, ComponentSchema)
+    def patch(self, fields, component_id):
+        """Change a component's identity or plan (admin, project manager)."""
+        principal = authenticate_request()
+        return service.update_component(principal, component_id, fields)
+
+
+@blp.route("/components/<int:component_id>/events")
+class ComponentEvents(MethodView):
+    @blp.response(200, ComponentDetailSchema(only=("id", "code", "state", "events")))
+    def get(self, component_id):
+        """Read one component's events in order."""
+        principal = authenticate_request()
+        component = service.component_for_reading(principal, component_id)
+        component.events = [event_view(event, user) for event, user in
+                            service.component_events(component_id)]
+        return component
+
+
+@blp.route("/projects/<int:project_id>/components/import")
+class ComponentImport(MethodView):
+    @idempotent
+    @blp.response(201, ImportResultSchema)
+    @blp.doc(requestBody={"content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "file": {"type": "string", "format": "binary"}}}}}})
+    def post(self, project_id):
+        """Import components from CSV: every row or none.
+
+        Columns: mark, type (required), building, storey, install_sequence,
+        gtin, serial, ifc_global_id, code. Row errors come back in `errors`.
+        """
+        principal = authenticate_request()
+        upload = request.files.get("file")
+        if upload is not None:
+            raw = upload.read()
+        elif request.mimetype in ("text/csv", "text/plain"):
+            raw = request.get_data()
+        else:
+            raise ApiProblem("unsupported-media-type",
+                             "send text/csv, or multipart/form-data with a 'file' part")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ApiProblem("import-failed", "the file is not UTF-8 text",
+                             errors=[{"row": None, "field": None, "message": str(error)}]) \
+                from error
+        components = service.import_components_csv(
+            principal, project_id, text, current_app.config["IMPORT_MAX_ROWS"])
+        return {"imported": len(components), "ids": [c.id for c in components],
+                "codes": [c.code for c in components]}

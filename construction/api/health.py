@@ -1,0 +1,71 @@
+"""GET /health: is the service able to do its work."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from flask import Blueprint, current_app
+from sqlalchemy import text
+
+from construction.extensions import db
+
+bp = Blueprint("health", __name__)
+
+
+def _migrations() -> dict:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from flask_migrate import Migrate
+
+    migrate: Migrate = current_app.extensions["migrate"].migrate
+    script = ScriptDirectory.from_config(migrate.get_config())
+    heads = set(script.get_heads())
+    with db.engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return {"ok": current == heads, "current": sorted(current), "head": sorted(heads)}
+
+
+def decoders() -> dict[str, dict]:
+    """Report which QR decoding engines can run here."""
+    found: dict[str, dict] = {}
+    try:
+        import zxingcpp  # noqa: F401
+
+        found["zxing-cpp"] = {"available": True,
+                              "version": importlib.metadata.version("zxing-cpp")}
+    except ImportError as error:
+        found["zxing-cpp"] = {"available": False, "note": str(error)}
+    try:
+        from pyzbar import pyzbar  # noqa: F401
+
+        found["pyzbar"] = {"available": True}
+    except (ImportError, OSError) as error:
+        found["pyzbar"] = {"available": False,
+                           "note": f"libzbar0 is missing ({error}); decoding goes on without it"}
+    try:
+        import cv2
+
+        found["opencv"] = {"available": True, "version": cv2.__version__}
+    except ImportError as error:
+        found["opencv"] = {"available": False, "note": str(error)}
+    return found
+
+
+@bp.get("/health")
+def health():
+    """Report the database, migrations, decoders and back ends."""
+    report: dict = {"status": "ok"}
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+        report["database"] = {"ok": True, "engine": db.engine.dialect.name}
+        report["migrations"] = _migrations()
+    except Exception as error:  # the report must come back whatever failed
+        report["database"] = {"ok": False, "error": str(error.__class__.__name__)}
+        report["migrations"] = {"ok": False}
+    report["decoders"] = decoders()
+    report["back_ends"] = {"storage": current_app.config["STORAGE"],
+                           "jobs": current_app.config["JOBS"]}
+    healthy = report["database"]["ok"] and report["migrations"]["ok"]
+    report["status"] = "ok" if healthy else "unavailable"
+    return report, 200 if healthy else 503

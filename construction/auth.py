@@ -1,0 +1,70 @@
+"""Bearer-token authentication and project scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import g, request
+from sqlalchemy import Select, select
+
+from construction.errors import ApiProblem
+from construction.models import Project, ProjectParticipant
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: a user, their role and their organization."""
+
+    user_id: int
+    user_name: str
+    role: str
+    organization_id: int
+    organization_kind: str
+    region_code: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def authenticate_request() -> Principal:
+    """Return the caller's principal from the Authorization header, or raise 401."""
+    if "principal" in g:
+        return g.principal
+    from construction.services.accounts import principal_for_token
+
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiProblem("unauthorized", "send 'Authorization: Bearer <token>'")
+    principal = principal_for_token(token.strip())
+    if principal is None:
+        raise ApiProblem("unauthorized", "the token is unknown, expired or revoked")
+    g.principal = principal
+    return principal
+
+
+def require_roles(*roles: str) -> Principal:
+    """Return the principal if their role is one of `roles`, else raise 403."""
+    principal = authenticate_request()
+    if principal.role not in roles:
+        raise ApiProblem("forbidden", f"the role '{principal.role}' may not do this")
+    return principal
+
+
+def visible_project_ids(principal: Principal) -> Select | None:
+    """Return a select of the project ids `principal` may read (None means all)."""
+    if principal.is_admin:
+        return None
+    if principal.role == "regulator":
+        return select(Project.id).where(Project.region_code.startswith(principal.region_code))
+    return select(ProjectParticipant.project_id).where(
+        ProjectParticipant.organization_id == principal.organization_id
+    )
+
+
+def writable_project_ids(principal: Principal) -> Select | None:
+    """Return a select of the project ids `principal` may change (None means all)."""
+    if principal.role == "regulator":
+        return select(Project.id).where(Project.id.is_(None))
+    return visible_project_ids(principal)

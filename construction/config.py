@@ -1,0 +1,53 @@
+"""Configuration from environment variables with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_SECRET = "dev-only-insecure-secret"
+
+
+def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return the configuration: defaults, then the environment, then `overrides`."""
+    os.makedirs(instance_path, exist_ok=True)
+    env = os.environ
+    config: dict[str, Any] = {
+        "ENV_NAME": env.get("PREFABTRACE_ENV", "development"),
+        "SECRET_KEY": env.get("SECRET_KEY", DEFAULT_SECRET),
+        "SQLALCHEMY_DATABASE_URI": env.get(
+            "DATABASE_URL", "sqlite:///" + os.path.join(instance_path, "prefabtrace.db")
+        ),
+        "SQLITE_BUSY_TIMEOUT_MS": int(env.get("SQLITE_BUSY_TIMEOUT_MS", "10000")),
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        "STORAGE": env.get("STORAGE", "local"),
+        "PHOTO_DIR": env.get("PHOTO_DIR", os.path.join(instance_path, "photos")),
+        "JOBS": env.get("JOBS", "inline"),
+        "REDIS_URL": env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+        "BATCH_MAX_ITEMS": int(env.get("BATCH_MAX_ITEMS", "500")),
+        "IMPORT_MAX_ROWS": int(env.get("IMPORT_MAX_ROWS", "20000")),
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024))),
+        "TOKEN_DEFAULT_DAYS": int(env.get("TOKEN_DEFAULT_DAYS", "365")),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "API_TITLE": "PrefabTrace",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs-assets/",
+        "API_SPEC_OPTIONS": {
+            "components": {
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+            },
+            "security": [{"bearer": []}],
+        },
+        "JSON_SORT_KEYS": False,
+    }
+    if overrides:
+        config.update(overrides)
+    if config["ENV_NAME"] == "production" and config["SECRET_KEY"] == DEFAULT_SECRET:
+        raise RuntimeError("SECRET_KEY must be set in production (PREFABTRACE_ENV=production)")
+    return config

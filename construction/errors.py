@@ -1,0 +1,143 @@
+"""One error shape for the API: application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+PROBLEM_BASE = "/api/v1/problems/"
+
+# type -> (status, English title, Chinese title)
+PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
+    "validation-error": (422, "The request is not valid", "请求无效"),
+    "invalid-code": (422, "The code is not valid", "编码无效"),
+    "unknown-code": (404, "No component has this code", "未找到该编码的构件"),
+    "invalid-transition": (409, "This action is not allowed in the current state",
+                           "当前状态不允许此操作"),
+    "action-blocked": (409, "This action is blocked", "此操作被阻止"),
+    "record-required": (422, "This action needs a supporting record", "此操作需要记录"),
+    "client-event-id-reused": (409, "This client event id was used for another scan",
+                               "该客户端事件编号已用于其他扫描"),
+    "idempotency-key-reused": (422, "This Idempotency-Key was used for another request",
+                               "该幂等键已用于其他请求"),
+    "invalid-correction": (409, "This event cannot be corrected", "此事件不能更正"),
+    "unauthorized": (401, "Authentication is required", "需要身份验证"),
+    "forbidden": (403, "You may not do this", "无权执行此操作"),
+    "forbidden-action": (403, "Your role may not perform this action", "您的角色不能执行此操作"),
+    "not-found": (404, "Not found", "未找到"),
+    "conflict": (409, "Conflict", "冲突"),
+    "in-use": (409, "The resource is still in use", "资源仍在使用中"),
+    "import-failed": (422, "The import has errors; nothing was imported",
+                      "导入有错误，未导入任何数据"),
+    "payload-too-large": (413, "The request is too large", "请求过大"),
+    "method-not-allowed": (405, "Method not allowed", "不允许的方法"),
+    "unsupported-media-type": (415, "Unsupported media type", "不支持的媒体类型"),
+    "bad-request": (400, "Bad request", "错误的请求"),
+    "internal-error": (500, "Internal error", "内部错误"),
+}
+
+_BY_STATUS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+              405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
+              415: "unsupported-media-type", 422: "validation-error", 500: "internal-error"}
+
+
+class ApiProblem(Exception):
+    """A domain error answered as problem+json."""
+
+    def __init__(self, type_: str, detail: str = "", status: int | None = None,
+                 **extra: Any):
+        super().__init__(detail or type_)
+        self.type = type_
+        self.status = status or PROBLEM_TYPES[type_][0]
+        self.detail = detail
+        self.extra = extra
+
+
+def _wants_chinese() -> bool:
+    best = request.accept_languages.best_match(["en", "zh-CN", "zh"], default="en")
+    return best.startswith("zh")
+
+
+def problem_body(type_: str, status: int, detail: str = "", **extra: Any) -> dict[str, Any]:
+    """Return the problem+json body for a problem type."""
+    _, title_en, title_zh = PROBLEM_TYPES.get(type_, (status, "Error", "错误"))
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + type_,
+        "title": title_zh if _wants_chinese() else title_en,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return body
+
+
+def problem_response(type_: str, status: int, detail: str = "", headers=None,
+                     **extra: Any) -> Response:
+    """Build a problem+json response."""
+    response = Response(
+        json.dumps(problem_body(type_, status, detail, **extra)),
+        status=status,
+        mimetype="application/problem+json",
+    )
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _is_api_request() -> bool:
+    return request.path.startswith("/api/") or request.path == "/health"
+
+
+def handle_api_problem(error: ApiProblem) -> Response:
+    return problem_response(error.type, error.status, error.detail, **error.extra)
+
+
+def handle_http_exception(error: HTTPException):
+    if not _is_api_request():
+        return error
+    status = error.code or 500
+    type_ = _BY_STATUS.get(status, "bad-request" if status < 500 else "internal-error")
+    extra: dict[str, Any] = {}
+    headers = {}
+    data = getattr(error, "data", None) or {}
+    if "messages" in data:  # webargs validation errors, keyed by location
+        messages = data["messages"]
+        extra["errors"] = messages["json"] if set(messages) == {"json"} else messages
+    if "headers" in data:
+        headers = data["headers"]
+    valid_methods = getattr(error, "valid_methods", None)
+    if status == 405 and valid_methods:
+        headers["Allow"] = ", ".join(valid_methods)
+    detail = data.get("message") or (error.description if status != 422 else
+                                     "The request has invalid fields")
+    return problem_response(type_, status, detail, headers=headers, **extra)
+
+
+def handle_unexpected(error: Exception):
+    if isinstance(error, HTTPException):
+        return handle_http_exception(error)
+    if not _is_api_request():
+        return InternalServerError()
+    from flask import current_app
+
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return problem_response("internal-error", 500, "An unexpected error occurred")
+
+
+def init_error_handlers(app: Flask) -> None:
+    """Register problem+json handlers for API paths."""
+    app.register_error_handler(ApiProblem, handle_api_problem)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)
+
+    @app.get("/api/v1/problems/<type_>")
+    def problem_type(type_: str):
+        """Describe one problem type."""
+        if type_ not in PROBLEM_TYPES:
+            raise ApiProblem("not-found", f"no problem type '{type_}'")
+        status, title_en, title_zh = PROBLEM_TYPES[type_]
+        return {"type": PROBLEM_BASE + type_, "status": status,
+                "title": {"en": title_en, "zh-CN": title_zh}}

@@ -1,0 +1,95 @@
+"""Extensions, unbound here and bound to an app with `init_extensions`."""
+
+from __future__ import annotations
+
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, g, has_request_context
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(compare_type=True, render_as_batch=True)
+
+
+def schema_name(schema) -> str:
+    """Name a schema in the OpenAPI document, telling variants apart."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    if not isinstance(schema, type):
+        if schema.partial:
+            name += "Patch"
+        if schema.only:
+            name += "Summary"
+    return name
+
+
+api = Api(spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+
+
+def mark_read_only() -> None:
+    """Let this request's SQLite transactions start deferred (reads only)."""
+    g.read_only_transaction = True
+
+
+def _wants_write_lock() -> bool:
+    return not (has_request_context() and g.get("read_only_transaction", False))
+
+
+@event.listens_for(Engine, "connect")
+def _configure_sqlite(dbapi_connection, connection_record) -> None:
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    # The driver's own transaction handling is switched off so that we can
+    # issue BEGIN IMMEDIATE ourselves: a deferred transaction that reads and
+    # then writes fails with "database is locked" whenever another writer
+    # committed in between, and no busy timeout helps that case.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={_busy_timeout_ms}")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _begin_sqlite(connection) -> None:
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock() else "BEGIN")
+
+
+_busy_timeout_ms = 10000
+
+
+def init_extensions(app: Flask) -> None:
+    """Bind every extension to `app`."""
+    global _busy_timeout_ms
+    _busy_timeout_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir())
+    api.init_app(app)
+
+
+def _migrations_dir() -> str:
+    import os
+
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")

@@ -1,0 +1,276 @@
+"""Database models (SQLAlchemy 2.0 typed mappings)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from construction.extensions import db
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every engine (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrganizationKind(enum.StrEnum):
+    manufacturer = "manufacturer"
+    contractor = "contractor"
+    supervisor = "supervisor"
+    regulator = "regulator"
+    owner = "owner"
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    project_manager = "project_manager"
+    factory_worker = "factory_worker"
+    qc_inspector = "qc_inspector"
+    site_supervisor = "site_supervisor"
+    regulator = "regulator"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=32, validate_strings=True,
+                values_callable=lambda members: [m.value for m in members])
+
+
+class Organization(db.Model):
+    __tablename__ = "organization"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[OrganizationKind] = mapped_column(_enum(OrganizationKind, "organization_kind"))
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(db.Model):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "user_role"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organization: Mapped[Organization] = relationship()
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class Project(db.Model):
+    __tablename__ = "project"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    address: Mapped[str] = mapped_column(String(300), default="")
+    latitude: Mapped[float | None] = mapped_column(Numeric(9, 6, asdecimal=False))
+    longitude: Mapped[float | None] = mapped_column(Numeric(9, 6, asdecimal=False))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    buildings: Mapped[list[Building]] = relationship(
+        back_populates="project", order_by="Building.id"
+    )
+    participants: Mapped[list[ProjectParticipant]] = relationship(back_populates="project")
+
+
+class ProjectParticipant(db.Model):
+    """An organization taking part in a project (maker, contractor, supervisor...)."""
+
+    __tablename__ = "project_participant"
+    __table_args__ = (UniqueConstraint("project_id", "organization_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+
+    project: Mapped[Project] = relationship(back_populates="participants")
+    organization: Mapped[Organization] = relationship()
+
+
+class Building(db.Model):
+    __tablename__ = "building"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    project: Mapped[Project] = relationship(back_populates="buildings")
+    storeys: Mapped[list[Storey]] = relationship(
+        back_populates="building", order_by="Storey.elevation_m"
+    )
+
+
+class Storey(db.Model):
+    __tablename__ = "storey"
+    __table_args__ = (UniqueConstraint("building_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("building.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    elevation_m: Mapped[float] = mapped_column(Numeric(9, 3, asdecimal=False), default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    building: Mapped[Building] = relationship(back_populates="storeys")
+
+
+class ComponentType(db.Model):
+    __tablename__ = "component_type"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    manufacturer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organization.id"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(40))
+    drawing: Mapped[str] = mapped_column(String(100), default="")
+    length_mm: Mapped[int | None] = mapped_column(Integer)
+    width_mm: Mapped[int | None] = mapped_column(Integer)
+    height_mm: Mapped[int | None] = mapped_column(Integer)
+    weight_kg: Mapped[float | None] = mapped_column(Numeric(10, 1, asdecimal=False))
+    concrete_grade: Mapped[str] = mapped_column(String(20), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    project: Mapped[Project] = relationship()
+    manufacturer: Mapped[Organization | None] = relationship()
+
+
+class Component(db.Model):
+    """One physical piece; its state is kept here and derived from its events."""
+
+    __tablename__ = "component"
+    __table_args__ = (
+        UniqueConstraint("gtin", "serial"),
+        UniqueConstraint("project_id", "ifc_global_id"),
+        CheckConstraint("(gtin IS NULL) = (serial IS NULL)", name="gtin_with_serial"),
+        Index("ix_component_project_state", "project_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    component_type_id: Mapped[int] = mapped_column(ForeignKey("component_type.id"), index=True)
+    storey_id: Mapped[int | None] = mapped_column(ForeignKey("storey.id"), index=True)
+    mark: Mapped[str] = mapped_column(String(60), index=True)
+    install_sequence: Mapped[int | None] = mapped_column(Integer)
+    gtin: Mapped[str | None] = mapped_column(String(14))
+    serial: Mapped[str | None] = mapped_column(String(20))
+    ifc_global_id: Mapped[str | None] = mapped_column(String(22))
+    state: Mapped[str] = mapped_column(String(20), default="planned")
+    on_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    damaged: Mapped[bool] = mapped_column(Boolean, default=False)
+    ncr_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    project: Mapped[Project] = relationship()
+    component_type: Mapped[ComponentType] = relationship()
+    storey: Mapped[Storey | None] = relationship()
+
+
+class Event(db.Model):
+    """An append-only lifecycle record: never updated, never deleted."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("user_id", "client_event_id"),
+        Index("ix_event_component_id_id", "component_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    component_id: Mapped[int] = mapped_column(ForeignKey("component.id"))
+    action: Mapped[str] = mapped_column(String(20))
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    device: Mapped[str | None] = mapped_column(String(100))
+    client_event_id: Mapped[str] = mapped_column(String(64))
+    client_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    client_utc_offset_minutes: Mapped[int | None] = mapped_column(Integer)
+    server_time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    corrects_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("event.id"), index=True, unique=True
+    )
+
+
+class IdempotentRequest(db.Model):
+    """The stored answer to a write sent with an Idempotency-Key."""
+
+    __tablename__ = "idempotent_request"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,207 @@
+"""Marshmallow schemas for the API."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from construction import lifecycle
+from construction.models import OrganizationKind
+
+
+def _no_nul(value: str) -> None:
+    if "\x00" in value:
+        raise ValidationError("NUL characters are not allowed.")
+
+
+def text(max_length: int, required: bool = False, min_length: int = 0, **kw) -> fields.String:
+    return fields.String(required=required,
+                         validate=[validate.Length(min=min_length, max=max_length), _no_nul],
+                         **kw)
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class ScanSchema(Schema):
+    code = text(500, required=True, min_length=1)
+    action = fields.String(required=True, validate=validate.OneOf(lifecycle.ACTIONS))
+    client_event_id = text(64, required=True, min_length=8)
+    client_time = fields.AwareDateTime(load_default=None, allow_none=True)
+    location = fields.Dict(load_default=None, allow_none=True)
+    data = fields.Dict(load_default=None, allow_none=True)
+    device = text(100, load_default=None, allow_none=True)
+    corrects_event_id = fields.Integer(load_default=None, allow_none=True,
+                                       validate=validate.Range(min=1))
+
+    @validates_schema
+    def _correction(self, values, **kwargs):
+        if values.get("action") == "correct" and not values.get("corrects_event_id"):
+            raise ValidationError("A correction names the event it corrects.",
+                                  "corrects_event_id")
+        if values.get("action") != "correct" and values.get("corrects_event_id"):
+            raise ValidationError("Only a 'correct' action names an event to correct.",
+                                  "corrects_event_id")
+
+
+class BatchSchema(Schema):
+    # Items are validated one by one so that one bad item spoils nothing else.
+    items = fields.List(fields.Raw(), required=True,
+                        validate=validate.Length(min=1, max=500))
+
+
+class EventSchema(Schema):
+    id = fields.Integer()
+    component_id = fields.Integer()
+    action = fields.String()
+    from_state = fields.String()
+    to_state = fields.String()
+    user = fields.String()
+    organization_id = fields.Integer()
+    device = fields.String(allow_none=True)
+    client_event_id = fields.String()
+    client_time = fields.String(allow_none=True)
+    server_time = fields.String()
+    location = fields.Dict(allow_none=True)
+    data = fields.Dict(allow_none=True)
+    corrects_event_id = fields.Integer(allow_none=True)
+    biz_step = fields.String()
+    disposition = fields.String()
+
+
+class ComponentStatusSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    state = fields.String()
+    on_hold = fields.Boolean()
+    damaged = fields.Boolean()
+    ncr_open = fields.Boolean()
+    allowed_actions = fields.List(fields.String())
+
+
+class ScanResultSchema(Schema):
+    event = fields.Nested(EventSchema)
+    component = fields.Nested(ComponentStatusSchema)
+
+
+class BatchItemResultSchema(Schema):
+    index = fields.Integer()
+    client_event_id = fields.String(allow_none=True)
+    outcome = fields.String(validate=validate.OneOf(["accepted", "duplicate", "rejected"]))
+    event = fields.Nested(EventSchema, allow_none=True)
+    component = fields.Nested(ComponentStatusSchema, allow_none=True)
+    problem = fields.Dict(allow_none=True)
+
+
+class BatchResultSchema(Schema):
+    accepted = fields.Integer()
+    duplicate = fields.Integer()
+    rejected = fields.Integer()
+    results = fields.List(fields.Nested(BatchItemResultSchema))
+
+
+class OrganizationRefSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    kind = fields.Enum(OrganizationKind, by_value=True)
+    region_code = fields.String()
+
+
+class ProjectSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    code = text(40, required=True, min_length=1)
+    name = text(200, required=True, min_length=1)
+    region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{2,12}$"))
+    address = text(300)
+    latitude = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
+    longitude = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
+    participant_ids = fields.List(fields.Integer(), load_only=True)
+    participants = fields.Method("_participants", dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+    def _participants(self, project):
+        return [OrganizationRefSchema().dump(p.organization) for p in project.participants]
+
+
+class BuildingSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    project_id = fields.Integer(dump_only=True)
+    name = text(100, required=True, min_length=1)
+
+
+class StoreySchema(Schema):
+    id = fields.Integer(dump_only=True)
+    building_id = fields.Integer(dump_only=True)
+    name = text(100, required=True, min_length=1)
+    elevation_m = fields.Float(load_default=0.0, validate=validate.Range(min=-200, max=1000))
+
+
+class ComponentTypeSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    project_id = fields.Integer(dump_only=True)
+    manufacturer_id = fields.Integer(allow_none=True)
+    name = text(100, required=True, min_length=1)
+    category = fields.String(required=True, validate=validate.OneOf(
+        ["wall_panel", "slab", "beam", "column", "stair", "balcony", "module", "other"]))
+    drawing = text(100)
+    length_mm = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100_000))
+    width_mm = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100_000))
+    height_mm = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100_000))
+    weight_kg = fields.Float(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
+    concrete_grade = fields.String(validate=validate.Regexp(r"^(|C\d{2,3}(/\d{2,3})?)$"))
+
+
+class ComponentSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    code = text(16, allow_none=True)
+    project_id = fields.Integer(required=True)
+    component_type_id = fields.Integer(required=True)
+    storey_id = fields.Integer(allow_none=True)
+    mark = text(60, required=True, min_length=1)
+    install_sequence = fields.Integer(allow_none=True, validate=validate.Range(min=0))
+    gtin = fields.String(allow_none=True, validate=validate.Regexp(r"^\d{14}$"))
+    serial = fields.String(allow_none=True,
+                           validate=validate.Regexp(r"^[!-~]{1,20}$"))
+    ifc_global_id = fields.String(allow_none=True, validate=validate.Length(equal=22))
+    state = fields.String(dump_only=True)
+    on_hold = fields.Boolean(dump_only=True)
+    damaged = fields.Boolean(dump_only=True)
+    ncr_open = fields.Boolean(dump_only=True)
+    allowed_actions = fields.Method("_allowed", dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+    def _allowed(self, component):
+        return lifecycle.allowed_actions(lifecycle.Status(
+            component.state, component.on_hold, component.damaged, component.ncr_open))
+
+
+class ComponentDetailSchema(ComponentSchema):
+    events = fields.List(fields.Nested(EventSchema), dump_only=True)
+
+
+class ComponentPageSchema(Schema):
+    items = fields.List(fields.Nested(ComponentSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+    pages = fields.Integer()
+
+
+class ComponentQueryArgs(PageArgs):
+    project_id = fields.Integer()
+    building_id = fields.Integer()
+    storey_id = fields.Integer()
+    component_type_id = fields.Integer()
+    state = fields.String(validate=validate.OneOf(lifecycle.STATES))
+    mark = text(60)
+    q = text(60)
+    updated_since = fields.AwareDateTime()
+
+
+class ImportResultSchema(Schema):
+    imported = fields.Integer()
+    ids = fields.List(fields.Integer())
+    codes = fields.List(fields.String())

@@ -1,0 +1,86 @@
+"""Organizations, users and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from construction.auth import Principal
+from construction.extensions import db
+from construction.models import ApiToken, Organization, OrganizationKind, Role, User
+
+TOKEN_PREFIX = "pt_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_organization(name: str, kind: str, region_code: str) -> Organization:
+    """Create an organization."""
+    organization = Organization(name=name, kind=OrganizationKind(kind), region_code=region_code)
+    db.session.add(organization)
+    db.session.commit()
+    return organization
+
+
+def create_user(name: str, organization_id: int, role: str) -> User:
+    """Create a user in an organization with one role."""
+    role_value = Role(role)
+    organization = db.session.get(Organization, organization_id)
+    if organization is None:
+        raise LookupError(f"no organization {organization_id}")
+    if role_value is Role.regulator and organization.kind is not OrganizationKind.regulator:
+        raise ValueError("the regulator role belongs to a regulator organization")
+    user = User(name=name, organization_id=organization_id, role=role_value)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def issue_token(user_id: int, name: str = "", days: int | None = 365) -> tuple[ApiToken, str]:
+    """Create a token for a user; return the record and the secret (shown once)."""
+    if db.session.get(User, user_id) is None:
+        raise LookupError(f"no user {user_id}")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires = datetime.now(UTC) + timedelta(days=days) if days else None
+    token = ApiToken(user_id=user_id, token_hash=hash_token(secret), prefix=secret[:10],
+                     name=name, expires_at=expires)
+    db.session.add(token)
+    db.session.commit()
+    return token, secret
+
+
+def revoke_token(token_id: int) -> ApiToken:
+    """Revoke a token now."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise LookupError(f"no token {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = datetime.now(UTC)
+        db.session.commit()
+    return token
+
+
+def principal_for_token(secret: str) -> Principal | None:
+    """Return the principal a live token stands for, or None."""
+    row = db.session.execute(
+        select(ApiToken.expires_at, ApiToken.revoked_at, User.id, User.name, User.role,
+               User.active, Organization.id, Organization.kind, Organization.region_code)
+        .join(User, ApiToken.user_id == User.id)
+        .join(Organization, User.organization_id == Organization.id)
+        .where(ApiToken.token_hash == hash_token(secret))
+    ).first()
+    if row is None:
+        return None
+    expires_at, revoked_at, user_id, user_name, role, active, org_id, kind, region = row
+    if revoked_at is not None or not active:
+        return None
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        return None
+    return Principal(user_id=user_id, user_name=user_name, role=str(role.value),
+                     organization_id=org_id, organization_kind=str(kind.value),
+                     region_code=region)

@@ -1,0 +1,243 @@
+"""Projects, buildings, storeys and component types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from construction.auth import Principal, visible_project_ids
+from construction.errors import ApiProblem
+from construction.extensions import db
+from construction.models import (
+    Building,
+    Component,
+    ComponentType,
+    Organization,
+    Project,
+    ProjectParticipant,
+    Storey,
+)
+
+MANAGERS = ("admin", "project_manager")
+
+
+def project_for_reading(principal: Principal, project_id: int) -> Project:
+    """Return a project the principal may read, or raise 404."""
+    project = db.session.get(Project, project_id)
+    scope = visible_project_ids(principal)
+    if project is None or (scope is not None and not db.session.scalar(
+            select(func.count()).where(Project.id == project_id, Project.id.in_(scope)))):
+        raise ApiProblem("not-found", f"no project {project_id}")
+    return project
+
+
+def project_for_managing(principal: Principal, project_id: int) -> Project:
+    """Return a project the principal may change, or raise 404/403."""
+    project = project_for_reading(principal, project_id)
+    if principal.role not in MANAGERS:
+        raise ApiProblem("forbidden", f"the role '{principal.role}' may not change projects")
+    return project
+
+
+def list_projects(principal: Principal) -> list[Project]:
+    """List the projects the principal may read."""
+    query = select(Project).order_by(Project.id)
+    scope = visible_project_ids(principal)
+    if scope is not None:
+        query = query.where(Project.id.in_(scope))
+    return list(db.session.scalars(query))
+
+
+def _commit_unique(what: str) -> None:
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        raise ApiProblem("conflict", f"{what} already exists") from error
+
+
+def _set_participants(project: Project, organization_ids: list[int]) -> None:
+    known = set(db.session.scalars(
+        select(Organization.id).where(Organization.id.in_(organization_ids))))
+    missing = sorted(set(organization_ids) - known)
+    if missing:
+        raise ApiProblem("validation-error", "unknown organizations",
+                         errors={"participant_ids": [f"no organization {i}" for i in missing]})
+    current = {p.organization_id for p in project.participants}
+    for organization_id in sorted(set(organization_ids) - current):
+        db.session.add(ProjectParticipant(project=project, organization_id=organization_id))
+
+
+def create_project(principal: Principal, fields: dict[str, Any]) -> Project:
+    """Create a project; the creator's organization takes part in it."""
+    if principal.role not in MANAGERS:
+        raise ApiProblem("forbidden", f"the role '{principal.role}' may not create projects")
+    participant_ids = list(fields.pop("participant_ids", []))
+    project = Project(**fields)
+    db.session.add(project)
+    if principal.role != "admin":
+        participant_ids.append(principal.organization_id)
+    _set_participants(project, participant_ids)
+    _commit_unique(f"a project with code '{fields.get('code')}'")
+    return project
+
+
+def update_project(principal: Principal, project_id: int, fields: dict[str, Any]) -> Project:
+    """Change a project's fields or add participants."""
+    project = project_for_managing(principal, project_id)
+    participant_ids = fields.pop("participant_ids", None)
+    for name, value in fields.items():
+        setattr(project, name, value)
+    if participant_ids is not None:
+        _set_participants(project, participant_ids)
+    _commit_unique(f"a project with code '{project.code}'")
+    return project
+
+
+def _refuse_if_used(count_query, what: str) -> None:
+    if db.session.scalar(count_query):
+        raise ApiProblem("in-use", f"{what} still has components")
+
+
+def delete_project(principal: Principal, project_id: int) -> None:
+    """Delete an empty project with its buildings, storeys and types."""
+    project = project_for_managing(principal, project_id)
+    _refuse_if_used(select(func.count()).where(Component.project_id == project_id), "the project")
+    for building in project.buildings:
+        for storey in building.storeys:
+            db.session.delete(storey)
+        db.session.delete(building)
+    for component_type in db.session.scalars(
+            select(ComponentType).where(ComponentType.project_id == project_id)):
+        db.session.delete(component_type)
+    for participant in project.participants:
+        db.session.delete(participant)
+    db.session.delete(project)
+    db.session.commit()
+
+
+def create_building(principal: Principal, project_id: int, fields: dict[str, Any]) -> Building:
+    """Add a building to a project."""
+    project_for_managing(principal, project_id)
+    building = Building(project_id=project_id, **fields)
+    db.session.add(building)
+    _commit_unique(f"a building named '{fields.get('name')}'")
+    return building
+
+
+def building_for(principal: Principal, building_id: int, manage: bool = False) -> Building:
+    """Return a building the principal may read (or change), or raise."""
+    building = db.session.get(Building, building_id)
+    if building is None:
+        raise ApiProblem("not-found", f"no building {building_id}")
+    (project_for_managing if manage else project_for_reading)(principal, building.project_id)
+    return building
+
+
+def update_building(principal: Principal, building_id: int, fields: dict[str, Any]) -> Building:
+    """Rename a building."""
+    building = building_for(principal, building_id, manage=True)
+    for name, value in fields.items():
+        setattr(building, name, value)
+    _commit_unique(f"a building named '{building.name}'")
+    return building
+
+
+def delete_building(principal: Principal, building_id: int) -> None:
+    """Delete a building with no components."""
+    building = building_for(principal, building_id, manage=True)
+    storey_ids = [s.id for s in building.storeys]
+    _refuse_if_used(select(func.count()).where(Component.storey_id.in_(storey_ids)),
+                    "the building")
+    for storey in building.storeys:
+        db.session.delete(storey)
+    db.session.delete(building)
+    db.session.commit()
+
+
+def create_storey(principal: Principal, building_id: int, fields: dict[str, Any]) -> Storey:
+    """Add a storey to a building."""
+    building_for(principal, building_id, manage=True)
+    storey = Storey(building_id=building_id, **fields)
+    db.session.add(storey)
+    _commit_unique(f"a storey named '{fields.get('name')}'")
+    return storey
+
+
+def storey_for(principal: Principal, storey_id: int, manage: bool = False) -> Storey:
+    """Return a storey the principal may read (or change), or raise."""
+    storey = db.session.get(Storey, storey_id)
+    if storey is None:
+        raise ApiProblem("not-found", f"no storey {storey_id}")
+    building_for(principal, storey.building_id, manage)
+    return storey
+
+
+def update_storey(principal: Principal, storey_id: int, fields: dict[str, Any]) -> Storey:
+    """Change a storey's name or elevation."""
+    storey = storey_for(principal, storey_id, manage=True)
+    for name, value in fields.items():
+        setattr(storey, name, value)
+    _commit_unique(f"a storey named '{storey.name}'")
+    return storey
+
+
+def delete_storey(principal: Principal, storey_id: int) -> None:
+    """Delete a storey with no components."""
+    storey = storey_for(principal, storey_id, manage=True)
+    _refuse_if_used(select(func.count()).where(Component.storey_id == storey_id), "the storey")
+    db.session.delete(storey)
+    db.session.commit()
+
+
+def list_component_types(principal: Principal, project_id: int) -> list[ComponentType]:
+    """List a project's component types."""
+    project_for_reading(principal, project_id)
+    return list(db.session.scalars(select(ComponentType)
+                                   .where(ComponentType.project_id == project_id)
+                                   .order_by(ComponentType.id)))
+
+
+def create_component_type(principal: Principal, project_id: int,
+                          fields: dict[str, Any]) -> ComponentType:
+    """Add a component type to a project."""
+    project_for_managing(principal, project_id)
+    if fields.get("manufacturer_id") is not None and \
+            db.session.get(Organization, fields["manufacturer_id"]) is None:
+        raise ApiProblem("validation-error", "unknown manufacturer",
+                         errors={"manufacturer_id": ["No such organization."]})
+    component_type = ComponentType(project_id=project_id, **fields)
+    db.session.add(component_type)
+    _commit_unique(f"a component type named '{fields.get('name')}'")
+    return component_type
+
+
+def component_type_for(principal: Principal, type_id: int, manage: bool = False) -> ComponentType:
+    """Return a component type the principal may read (or change), or raise."""
+    component_type = db.session.get(ComponentType, type_id)
+    if component_type is None:
+        raise ApiProblem("not-found", f"no component type {type_id}")
+    (project_for_managing if manage else project_for_reading)(principal,
+                                                              component_type.project_id)
+    return component_type
+
+
+def update_component_type(principal: Principal, type_id: int,
+                          fields: dict[str, Any]) -> ComponentType:
+    """Change a component type."""
+    component_type = component_type_for(principal, type_id, manage=True)
+    for name, value in fields.items():
+        setattr(component_type, name, value)
+    _commit_unique(f"a component type named '{component_type.name}'")
+    return component_type
+
+
+def delete_component_type(principal: Principal, type_id: int) -> None:
+    """Delete a component type no component uses."""
+    component_type = component_type_for(principal, type_id, manage=True)
+    _refuse_if_used(select(func.count()).where(Component.component_type_id == type_id),
+                    "the component type")
+    db.session.delete(component_type)
+    db.session.commit()

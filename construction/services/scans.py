@@ -1,0 +1,340 @@
+"""Record scans: the one path by which a component's state changes.
+
+A single scan is a batch of one. A batch resolves all its codes, locks the
+components it touches (in id order, so batches never deadlock), applies the
+lifecycle in memory in the order given, and writes all events and state
+changes in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from construction import lifecycle
+from construction.auth import Principal, writable_project_ids
+from construction.errors import ApiProblem
+from construction.extensions import db
+from construction.identity import ComponentKey, parse_scanned
+from construction.lifecycle import LedgerEntry, Status, TransitionError
+from construction.models import Component, Event, User
+from labels.codes import CodeError
+
+_RETRIES = 3
+
+
+@dataclass
+class ScanItem:
+    """One scan as the client sent it (already validated in shape)."""
+
+    code: str
+    action: str
+    client_event_id: str
+    client_time: datetime | None = None
+    location: dict | None = None
+    data: dict | None = None
+    device: str | None = None
+    corrects_event_id: int | None = None
+
+
+@dataclass
+class ScanResult:
+    """What became of one scan: accepted, duplicate or rejected."""
+
+    outcome: str
+    event: dict[str, Any] | None = None
+    component: dict[str, Any] | None = None
+    problem: ApiProblem | None = None
+
+
+@dataclass
+class _Row:
+    id: int
+    code: str
+    project_id: int
+    version: int
+    status: Status
+    dirty: bool = False
+    pending: list[LedgerEntry] = field(default_factory=list)
+
+
+_COMPONENT_COLUMNS = (Component.id, Component.code, Component.project_id, Component.version,
+                      Component.state, Component.on_hold, Component.damaged, Component.ncr_open)
+
+
+def record_scans(principal: Principal, items: list[ScanItem]) -> list[ScanResult]:
+    """Record scans in order; return one result per item."""
+    for attempt in range(_RETRIES):
+        try:
+            return _record(principal, items)
+        except (IntegrityError, _StaleVersion):
+            # A concurrent request inserted the same client event id or moved a
+            # component first: start again; the replay finds what it did.
+            db.session.rollback()
+            if attempt == _RETRIES - 1:
+                raise
+        except OperationalError:
+            db.session.rollback()
+            raise
+    raise AssertionError("unreachable")
+
+
+class _StaleVersion(Exception):
+    pass
+
+
+def _record(principal: Principal, items: list[ScanItem]) -> list[ScanResult]:
+    results: list[ScanResult | None] = [None] * len(items)
+    keys: dict[int, ComponentKey] = {}
+    for index, item in enumerate(items):
+        if not lifecycle.role_may(principal.role, item.action):
+            results[index] = _rejected(ApiProblem(
+                "forbidden-action",
+                f"the role '{principal.role}' may not perform '{item.action}'",
+                action=item.action, role=principal.role))
+            continue
+        try:
+            keys[index] = parse_scanned(item.code)
+        except CodeError as error:
+            results[index] = _rejected(ApiProblem("invalid-code", str(error), code=item.code))
+
+    rows = _lock_components(principal, set(keys.values()))
+    existing = _existing_events(principal.user_id, [items[i].client_event_id for i in keys])
+    now = datetime.now(UTC)
+    new_events: list[dict[str, Any]] = []
+    event_index: dict[int, int] = {}  # item index -> position in new_events
+    seen_in_batch: dict[str, int] = {}  # client event id -> index of the accepted item
+    repeats: dict[int, int] = {}  # item index -> index of the same scan earlier in the batch
+
+    for index, key in keys.items():
+        item = items[index]
+        row = rows.get(key)
+        if row is None:
+            results[index] = _rejected(ApiProblem(
+                "unknown-code", f"no component you may act on has the code '{item.code}'",
+                code=item.code))
+            continue
+        earlier = existing.get(item.client_event_id)
+        if earlier is not None:
+            results[index] = _replay(earlier, row, item)
+            continue
+        if item.client_event_id in seen_in_batch:
+            first = seen_in_batch[item.client_event_id]
+            if items[first].action != item.action or keys.get(first) != key:
+                results[index] = _rejected(_reused(item))
+            else:
+                repeats[index] = first
+            continue
+        try:
+            before = row.status
+            if item.action == "correct":
+                after = _corrected_status(row, item)
+            else:
+                after = lifecycle.apply(before, item.action, item.data)
+        except TransitionError as error:
+            results[index] = _rejected(_transition_problem(error))
+            continue
+        except ApiProblem as problem:
+            results[index] = _rejected(problem)
+            continue
+        seen_in_batch[item.client_event_id] = index
+        row.status = after
+        row.dirty = True
+        row.pending.append(LedgerEntry(-1 - len(new_events), item.action, item.data,
+                                       item.corrects_event_id))
+        event_index[index] = len(new_events)
+        new_events.append(_event_row(principal, row, item, before, after, now))
+
+    if new_events:
+        ids = db.session.scalars(
+            insert(Event).returning(Event.id, sort_by_parameter_order=True), new_events
+        ).all()
+        for position, event_id in enumerate(ids):
+            new_events[position]["id"] = event_id
+        _write_states([row for row in rows.values() if row.dirty], now)
+    db.session.commit()
+
+    for index, position in event_index.items():
+        row = rows[keys[index]]
+        results[index] = ScanResult("accepted", event=_event_view(new_events[position],
+                                                                  principal.user_name),
+                                    component=_component_view(row))
+    for index, first in repeats.items():
+        results[index] = ScanResult("duplicate", event=results[first].event,
+                                    component=results[first].component)
+    return results
+
+
+def _rejected(problem: ApiProblem) -> ScanResult:
+    return ScanResult("rejected", problem=problem)
+
+
+def _reused(item: ScanItem) -> ApiProblem:
+    return ApiProblem("client-event-id-reused",
+                      f"client_event_id '{item.client_event_id}' was used for another scan",
+                      client_event_id=item.client_event_id)
+
+
+def _transition_problem(error: TransitionError) -> ApiProblem:
+    status = error.status
+    extra = {"current_state": status.state, "on_hold": status.on_hold,
+             "damaged": status.damaged, "ncr_open": status.ncr_open,
+             "allowed_actions": lifecycle.allowed_actions(status)}
+    return ApiProblem(error.kind, error.detail, **extra)
+
+
+def _lock_components(principal: Principal, keys: set[ComponentKey]) -> dict[ComponentKey, _Row]:
+    if not keys:
+        return {}
+    conditions = []
+    codes = [k.code for k in keys if k.kind == "code"]
+    ids = [k.id for k in keys if k.kind == "id"]
+    pairs = [(k.gtin, k.serial) for k in keys if k.kind == "gs1"]
+    if codes:
+        conditions.append(Component.code.in_(codes))
+    if ids:
+        conditions.append(Component.id.in_(ids))
+    if pairs:
+        conditions.append(tuple_(Component.gtin, Component.serial).in_(pairs))
+    query = select(*_COMPONENT_COLUMNS).where(or_(*conditions)).order_by(Component.id)
+    scope = writable_project_ids(principal)
+    if scope is not None:
+        query = query.where(Component.project_id.in_(scope))
+    by_id: dict[int, _Row] = {}
+    found: dict[ComponentKey, _Row] = {}
+    for r in db.session.execute(query.with_for_update(of=Component)).all():
+        row = _Row(r.id, r.code, r.project_id, r.version,
+                   Status(r.state, r.on_hold, r.damaged, r.ncr_open))
+        by_id[r.id] = row
+        found[ComponentKey("code", code=r.code)] = row
+        found[ComponentKey("id", id=r.id)] = row
+    if pairs:
+        for r in db.session.execute(
+            select(Component.id, Component.gtin, Component.serial)
+            .where(Component.id.in_(list(by_id)), Component.gtin.is_not(None))
+        ).all():
+            found[ComponentKey("gs1", gtin=r.gtin, serial=r.serial)] = by_id[r.id]
+    return {key: found[key] for key in keys if key in found}
+
+
+def _existing_events(user_id: int, client_event_ids: list[str]) -> dict[str, Event]:
+    if not client_event_ids:
+        return {}
+    events = db.session.scalars(
+        select(Event).where(Event.user_id == user_id,
+                            Event.client_event_id.in_(set(client_event_ids)))
+    ).all()
+    return {event.client_event_id: event for event in events}
+
+
+def _replay(earlier: Event, row: _Row, item: ScanItem) -> ScanResult:
+    if earlier.component_id != row.id or earlier.action != item.action:
+        return _rejected(_reused(item))
+    user_name = db.session.get(User, earlier.user_id).name
+    return ScanResult("duplicate", event=event_view(earlier, user_name),
+                      component=_component_view(row))
+
+
+def _corrected_status(row: _Row, item: ScanItem) -> Status:
+    target_id = item.corrects_event_id
+    if target_id is None:
+        raise ApiProblem("validation-error", "a correction names the event it corrects",
+                         errors={"corrects_event_id": ["Missing data for required field."]})
+    history = [LedgerEntry(e.id, e.action, e.data, e.corrects_event_id)
+               for e in db.session.scalars(
+                   select(Event).where(Event.component_id == row.id).order_by(Event.id))]
+    history += row.pending
+    target = next((e for e in history if e.id == target_id), None)
+    if target is None:
+        raise ApiProblem("invalid-correction",
+                         f"event {target_id} is not an event of component {row.code}")
+    if target.action == "correct":
+        raise ApiProblem("invalid-correction", "a correction cannot itself be corrected")
+    if any(e.corrects_event_id == target_id for e in history):
+        raise ApiProblem("invalid-correction", f"event {target_id} is already corrected")
+    try:
+        return lifecycle.replay(history + [LedgerEntry(0, "correct", None, target_id)])
+    except TransitionError as error:
+        raise ApiProblem(
+            "invalid-correction",
+            f"without event {target_id} the later events no longer follow: {error.detail}; "
+            "correct the later events first") from error
+
+
+def _event_row(principal: Principal, row: _Row, item: ScanItem, before: Status,
+               after: Status, now: datetime) -> dict[str, Any]:
+    offset = None
+    client_time = None
+    if item.client_time is not None:
+        delta = item.client_time.utcoffset()
+        offset = int(delta.total_seconds() // 60) if delta is not None else None
+        client_time = item.client_time.astimezone(UTC)
+    return {
+        "component_id": row.id, "action": item.action,
+        "from_state": before.state, "to_state": after.state,
+        "user_id": principal.user_id, "organization_id": principal.organization_id,
+        "device": item.device, "client_event_id": item.client_event_id,
+        "client_time": client_time, "client_utc_offset_minutes": offset,
+        "server_time": now, "location": item.location, "data": item.data,
+        "corrects_event_id": item.corrects_event_id if item.action == "correct" else None,
+    }
+
+
+def _write_states(rows: list[_Row], now: datetime) -> None:
+    table = Component.__table__
+    statement = (
+        update(table)
+        .where(and_(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version")))
+        .values(state=bindparam("b_state"), on_hold=bindparam("b_on_hold"),
+                damaged=bindparam("b_damaged"), ncr_open=bindparam("b_ncr_open"),
+                version=table.c.version + 1, updated_at=now)
+    )
+    params = [{"b_id": r.id, "b_version": r.version, "b_state": r.status.state,
+               "b_on_hold": r.status.on_hold, "b_damaged": r.status.damaged,
+               "b_ncr_open": r.status.ncr_open} for r in rows]
+    result = db.session.connection().execute(statement, params)
+    if result.rowcount >= 0 and result.rowcount != len(rows):
+        raise _StaleVersion()
+    for row in rows:
+        row.version += 1
+
+
+def _component_view(row: _Row) -> dict[str, Any]:
+    return {"id": row.id, "code": row.code, "state": row.status.state,
+            "on_hold": row.status.on_hold, "damaged": row.status.damaged,
+            "ncr_open": row.status.ncr_open,
+            "allowed_actions": lifecycle.allowed_actions(row.status)}
+
+
+def _iso(value: datetime | None, offset_minutes: int | None = None) -> str | None:
+    if value is None:
+        return None
+    if offset_minutes is not None:
+        from datetime import timedelta, timezone
+
+        value = value.astimezone(timezone(timedelta(minutes=offset_minutes)))
+    return value.isoformat()
+
+
+def _event_view(row: dict[str, Any], user_name: str) -> dict[str, Any]:
+    spec = lifecycle.ACTIONS[row["action"]]
+    return {
+        "id": row["id"], "component_id": row["component_id"], "action": row["action"],
+        "from_state": row["from_state"], "to_state": row["to_state"],
+        "user": user_name, "organization_id": row["organization_id"],
+        "device": row["device"], "client_event_id": row["client_event_id"],
+        "client_time": _iso(row["client_time"], row["client_utc_offset_minutes"]),
+        "server_time": _iso(row["server_time"]), "location": row["location"],
+        "data": row["data"], "corrects_event_id": row["corrects_event_id"],
+        "biz_step": spec.biz_step, "disposition": spec.disposition,
+    }
+
+
+def event_view(event: Event, user_name: str) -> dict[str, Any]:
+    """Return the API view of a stored event."""
+    return _event_view({c.key: getattr(event, c.key) for c in Event.__table__.columns},
+                       user_name)

@@ -1,0 +1,1 @@
+"""Identity codes and labels: a pure library (no Flask, no database)."""

@@ -1,0 +1,66 @@
+"""Short human component codes: safe to type, with a check character.
+
+The alphabet has no 0/O, 1/I/L or U (confusable when read aloud or by hand) and
+only upper-case letters and digits, so codes fit the QR alphanumeric mode. The
+last character is a Luhn mod-N check character, which catches every single
+wrong character and every swap of two neighbours.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+BODY_LENGTH = 8
+CODE_LENGTH = BODY_LENGTH + 1
+_LETTERS = "".join(c for c in ALPHABET if c.isalpha())
+_INDEX = {c: i for i, c in enumerate(ALPHABET)}
+_N = len(ALPHABET)
+_SEPARATORS = re.compile(r"[\s\-_.]")
+
+
+class CodeError(ValueError):
+    """A string that is not a well-formed component code."""
+
+
+def check_character(body: str) -> str:
+    """Return the Luhn mod-N check character for `body`."""
+    total = 0
+    factor = 2
+    for char in reversed(body):
+        addend = factor * _INDEX[char]
+        factor = 1 if factor == 2 else 2
+        total += addend // _N + addend % _N
+    return ALPHABET[(_N - total % _N) % _N]
+
+
+def new_code() -> str:
+    """Return a fresh random code (first character a letter, so never all digits)."""
+    body = secrets.choice(_LETTERS) + "".join(
+        secrets.choice(ALPHABET) for _ in range(BODY_LENGTH - 1)
+    )
+    return body + check_character(body)
+
+
+def normalize(text: str) -> str:
+    """Return the canonical form of a typed code, or raise CodeError."""
+    cleaned = _SEPARATORS.sub("", text).upper()
+    if len(cleaned) != CODE_LENGTH:
+        raise CodeError(f"a component code has {CODE_LENGTH} characters")
+    bad = sorted({c for c in cleaned if c not in _INDEX})
+    if bad:
+        raise CodeError(f"characters not used in component codes: {''.join(bad)}")
+    if check_character(cleaned[:-1]) != cleaned[-1]:
+        raise CodeError("the check character does not match: the code is mistyped")
+    return cleaned
+
+
+def looks_like_code(text: str) -> bool:
+    """Tell whether `text` has the shape of a code (right length once cleaned)."""
+    return len(_SEPARATORS.sub("", text)) == CODE_LENGTH
+
+
+def display(code: str) -> str:
+    """Format a canonical code for people: groups of three, e.g. `K7M-4Q2-P9C`."""
+    return "-".join(code[i:i + 3] for i in range(0, len(code), 3))

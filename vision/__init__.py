@@ -1,0 +1,1 @@
+"""Photo checks on numpy images returning plain result objects (pure library)."""
