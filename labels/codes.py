@@ -1,9 +1,10 @@
 """Short human component codes: safe to type, with a check character.
 
-The alphabet has no 0/O, 1/I/L or U (confusable when read aloud or by hand) and
-only upper-case letters and digits, so codes fit the QR alphanumeric mode. The
-last character is a Luhn mod-N check character, which catches every single
-wrong character and every swap of two neighbours.
+The alphabet has no 0/O or 1/I/L (confusable when read or written by hand) and
+only upper-case letters and digits, so codes fit the QR alphanumeric mode. It
+has 31 characters, a prime, so a weighted check character modulo 31 (weights
+1..9 by position) catches every single wrong character and every swap of any
+two characters.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 
-ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 BODY_LENGTH = 8
 CODE_LENGTH = BODY_LENGTH + 1
 _LETTERS = "".join(c for c in ALPHABET if c.isalpha())
@@ -25,14 +26,11 @@ class CodeError(ValueError):
 
 
 def check_character(body: str) -> str:
-    """Return the Luhn mod-N check character for `body`."""
-    total = 0
-    factor = 2
-    for char in reversed(body):
-        addend = factor * _INDEX[char]
-        factor = 1 if factor == 2 else 2
-        total += addend // _N + addend % _N
-    return ALPHABET[(_N - total % _N) % _N]
+    """Return the check character that makes the weighted sum of the code zero mod 31."""
+    total = sum((position + 1) * _INDEX[char] for position, char in enumerate(body))
+    weight = len(body) + 1
+    # Solve weight * check + total == 0 (mod N); N is prime so the inverse exists.
+    return ALPHABET[(-total * pow(weight, -1, _N)) % _N]
 
 
 def new_code() -> str:

@@ -13,5 +13,9 @@ def api_blueprint(name: str, import_name: str, description: str,
     blueprint = Blueprint(name, import_name, url_prefix=url_prefix, description=description)
     # Authenticate before anything else, so that a caller without a valid
     # token learns nothing from validation errors.
-    blueprint.before_request(authenticate_request)
+    blueprint.before_request(_require_token)
     return blueprint
+
+
+def _require_token() -> None:
+    authenticate_request()

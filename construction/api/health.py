@@ -17,9 +17,11 @@ def _migrations() -> dict:
     from alembic.script import ScriptDirectory
     from flask_migrate import Migrate
 
-    migrate: Migrate = current_app.extensions["migrate"].migrate
-    script = ScriptDirectory.from_config(migrate.get_config())
-    heads = set(script.get_heads())
+    heads = current_app.extensions.get("prefabtrace.migration_heads")
+    if heads is None:  # reading the scripts takes a quarter of a second: once per process
+        migrate: Migrate = current_app.extensions["migrate"].migrate
+        heads = set(ScriptDirectory.from_config(migrate.get_config()).get_heads())
+        current_app.extensions["prefabtrace.migration_heads"] = heads
     with db.engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())
     return {"ok": current == heads, "current": sorted(current), "head": sorted(heads)}

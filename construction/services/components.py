@@ -88,7 +88,7 @@ def component_events(component_id: int) -> list[tuple[Event, str]]:
     """Return a component's events in order, each with its user's name."""
     return list(db.session.execute(
         select(Event, User.name).join(User, Event.user_id == User.id)
-        .where(Event.component_id == component_id).order_by(Event.id)).tuples())
+        .where(Event.component_id == component_id).order_by(Event.id)))
 
 
 def _check_placement(project_id: int, fields: dict[str, Any]) -> dict[str, list[str]]:

@@ -1,0 +1,242 @@
+"""Fixtures: an app per database engine, clients acting as each role, a small world."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import flask_migrate
+import pytest
+from sqlalchemy import text
+
+from app import create_app
+from construction.extensions import db
+from construction.models import (
+    Building,
+    Component,
+    ComponentType,
+    Organization,
+    OrganizationKind,
+    Project,
+    ProjectParticipant,
+    Role,
+    Storey,
+    User,
+)
+from construction.services.accounts import issue_token
+
+ENGINES = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+ROLES = [r.value for r in Role]
+
+
+def _app(uri: str, **extra):
+    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": uri, **extra})
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A migrated SQLite file that each test copies."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    app = _app(f"sqlite:///{path}")
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The PostgreSQL test database, emptied and migrated once per session."""
+    url = os.environ["TEST_DATABASE_URL"]
+    app = _app(url)
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _empty_postgres(app) -> None:
+    with app.app_context():
+        tables = [t.name for t in db.metadata.sorted_tables]
+        with db.engine.begin() as connection:
+            connection.execute(text(
+                "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=ENGINES)
+def engine_name(request):
+    return request.param
+
+
+@pytest.fixture
+def database_url(engine_name, tmp_path, request):
+    if engine_name == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def app(database_url, engine_name):
+    application = _app(database_url)
+    if engine_name == "postgresql":
+        _empty_postgres(application)
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@dataclass
+class World:
+    """Organizations, users with tokens, and two projects in different regions."""
+
+    app: object
+    tokens: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def client(self, role: str | None = None, token: str | None = None):
+        """Return a test client that sends the token of `role`."""
+        test_client = self.app.test_client()
+        secret = token or (self.tokens[role] if role else None)
+        if secret:
+            test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+        return test_client
+
+    def component(self, state: str = "planned", project: str = "main", **fields) -> dict:
+        """Create a component and drive it to `state` with real scans; return its JSON."""
+        with self.app.app_context():
+            component = Component(
+                code=fields.pop("code", None) or _new_code(),
+                project_id=self.ids[f"project_{project}"],
+                component_type_id=self.ids[f"type_{project}"],
+                storey_id=self.ids.get(f"storey_{project}"),
+                mark=fields.pop("mark", "YWQ-1"), **fields)
+            db.session.add(component)
+            db.session.commit()
+            component_id, code = component.id, component.code
+        for action in path_to(state):
+            self.scan(code, action, role="admin", expect=201)
+        return {"id": component_id, "code": code}
+
+    def scan(self, code: str, action: str, role: str = "admin", expect: int | None = None,
+             **body):
+        """Post one scan and return the response."""
+        payload = {"code": code, "action": action,
+                   "client_event_id": body.pop("client_event_id", str(uuid.uuid4()))}
+        if action in ("connect", "repair") and "data" not in body:
+            body["data"] = {"record": "REC-1"}
+        payload.update(body)
+        response = self.client(role).post("/api/v1/scans", json=payload)
+        if expect is not None:
+            assert response.status_code == expect, response.get_json()
+        return response
+
+
+ROUTE = ["cast", "demould", "qc_pass", "store", "load", "depart", "arrive", "accept_delivery",
+         "install", "connect", "accept"]
+STATE_AFTER = dict(zip(ROUTE, ["cast", "demoulded", "qc_passed", "stored", "loaded",
+                               "in_transit", "delivered", "accepted_on_site", "installed",
+                               "connected", "accepted"], strict=True))
+
+
+def path_to(state: str) -> list[str]:
+    """Return the actions that take a planned component to `state`."""
+    if state == "planned":
+        return []
+    if state == "rejected":
+        return path_to("delivered") + ["reject_delivery"]
+    if state == "scrapped":
+        return ["scrap"]
+    index = list(STATE_AFTER.values()).index(state)
+    return ROUTE[: index + 1]
+
+
+def _new_code() -> str:
+    from labels.codes import new_code
+
+    return new_code()
+
+
+@pytest.fixture
+def world(app) -> World:
+    built = World(app)
+    with app.app_context():
+        orgs = {
+            "maker": Organization(name="Maker", kind=OrganizationKind.manufacturer,
+                                  region_code="330110"),
+            "builder": Organization(name="Builder", kind=OrganizationKind.contractor,
+                                    region_code="330106"),
+            "supervisor": Organization(name="Supervisor", kind=OrganizationKind.supervisor,
+                                       region_code="330106"),
+            "regulator": Organization(name="City regulator", kind=OrganizationKind.regulator,
+                                      region_code="3301"),
+            "far_regulator": Organization(name="Far regulator",
+                                          kind=OrganizationKind.regulator, region_code="4401"),
+            "other_maker": Organization(name="Other maker", kind=OrganizationKind.manufacturer,
+                                        region_code="440106"),
+        }
+        db.session.add_all(orgs.values())
+        home = {"admin": "maker", "project_manager": "builder", "factory_worker": "maker",
+                "qc_inspector": "maker", "site_supervisor": "supervisor",
+                "regulator": "regulator"}
+        users = {role: User(name=f"user-{role}", organization=orgs[org], role=Role(role))
+                 for role, org in home.items()}
+        users["far_regulator"] = User(name="user-far-regulator", organization=orgs["far_regulator"],
+                                      role=Role.regulator)
+        users["other_worker"] = User(name="user-other-worker", organization=orgs["other_maker"],
+                                     role=Role.factory_worker)
+        users["other_manager"] = User(name="user-other-manager",
+                                      organization=orgs["other_maker"],
+                                      role=Role.project_manager)
+        db.session.add_all(users.values())
+        for key, code, region, members in (
+                ("main", "P-MAIN", "330106", ("maker", "builder", "supervisor")),
+                ("far", "P-FAR", "440106", ("other_maker",))):
+            project = Project(code=code, name=f"Project {key}", region_code=region)
+            db.session.add(project)
+            for member in members:
+                db.session.add(ProjectParticipant(project=project, organization=orgs[member]))
+            component_type = ComponentType(project=project, name="Wall", category="wall_panel",
+                                           weight_kg=4850.0, concrete_grade="C30")
+            building = Building(project=project, name="B1")
+            storey = Storey(building=building, name="1F", elevation_m=0.0)
+            db.session.add_all([component_type, building, storey])
+            db.session.flush()
+            built.ids.update({f"project_{key}": project.id, f"type_{key}": component_type.id,
+                              f"building_{key}": building.id, f"storey_{key}": storey.id})
+        db.session.commit()
+        for name, org in orgs.items():
+            built.ids[f"org_{name}"] = org.id
+        for name, user in users.items():
+            built.ids[f"user_{name}"] = user.id
+            built.tokens[name] = issue_token(user.id, name="test")[1]
+    return built
+
+
+@pytest.fixture
+def expired_token(world) -> str:
+    with world.app.app_context():
+        from construction.models import ApiToken
+
+        token, secret = issue_token(world.ids["user_admin"], name="old")
+        db.session.get(ApiToken, token.id).expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        db.session.commit()
+    return secret
