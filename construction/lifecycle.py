@@ -114,6 +114,11 @@ def role_may(role: str, action: str) -> bool:
     return spec is not None and role in spec.roles
 
 
+def role_actions(role: str) -> list[str]:
+    """List the actions `role` may perform by default."""
+    return [name for name, spec in ACTIONS.items() if role in spec.roles]
+
+
 def _refusal(spec: Action, status: Status, data: dict | None) -> tuple[str, str] | None:
     if status.state not in spec.from_states:
         return "invalid-transition", f"'{spec.name}' is not allowed from state '{status.state}'"

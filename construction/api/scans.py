@@ -8,6 +8,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
+from construction import lifecycle
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem, problem_body
@@ -18,6 +19,13 @@ blp = api_blueprint("scans", __name__, "Record lifecycle scans from phones and s
                     url_prefix="/api/v1/scans")
 
 _scan_schema = ScanSchema()
+
+
+def _capturing_principal():
+    principal = authenticate_request()
+    if not lifecycle.role_actions(principal.role):
+        raise ApiProblem("forbidden-action", f"the role '{principal.role}' may only read")
+    return principal
 
 
 def _item(values: dict[str, Any]) -> ScanItem:
@@ -40,7 +48,7 @@ class Scans(MethodView):
         The same client_event_id again returns the original event (200) and
         never records a second one.
         """
-        principal = authenticate_request()
+        principal = _capturing_principal()
         result = record_scans(principal, [_item(values)])[0]
         if result.outcome == "rejected":
             raise result.problem
@@ -54,7 +62,7 @@ class ScanBatch(MethodView):
     @blp.response(200, BatchResultSchema)
     def post(self, values):
         """Record up to 500 scans in order; one result per item."""
-        principal = authenticate_request()
+        principal = _capturing_principal()
         limit = current_app.config["BATCH_MAX_ITEMS"]
         raw_items = values["items"]
         if len(raw_items) > limit:
