@@ -495,7 +495,8 @@ def free_port() -> int:
 
 def start_gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen:
     command = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-               "--timeout", "300", "--graceful-timeout", "5", "bench.capture_app:app"]
+               "--timeout", "300", "--graceful-timeout", "5", "--no-control-socket",
+               "bench.capture_app:app"]
     with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -20,7 +20,7 @@ from construction.services.projects import project_for_managing
 from labels.codes import CodeError, new_code, normalize
 
 GTIN_PATTERN = re.compile(r"^\d{14}$")
-IFC_GUID_PATTERN = re.compile(r"^[0-9A-Za-z_$]{22}$")
+IFC_GUID_PATTERN = re.compile(r"^[0-3][0-9A-Za-z_$]{21}$")
 
 
 def gtin_is_valid(gtin: str) -> bool:
@@ -121,7 +121,8 @@ def _check_identity(fields: dict[str, Any]) -> dict[str, list[str]]:
         errors["gtin"] = ["Not a GTIN-14 with a valid check digit."]
     if fields.get("ifc_global_id") is not None and \
             not IFC_GUID_PATTERN.match(fields["ifc_global_id"]):
-        errors["ifc_global_id"] = ["An IFC GlobalId has 22 characters of 0-9, A-Z, a-z, _ and $."]
+        errors["ifc_global_id"] = [
+            "Not an IFC GlobalId (22 characters of 0-9, A-Z, a-z, _, $; the first 0-3)."]
     return errors
 
 

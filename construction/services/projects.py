@@ -59,8 +59,9 @@ def _commit_unique(what: str) -> None:
 
 
 def _set_participants(project: Project, organization_ids: list[int]) -> None:
-    known = set(db.session.scalars(
-        select(Organization.id).where(Organization.id.in_(organization_ids))))
+    with db.session.no_autoflush:  # a clash in the pending project surfaces at commit
+        known = set(db.session.scalars(
+            select(Organization.id).where(Organization.id.in_(organization_ids))))
     missing = sorted(set(organization_ids) - known)
     if missing:
         raise ApiProblem("validation-error", "unknown organizations",

@@ -1,0 +1,86 @@
+"""`flask users`, `flask ledger check` and `flask demo load`."""
+
+import json
+
+from sqlalchemy import func, select, text
+
+from construction.extensions import db
+from construction.models import Component, ComponentType, Event, Storey
+
+
+def test_users_cli_makes_a_working_token(app, runner):
+    result = runner.invoke(args=["users", "create-org", "Hangzhou Station", "--kind",
+                                 "regulator", "--region", "3301"])
+    assert result.exit_code == 0, result.output
+    org_id = int(result.output.split()[1].rstrip(":"))
+    result = runner.invoke(args=["users", "create", "inspector-li", "--org", str(org_id),
+                                 "--role", "regulator"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1].split()[-1]
+    response = app.test_client().get("/api/v1/projects",
+                                     headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    refused = runner.invoke(args=["users", "create", "bad", "--org", str(org_id),
+                                  "--role", "factory_worker", "--no-token"])
+    assert refused.exit_code == 0  # a worker in any organization kind is allowed
+    wrong = runner.invoke(args=["users", "create", "x", "--org", "999", "--role", "admin"])
+    assert wrong.exit_code != 0
+    listing = runner.invoke(args=["users", "list"])
+    assert "inspector-li" in listing.output and "pt_" in listing.output
+
+
+def test_ledger_check_finds_a_tampered_state(world, runner):
+    component = world.component("stored")
+    assert runner.invoke(args=["ledger", "check"]).exit_code == 0
+    with world.app.app_context():
+        db.session.execute(text("UPDATE component SET state = 'installed' WHERE id = :id"),
+                           {"id": component["id"]})
+        db.session.commit()
+    result = runner.invoke(args=["ledger", "check"])
+    assert result.exit_code == 1
+    assert f"MISMATCH component {component['id']}" in result.output
+
+
+def test_ledger_check_finds_a_removed_event(world, runner):
+    component = world.component("demoulded")
+    with world.app.app_context():
+        first = db.session.scalar(select(func.min(Event.id)).where(
+            Event.component_id == component["id"]))
+        db.session.execute(text("DELETE FROM event WHERE id = :id"), {"id": first})
+        db.session.commit()
+    result = runner.invoke(args=["ledger", "check"])
+    assert result.exit_code == 1
+    assert "do not replay" in result.output
+
+
+def test_demo_loads_once_with_tokens_for_every_role(app, runner, tmp_path):
+    path = tmp_path / "demo-tokens.json"
+    result = runner.invoke(args=["demo", "load", "--tokens", str(path)])
+    assert result.exit_code == 0, result.output
+    tokens = json.loads(path.read_text())
+    assert set(tokens) == {"admin", "project_manager", "factory_worker", "qc_inspector",
+                           "site_supervisor", "regulator"}
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Component)) >= 550
+        assert db.session.scalar(select(func.count()).select_from(ComponentType)) >= 5
+        assert db.session.scalar(select(func.count()).select_from(Storey)) == 10
+        states = dict(db.session.execute(
+            select(Component.state, func.count()).group_by(Component.state)).all())
+        marks = db.session.scalar(select(func.count(Component.mark.distinct())))
+        components = db.session.scalar(select(func.count()).select_from(Component))
+    assert len(states) >= 10 and states["planned"] < components / 2
+    assert marks < components  # piece marks repeat
+    assert runner.invoke(args=["ledger", "check"]).exit_code == 0
+    client = app.test_client()
+    for role, token in tokens.items():
+        response = client.get("/api/v1/components",
+                              headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, role
+        assert response.get_json()["total"] == components
+    again = runner.invoke(args=["demo", "load", "--tokens", str(path)])
+    assert "not loaded" in again.output
+    assert json.loads(path.read_text()) == tokens
+    path.unlink()
+    refreshed = runner.invoke(args=["demo", "load", "--tokens", str(path)])
+    assert "new demo tokens" in refreshed.output
+    assert set(json.loads(path.read_text())) == set(tokens)

@@ -1,0 +1,69 @@
+"""Health, OpenAPI, the docs page and the error shape."""
+
+PROBLEM = "application/problem+json"
+
+
+def test_health_reports_database_migrations_and_decoders(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] and body["migrations"]["ok"]
+    assert body["migrations"]["current"] == body["migrations"]["head"]
+    assert body["decoders"]["zxing-cpp"]["available"]
+    assert set(body["back_ends"]) == {"storage", "jobs"}
+
+
+def test_health_says_when_the_database_is_behind(app, client):
+    from sqlalchemy import text
+
+    from construction.extensions import db
+
+    with app.app_context():
+        db.session.execute(text("UPDATE alembic_version SET version_num = 'old'"))
+        db.session.commit()
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["migrations"]["ok"] is False
+
+
+def test_openapi_document_lists_the_api(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path in ("/api/v1/scans", "/api/v1/scans/batch", "/api/v1/components",
+                 "/api/v1/components/{component_id}", "/api/v1/projects"):
+        assert path in spec["paths"], path
+    assert spec["paths"]["/api/v1/scans"]["post"]["summary"] == "Record a scan of one component."
+    assert "bearer" in spec["components"]["securitySchemes"]
+
+
+def test_docs_page_uses_local_assets_only(client):
+    page = client.get("/api/v1/docs").get_data(as_text=True)
+    assert "/api/v1/docs-assets/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower() and "unpkg" not in page.lower()
+    with client.get("/api/v1/docs-assets/swagger-ui-bundle.js") as asset:
+        assert asset.status_code == 200 and len(asset.data) > 100_000
+
+
+def test_unknown_api_paths_and_methods_are_problems(client):
+    missing = client.get("/api/v1/nowhere")
+    assert missing.status_code == 404 and missing.mimetype == PROBLEM
+    wrong_method = client.delete("/api/v1/scans")
+    assert wrong_method.status_code == 405 and wrong_method.mimetype == PROBLEM
+
+
+def test_problem_titles_in_chinese(world):
+    response = world.client().get("/api/v1/components",
+                                  headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert response.get_json()["title"] == "需要身份验证"
+
+
+def test_problem_types_are_described(client):
+    body = client.get("/api/v1/problems/invalid-transition").get_json()
+    assert body["status"] == 409 and body["title"]["zh-CN"]
+
+
+def test_malformed_json_is_a_problem(world):
+    response = world.client("admin").post("/api/v1/scans", data=b"{not json",
+                                          content_type="application/json")
+    assert 400 <= response.status_code < 500
+    assert response.mimetype == PROBLEM
