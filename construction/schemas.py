@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from construction import lifecycle
@@ -11,6 +13,16 @@ from construction.models import OrganizationKind
 def _no_nul(value: str) -> None:
     if "\x00" in value:
         raise ValidationError("NUL characters are not allowed.")
+
+
+def _small_json(limit: int):
+    def check(value) -> None:
+        if len(json.dumps(value, ensure_ascii=False)) > limit:
+            raise ValidationError(f"At most {limit} characters of JSON.")
+        if "\\u0000" in json.dumps(value):
+            raise ValidationError("NUL characters are not allowed.")
+
+    return check
 
 
 def text(max_length: int, required: bool = False, min_length: int = 0, **kw) -> fields.String:
@@ -29,8 +41,8 @@ class ScanSchema(Schema):
     action = fields.String(required=True, validate=validate.OneOf(lifecycle.ACTIONS))
     client_event_id = text(64, required=True, min_length=8)
     client_time = fields.AwareDateTime(load_default=None, allow_none=True)
-    location = fields.Dict(load_default=None, allow_none=True)
-    data = fields.Dict(load_default=None, allow_none=True)
+    location = fields.Dict(load_default=None, allow_none=True, validate=_small_json(2000))
+    data = fields.Dict(load_default=None, allow_none=True, validate=_small_json(8000))
     device = text(100, load_default=None, allow_none=True)
     corrects_event_id = fields.Integer(load_default=None, allow_none=True,
                                        validate=validate.Range(min=1))

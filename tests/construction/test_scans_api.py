@@ -111,6 +111,14 @@ def test_components_of_other_organizations_are_unknown(world):
     ({"code": "X\x00", "action": "cast", "client_event_id": "abcdefgh"}, "code"),
     ({"code": "X", "action": "cast", "client_event_id": "abcdefgh", "extra": 1}, "extra"),
     ({"code": "X", "action": "correct", "client_event_id": "abcdefgh"}, "corrects_event_id"),
+    ({"code": "X", "action": "cast", "client_event_id": "abcdefgh",
+      "data": {"note": "x" * 9000}}, "data"),
+    ({"code": "X", "action": "cast", "client_event_id": "abcdefgh",
+      "data": {"note": "a\x00b"}}, "data"),
+    ({"code": "X", "action": "cast", "client_event_id": "abcdefgh", "location": "yard"},
+     "location"),
+    ({"code": "X", "action": "cast", "client_event_id": None}, "client_event_id"),
+    ({"code": 7, "action": "cast", "client_event_id": "abcdefgh"}, "code"),
 ])
 def test_bad_bodies_are_422_with_field_errors(world, body, field):
     response = world.client("admin").post("/api/v1/scans", json=body)

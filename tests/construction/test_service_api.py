@@ -67,3 +67,8 @@ def test_malformed_json_is_a_problem(world):
                                           content_type="application/json")
     assert 400 <= response.status_code < 500
     assert response.mimetype == PROBLEM
+
+
+def test_the_root_leads_to_the_docs(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.location.endswith("/api/v1/docs")
