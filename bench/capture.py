@@ -309,6 +309,16 @@ def load_worker(spec: WorkerSpec, queue) -> None:
 
 
 @dataclass
+class CpuUse:
+    """CPU used during a measured window (Linux /proc; zeros elsewhere)."""
+
+    busy: float = math.nan  # share of all CPUs of the machine that was busy
+    app: float = 0.0  # CPU seconds of the gunicorn workers
+    database: float = 0.0  # CPU seconds of PostgreSQL's processes
+    client: float = 0.0  # CPU seconds of the load generator
+
+
+@dataclass
 class ScenarioResult:
     scenario: str
     label: str
@@ -322,6 +332,7 @@ class ScenarioResult:
     samples: dict[str, str]
     events_all_phases: int
     out_of_work: int
+    cpu: CpuUse
 
     @property
     def req_per_s(self) -> float:
@@ -343,7 +354,51 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
-def run_scenario(port: int, scenario: str, token: str, pools: list[list[str]], run_id: str,
+def _cpu_snapshot(server_pid: int, client_pids: set[int]) -> dict[str, Any] | None:
+    """Read the machine's CPU counters and the CPU time of the processes that matter."""
+    try:
+        with open("/proc/stat") as handle:
+            ticks = [int(v) for v in handle.readline().split()[1:9]]
+    except OSError:
+        return None
+    per_group = {"app": 0, "database": 0, "client": 0}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        rest = stat[stat.rindex(")") + 2:].split()
+        pid, ppid, used = int(entry.name), int(rest[1]), int(rest[11]) + int(rest[12])
+        if ppid == server_pid:
+            per_group["app"] += used
+        elif pid in client_pids:
+            per_group["client"] += used
+        elif name == "postgres":
+            per_group["database"] += used
+    idle = ticks[3] + ticks[4]
+    return {"busy": sum(ticks) - idle, "total": sum(ticks), **per_group}
+
+
+def _cpu_use(before: dict[str, Any] | None, after: dict[str, Any] | None) -> CpuUse:
+    if before is None or after is None:
+        return CpuUse()
+    tick = os.sysconf("SC_CLK_TCK")
+    total = after["total"] - before["total"]
+    return CpuUse(busy=(after["busy"] - before["busy"]) / total if total else math.nan,
+                  **{k: (after[k] - before[k]) / tick for k in ("app", "database", "client")})
+
+
+def _sleep_until(moment: float) -> None:
+    while (left := moment - time.monotonic()) > 0:
+        time.sleep(min(left, 0.5))
+
+
+def run_scenario(port: int, server_pid: int, scenario: str, token: str,
+                 pools: list[list[str]], run_id: str,
                  args: argparse.Namespace) -> ScenarioResult:
     """Drive one scenario with `args.concurrency` processes; return what they measured."""
     context = multiprocessing.get_context("fork")
@@ -361,6 +416,11 @@ def run_scenario(port: int, scenario: str, token: str, pools: list[list[str]], r
             process = context.Process(target=load_worker, args=(spec, queue), daemon=True)
             process.start()
             processes.append(process)
+        client_pids = {p.pid for p in processes if p.pid is not None}
+        _sleep_until(measure_from)
+        before = _cpu_snapshot(server_pid, client_pids)
+        _sleep_until(stop_at)
+        cpu = _cpu_use(before, _cpu_snapshot(server_pid, client_pids))
         results: list[WorkerResult] = []
         deadline = stop_at + 300
         while len(results) < len(processes):
@@ -397,7 +457,7 @@ def run_scenario(port: int, scenario: str, token: str, pools: list[list[str]], r
         p50_ms=_percentile(latencies, 0.50) * 1000, p99_ms=_percentile(latencies, 0.99) * 1000,
         errors=errors, samples=samples,
         events_all_phases=sum(r.events_all_phases for r in results),
-        out_of_work=sum(r.out_of_work for r in results))
+        out_of_work=sum(r.out_of_work for r in results), cpu=cpu)
 
 
 # ------------------------------------------------------------------ the database
@@ -618,7 +678,7 @@ def run_database(kind: str, args: argparse.Namespace) -> DatabaseRun:
                                 ("batch", batch_pools)):
             print(f"[{kind}] {scenario}: {args.warmup:g} s warm-up + {args.seconds:g} s, "
                   f"{args.concurrency} connections", flush=True)
-            results.append(run_scenario(port, scenario, token, pools, run_id, args))
+            results.append(run_scenario(port, server.pid, scenario, token, pools, run_id, args))
         stored_rows, stored_events = count_stored(kind, sqlite_path, run_id)
         return DatabaseRun(kind, url, results, setup_seconds, total, import_seconds,
                            stored_rows, stored_events)
@@ -655,6 +715,9 @@ def report(run: DatabaseRun, args: argparse.Namespace) -> None:
               f"{_number(r.events_per_s):>11}{_number(r.p50_ms, 1):>9}"
               f"{_number(r.p99_ms, 1):>9}{r.error_count:>9,}")
     by = {r.scenario: r for r in run.results}
+    print(f"CPU in the measured windows ({os.cpu_count()} CPUs; per answered request):")
+    for r in run.results:
+        print(f"   {r.label:<20} {_cpu_line(r)}")
     for r in run.results:
         for key, count in r.errors.most_common():
             print(f"   {r.scenario} error: {count:,} x {key}: {r.samples.get(key, '')}")
@@ -673,6 +736,20 @@ def report(run: DatabaseRun, args: argparse.Namespace) -> None:
     check = "ok" if (run.stored_rows, run.stored_events) == (told, seen) else "MISMATCH"
     print(f"stored check: {run.stored_rows:,} bench_row rows for {told:,} answered 201; "
           f"{run.stored_events:,} events for {seen:,} reported accepted: {check}")
+
+
+def _cpu_line(r: ScenarioResult) -> str:
+    cpu = r.cpu
+    if math.isnan(cpu.busy):
+        return "(no /proc: not measured)"
+    per = 1000 / r.requests if r.requests else math.nan
+    line = (f"machine {cpu.busy * 100:3.0f} % busy; app {_number(cpu.app * per, 2)} ms, "
+            f"PostgreSQL {_number(cpu.database * per, 2)} ms, "
+            f"load generator {_number(cpu.client * per, 2)} ms")
+    if r.scenario == "batch" and r.events:
+        line += (f"; per event: app {cpu.app / r.events * 1e6:,.0f} us, "
+                 f"PostgreSQL {cpu.database / r.events * 1e6:,.0f} us")
+    return line
 
 
 def _verdict(name: str, got: float, needed: float, unit: str) -> str:

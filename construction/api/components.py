@@ -25,6 +25,13 @@ blp = api_blueprint("components", __name__, "Components: one physical piece each
                     url_prefix="/api/v1")
 
 
+def _with_history(component_id: int):
+    component = service.component_for_reading(authenticate_request(), component_id)
+    component.events = [event_view(event, user) for event, user in
+                        service.component_events(component_id)]
+    return component
+
+
 @blp.route("/components")
 class Components(MethodView):
     @blp.arguments(ComponentQueryArgs, location="query")
@@ -52,11 +59,7 @@ class ComponentById(MethodView):
     @blp.response(200, ComponentDetailSchema)
     def get(self, component_id):
         """Read one component with its event history."""
-        principal = authenticate_request()
-        component = service.component_for_reading(principal, component_id)
-        component.events = [event_view(event, user) for event, user in
-                            service.component_events(component_id)]
-        return component
+        return _with_history(component_id)
 
     @blp.arguments(ComponentSchema(partial=True, exclude=("project_id",)))
     @blp.response(200, ComponentSchema)
@@ -71,11 +74,7 @@ class ComponentEvents(MethodView):
     @blp.response(200, ComponentDetailSchema(only=("id", "code", "state", "events")))
     def get(self, component_id):
         """Read one component's events in order."""
-        principal = authenticate_request()
-        component = service.component_for_reading(principal, component_id)
-        component.events = [event_view(event, user) for event, user in
-                            service.component_events(component_id)]
-        return component
+        return _with_history(component_id)
 
 
 @blp.route("/projects/<int:project_id>/components/import")
