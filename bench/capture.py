@@ -31,12 +31,22 @@ components (as when a truck is loaded), and the next batch is the next step.
 The table gives, per scenario: requests completed in the measured window;
 req/s (answers with the expected status only: 201, 201, 200); events/s (rows
 inserted for (a), accepted scan events for (b) and (c)); p50 and p99 latency
-(connect to last byte, including time queued at gunicorn); errors (answers
-with any other status or a failed connection, plus for (c) every item that was
-not accepted). Then the ratio (b)/(a) in req/s and the targets: (b) at least
-half of (a), and batches at least 10,000 events/s on SQLite and 5,000 on
-PostgreSQL. After the runs, the events stored for this run are counted in the
-database and compared with what the clients were told was accepted.
+(connect to last byte, including time queued at gunicorn); errors (for (a)
+and (b) answers with any other status and failed requests; for (c) every item
+that was not accepted, all the items of a failed request included). Below the
+table: the CPU used in each window by the app (gunicorn workers), PostgreSQL
+and the load generator, and a warning when other processes on the machine took
+a noticeable share (the numbers are then low). Then the ratio (b)/(a) in req/s
+and the targets: (b) at least half of (a), and batches at least 10,000 events/s
+on SQLite and 5,000 on PostgreSQL. After the runs, the rows and events stored
+for this run are counted in the database and compared with what the clients
+were told was written.
+
+Other options: `--warmup` (1 s), `--workers` (gunicorn workers, 4),
+`--batch-size` (500), `--keep` (keep the temporary directory with the server
+log), `--wsgi module:app` (serve another app, e.g. a variant being compared; it
+must also answer `POST /bench/baseline`). Run it on a quiet machine: other
+processes' CPU use is reported, and lowers every number.
 
 A missed target is a result, not a failure: the exit status is 0 unless the
 benchmark itself could not run (set-up failed, the server did not start, ...).
@@ -89,6 +99,8 @@ BATCH_TARGETS = {"sqlite": 10_000, "postgresql": 5_000}
 # connection runs out of work (a run that does is flagged in the report).
 SINGLE_RATE_BOUND = 2_500  # scans/s
 BATCH_RATE_BOUND = 40_000  # events/s
+
+OTHERS_WARNING = 0.10  # warn when other processes used more than this share of the machine
 
 SCENARIOS = ("baseline", "single", "batch")
 LABELS = {"baseline": "(a) baseline insert", "single": "(b) single scan",
@@ -250,10 +262,10 @@ def _one_request(spec: WorkerSpec, items_source, failed: set[str]):
         return None
     status, body = http(spec.port, "POST", "/api/v1/scans/batch",
                         json.dumps({"items": items}).encode(), "application/json", spec.token)
-    if status != 200:
+    if status != 200:  # every item of the batch counts as an error
         failed.update(i["code"] for i in items)
-        key = _problem_key(status, body)
-        return False, 0, [key] + [(f"item not sent back ({key[0]})", "")] * len(items), items
+        key, detail = _problem_key(status, body)
+        return False, 0, [(f"{key} (whole batch)", detail)] * len(items), items
     counts = {k.decode(): int(v) for k, v in _COUNTS.findall(body[:300])}
     errors: list[tuple[str, str]] = []
     if len(counts) < 3 or counts["accepted"] != len(items):
@@ -284,8 +296,10 @@ def load_worker(spec: WorkerSpec, queue) -> None:
                 break
             try:
                 outcome = _one_request(spec, items_source, failed)
-            except (OSError, ValueError) as error:
-                outcome = (False, 0, [(f"connection {type(error).__name__}", str(error))], [])
+            except (OSError, ValueError) as error:  # no answer, or not one we understand
+                key = f"request failed: {type(error).__name__}"
+                outcome = (False, 0, [(key, str(error))] * (spec.batch_size if spec.scenario
+                                                             == "batch" else 1), [])
             if outcome is None:
                 result.out_of_work = True
                 break
@@ -310,12 +324,67 @@ def load_worker(spec: WorkerSpec, queue) -> None:
 
 @dataclass
 class CpuUse:
-    """CPU used during a measured window (Linux /proc; zeros elsewhere)."""
+    """CPU used during a measured window, in CPU seconds (Linux /proc; NaN elsewhere)."""
 
-    busy: float = math.nan  # share of all CPUs of the machine that was busy
-    app: float = 0.0  # CPU seconds of the gunicorn workers
-    database: float = 0.0  # CPU seconds of PostgreSQL's processes
-    client: float = 0.0  # CPU seconds of the load generator
+    busy: float = math.nan  # all CPUs of the machine, whoever used them
+    app: float = math.nan  # the gunicorn workers
+    database: float = math.nan  # PostgreSQL: the bench database's backends and background work
+    client: float = math.nan  # the load generator
+    seconds: float = math.nan  # the window's length
+
+    @property
+    def others(self) -> float:
+        """CPU seconds used by everything else on the machine (other people's work)."""
+        database = 0.0 if math.isnan(self.database) else self.database
+        return self.busy - self.app - self.client - database
+
+
+def _cpu_snapshot(server_pid: int, client_pids: set[int],
+                  database: bool) -> dict[str, Any] | None:
+    """Read the machine's CPU counters and the CPU time of the processes that matter."""
+    try:
+        with open("/proc/stat") as handle:
+            ticks = [int(v) for v in handle.readline().split()[1:9]]
+    except OSError:
+        return None
+    processes: dict[int, tuple[str, int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                stat = handle.read()
+            pid = int(entry.name)
+            rest = stat[stat.rindex(")") + 2:].split()
+            used = int(rest[11]) + int(rest[12])
+            if int(rest[1]) == server_pid:
+                processes[pid] = ("app", used)
+            elif pid in client_pids:
+                processes[pid] = ("client", used)
+            elif database and stat[stat.index("(") + 1:stat.rindex(")")] == "postgres":
+                with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                    title = handle.read().decode(errors="replace").split()
+                # "postgres: 15/main: USER DATABASE HOST(PORT) STATE" or a background process
+                if not any("(" in word for word in title) or PG_DATABASE in title[3:5]:
+                    processes[pid] = ("database", used)
+        except (OSError, ValueError, IndexError):
+            continue
+    return {"busy": sum(ticks) - ticks[3] - ticks[4], "total": sum(ticks),
+            "processes": processes}
+
+
+def _cpu_use(before: dict[str, Any] | None, after: dict[str, Any] | None,
+             seconds: float, database: bool) -> CpuUse:
+    if before is None or after is None:
+        return CpuUse()
+    tick = os.sysconf("SC_CLK_TCK")
+    groups = {"app": 0, "database": 0, "client": 0}
+    for pid, (group, used) in after["processes"].items():
+        groups[group] += used - before["processes"].get(pid, (group, 0))[1]
+    return CpuUse(busy=(after["busy"] - before["busy"]) / tick,
+                  app=groups["app"] / tick, client=groups["client"] / tick,
+                  database=groups["database"] / tick if database else math.nan,
+                  seconds=seconds)
 
 
 @dataclass
@@ -354,42 +423,18 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
-def _cpu_snapshot(server_pid: int, client_pids: set[int]) -> dict[str, Any] | None:
-    """Read the machine's CPU counters and the CPU time of the processes that matter."""
+def machine_busy(seconds: float = 1.0) -> float:
+    """Return the share of the machine's CPUs busy over `seconds` (NaN without /proc)."""
     try:
         with open("/proc/stat") as handle:
-            ticks = [int(v) for v in handle.readline().split()[1:9]]
+            before = [int(v) for v in handle.readline().split()[1:9]]
+        time.sleep(seconds)
+        with open("/proc/stat") as handle:
+            after = [int(v) for v in handle.readline().split()[1:9]]
     except OSError:
-        return None
-    per_group = {"app": 0, "database": 0, "client": 0}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        rest = stat[stat.rindex(")") + 2:].split()
-        pid, ppid, used = int(entry.name), int(rest[1]), int(rest[11]) + int(rest[12])
-        if ppid == server_pid:
-            per_group["app"] += used
-        elif pid in client_pids:
-            per_group["client"] += used
-        elif name == "postgres":
-            per_group["database"] += used
-    idle = ticks[3] + ticks[4]
-    return {"busy": sum(ticks) - idle, "total": sum(ticks), **per_group}
-
-
-def _cpu_use(before: dict[str, Any] | None, after: dict[str, Any] | None) -> CpuUse:
-    if before is None or after is None:
-        return CpuUse()
-    tick = os.sysconf("SC_CLK_TCK")
-    total = after["total"] - before["total"]
-    return CpuUse(busy=(after["busy"] - before["busy"]) / total if total else math.nan,
-                  **{k: (after[k] - before[k]) / tick for k in ("app", "database", "client")})
+        return math.nan
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    return 1 - (delta[3] + delta[4]) / sum(delta) if sum(delta) else math.nan
 
 
 def _sleep_until(moment: float) -> None:
@@ -397,7 +442,7 @@ def _sleep_until(moment: float) -> None:
         time.sleep(min(left, 0.5))
 
 
-def run_scenario(port: int, server_pid: int, scenario: str, token: str,
+def run_scenario(port: int, server_pid: int, kind: str, scenario: str, token: str,
                  pools: list[list[str]], run_id: str,
                  args: argparse.Namespace) -> ScenarioResult:
     """Drive one scenario with `args.concurrency` processes; return what they measured."""
@@ -418,9 +463,11 @@ def run_scenario(port: int, server_pid: int, scenario: str, token: str,
             processes.append(process)
         client_pids = {p.pid for p in processes if p.pid is not None}
         _sleep_until(measure_from)
-        before = _cpu_snapshot(server_pid, client_pids)
+        postgres = kind == "postgresql"
+        before = _cpu_snapshot(server_pid, client_pids, postgres)
         _sleep_until(stop_at)
-        cpu = _cpu_use(before, _cpu_snapshot(server_pid, client_pids))
+        cpu = _cpu_use(before, _cpu_snapshot(server_pid, client_pids, postgres),
+                       args.seconds, postgres)
         results: list[WorkerResult] = []
         deadline = stop_at + 300
         while len(results) < len(processes):
@@ -553,10 +600,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen:
-    command = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-               "--timeout", "300", "--graceful-timeout", "5", "--no-control-socket",
-               "bench.capture_app:app"]
+def start_gunicorn(env: dict[str, str], port: int, args: argparse.Namespace,
+                   log: Path) -> subprocess.Popen:
+    command = [str(BIN / "gunicorn"), "--workers", str(args.workers),
+               "--bind", f"127.0.0.1:{port}", "--timeout", "300", "--graceful-timeout", "5",
+               "--no-control-socket", args.wsgi]
     with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -631,6 +679,7 @@ class DatabaseRun:
     import_seconds: float
     stored_rows: int
     stored_events: int
+    busy_before: float  # share of the machine busy before the runs, with the server idle
 
 
 def run_database(kind: str, args: argparse.Namespace) -> DatabaseRun:
@@ -652,7 +701,7 @@ def run_database(kind: str, args: argparse.Namespace) -> DatabaseRun:
         port = free_port()
         print(f"[{kind}] starting gunicorn ({args.workers} workers) on 127.0.0.1:{port}",
               flush=True)
-        server = start_gunicorn(env, port, args.workers, log)
+        server = start_gunicorn(env, port, args, log)
         wait_healthy(server, port, log)
 
         project = http_json(port, "POST", "/api/v1/projects", {
@@ -672,16 +721,18 @@ def run_database(kind: str, args: argparse.Namespace) -> DatabaseRun:
                        for i in range(args.concurrency)]
         setup_seconds = time.monotonic() - began
 
+        idle_busy = machine_busy()
         run_id = uuid.uuid4().hex[:10]
         results = []
         for scenario, pools in (("baseline", []), ("single", single_pools),
                                 ("batch", batch_pools)):
             print(f"[{kind}] {scenario}: {args.warmup:g} s warm-up + {args.seconds:g} s, "
                   f"{args.concurrency} connections", flush=True)
-            results.append(run_scenario(port, server.pid, scenario, token, pools, run_id, args))
+            results.append(run_scenario(port, server.pid, kind, scenario, token, pools, run_id,
+                                        args))
         stored_rows, stored_events = count_stored(kind, sqlite_path, run_id)
         return DatabaseRun(kind, url, results, setup_seconds, total, import_seconds,
-                           stored_rows, stored_events)
+                           stored_rows, stored_events, idle_busy)
     finally:
         if server is not None:
             stop_gunicorn(server)
@@ -704,8 +755,10 @@ def report(run: DatabaseRun, args: argparse.Namespace) -> None:
     print(f"== {name}: {run.url}")
     print(f"   gunicorn {args.workers} sync workers, {args.concurrency} connections, "
           f"{args.seconds:g} s per scenario after {args.warmup:g} s warm-up, "
-          f"{os.cpu_count()} CPUs; {run.components:,} components imported in "
-          f"{run.import_seconds:.1f} s")
+          f"{os.cpu_count()} CPUs")
+    print(f"   set-up {run.setup_seconds:.0f} s ({run.components:,} components imported in "
+          f"{run.import_seconds:.1f} s); machine {_number(run.busy_before * 100)} % busy "
+          "before the runs with the server idle")
     header = (f"{'scenario':<22}{'requests':>10}{'req/s':>10}{'events/s':>11}"
               f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>9}")
     print(header)
@@ -721,6 +774,10 @@ def report(run: DatabaseRun, args: argparse.Namespace) -> None:
     for r in run.results:
         for key, count in r.errors.most_common():
             print(f"   {r.scenario} error: {count:,} x {key}: {r.samples.get(key, '')}")
+        if r.cpu.others > OTHERS_WARNING * (os.cpu_count() or 1) * r.cpu.seconds:
+            print(f"   WARNING {r.scenario}: other processes on this machine used "
+                  f"{r.cpu.others / r.cpu.seconds:.2f} CPUs during the window: "
+                  "the numbers are low; run again on a quiet machine")
         if r.out_of_work:
             print(f"   WARNING {r.scenario}: {r.out_of_work} connections ran out of "
                   "components: its rate is a lower bound (raise the rate bounds)")
@@ -742,13 +799,16 @@ def _cpu_line(r: ScenarioResult) -> str:
     cpu = r.cpu
     if math.isnan(cpu.busy):
         return "(no /proc: not measured)"
+    capacity = (os.cpu_count() or 1) * cpu.seconds
     per = 1000 / r.requests if r.requests else math.nan
-    line = (f"machine {cpu.busy * 100:3.0f} % busy; app {_number(cpu.app * per, 2)} ms, "
-            f"PostgreSQL {_number(cpu.database * per, 2)} ms, "
-            f"load generator {_number(cpu.client * per, 2)} ms")
+    line = (f"machine {cpu.busy / capacity * 100:3.0f} % busy "
+            f"(others {cpu.others / capacity * 100:2.0f} %); "
+            f"per request: app {_number(cpu.app * per, 2)} ms")
+    if not math.isnan(cpu.database):
+        line += f", PostgreSQL {_number(cpu.database * per, 2)} ms"
+    line += f", load generator {_number(cpu.client * per, 2)} ms"
     if r.scenario == "batch" and r.events:
-        line += (f"; per event: app {cpu.app / r.events * 1e6:,.0f} us, "
-                 f"PostgreSQL {cpu.database / r.events * 1e6:,.0f} us")
+        line += f"; app {cpu.app / r.events * 1e6:,.0f} us per event"
     return line
 
 
@@ -772,6 +832,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent connections")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--batch-size", type=int, default=500, help="scans per batch request")
+    parser.add_argument("--wsgi", default="bench.capture_app:app",
+                        help="the app gunicorn serves (to compare a change; it must also "
+                        "answer POST /bench/baseline)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (server log, SQLite file)")
     args = parser.parse_args(argv)

@@ -121,6 +121,8 @@ def handle_unexpected(error: Exception):
         return handle_http_exception(error)
     if not _is_api_request():
         return InternalServerError()
+    if isinstance(error, RecursionError):  # JSON nested deeper than the parser goes
+        return problem_response("bad-request", 400, "the JSON body is nested too deeply")
     from flask import current_app
 
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)

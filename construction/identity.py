@@ -8,8 +8,8 @@ from urllib.parse import unquote, urlsplit
 
 from labels.codes import CodeError, normalize
 
-_DIGITAL_LINK = re.compile(r"^/01/(\d{14})/21/([!-~]{1,20})/?$")
-_CODE_PATH = re.compile(r"^/c/([^/]+)/?$")
+_DIGITAL_LINK = re.compile(r"/01/([0-9]{14})/21/([!-~]{1,20})/?")
+_CODE_PATH = re.compile(r"/c/([!-~]{1,40})/?")
 
 
 @dataclass(frozen=True)
@@ -29,15 +29,15 @@ def parse_scanned(text: str) -> ComponentKey:
     if not text:
         raise CodeError("the code is empty")
     if text.lower().startswith(("http://", "https://")):
-        path = urlsplit(text).path
-        match = _DIGITAL_LINK.match(path)
+        path = unquote(urlsplit(text).path)
+        match = _DIGITAL_LINK.fullmatch(path)
         if match:
-            return ComponentKey("gs1", gtin=match.group(1), serial=unquote(match.group(2)))
-        match = _CODE_PATH.match(path)
+            return ComponentKey("gs1", gtin=match.group(1), serial=match.group(2))
+        match = _CODE_PATH.fullmatch(path)
         if match:
-            return ComponentKey("code", code=normalize(unquote(match.group(1))))
+            return ComponentKey("code", code=normalize(match.group(1)))
         raise CodeError("the URL is not a component link (/c/{code} or /01/{gtin}/21/{serial})")
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         if len(text) > 18:
             raise CodeError("an internal id has at most 18 digits")
         return ComponentKey("id", id=int(text))

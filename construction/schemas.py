@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -17,12 +18,38 @@ def _no_nul(value: str) -> None:
 
 def _small_json(limit: int):
     def check(value) -> None:
-        if len(json.dumps(value, ensure_ascii=False)) > limit:
+        try:
+            encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except ValueError as error:
+            raise ValidationError("NaN and Infinity are not JSON numbers.") from error
+        if len(encoded) > limit:
             raise ValidationError(f"At most {limit} characters of JSON.")
-        if "\\u0000" in json.dumps(value):
+        if "\x00" in encoded or "\\u0000" in encoded:
             raise ValidationError("NUL characters are not allowed.")
 
     return check
+
+
+MAX_ID = 2**31 - 1  # ids of every table but component and event
+MAX_BIG_ID = 2**63 - 1
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def ref(big: bool = False, **kw) -> fields.Integer:
+    """An id field bounded to what the database column holds."""
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_BIG_ID if big
+                                                               else MAX_ID), **kw)
+
+
+def moment(**kw) -> fields.AwareDateTime:
+    """A time with its UTC offset, between 2000 and 2100."""
+    return fields.AwareDateTime(validate=validate.Range(min=EARLIEST, max=LATEST), **kw)
+
+
+def pattern(expression: str) -> validate.Regexp:
+    """A pattern that the whole value must match (no trailing newline slips through)."""
+    return validate.Regexp(expression + r"\Z")
 
 
 def text(max_length: int, required: bool = False, min_length: int = 0, **kw) -> fields.String:
@@ -32,7 +59,7 @@ def text(max_length: int, required: bool = False, min_length: int = 0, **kw) -> 
 
 
 class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -40,12 +67,11 @@ class ScanSchema(Schema):
     code = text(500, required=True, min_length=1)
     action = fields.String(required=True, validate=validate.OneOf(lifecycle.ACTIONS))
     client_event_id = text(64, required=True, min_length=8)
-    client_time = fields.AwareDateTime(load_default=None, allow_none=True)
+    client_time = moment(load_default=None, allow_none=True)
     location = fields.Dict(load_default=None, allow_none=True, validate=_small_json(2000))
     data = fields.Dict(load_default=None, allow_none=True, validate=_small_json(8000))
     device = text(100, load_default=None, allow_none=True)
-    corrects_event_id = fields.Integer(load_default=None, allow_none=True,
-                                       validate=validate.Range(min=1))
+    corrects_event_id = ref(big=True, load_default=None, allow_none=True)
 
     @validates_schema
     def _correction(self, values, **kwargs):
@@ -124,11 +150,11 @@ class ProjectSchema(Schema):
     id = fields.Integer(dump_only=True)
     code = text(40, required=True, min_length=1)
     name = text(200, required=True, min_length=1)
-    region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{2,12}$"))
+    region_code = fields.String(required=True, validate=pattern(r"[0-9]{2,12}"))
     address = text(300)
     latitude = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
     longitude = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
-    participant_ids = fields.List(fields.Integer(), load_only=True)
+    participant_ids = fields.List(ref(), load_only=True, validate=validate.Length(max=50))
     participants = fields.Method("_participants", dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
@@ -153,7 +179,7 @@ class StoreySchema(Schema):
 class ComponentTypeSchema(Schema):
     id = fields.Integer(dump_only=True)
     project_id = fields.Integer(dump_only=True)
-    manufacturer_id = fields.Integer(allow_none=True)
+    manufacturer_id = ref(allow_none=True)
     name = text(100, required=True, min_length=1)
     category = fields.String(required=True, validate=validate.OneOf(
         ["wall_panel", "slab", "beam", "column", "stair", "balcony", "module", "other"]))
@@ -162,21 +188,21 @@ class ComponentTypeSchema(Schema):
     width_mm = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100_000))
     height_mm = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100_000))
     weight_kg = fields.Float(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
-    concrete_grade = fields.String(validate=validate.Regexp(r"^(|C\d{2,3}(/\d{2,3})?)$"))
+    concrete_grade = fields.String(validate=pattern(r"(C[0-9]{2,3}(/[0-9]{2,3})?)?"))
 
 
 class ComponentSchema(Schema):
     id = fields.Integer(dump_only=True)
     code = text(16, allow_none=True)
-    project_id = fields.Integer(required=True)
-    component_type_id = fields.Integer(required=True)
-    storey_id = fields.Integer(allow_none=True)
+    project_id = ref(required=True)
+    component_type_id = ref(required=True)
+    storey_id = ref(allow_none=True)
     mark = text(60, required=True, min_length=1)
-    install_sequence = fields.Integer(allow_none=True, validate=validate.Range(min=0))
-    gtin = fields.String(allow_none=True, validate=validate.Regexp(r"^\d{14}$"))
+    install_sequence = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=MAX_ID))
+    gtin = fields.String(allow_none=True, validate=pattern(r"[0-9]{14}"))
     serial = fields.String(allow_none=True,
-                           validate=validate.Regexp(r"^[!-~]{1,20}$"))
-    ifc_global_id = fields.String(allow_none=True, validate=validate.Length(equal=22))
+                           validate=pattern(r"[!-~]{1,20}"))
+    ifc_global_id = fields.String(allow_none=True, validate=pattern(r"[0-3][0-9A-Za-z_$]{21}"))
     state = fields.String(dump_only=True)
     on_hold = fields.Boolean(dump_only=True)
     damaged = fields.Boolean(dump_only=True)
@@ -203,14 +229,14 @@ class ComponentPageSchema(Schema):
 
 
 class ComponentQueryArgs(PageArgs):
-    project_id = fields.Integer()
-    building_id = fields.Integer()
-    storey_id = fields.Integer()
-    component_type_id = fields.Integer()
+    project_id = ref()
+    building_id = ref()
+    storey_id = ref()
+    component_type_id = ref()
     state = fields.String(validate=validate.OneOf(lifecycle.STATES))
     mark = text(60)
     q = text(60)
-    updated_since = fields.AwareDateTime()
+    updated_since = moment()
 
 
 class ImportResultSchema(Schema):

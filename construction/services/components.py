@@ -19,13 +19,14 @@ from construction.models import Building, Component, ComponentType, Event, Store
 from construction.services.projects import project_for_managing
 from labels.codes import CodeError, new_code, normalize
 
-GTIN_PATTERN = re.compile(r"^\d{14}$")
-IFC_GUID_PATTERN = re.compile(r"^[0-3][0-9A-Za-z_$]{21}$")
+GTIN_PATTERN = re.compile(r"[0-9]{14}")
+IFC_GUID_PATTERN = re.compile(r"[0-3][0-9A-Za-z_$]{21}")
+SERIAL_PATTERN = re.compile(r"[!-~]{1,20}")
 
 
 def gtin_is_valid(gtin: str) -> bool:
     """Tell whether a GTIN-14 has the right shape and check digit."""
-    if not GTIN_PATTERN.match(gtin):
+    if not GTIN_PATTERN.fullmatch(gtin):
         return False
     digits = [int(c) for c in gtin]
     total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits[:-1]))
@@ -119,8 +120,10 @@ def _check_identity(fields: dict[str, Any]) -> dict[str, list[str]]:
         errors["serial"] = ["GTIN and serial go together."]
     if fields.get("gtin") is not None and not gtin_is_valid(fields["gtin"]):
         errors["gtin"] = ["Not a GTIN-14 with a valid check digit."]
+    if fields.get("serial") is not None and not SERIAL_PATTERN.fullmatch(fields["serial"]):
+        errors["serial"] = ["A serial has 1 to 20 printable ASCII characters."]
     if fields.get("ifc_global_id") is not None and \
-            not IFC_GUID_PATTERN.match(fields["ifc_global_id"]):
+            not IFC_GUID_PATTERN.fullmatch(fields["ifc_global_id"]):
         errors["ifc_global_id"] = [
             "Not an IFC GlobalId (22 characters of 0-9, A-Z, a-z, _, $; the first 0-3)."]
     return errors
@@ -173,7 +176,19 @@ def import_components_csv(principal: Principal, project_id: int, text: str,
                           max_rows: int) -> list[Component]:
     """Create components from CSV rows; on any row error import nothing."""
     project_for_managing(principal, project_id)
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if "\x00" in text:
+        raise ApiProblem("import-failed", "the file contains NUL characters",
+                         errors=[{"row": text.count("\n", 0, text.index("\x00")) + 1,
+                                  "field": None, "message": "NUL character"}])
+    try:
+        return _import_rows(project_id, csv.DictReader(io.StringIO(text.lstrip("\ufeff"))),
+                            max_rows)
+    except csv.Error as error:
+        raise ApiProblem("import-failed", "the file is not valid CSV",
+                         errors=[{"row": None, "field": None, "message": str(error)}]) from error
+
+
+def _import_rows(project_id: int, reader: csv.DictReader, max_rows: int) -> list[Component]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in ("mark", "type") if c not in header]
     unknown = [c for c in header if c not in IMPORT_COLUMNS]
@@ -208,7 +223,7 @@ def import_components_csv(principal: Principal, project_id: int, text: str,
         cells = {k: (v or "").strip() for k, v in raw.items()}
         row_errors: list[tuple[str, str]] = []
         fields: dict[str, Any] = {"project_id": project_id, "mark": cells["mark"]}
-        if not cells["mark"] or len(cells["mark"]) > 60:
+        if not 1 <= len(cells["mark"]) <= 60:
             row_errors.append(("mark", "a mark of 1 to 60 characters is required"))
         if cells["type"] not in types:
             row_errors.append(("type", f"no component type named '{cells['type']}'"))
@@ -221,14 +236,13 @@ def import_components_csv(principal: Principal, project_id: int, text: str,
             else:
                 fields["storey_id"] = storeys[(building, storey)]
         if cells.get("install_sequence"):
-            try:
-                fields["install_sequence"] = int(cells["install_sequence"])
-            except ValueError:
-                row_errors.append(("install_sequence", "not a whole number"))
+            sequence = cells["install_sequence"]
+            if sequence.isascii() and sequence.isdigit() and int(sequence) < 2**31:
+                fields["install_sequence"] = int(sequence)
+            else:
+                row_errors.append(("install_sequence", "not a whole number from 0 to 2³¹-1"))
         for name in ("gtin", "serial", "ifc_global_id", "code"):
             fields[name] = cells.get(name) or None
-        if fields["serial"] is not None and len(fields["serial"]) > 20:
-            row_errors.append(("serial", "at most 20 characters"))
         for name, messages in _check_identity(fields).items():
             row_errors.extend((name, m) for m in messages)
         for key in (("code", fields["code"]), ("gs1", fields["gtin"], fields["serial"]),

@@ -59,16 +59,19 @@ def _commit_unique(what: str) -> None:
 
 
 def _set_participants(project: Project, organization_ids: list[int]) -> None:
-    with db.session.no_autoflush:  # a clash in the pending project surfaces at commit
+    # No autoflush: a clash in the pending project must surface at commit, as a 409.
+    with db.session.no_autoflush:
         known = set(db.session.scalars(
             select(Organization.id).where(Organization.id.in_(organization_ids))))
-    missing = sorted(set(organization_ids) - known)
-    if missing:
-        raise ApiProblem("validation-error", "unknown organizations",
-                         errors={"participant_ids": [f"no organization {i}" for i in missing]})
-    current = {p.organization_id for p in project.participants}
-    for organization_id in sorted(set(organization_ids) - current):
-        db.session.add(ProjectParticipant(project=project, organization_id=organization_id))
+        missing = sorted(set(organization_ids) - known)
+        if missing:
+            db.session.rollback()
+            raise ApiProblem("validation-error", "unknown organizations",
+                             errors={"participant_ids": [f"no organization {i}"
+                                                         for i in missing]})
+        current = {p.organization_id for p in project.participants}
+        for organization_id in sorted(set(organization_ids) - current):
+            db.session.add(ProjectParticipant(project=project, organization_id=organization_id))
 
 
 def create_project(principal: Principal, fields: dict[str, Any]) -> Project:

@@ -87,10 +87,14 @@ def test_who_may_create_components(world, role):
 def test_create_validates_identity_and_placement(world):
     client = world.client("admin")
     bad = client.post("/api/v1/components", json=component_body(
-        world, gtin="06901234567891", serial="1", ifc_global_id="x" * 22,
-        component_type_id=world.ids["type_far"]))
+        world, gtin="06901234567891", serial="1", component_type_id=world.ids["type_far"]))
     assert bad.status_code == 422
-    assert set(bad.get_json()["errors"]) == {"gtin", "ifc_global_id", "component_type_id"}
+    assert set(bad.get_json()["errors"]) == {"gtin", "component_type_id"}
+    shapes = client.post("/api/v1/components", json=component_body(
+        world, gtin="0690123456789\n", serial="1" * 20 + "\n", ifc_global_id="x" * 22,
+        project_id=2**40))
+    assert shapes.status_code == 422
+    assert set(shapes.get_json()["errors"]) == {"gtin", "serial", "ifc_global_id", "project_id"}
     lonely = client.post("/api/v1/components", json=component_body(world, gtin="06901234567892"))
     assert lonely.status_code == 422
     good = client.post("/api/v1/components", json=component_body(
@@ -167,6 +171,21 @@ def test_csv_import_reports_row_errors_and_imports_nothing(world):
     assert errors == {(3, "mark"), (4, "type"), (4, "install_sequence"), (5, "storey"),
                       (6, "ifc_global_id")}
     assert world.client("admin").get("/api/v1/components").get_json()["total"] == 1
+
+
+@pytest.mark.parametrize("text", [
+    "mark,type\nA\x00,Wall\n",
+    'mark,type\n"A\nB\n',
+    "mark,type\n" + "x" * 200_000 + ",Wall\n",
+    "mark,type,install_sequence\nA,Wall,²\n",
+    "mark,type,install_sequence\nA,Wall,99999999999\n",
+    "mark,type,gtin,serial\nA,Wall,0690123456789\n,1\n",
+])
+def test_csv_import_refuses_malformed_files_cleanly(world, text):
+    response = import_csv(world, text)
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["type"].endswith("/import-failed")
+    assert world.client("admin").get("/api/v1/components").get_json()["total"] == 0
 
 
 def test_csv_import_refuses_bad_headers_and_duplicates_within_the_file(world):

@@ -119,12 +119,47 @@ def test_components_of_other_organizations_are_unknown(world):
      "location"),
     ({"code": "X", "action": "cast", "client_event_id": None}, "client_event_id"),
     ({"code": 7, "action": "cast", "client_event_id": "abcdefgh"}, "code"),
+    ({"code": "X", "action": "cast", "client_event_id": "abcdefgh",
+      "client_time": "9999-12-31T23:59:59-05:00"}, "client_time"),
+    ({"code": "X", "action": "correct", "client_event_id": "abcdefgh",
+      "corrects_event_id": 2**64}, "corrects_event_id"),
 ])
 def test_bad_bodies_are_422_with_field_errors(world, body, field):
     response = world.client("admin").post("/api/v1/scans", json=body)
     assert response.status_code == 422
     assert response.mimetype == PROBLEM
     assert field in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("code,status", [
+    ("https://x.cn/01/06901234567892/21/%00", 422),
+    ("https://x.cn/01/06901234567892/21/A%0A", 422),
+    ("https://x.cn/c/%00", 422),
+    ("²³", 422),
+    ("9" * 19, 422),
+    ("9" * 18, 404),
+])
+def test_odd_codes_are_refused_cleanly(world, code, status):
+    response = world.scan(code, "cast")
+    assert response.status_code == status, response.get_json()
+    assert response.mimetype == PROBLEM
+
+
+def test_deeply_nested_json_is_a_400(world):
+    body = '{"code": "X", "action": "cast", "client_event_id": "abcdefgh", "data": ' + \
+        "[" * 100_000 + "]" * 100_000 + "}"
+    response = world.client("admin").post("/api/v1/scans", data=body,
+                                          content_type="application/json")
+    assert response.status_code == 400
+    assert response.mimetype == PROBLEM
+
+
+def test_huge_ids_in_paths_are_404(world):
+    for path in (f"/api/v1/components/{2**64}", f"/api/v1/projects/{2**40}",
+                 f"/api/v1/storeys/{2**31}"):
+        response = world.client("admin").get(path)
+        assert response.status_code == 404 and response.mimetype == PROBLEM, path
+
 
 
 def test_no_or_bad_tokens_are_401(world, expired_token):
