@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import http
+
+import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, g, has_request_context
 from flask_migrate import Migrate
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from werkzeug.routing import BaseConverter, ValidationError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -40,7 +45,61 @@ def schema_name(schema) -> str:
     return name
 
 
-api = Api(spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+class ProblemSchema(ma.Schema):
+    """An error: application/problem+json (RFC 9457); extra members depend on the type."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    type = ma.fields.String(metadata={"description": "URI of the problem type"})
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    errors = ma.fields.Raw(metadata={"description": "Per-field (or per-row) errors"})
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, documenting errors as problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+    PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, self.PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, self.PROBLEM_CONTENT_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+
+class IdConverter(BaseConverter):
+    """A database id in a path: ASCII digits only, bounded by the column's range."""
+
+    regex = r"[0-9]{1,19}"
+    part_isolating = True
+
+    def __init__(self, url_map, max: int = 2**31 - 1):
+        super().__init__(url_map)
+        self.max = int(max)
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not 1 <= number <= self.max:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
+api = ProblemApi(
+    spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+api.register_converter(IdConverter, lambda converter: {
+    "type": "integer", "minimum": 1, "maximum": converter.max})
 
 
 def mark_read_only() -> None:
@@ -84,6 +143,7 @@ def init_extensions(app: Flask) -> None:
     """Bind every extension to `app`."""
     global _busy_timeout_ms
     _busy_timeout_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    app.url_map.converters["id"] = IdConverter
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
     api.init_app(app)

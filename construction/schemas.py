@@ -52,10 +52,31 @@ def pattern(expression: str) -> validate.Regexp:
     return validate.Regexp(expression + r"\Z")
 
 
+class Rounded(fields.Float):
+    """A number kept to a fixed count of decimals, as the database column stores it."""
+
+    def __init__(self, places: int, **kw):
+        super().__init__(**kw)
+        self.places = places
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        number = super()._deserialize(value, attr, data, **kwargs)
+        return None if number is None else round(number, self.places)
+
+
 def text(max_length: int, required: bool = False, min_length: int = 0, **kw) -> fields.String:
     return fields.String(required=required,
                          validate=[validate.Length(min=min_length, max=max_length), _no_nul],
                          **kw)
+
+
+class Changeable(Schema):
+    """A resource schema whose partial form (PATCH) must change something."""
+
+    @validates_schema
+    def _something_to_change(self, data, partial=False, **kwargs):
+        if partial and not data:
+            raise ValidationError("Send at least one field to change.")
 
 
 class PageArgs(Schema):
@@ -85,7 +106,7 @@ class ScanSchema(Schema):
 
 class BatchSchema(Schema):
     # Items are validated one by one so that one bad item spoils nothing else.
-    items = fields.List(fields.Raw(), required=True,
+    items = fields.List(fields.Raw(allow_none=True), required=True,
                         validate=validate.Length(min=1, max=500))
 
 
@@ -146,14 +167,14 @@ class OrganizationRefSchema(Schema):
     region_code = fields.String()
 
 
-class ProjectSchema(Schema):
+class ProjectSchema(Changeable):
     id = fields.Integer(dump_only=True)
     code = text(40, required=True, min_length=1)
     name = text(200, required=True, min_length=1)
     region_code = fields.String(required=True, validate=pattern(r"[0-9]{2,12}"))
     address = text(300)
-    latitude = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
-    longitude = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
+    latitude = Rounded(6, allow_none=True, validate=validate.Range(min=-90, max=90))
+    longitude = Rounded(6, allow_none=True, validate=validate.Range(min=-180, max=180))
     participant_ids = fields.List(ref(), load_only=True, validate=validate.Length(max=50))
     participants = fields.Method("_participants", dump_only=True)
     created_at = fields.AwareDateTime(dump_only=True)
@@ -163,20 +184,20 @@ class ProjectSchema(Schema):
         return [OrganizationRefSchema().dump(p.organization) for p in project.participants]
 
 
-class BuildingSchema(Schema):
+class BuildingSchema(Changeable):
     id = fields.Integer(dump_only=True)
     project_id = fields.Integer(dump_only=True)
     name = text(100, required=True, min_length=1)
 
 
-class StoreySchema(Schema):
+class StoreySchema(Changeable):
     id = fields.Integer(dump_only=True)
     building_id = fields.Integer(dump_only=True)
     name = text(100, required=True, min_length=1)
-    elevation_m = fields.Float(load_default=0.0, validate=validate.Range(min=-200, max=1000))
+    elevation_m = Rounded(3, load_default=0.0, validate=validate.Range(min=-200, max=1000))
 
 
-class ComponentTypeSchema(Schema):
+class ComponentTypeSchema(Changeable):
     id = fields.Integer(dump_only=True)
     project_id = fields.Integer(dump_only=True)
     manufacturer_id = ref(allow_none=True)
@@ -187,11 +208,11 @@ class ComponentTypeSchema(Schema):
     length_mm = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100_000))
     width_mm = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100_000))
     height_mm = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100_000))
-    weight_kg = fields.Float(allow_none=True, validate=validate.Range(min=0, max=1_000_000))
+    weight_kg = Rounded(1, allow_none=True, validate=validate.Range(min=0, max=1_000_000))
     concrete_grade = fields.String(validate=pattern(r"(C[0-9]{2,3}(/[0-9]{2,3})?)?"))
 
 
-class ComponentSchema(Schema):
+class ComponentSchema(Changeable):
     id = fields.Integer(dump_only=True)
     code = text(16, allow_none=True)
     project_id = ref(required=True)

@@ -54,7 +54,7 @@ class Components(MethodView):
         return service.create_component(principal, fields)
 
 
-@blp.route("/components/<int(max=9223372036854775807):component_id>")
+@blp.route("/components/<id(max=9223372036854775807):component_id>")
 class ComponentById(MethodView):
     @blp.response(200, ComponentDetailSchema)
     def get(self, component_id):
@@ -69,7 +69,7 @@ class ComponentById(MethodView):
         return service.update_component(principal, component_id, fields)
 
 
-@blp.route("/components/<int(max=9223372036854775807):component_id>/events")
+@blp.route("/components/<id(max=9223372036854775807):component_id>/events")
 class ComponentEvents(MethodView):
     @blp.response(200, ComponentDetailSchema(only=("id", "code", "state", "events")))
     def get(self, component_id):
@@ -77,7 +77,7 @@ class ComponentEvents(MethodView):
         return _with_history(component_id)
 
 
-@blp.route("/projects/<int(max=2147483647):project_id>/components/import")
+@blp.route("/projects/<id:project_id>/components/import")
 class ComponentImport(MethodView):
     @idempotent
     @blp.response(201, ImportResultSchema)

@@ -29,7 +29,7 @@ class Projects(MethodView):
         return service.create_project(authenticate_request(), fields)
 
 
-@blp.route("/projects/<int(max=2147483647):project_id>")
+@blp.route("/projects/<id:project_id>")
 class ProjectById(MethodView):
     @blp.response(200, ProjectSchema)
     def get(self, project_id):
@@ -48,7 +48,7 @@ class ProjectById(MethodView):
         service.delete_project(authenticate_request(), project_id)
 
 
-@blp.route("/projects/<int(max=2147483647):project_id>/buildings")
+@blp.route("/projects/<id:project_id>/buildings")
 class Buildings(MethodView):
     @blp.response(200, BuildingSchema(many=True))
     def get(self, project_id):
@@ -63,7 +63,7 @@ class Buildings(MethodView):
         return service.create_building(authenticate_request(), project_id, fields)
 
 
-@blp.route("/buildings/<int(max=2147483647):building_id>")
+@blp.route("/buildings/<id:building_id>")
 class BuildingById(MethodView):
     @blp.response(200, BuildingSchema)
     def get(self, building_id):
@@ -82,7 +82,7 @@ class BuildingById(MethodView):
         service.delete_building(authenticate_request(), building_id)
 
 
-@blp.route("/buildings/<int(max=2147483647):building_id>/storeys")
+@blp.route("/buildings/<id:building_id>/storeys")
 class Storeys(MethodView):
     @blp.response(200, StoreySchema(many=True))
     def get(self, building_id):
@@ -97,7 +97,7 @@ class Storeys(MethodView):
         return service.create_storey(authenticate_request(), building_id, fields)
 
 
-@blp.route("/storeys/<int(max=2147483647):storey_id>")
+@blp.route("/storeys/<id:storey_id>")
 class StoreyById(MethodView):
     @blp.response(200, StoreySchema)
     def get(self, storey_id):
@@ -116,7 +116,7 @@ class StoreyById(MethodView):
         service.delete_storey(authenticate_request(), storey_id)
 
 
-@blp.route("/projects/<int(max=2147483647):project_id>/component-types")
+@blp.route("/projects/<id:project_id>/component-types")
 class ComponentTypes(MethodView):
     @blp.response(200, ComponentTypeSchema(many=True))
     def get(self, project_id):
@@ -131,7 +131,7 @@ class ComponentTypes(MethodView):
         return service.create_component_type(authenticate_request(), project_id, fields)
 
 
-@blp.route("/component-types/<int(max=2147483647):type_id>")
+@blp.route("/component-types/<id:type_id>")
 class ComponentTypeById(MethodView):
     @blp.response(200, ComponentTypeSchema)
     def get(self, type_id):

@@ -28,12 +28,19 @@ def _capturing_principal():
     return principal
 
 
-def _item(values: dict[str, Any]) -> ScanItem:
-    device = values.get("device") or request.headers.get("X-Device-Id")
+def _header_device() -> str | None:
+    device = request.headers.get("X-Device-Id")
+    if device is not None and not 1 <= len(device) <= 100:
+        raise ApiProblem("validation-error", "X-Device-Id has 1 to 100 characters",
+                         errors={"X-Device-Id": ["Length must be between 1 and 100."]})
+    return device
+
+
+def _item(values: dict[str, Any], header_device: str | None) -> ScanItem:
     return ScanItem(code=values["code"], action=values["action"],
                     client_event_id=values["client_event_id"],
                     client_time=values.get("client_time"), location=values.get("location"),
-                    data=values.get("data"), device=device[:100] if device else None,
+                    data=values.get("data"), device=values.get("device") or header_device,
                     corrects_event_id=values.get("corrects_event_id"))
 
 
@@ -49,7 +56,7 @@ class Scans(MethodView):
         never records a second one.
         """
         principal = _capturing_principal()
-        result = record_scans(principal, [_item(values)])[0]
+        result = record_scans(principal, [_item(values, _header_device())])[0]
         if result.outcome == "rejected":
             raise result.problem
         body = {"event": result.event, "component": result.component}
@@ -65,6 +72,7 @@ class ScanBatch(MethodView):
         principal = _capturing_principal()
         limit = current_app.config["BATCH_MAX_ITEMS"]
         raw_items = values["items"]
+        header_device = _header_device()
         if len(raw_items) > limit:
             raise ApiProblem("validation-error", f"at most {limit} items per batch",
                              errors={"items": [f"Longer than {limit}."]})
@@ -75,7 +83,7 @@ class ScanBatch(MethodView):
             try:
                 if not isinstance(raw, dict):
                     raise ValidationError({"_schema": ["Each item is an object."]})
-                items.append(_item(_scan_schema.load(raw)))
+                items.append(_item(_scan_schema.load(raw), header_device))
                 positions.append(index)
             except ValidationError as error:
                 results[index] = _item_result(index, raw, ScanResult("rejected", problem=ApiProblem(

@@ -111,7 +111,7 @@ def _check_placement(project_id: int, fields: dict[str, Any]) -> dict[str, list[
 
 def _check_identity(fields: dict[str, Any]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    if fields.get("code"):
+    if fields.get("code") is not None:
         try:
             fields["code"] = normalize(fields["code"])
         except CodeError as error:
@@ -145,8 +145,8 @@ def create_component(principal: Principal, fields: dict[str, Any]) -> Component:
     errors = _check_placement(project_id, fields) | _check_identity(fields)
     if errors:
         raise ApiProblem("validation-error", "the component has invalid fields", errors=errors)
-    fields.setdefault("code", None)
-    fields["code"] = fields["code"] or new_code()
+    if fields.get("code") is None:
+        fields["code"] = new_code()
     component = Component(**fields)
     db.session.add(component)
     _commit_component("component not created")
@@ -158,6 +158,9 @@ def update_component(principal: Principal, component_id: int,
     """Change a component's identity or plan (never its state: that takes an event)."""
     component = component_for_reading(principal, component_id)
     project_for_managing(principal, component.project_id)
+    if "code" in fields and fields["code"] is None:
+        raise ApiProblem("validation-error", "a component keeps a code",
+                         errors={"code": ["Field may not be null."]})
     merged = {"gtin": component.gtin, "serial": component.serial} | fields
     errors = _check_placement(component.project_id, fields) | _check_identity(merged)
     if errors:

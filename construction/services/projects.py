@@ -208,14 +208,18 @@ def create_component_type(principal: Principal, project_id: int,
                           fields: dict[str, Any]) -> ComponentType:
     """Add a component type to a project."""
     project_for_managing(principal, project_id)
-    if fields.get("manufacturer_id") is not None and \
-            db.session.get(Organization, fields["manufacturer_id"]) is None:
-        raise ApiProblem("validation-error", "unknown manufacturer",
-                         errors={"manufacturer_id": ["No such organization."]})
+    _check_manufacturer(fields)
     component_type = ComponentType(project_id=project_id, **fields)
     db.session.add(component_type)
     _commit_unique(f"a component type named '{fields.get('name')}'")
     return component_type
+
+
+def _check_manufacturer(fields: dict[str, Any]) -> None:
+    manufacturer_id = fields.get("manufacturer_id")
+    if manufacturer_id is not None and db.session.get(Organization, manufacturer_id) is None:
+        raise ApiProblem("validation-error", "unknown manufacturer",
+                         errors={"manufacturer_id": ["No such organization."]})
 
 
 def component_type_for(principal: Principal, type_id: int, manage: bool = False) -> ComponentType:
@@ -232,6 +236,7 @@ def update_component_type(principal: Principal, type_id: int,
                           fields: dict[str, Any]) -> ComponentType:
     """Change a component type."""
     component_type = component_type_for(principal, type_id, manage=True)
+    _check_manufacturer(fields)
     for name, value in fields.items():
         setattr(component_type, name, value)
     _commit_unique(f"a component type named '{component_type.name}'")

@@ -102,3 +102,17 @@ def test_a_full_batch_of_500_is_accepted(world, app):
     assert body["accepted"] == 500, [r for r in body["results"] if r["outcome"] != "accepted"][:2]
     states = world.client("admin").get("/api/v1/components?state=loaded&per_page=500")
     assert states.get_json()["total"] == 100
+
+
+def test_null_items_are_rejected_one_by_one(world):
+    code = world.component("planned")["code"]
+    body = post_batch(world, [None, item(code, "cast"), 1]).get_json()
+    assert [r["outcome"] for r in body["results"]] == ["rejected", "accepted", "rejected"]
+
+
+def test_an_overlong_device_header_is_refused(world):
+    code = world.component("planned")["code"]
+    response = world.client("admin").post(
+        "/api/v1/scans", json=item(code, "cast"), headers={"X-Device-Id": "d" * 101})
+    assert response.status_code == 422
+    assert "X-Device-Id" in response.get_json()["errors"]

@@ -220,3 +220,14 @@ def test_import_as_multipart_file(world):
         content_type="multipart/form-data")
     assert response.status_code == 201
     assert response.get_json()["imported"] == 2
+
+
+def test_a_component_keeps_a_valid_code(world):
+    component = world.component("planned")
+    client = world.client("admin")
+    for code in ("", None, "ABC"):
+        response = client.patch(f"/api/v1/components/{component['id']}", json={"code": code})
+        assert response.status_code == 422, code
+        assert "code" in response.get_json()["errors"]
+    fresh = client.post("/api/v1/components", json=component_body(world, code=None))
+    assert fresh.status_code == 201 and len(fresh.get_json()["code"]) == 9

@@ -89,3 +89,40 @@ def test_reads_need_a_token(world, path):
     response = world.client().get(path)
     assert response.status_code == 401
     assert response.mimetype == "application/problem+json"
+
+
+def test_patches_must_change_something_and_keep_codes_unique(world):
+    client = world.client("admin")
+    project_id = world.ids["project_main"]
+    for path in (f"/api/v1/projects/{project_id}", f"/api/v1/storeys/{world.ids['storey_main']}",
+                 f"/api/v1/component-types/{world.ids['type_main']}"):
+        assert client.patch(path, json={}).status_code == 422, path
+        assert client.patch(path).status_code in (415, 422), path
+    clash = client.patch(f"/api/v1/projects/{project_id}",
+                         json={"code": "P-FAR", "participant_ids": []})
+    assert clash.status_code == 409
+    unknown = client.patch(f"/api/v1/component-types/{world.ids['type_main']}",
+                           json={"manufacturer_id": 99999})
+    assert unknown.status_code == 422
+    assert "manufacturer_id" in unknown.get_json()["errors"]
+
+
+def test_decimals_are_kept_the_same_on_every_engine(world):
+    client = world.client("admin")
+    project = client.patch(f"/api/v1/projects/{world.ids['project_main']}",
+                           json={"latitude": 30.1234567891, "longitude": -0.0000004})
+    assert (project.get_json()["latitude"], project.get_json()["longitude"]) == (30.123457, 0.0)
+    storey = client.patch(f"/api/v1/storeys/{world.ids['storey_main']}",
+                          json={"elevation_m": 1.23456})
+    assert storey.get_json()["elevation_m"] == 1.235
+    kinds = client.patch(f"/api/v1/component-types/{world.ids['type_main']}",
+                         json={"weight_kg": 12.34})
+    assert kinds.get_json()["weight_kg"] == 12.3
+    again = client.get(f"/api/v1/component-types/{world.ids['type_main']}").get_json()
+    assert again["weight_kg"] == 12.3
+
+
+def test_ids_in_paths_are_ascii_digits(world):
+    client = world.client("admin")
+    assert client.get("/api/v1/projects/%D9%A1").status_code == 404
+    assert client.get(f"/api/v1/projects/{world.ids['project_main']}").status_code == 200

@@ -72,3 +72,11 @@ def test_malformed_json_is_a_problem(world):
 def test_the_root_leads_to_the_docs(client):
     response = client.get("/")
     assert response.status_code == 302 and response.location.endswith("/api/v1/docs")
+
+
+def test_openapi_documents_errors_as_problems(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    default = spec["components"]["responses"]["DEFAULT_ERROR"]
+    assert list(default["content"]) == ["application/problem+json"]
+    parameter = spec["paths"]["/api/v1/components/{component_id}"]["parameters"][0]
+    assert parameter["schema"]["type"] == "integer"
