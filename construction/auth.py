@@ -8,6 +8,7 @@ from flask import g, request
 from sqlalchemy import Select, select
 
 from construction.errors import ApiProblem
+from construction.extensions import read_only_transaction
 from construction.models import Project, ProjectParticipant
 
 
@@ -37,7 +38,8 @@ def authenticate_request() -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiProblem("unauthorized", "send 'Authorization: Bearer <token>'")
-    principal = principal_for_token(token.strip())
+    with read_only_transaction():
+        principal = principal_for_token(token.strip())
     if principal is None:
         raise ApiProblem("unauthorized", "the token is unknown, expired or revoked")
     g.principal = principal

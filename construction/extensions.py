@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http
+from contextlib import contextmanager
 
 import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -105,6 +106,24 @@ api.register_converter(IdConverter, lambda converter: {
 def mark_read_only() -> None:
     """Let this request's SQLite transactions start deferred (reads only)."""
     g.read_only_transaction = True
+
+
+@contextmanager
+def read_only_transaction():
+    """Run reads in their own SQLite transaction without the write lock, then end it.
+
+    A POST's transactions take SQLite's write lock from their first statement;
+    the token lookup that comes first must not hold it while the request is
+    parsed and validated.
+    """
+    before = g.get("read_only_transaction", False)
+    g.read_only_transaction = True
+    try:
+        yield
+    finally:
+        if db.session.get_bind().dialect.name == "sqlite":
+            db.session.rollback()
+        g.read_only_transaction = before
 
 
 def _wants_write_lock() -> bool:

@@ -34,7 +34,7 @@ def _with_history(component_id: int):
 
 @blp.route("/components")
 class Components(MethodView):
-    @blp.arguments(ComponentQueryArgs, location="query")
+    @blp.arguments(ComponentQueryArgs(), location="query")
     @blp.response(200, ComponentPageSchema)
     def get(self, args):
         """List components with filters and pagination."""
@@ -46,7 +46,7 @@ class Components(MethodView):
                 "pages": math.ceil(total / per_page) if total else 0}
 
     @idempotent
-    @blp.arguments(ComponentSchema)
+    @blp.arguments(ComponentSchema())
     @blp.response(201, ComponentSchema)
     def post(self, fields):
         """Create a planned component (admin, project manager)."""

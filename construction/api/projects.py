@@ -22,7 +22,7 @@ class Projects(MethodView):
         return service.list_projects(authenticate_request())
 
     @idempotent
-    @blp.arguments(ProjectSchema)
+    @blp.arguments(ProjectSchema())
     @blp.response(201, ProjectSchema)
     def post(self, fields):
         """Create a project (admin, project manager)."""
@@ -56,7 +56,7 @@ class Buildings(MethodView):
         return service.project_for_reading(authenticate_request(), project_id).buildings
 
     @idempotent
-    @blp.arguments(BuildingSchema)
+    @blp.arguments(BuildingSchema())
     @blp.response(201, BuildingSchema)
     def post(self, fields, project_id):
         """Add a building to a project."""
@@ -90,7 +90,7 @@ class Storeys(MethodView):
         return service.building_for(authenticate_request(), building_id).storeys
 
     @idempotent
-    @blp.arguments(StoreySchema)
+    @blp.arguments(StoreySchema())
     @blp.response(201, StoreySchema)
     def post(self, fields, building_id):
         """Add a storey to a building."""
@@ -124,7 +124,7 @@ class ComponentTypes(MethodView):
         return service.list_component_types(authenticate_request(), project_id)
 
     @idempotent
-    @blp.arguments(ComponentTypeSchema)
+    @blp.arguments(ComponentTypeSchema())
     @blp.response(201, ComponentTypeSchema)
     def post(self, fields, project_id):
         """Add a component type to a project."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
@@ -46,7 +46,7 @@ def _item(values: dict[str, Any], header_device: str | None) -> ScanItem:
 
 @blp.route("")
 class Scans(MethodView):
-    @blp.arguments(ScanSchema)
+    @blp.arguments(ScanSchema())
     @blp.response(201, ScanResultSchema)
     @blp.alt_response(200, schema=ScanResultSchema, description="A replay: the original event")
     def post(self, values):
@@ -59,13 +59,15 @@ class Scans(MethodView):
         result = record_scans(principal, [_item(values, _header_device())])[0]
         if result.outcome == "rejected":
             raise result.problem
-        body = {"event": result.event, "component": result.component}
-        return body, 201 if result.outcome == "accepted" else 200
+        # The body is already in its documented shape: skip a second serialization.
+        response = jsonify(event=result.event, component=result.component)
+        response.status_code = 201 if result.outcome == "accepted" else 200
+        return response
 
 
 @blp.route("/batch")
 class ScanBatch(MethodView):
-    @blp.arguments(BatchSchema)
+    @blp.arguments(BatchSchema())
     @blp.response(200, BatchResultSchema)
     def post(self, values):
         """Record up to 500 scans in order; one result per item."""
@@ -93,7 +95,7 @@ class ScanBatch(MethodView):
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
         for result in results:
             counts[result["outcome"]] += 1
-        return {**counts, "results": results}
+        return jsonify(**counts, results=results)
 
 
 def _item_result(index: int, raw: Any, result: ScanResult) -> dict[str, Any]:

@@ -8,12 +8,13 @@ changes in one transaction.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, tuple_, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from construction import lifecycle
 from construction.auth import Principal, writable_project_ids
@@ -21,7 +22,7 @@ from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import ComponentKey, parse_scanned
 from construction.lifecycle import LedgerEntry, Status, TransitionError
-from construction.models import Component, Event, User
+from construction.models import Component, Event, ProjectParticipant, User
 from labels.codes import CodeError
 
 _RETRIES = 3
@@ -62,24 +63,58 @@ class _Row:
     pending: list[LedgerEntry] = field(default_factory=list)
 
 
-_COMPONENT_COLUMNS = (Component.id, Component.code, Component.project_id, Component.version,
-                      Component.state, Component.on_hold, Component.damaged, Component.ncr_open)
+_component = Component.__table__
+_event = Event.__table__
+_LOCK_COLUMNS = (_component.c.id, _component.c.code, _component.c.project_id,
+                 _component.c.version, _component.c.state, _component.c.on_hold,
+                 _component.c.damaged, _component.c.ncr_open)
+_KEY_CONDITIONS = {
+    "code": _component.c.code.in_(bindparam("codes", expanding=True)),
+    "id": _component.c.id.in_(bindparam("ids", expanding=True)),
+    "gs1": tuple_(_component.c.gtin, _component.c.serial).in_(
+        bindparam("pairs", expanding=True)),
+}
+# Statements are built once: building them costs more than running them.
+_INSERT_EVENTS = insert(_event).returning(_event.c.id, sort_by_parameter_order=True)
+_UPDATE_STATES = (
+    update(_component)
+    .where(and_(_component.c.id == bindparam("b_id"),
+                _component.c.version == bindparam("b_version")))
+    .values(state=bindparam("b_state"), on_hold=bindparam("b_on_hold"),
+            damaged=bindparam("b_damaged"), ncr_open=bindparam("b_ncr_open"),
+            version=_component.c.version + 1, updated_at=bindparam("b_now"))
+)
+
+
+@functools.cache
+def _lock_statement(kinds: tuple[str, ...], scoped: bool):
+    """Select and lock components by the given kinds of key, in id order."""
+    statement = select(*_LOCK_COLUMNS).where(or_(*(_KEY_CONDITIONS[k] for k in kinds)))
+    if scoped:
+        statement = statement.where(_component.c.project_id.in_(
+            select(ProjectParticipant.project_id)
+            .where(ProjectParticipant.organization_id == bindparam("organization_id"))))
+    return statement.order_by(_component.c.id).with_for_update(of=_component)
 
 
 def record_scans(principal: Principal, items: list[ScanItem]) -> list[ScanResult]:
     """Record scans in order; return one result per item."""
+    look_up_all = False
     for attempt in range(_RETRIES):
         try:
-            return _record(principal, items)
-        except (IntegrityError, _StaleVersion):
-            # A concurrent request inserted the same client event id or moved a
-            # component first: start again; the replay finds what it did.
+            return _record(principal, items, look_up_all)
+        except IntegrityError:
+            # A client event id is already stored (a replay whose action is still
+            # allowed, or a concurrent replay): start again, looking every id up.
+            db.session.rollback()
+            look_up_all = True
+            if attempt == _RETRIES - 1:
+                raise
+        except _StaleVersion:
+            # Another transaction moved a component first: start again.
             db.session.rollback()
             if attempt == _RETRIES - 1:
                 raise
-        except OperationalError:
-            db.session.rollback()
-            raise
     raise AssertionError("unreachable")
 
 
@@ -87,7 +122,8 @@ class _StaleVersion(Exception):
     pass
 
 
-def _record(principal: Principal, items: list[ScanItem]) -> list[ScanResult]:
+def _record(principal: Principal, items: list[ScanItem],
+            look_up_all: bool) -> list[ScanResult]:
     results: list[ScanResult | None] = [None] * len(items)
     keys: dict[int, ComponentKey] = {}
     for index, item in enumerate(items):
@@ -103,7 +139,13 @@ def _record(principal: Principal, items: list[ScanItem]) -> list[ScanResult]:
             results[index] = _rejected(ApiProblem("invalid-code", str(error), code=item.code))
 
     rows = _lock_components(principal, set(keys.values()))
-    existing = _existing_events(principal.user_id, [items[i].client_event_id for i in keys])
+    # Replays are rare: on the first attempt only scans that the lifecycle
+    # refuses are looked up (a replay of an accepted scan usually is refused
+    # now); a replay that slips through hits the unique index, and the retry
+    # looks every id up.
+    existing = _existing_events(principal.user_id, [items[i].client_event_id for i in keys]) \
+        if look_up_all else {}
+    refused: dict[int, ScanResult] = {}
     now = datetime.now(UTC)
     new_events: list[dict[str, Any]] = []
     event_index: dict[int, int] = {}  # item index -> position in new_events
@@ -136,7 +178,7 @@ def _record(principal: Principal, items: list[ScanItem]) -> list[ScanResult]:
             else:
                 after = lifecycle.apply(before, item.action, item.data)
         except TransitionError as error:
-            results[index] = _rejected(_transition_problem(error))
+            refused[index] = results[index] = _rejected(_transition_problem(error))
             continue
         except ApiProblem as problem:
             results[index] = _rejected(problem)
@@ -149,10 +191,16 @@ def _record(principal: Principal, items: list[ScanItem]) -> list[ScanResult]:
         event_index[index] = len(new_events)
         new_events.append(_event_row(principal, row, item, before, after, now))
 
+    if refused and not look_up_all:
+        earlier_events = _existing_events(principal.user_id,
+                                          [items[i].client_event_id for i in refused])
+        for index in refused:
+            earlier = earlier_events.get(items[index].client_event_id)
+            if earlier is not None:
+                results[index] = _replay(earlier, rows[keys[index]], items[index])
     if new_events:
-        ids = db.session.scalars(
-            insert(Event).returning(Event.id, sort_by_parameter_order=True), new_events
-        ).all()
+        connection = db.session.connection()
+        ids = connection.execute(_INSERT_EVENTS, new_events).scalars().all()
         for position, event_id in enumerate(ids):
             new_events[position]["id"] = event_id
         _write_states([row for row in rows.values() if row.dirty], now)
@@ -190,33 +238,31 @@ def _transition_problem(error: TransitionError) -> ApiProblem:
 def _lock_components(principal: Principal, keys: set[ComponentKey]) -> dict[ComponentKey, _Row]:
     if not keys:
         return {}
-    conditions = []
+    params: dict[str, Any] = {}
     codes = [k.code for k in keys if k.kind == "code"]
     ids = [k.id for k in keys if k.kind == "id"]
     pairs = [(k.gtin, k.serial) for k in keys if k.kind == "gs1"]
-    if codes:
-        conditions.append(Component.code.in_(codes))
-    if ids:
-        conditions.append(Component.id.in_(ids))
-    if pairs:
-        conditions.append(tuple_(Component.gtin, Component.serial).in_(pairs))
-    query = select(*_COMPONENT_COLUMNS).where(or_(*conditions)).order_by(Component.id)
-    scope = writable_project_ids(principal)
-    if scope is not None:
-        query = query.where(Component.project_id.in_(scope))
-    by_id: dict[int, _Row] = {}
+    kinds = tuple(kind for kind, values in (("code", codes), ("id", ids), ("gs1", pairs))
+                  if values)
+    params = {"codes": codes, "ids": ids, "pairs": pairs}
+    scoped = writable_project_ids(principal) is not None
+    if scoped:
+        params["organization_id"] = principal.organization_id
     found: dict[ComponentKey, _Row] = {}
-    for r in db.session.execute(query.with_for_update(of=Component)).all():
+    by_id: dict[int, _Row] = {}
+    connection = db.session.connection()
+    for r in connection.execute(_lock_statement(kinds, scoped),
+                                {k: v for k, v in params.items() if v or k == "organization_id"}):
         row = _Row(r.id, r.code, r.project_id, r.version,
                    Status(r.state, r.on_hold, r.damaged, r.ncr_open))
         by_id[r.id] = row
         found[ComponentKey("code", code=r.code)] = row
         found[ComponentKey("id", id=r.id)] = row
-    if pairs:
-        for r in db.session.execute(
-            select(Component.id, Component.gtin, Component.serial)
-            .where(Component.id.in_(list(by_id)), Component.gtin.is_not(None))
-        ).all():
+    if pairs and by_id:
+        for r in connection.execute(
+            select(_component.c.id, _component.c.gtin, _component.c.serial)
+            .where(_component.c.id.in_(list(by_id)), _component.c.gtin.is_not(None))
+        ):
             found[ComponentKey("gs1", gtin=r.gtin, serial=r.serial)] = by_id[r.id]
     return {key: found[key] for key in keys if key in found}
 
@@ -285,18 +331,10 @@ def _event_row(principal: Principal, row: _Row, item: ScanItem, before: Status,
 
 
 def _write_states(rows: list[_Row], now: datetime) -> None:
-    table = Component.__table__
-    statement = (
-        update(table)
-        .where(and_(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version")))
-        .values(state=bindparam("b_state"), on_hold=bindparam("b_on_hold"),
-                damaged=bindparam("b_damaged"), ncr_open=bindparam("b_ncr_open"),
-                version=table.c.version + 1, updated_at=now)
-    )
     params = [{"b_id": r.id, "b_version": r.version, "b_state": r.status.state,
                "b_on_hold": r.status.on_hold, "b_damaged": r.status.damaged,
-               "b_ncr_open": r.status.ncr_open} for r in rows]
-    result = db.session.connection().execute(statement, params)
+               "b_ncr_open": r.status.ncr_open, "b_now": now} for r in rows]
+    result = db.session.connection().execute(_UPDATE_STATES, params)
     if result.rowcount >= 0 and result.rowcount != len(rows):
         raise _StaleVersion()
     for row in rows:

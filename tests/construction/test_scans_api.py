@@ -303,3 +303,17 @@ def test_a_device_header_is_recorded(world):
         json={"code": code, "action": "cast", "client_event_id": str(uuid.uuid4())},
         headers={"X-Device-Id": "handheld-3"})
     assert response.get_json()["event"]["device"] == "handheld-3"
+
+
+def test_a_replay_of_an_action_that_is_still_allowed_is_a_duplicate(world, app):
+    code = world.component("demoulded")["code"]
+    first = world.scan(code, "qc_fail", client_event_id="qc-fail-000001", expect=201)
+    again = world.scan(code, "qc_fail", client_event_id="qc-fail-000001", expect=200)
+    assert again.get_json()["event"]["id"] == first.get_json()["event"]["id"]
+    batch = world.client("admin").post("/api/v1/scans/batch", json={"items": [
+        {"code": code, "action": "qc_fail", "client_event_id": "qc-fail-000001"},
+        {"code": code, "action": "hold", "client_event_id": "hold-0000001"}]}).get_json()
+    assert [r["outcome"] for r in batch["results"]] == ["duplicate", "accepted"]
+    with app.app_context():
+        actions = db.session.scalars(select(Event.action).order_by(Event.id)).all()
+    assert actions[-2:] == ["qc_fail", "hold"] and actions.count("qc_fail") == 1
