@@ -212,7 +212,8 @@ class Component(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    # Indexed by ix_component_project_state, whose first column it is.
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
     component_type_id: Mapped[int] = mapped_column(ForeignKey("component_type.id"), index=True)
     storey_id: Mapped[int | None] = mapped_column(ForeignKey("storey.id"), index=True)
     mark: Mapped[str] = mapped_column(String(60), index=True)
@@ -247,7 +248,8 @@ class Event(db.Model):
     action: Mapped[str] = mapped_column(String(20))
     from_state: Mapped[str] = mapped_column(String(20))
     to_state: Mapped[str] = mapped_column(String(20))
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # Indexed by the unique (user_id, client_event_id), whose first column it is.
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     device: Mapped[str | None] = mapped_column(String(100))
     client_event_id: Mapped[str] = mapped_column(String(64))
