@@ -207,13 +207,15 @@ class Component(db.Model):
         UniqueConstraint("gtin", "serial"),
         UniqueConstraint("project_id", "ifc_global_id"),
         CheckConstraint("(gtin IS NULL) = (serial IS NULL)", name="gtin_with_serial"),
-        Index("ix_component_project_state", "project_id", "state"),
+        # State and flags change on every scan and are deliberately in no index:
+        # PostgreSQL then updates the row in place (HOT) without touching any
+        # index, and room is left in each page for it. Reads are project-scoped.
+        {"postgresql_with": {"fillfactor": 80}},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
-    # Indexed by ix_component_project_state, whose first column it is.
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
     component_type_id: Mapped[int] = mapped_column(ForeignKey("component_type.id"), index=True)
     storey_id: Mapped[int | None] = mapped_column(ForeignKey("storey.id"), index=True)
     mark: Mapped[str] = mapped_column(String(60), index=True)
@@ -227,7 +229,7 @@ class Component(db.Model):
     ncr_open: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     project: Mapped[Project] = relationship()
     component_type: Mapped[ComponentType] = relationship()
