@@ -298,8 +298,8 @@ def load_worker(spec: WorkerSpec, queue) -> None:
                 outcome = _one_request(spec, items_source, failed)
             except (OSError, ValueError) as error:  # no answer, or not one we understand
                 key = f"request failed: {type(error).__name__}"
-                outcome = (False, 0, [(key, str(error))] * (spec.batch_size if spec.scenario
-                                                             == "batch" else 1), [])
+                lost = spec.batch_size if spec.scenario == "batch" else 1
+                outcome = (False, 0, [(key, str(error))] * lost, [])
             if outcome is None:
                 result.out_of_work = True
                 break
@@ -315,7 +315,9 @@ def load_worker(spec: WorkerSpec, queue) -> None:
             for key, detail in errors:
                 result.errors[key] += 1
                 result.samples.setdefault(key, detail[:300])
-    except BaseException as error:  # reported to the parent, then re-raised
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole group: the parent reports it
+        return
+    except Exception as error:  # reported to the parent, then re-raised
         result.crashed = f"{type(error).__name__}: {error}"
         queue.put(result)
         raise
@@ -327,7 +329,8 @@ class CpuUse:
     """CPU used during a measured window, in CPU seconds (Linux /proc; NaN elsewhere)."""
 
     busy: float = math.nan  # all CPUs of the machine, whoever used them
-    app: float = math.nan  # the gunicorn workers
+    interrupts: float = math.nan  # irq and softirq time, which no process is charged for
+    app: float = math.nan  # gunicorn: its workers and master
     database: float = math.nan  # PostgreSQL: the bench database's backends and background work
     client: float = math.nan  # the load generator
     seconds: float = math.nan  # the window's length
@@ -336,7 +339,7 @@ class CpuUse:
     def others(self) -> float:
         """CPU seconds used by everything else on the machine (other people's work)."""
         database = 0.0 if math.isnan(self.database) else self.database
-        return self.busy - self.app - self.client - database
+        return self.busy - self.interrupts - self.app - self.client - database
 
 
 def _cpu_snapshot(server_pid: int, client_pids: set[int],
@@ -357,7 +360,7 @@ def _cpu_snapshot(server_pid: int, client_pids: set[int],
             pid = int(entry.name)
             rest = stat[stat.rindex(")") + 2:].split()
             used = int(rest[11]) + int(rest[12])
-            if int(rest[1]) == server_pid:
+            if server_pid in (pid, int(rest[1])):
                 processes[pid] = ("app", used)
             elif pid in client_pids:
                 processes[pid] = ("client", used)
@@ -369,8 +372,9 @@ def _cpu_snapshot(server_pid: int, client_pids: set[int],
                     processes[pid] = ("database", used)
         except (OSError, ValueError, IndexError):
             continue
-    return {"busy": sum(ticks) - ticks[3] - ticks[4], "total": sum(ticks),
-            "processes": processes}
+    # irq and softirq time (loopback networking, mostly) belongs to no process
+    return {"busy": sum(ticks) - ticks[3] - ticks[4], "interrupts": ticks[5] + ticks[6],
+            "total": sum(ticks), "processes": processes}
 
 
 def _cpu_use(before: dict[str, Any] | None, after: dict[str, Any] | None,
@@ -382,6 +386,7 @@ def _cpu_use(before: dict[str, Any] | None, after: dict[str, Any] | None,
     for pid, (group, used) in after["processes"].items():
         groups[group] += used - before["processes"].get(pid, (group, 0))[1]
     return CpuUse(busy=(after["busy"] - before["busy"]) / tick,
+                  interrupts=(after["interrupts"] - before["interrupts"]) / tick,
                   app=groups["app"] / tick, client=groups["client"] / tick,
                   database=groups["database"] / tick if database else math.nan,
                   seconds=seconds)
@@ -540,6 +545,19 @@ def prepare_postgres() -> str:
             connection.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(
                 sql.SQL(", ").join(sql.Identifier("public", t) for t in tables)))
     return PG_URL
+
+
+def analyze_postgres() -> None:
+    """Refresh the planner's statistics, as autovacuum does for a database in service.
+
+    The tables grow from empty to tens of thousands of rows within the first
+    minute, faster than autovacuum's first round: on the statistics of the empty
+    tables the planner reads every row of `component` and `event` per batch.
+    """
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER} dbname={PG_DATABASE}", autocommit=True) as connection:
+        connection.execute("ANALYZE")
 
 
 def create_bench_table(kind: str, sqlite_path: Path | None) -> None:
@@ -714,6 +732,8 @@ def run_database(kind: str, args: argparse.Namespace) -> DatabaseRun:
         import_began = time.monotonic()
         codes = import_components(port, token, project["id"], total)
         import_seconds = time.monotonic() - import_began
+        if kind == "postgresql":
+            analyze_postgres()
         split = single_each * args.concurrency
         single_pools = [codes[i * single_each:(i + 1) * single_each]
                         for i in range(args.concurrency)]
@@ -756,8 +776,9 @@ def report(run: DatabaseRun, args: argparse.Namespace) -> None:
     print(f"   gunicorn {args.workers} sync workers, {args.concurrency} connections, "
           f"{args.seconds:g} s per scenario after {args.warmup:g} s warm-up, "
           f"{os.cpu_count()} CPUs")
+    analyzed = "; ANALYZE after the import" if run.kind == "postgresql" else ""
     print(f"   set-up {run.setup_seconds:.0f} s ({run.components:,} components imported in "
-          f"{run.import_seconds:.1f} s); machine {_number(run.busy_before * 100)} % busy "
+          f"{run.import_seconds:.1f} s{analyzed}); machine {_number(run.busy_before * 100)} % busy "
           "before the runs with the server idle")
     header = (f"{'scenario':<22}{'requests':>10}{'req/s':>10}{'events/s':>11}"
               f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>9}")
@@ -802,7 +823,8 @@ def _cpu_line(r: ScenarioResult) -> str:
     capacity = (os.cpu_count() or 1) * cpu.seconds
     per = 1000 / r.requests if r.requests else math.nan
     line = (f"machine {cpu.busy / capacity * 100:3.0f} % busy "
-            f"(others {cpu.others / capacity * 100:2.0f} %); "
+            f"(interrupts {cpu.interrupts / capacity * 100:2.0f} %, "
+            f"others {max(cpu.others, 0) / capacity * 100:2.0f} %); "
             f"per request: app {_number(cpu.app * per, 2)} ms")
     if not math.isnan(cpu.database):
         line += f", PostgreSQL {_number(cpu.database * per, 2)} ms"

@@ -41,3 +41,12 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
         db.engine.dispose()
+
+
+def test_components_leave_room_for_in_place_updates_on_postgresql(app, engine_name):
+    if engine_name != "postgresql":
+        return
+    with app.app_context(), db.engine.connect() as connection:
+        options = connection.exec_driver_sql(
+            "SELECT reloptions FROM pg_class WHERE relname = 'component'").scalar()
+    assert "fillfactor=80" in options
