@@ -8,7 +8,7 @@ from flask import g, request
 from sqlalchemy import Select, select
 
 from construction.errors import ApiProblem
-from construction.extensions import read_only_transaction
+from construction.extensions import lone_read
 from construction.models import Project, ProjectParticipant
 
 
@@ -38,7 +38,7 @@ def authenticate_request() -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiProblem("unauthorized", "send 'Authorization: Bearer <token>'")
-    with read_only_transaction():
+    with lone_read():
         principal = principal_for_token(token.strip())
     if principal is None:
         raise ApiProblem("unauthorized", "the token is unknown, expired or revoked")

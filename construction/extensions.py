@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import http
+import random
+import sqlite3
+import time
 from contextlib import contextmanager
 
 import marshmallow as ma
@@ -109,21 +112,21 @@ def mark_read_only() -> None:
 
 
 @contextmanager
-def read_only_transaction():
-    """Run reads in their own SQLite transaction without the write lock, then end it.
+def lone_read():
+    """Run one SELECT on SQLite outside any transaction, then end the session's.
 
     A POST's transactions take SQLite's write lock from their first statement;
     the token lookup that comes first must not hold it while the request is
     parsed and validated.
     """
     before = g.get("read_only_transaction", False)
-    g.read_only_transaction = True
+    g.read_only_transaction = g.single_read = True
     try:
         yield
     finally:
         if db.session.get_bind().dialect.name == "sqlite":
             db.session.rollback()
-        g.read_only_transaction = before
+        g.read_only_transaction, g.single_read = before, False
 
 
 def _wants_write_lock() -> bool:
@@ -152,7 +155,37 @@ def _configure_sqlite(dbapi_connection, connection_record) -> None:
 def _begin_sqlite(connection) -> None:
     if connection.dialect.name != "sqlite":
         return
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock() else "BEGIN")
+    if _wants_write_lock():
+        _begin_immediate(connection.connection.dbapi_connection)
+    elif not g.get("single_read", False):
+        connection.exec_driver_sql("BEGIN")
+    # else: a lone SELECT needs no transaction around it (autocommit reads it
+    # in one snapshot), which saves the BEGIN.
+
+
+def _begin_immediate(raw) -> None:
+    """Take SQLite's write lock, polling briefly while another writer holds it.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15... ms between tries, far
+    longer than a scan holds the lock (well under a millisecond), so waiting
+    writers would sleep while the lock sits free. Within the same overall
+    timeout, poll every 0.1 to 2 ms instead.
+    """
+    deadline = time.monotonic() + _busy_timeout_ms / 1000
+    delay = 0.0001
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.002)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={_busy_timeout_ms}")
 
 
 _busy_timeout_ms = 10000
