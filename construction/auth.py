@@ -59,14 +59,8 @@ def visible_project_ids(principal: Principal) -> Select | None:
     if principal.is_admin:
         return None
     if principal.role == "regulator":
-        return select(Project.id).where(Project.region_code.startswith(principal.region_code))
+        return select(Project.id).where(
+            Project.region_code.startswith(principal.region_code, autoescape=True))
     return select(ProjectParticipant.project_id).where(
         ProjectParticipant.organization_id == principal.organization_id
     )
-
-
-def writable_project_ids(principal: Principal) -> Select | None:
-    """Return a select of the project ids `principal` may change (None means all)."""
-    if principal.role == "regulator":
-        return select(Project.id).where(Project.id.is_(None))
-    return visible_project_ids(principal)

@@ -10,8 +10,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from construction.extensions import db
+from construction.extensions import db, reading
 from construction.models import ApiToken, Organization, OrganizationKind, Role, User
 
 users = AppGroup("users", help="Manage organizations, users and API tokens.")
@@ -28,7 +29,12 @@ def create_org(name: str, kind: str, region_code: str) -> None:
     """Create an organization."""
     from construction.services.accounts import create_organization
 
-    organization = create_organization(name, kind, region_code)
+    try:
+        organization = create_organization(name, kind, region_code)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    except IntegrityError as error:
+        raise click.ClickException(f"an organization named '{name}' already exists") from error
     click.echo(f"organization {organization.id}: {organization.name}")
 
 
@@ -37,7 +43,8 @@ def create_org(name: str, kind: str, region_code: str) -> None:
 @click.option("--org", "organization_id", type=int, required=True, help="Organization id.")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--token/--no-token", default=True, help="Also issue an API token.")
-@click.option("--days", type=int, default=365, show_default=True, help="Token lifetime.")
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True,
+              help="Token lifetime in days.")
 def create_user_command(name: str, organization_id: int, role: str, token: bool,
                         days: int) -> None:
     """Create a user (and print a token, shown only this once)."""
@@ -47,6 +54,8 @@ def create_user_command(name: str, organization_id: int, role: str, token: bool,
         user = create_user(name, organization_id, role)
     except (LookupError, ValueError) as error:
         raise click.ClickException(str(error)) from error
+    except IntegrityError as error:
+        raise click.ClickException(f"a user named '{name}' already exists") from error
     click.echo(f"user {user.id}: {user.name} ({user.role.value})")
     if token:
         record, secret = issue_token(user.id, name="cli", days=days)
@@ -56,7 +65,8 @@ def create_user_command(name: str, organization_id: int, role: str, token: bool,
 @users.command("token")
 @click.argument("user_id", type=int)
 @click.option("--name", default="cli")
-@click.option("--days", type=int, default=365, show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True,
+              help="Token lifetime in days.")
 def token_command(user_id: int, name: str, days: int) -> None:
     """Issue an API token for a user (shown only this once)."""
     from construction.services.accounts import issue_token
@@ -102,7 +112,7 @@ def check_command() -> None:
     """Recompute every component's state from its events; exit 1 on any mismatch."""
     from construction.services.ledger import check_ledger
 
-    with click.progressbar(length=0, label="replaying", file=sys.stderr) as bar:
+    with reading(), click.progressbar(length=0, label="replaying", file=sys.stderr) as bar:
         checked, mismatches = check_ledger(progress=bar.update)
     for mismatch in mismatches:
         derived = mismatch.derived.state if mismatch.derived else "-"

@@ -7,6 +7,7 @@ import random
 import sqlite3
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -119,6 +120,9 @@ def lone_read():
     the token lookup that comes first must not hold it while the request is
     parsed and validated.
     """
+    if db.session().in_transaction():  # never end work already under way
+        yield
+        return
     before = g.get("read_only_transaction", False)
     g.read_only_transaction = g.single_read = True
     try:
@@ -129,7 +133,23 @@ def lone_read():
         g.read_only_transaction, g.single_read = before, False
 
 
+_reading: ContextVar[bool] = ContextVar("reading", default=False)
+
+
+@contextmanager
+def reading():
+    """Run work that only reads (CLI reports) without SQLite's write lock, then end it."""
+    token = _reading.set(True)
+    try:
+        yield
+    finally:
+        db.session.rollback()
+        _reading.reset(token)
+
+
 def _wants_write_lock() -> bool:
+    if _reading.get():
+        return False
     return not (has_request_context() and g.get("read_only_transaction", False))
 
 

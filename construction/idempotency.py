@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 
-from flask import Response, json, request
-from sqlalchemy import select
+from flask import Response, current_app, json, request
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from construction.auth import authenticate_request
@@ -14,12 +14,17 @@ from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import IdempotentRequest
 
+IN_PROGRESS = 0  # status_code of a key whose request has not finished
+
 
 def idempotent(view):
     """Replay the stored answer when a request repeats its Idempotency-Key.
 
-    The same key with a different request body is refused (422). Only
-    successful answers are stored, so a failed attempt may be retried.
+    The key is inserted in the same transaction as the write it guards, so the
+    write and the key commit together: two requests with one key can never
+    both write (the second waits on the key's unique index, then replays).
+    The same key with a different request is refused (422). A request that
+    fails leaves no key behind, so it may be retried.
     """
 
     @functools.wraps(view)
@@ -33,37 +38,55 @@ def idempotent(view):
         digest = hashlib.sha256(
             request.method.encode() + b" " + request.full_path.encode() + b"\n"
             + request.get_data()).hexdigest()
-        stored = db.session.scalar(select(IdempotentRequest).where(
-            IdempotentRequest.user_id == principal.user_id, IdempotentRequest.key == key))
+        stored = _stored(principal.user_id, key)
         if stored is not None:
-            if stored.request_hash != digest:
-                raise ApiProblem("idempotency-key-reused",
-                                 f"Idempotency-Key '{key}' was sent with another request")
-            response = Response(stored.body, status=stored.status_code,
-                                mimetype="application/json")
-            response.headers["Idempotent-Replayed"] = "true"
-            return response
-        result = view(*args, **kwargs)
-        response = _as_response(result)
+            return _replay(stored, key, digest)
+        record = IdempotentRequest(user_id=principal.user_id, key=key, request_hash=digest,
+                                   status_code=IN_PROGRESS, body="")
+        db.session.add(record)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()
+            return _replay(_stored(principal.user_id, key), key, digest)
+        record_id = record.id
+        response = _as_response(view(*args, **kwargs))
+        # The view's own commit has stored the key with the write; now its answer.
         if 200 <= response.status_code < 300:
-            db.session.add(IdempotentRequest(
-                user_id=principal.user_id, key=key, request_hash=digest,
-                status_code=response.status_code, body=response.get_data(as_text=True)))
-            try:
-                db.session.commit()
-            except IntegrityError:
-                db.session.rollback()
+            db.session.execute(
+                update(IdempotentRequest).where(IdempotentRequest.id == record_id)
+                .values(status_code=response.status_code, body=response.get_data(as_text=True)))
+        else:
+            db.session.execute(delete(IdempotentRequest).where(IdempotentRequest.id == record_id))
+        db.session.commit()
         return response
 
     return wrapper
 
 
-def _as_response(result) -> Response:
-    from flask import current_app
+def _stored(user_id: int, key: str) -> IdempotentRequest | None:
+    return db.session.scalar(select(IdempotentRequest).where(
+        IdempotentRequest.user_id == user_id, IdempotentRequest.key == key))
 
+
+def _replay(stored: IdempotentRequest | None, key: str, digest: str) -> Response:
+    if stored is None:  # the other request failed and took its key away: retry
+        raise ApiProblem("conflict", f"a request with Idempotency-Key '{key}' just failed; "
+                         "send it again")
+    if stored.request_hash != digest:
+        raise ApiProblem("idempotency-key-reused",
+                         f"Idempotency-Key '{key}' was sent with another request")
+    if stored.status_code == IN_PROGRESS:
+        raise ApiProblem("conflict", f"the request with Idempotency-Key '{key}' is being "
+                         "processed (or its answer was lost); send it again shortly")
+    response = Response(stored.body, status=stored.status_code, mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _as_response(result) -> Response:
     if isinstance(result, Response):
         return result
     body, status = (result if isinstance(result, tuple) else (result, 200))[:2]
-    response = current_app.response_class(json.dumps(body), status=status,
-                                          mimetype="application/json")
-    return response
+    return current_app.response_class(json.dumps(body), status=status,
+                                      mimetype="application/json")

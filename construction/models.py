@@ -229,7 +229,7 @@ class Component(db.Model):
     ncr_open: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     project: Mapped[Project] = relationship()
     component_type: Mapped[ComponentType] = relationship()
@@ -258,8 +258,8 @@ class Event(db.Model):
     client_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     client_utc_offset_minutes: Mapped[int | None] = mapped_column(Integer)
     server_time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    location: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     corrects_event_id: Mapped[int | None] = mapped_column(
         ForeignKey("event.id"), index=True, unique=True
     )

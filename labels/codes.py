@@ -49,6 +49,9 @@ def normalize(text: str) -> str:
     bad = sorted({c for c in cleaned if c not in _INDEX})
     if bad:
         raise CodeError(f"characters not used in component codes: {''.join(bad)}")
+    if cleaned.isdigit():
+        # All digits would read as an internal id; every code has a letter.
+        raise CodeError("a component code has at least one letter")
     if check_character(cleaned[:-1]) != cleaned[-1]:
         raise CodeError("the check character does not match: the code is mistyped")
     return cleaned

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ from construction.extensions import db
 from construction.models import ApiToken, Organization, OrganizationKind, Role, User
 
 TOKEN_PREFIX = "pt_"
+REGION_CODE = re.compile(r"[0-9]{2,12}")
 
 
 def hash_token(token: str) -> str:
@@ -21,6 +23,8 @@ def hash_token(token: str) -> str:
 
 def create_organization(name: str, kind: str, region_code: str) -> Organization:
     """Create an organization."""
+    if not REGION_CODE.fullmatch(region_code):
+        raise ValueError("a region code is an administrative division code of 2 to 12 digits")
     organization = Organization(name=name, kind=OrganizationKind(kind), region_code=region_code)
     db.session.add(organization)
     db.session.commit()
@@ -42,11 +46,16 @@ def create_user(name: str, organization_id: int, role: str) -> User:
 
 
 def issue_token(user_id: int, name: str = "", days: int | None = 365) -> tuple[ApiToken, str]:
-    """Create a token for a user; return the record and the secret (shown once)."""
+    """Create a token for a user; return the record and the secret (shown once).
+
+    `days=None` makes a token that never expires.
+    """
+    if days is not None and days < 1:
+        raise ValueError("a token lives at least one day")
     if db.session.get(User, user_id) is None:
         raise LookupError(f"no user {user_id}")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    expires = datetime.now(UTC) + timedelta(days=days) if days else None
+    expires = None if days is None else datetime.now(UTC) + timedelta(days=days)
     token = ApiToken(user_id=user_id, token_hash=hash_token(secret), prefix=secret[:10],
                      name=name, expires_at=expires)
     db.session.add(token)

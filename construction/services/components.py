@@ -216,7 +216,7 @@ def _import_rows(project_id: int, reader: csv.DictReader, max_rows: int) -> list
     errors: list[dict[str, Any]] = []
     seen: dict[tuple, int] = {}
     for line_number, raw in enumerate(reader, start=2):
-        if len(rows) + len(errors) >= max_rows:
+        if line_number - 1 > max_rows:
             raise ApiProblem("import-failed", f"at most {max_rows} rows per import",
                              errors=[{"row": line_number, "field": None,
                                       "message": "too many rows"}])

@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from construction import lifecycle
-from construction.auth import Principal, writable_project_ids
+from construction.auth import Principal
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import ComponentKey, parse_scanned
@@ -121,9 +121,8 @@ def record_scans(principal: Principal, items: list[ScanItem]) -> list[ScanResult
         except _StaleVersion:
             # Another transaction moved a component first: start again.
             db.session.rollback()
-            if attempt == _RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
+    raise ApiProblem("conflict", "the components changed while this was recorded; "
+                     "send it again", status=409)
 
 
 class _StaleVersion(Exception):
@@ -174,7 +173,7 @@ def _record(principal: Principal, items: list[ScanItem],
             continue
         if item.client_event_id in seen_in_batch:
             first = seen_in_batch[item.client_event_id]
-            if items[first].action != item.action or keys.get(first) != key:
+            if items[first].action != item.action or rows[keys[first]].id != row.id:
                 results[index] = _rejected(_reused(item))
             else:
                 repeats[index] = first
@@ -188,8 +187,8 @@ def _record(principal: Principal, items: list[ScanItem],
         except TransitionError as error:
             refused[index] = results[index] = _rejected(_transition_problem(error))
             continue
-        except ApiProblem as problem:
-            results[index] = _rejected(problem)
+        except ApiProblem as problem:  # a correction the ledger refuses
+            refused[index] = results[index] = _rejected(problem)
             continue
         seen_in_batch[item.client_event_id] = index
         row.status = after
@@ -207,7 +206,9 @@ def _record(principal: Principal, items: list[ScanItem],
             if earlier is not None:
                 results[index] = _replay(earlier, rows[keys[index]], items[index])
     if new_events:
-        _write(new_events, [row for row in rows.values() if row.dirty], now)
+        # One component may be named by several keys (code, id, GS1): once each.
+        moved = {row.id: row for row in rows.values() if row.dirty}
+        _write(new_events, list(moved.values()), now)
     db.session.commit()
 
     for index, position in event_index.items():
@@ -249,7 +250,9 @@ def _lock_components(principal: Principal, keys: set[ComponentKey]) -> dict[Comp
     kinds = tuple(kind for kind, values in (("code", codes), ("id", ids), ("gs1", pairs))
                   if values)
     params = {"codes": codes, "ids": ids, "pairs": pairs}
-    scoped = writable_project_ids(principal) is not None
+    # Writes need the organization to take part in the project (regulators,
+    # who may not write at all, never get here: their role has no actions).
+    scoped = not principal.is_admin
     if scoped:
         params["organization_id"] = principal.organization_id
     found: dict[ComponentKey, _Row] = {}

@@ -116,3 +116,20 @@ def test_an_overlong_device_header_is_refused(world):
         "/api/v1/scans", json=item(code, "cast"), headers={"X-Device-Id": "d" * 101})
     assert response.status_code == 422
     assert "X-Device-Id" in response.get_json()["errors"]
+
+
+def test_one_component_named_by_code_and_by_id_in_one_batch(world, runner):
+    component = world.component("planned")
+    body = post_batch(world, [item(component["code"], "cast"),
+                              item(str(component["id"]), "demould"),
+                              item(str(component["id"]), "cast")]).get_json()
+    assert [r["outcome"] for r in body["results"]] == ["accepted", "accepted", "rejected"]
+    assert body["results"][1]["component"]["state"] == "demoulded"
+    assert runner.invoke(args=["ledger", "check"]).exit_code == 0
+
+
+def test_a_repeat_by_another_key_of_the_same_component_is_a_duplicate(world):
+    component = world.component("planned")
+    body = post_batch(world, [item(component["code"], "cast", "same-00000001"),
+                              item(str(component["id"]), "cast", "same-00000001")]).get_json()
+    assert [r["outcome"] for r in body["results"]] == ["accepted", "duplicate"]

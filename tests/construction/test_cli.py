@@ -25,6 +25,14 @@ def test_users_cli_makes_a_working_token(app, runner):
     assert refused.exit_code == 0  # a worker in any organization kind is allowed
     wrong = runner.invoke(args=["users", "create", "x", "--org", "999", "--role", "admin"])
     assert wrong.exit_code != 0
+    for bad_region in ("%", "", "33a"):
+        refused_org = runner.invoke(args=["users", "create-org", f"Wild {bad_region}", "--kind",
+                                          "regulator", "--region", bad_region])
+        assert refused_org.exit_code != 0 and "region code" in refused_org.output
+    duplicate = runner.invoke(args=["users", "create", "inspector-li", "--org", str(org_id),
+                                    "--role", "regulator"])
+    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+    assert runner.invoke(args=["users", "token", "1", "--days", "0"]).exit_code != 0
     listing = runner.invoke(args=["users", "list"])
     assert "inspector-li" in listing.output and "pt_" in listing.output
 

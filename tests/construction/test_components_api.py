@@ -28,16 +28,29 @@ def test_list_with_filters_and_totals(world):
     assert set(bad.get_json()["errors"]["query"]) == {"state", "per_page"}
 
 
-def test_updated_since_and_code_search(world):
-    first = world.component("planned")
+def test_updated_since_sees_scans_and_edits(world):
+    import time
+    from datetime import UTC, datetime
+
+    scanned = world.component("planned")
+    edited = world.component("planned")
+    world.component("planned")  # untouched after `since`
     client = world.client("admin")
-    detail = client.get(f"/api/v1/components/{first['id']}").get_json()
-    since = detail["updated_at"]
-    world.scan(first["code"], "cast")
-    world.component("planned")
+    time.sleep(0.01)
+    since = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    world.scan(scanned["code"], "cast")
+    assert client.patch(f"/api/v1/components/{edited['id']}",
+                        json={"mark": "YWQ-7"}).status_code == 200
     changed = client.get("/api/v1/components", query_string={"updated_since": since})
-    assert changed.get_json()["total"] >= 2
-    by_code = client.get("/api/v1/components", query_string={"q": first["code"][:5].lower()})
+    ids = {c["id"] for c in changed.get_json()["items"]}
+    assert ids == {scanned["id"], edited["id"]}
+
+
+def test_code_search(world):
+    first = world.component("planned")
+    by_code = world.client("admin").get("/api/v1/components",
+                                        query_string={"q": first["code"][:5].lower()})
     assert first["id"] in [c["id"] for c in by_code.get_json()["items"]]
 
 
@@ -186,6 +199,41 @@ def test_csv_import_refuses_malformed_files_cleanly(world, text):
     assert response.status_code == 422, response.get_json()
     assert response.get_json()["type"].endswith("/import-failed")
     assert world.client("admin").get("/api/v1/components").get_json()["total"] == 0
+
+
+def test_the_row_limit_counts_rows_not_errors(world):
+    world.app.config["IMPORT_MAX_ROWS"] = 3
+    bad_rows = "mark,type,install_sequence\n" + ",Roof,x\n" * 3
+    response = import_csv(world, bad_rows)
+    assert response.status_code == 422
+    assert len(response.get_json()["errors"]) == 9  # every row's errors, no "too many rows"
+    too_many = import_csv(world, "mark,type\n" + "A,Wall\n" * 4)
+    assert too_many.status_code == 422
+    assert too_many.get_json()["errors"][0]["message"] == "too many rows"
+
+
+def test_concurrent_requests_with_one_idempotency_key_create_once(world, app):
+    import threading
+
+    barrier = threading.Barrier(6)
+    answers = []
+
+    def post():
+        client = world.client("admin")
+        barrier.wait()
+        response = client.post("/api/v1/components", json=component_body(world),
+                               headers={"Idempotency-Key": "k-concurrent"})
+        answers.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    created = {body["id"] for status, body in answers if status == 201}
+    assert len(created) == 1, answers
+    assert all(status in (201, 409) for status, _ in answers), answers
+    assert world.client("admin").get("/api/v1/components").get_json()["total"] == 1
 
 
 def test_csv_import_refuses_bad_headers_and_duplicates_within_the_file(world):

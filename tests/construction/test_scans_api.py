@@ -9,7 +9,7 @@ from construction import lifecycle
 from construction.extensions import db
 from construction.models import Event
 from labels.codes import display
-from tests.conftest import ROLES, path_to
+from tests.conftest import ROLES
 
 PROBLEM = "application/problem+json"
 
@@ -285,15 +285,28 @@ def test_a_correction_must_name_an_event_of_the_same_component(world):
     assert refused.status_code == 409
 
 
+def _event_rows(app):
+    with app.app_context():
+        return [tuple(row) for row in db.session.execute(
+            select(*Event.__table__.columns).order_by(Event.id))]
+
+
 def test_events_are_never_updated_or_deleted(world, app):
     code = world.component("planned")["code"]
-    for action in path_to("accepted"):
-        world.scan(code, action)
-    with app.app_context():
-        events = db.session.scalars(select(Event).order_by(Event.id)).all()
-        snapshot = [(e.id, e.action, e.from_state, e.to_state) for e in events]
-    assert [s[1] for s in snapshot] == path_to("accepted")
-    assert all(a[3] == b[2] for a, b in zip(snapshot, snapshot[1:], strict=False))
+    world.scan(code, "cast", data={"mould": "M-3"})
+    world.scan(code, "demould")
+    before = _event_rows(app)
+    wrong = world.scan(code, "qc_pass").get_json()["event"]
+    world.scan(code, "correct", corrects_event_id=wrong["id"])
+    world.scan(code, "qc_fail", data={"reason": "crack"})
+    world.scan(code, "load")  # refused: records nothing
+    after = _event_rows(app)
+    assert after[:len(before)] == before  # earlier events untouched, none removed
+    actions = [row[2] for row in after]
+    assert actions == ["cast", "demould", "qc_pass", "correct", "qc_fail"]
+    states = [(row[3], row[4]) for row in after]
+    assert states == [("planned", "cast"), ("cast", "demoulded"), ("demoulded", "qc_passed"),
+                      ("qc_passed", "demoulded"), ("demoulded", "demoulded")]
 
 
 def test_a_device_header_is_recorded(world):
@@ -317,3 +330,33 @@ def test_a_replay_of_an_action_that_is_still_allowed_is_a_duplicate(world, app):
     with app.app_context():
         actions = db.session.scalars(select(Event.action).order_by(Event.id)).all()
     assert actions[-2:] == ["qc_fail", "hold"] and actions.count("qc_fail") == 1
+
+
+def test_a_replayed_correction_returns_the_original_event(world, app):
+    code = world.component("demoulded")["code"]
+    wrong = world.scan(code, "qc_pass", expect=201).get_json()["event"]
+    first = world.scan(code, "correct", corrects_event_id=wrong["id"],
+                       client_event_id="corr-00000001", expect=201)
+    again = world.scan(code, "correct", corrects_event_id=wrong["id"],
+                       client_event_id="corr-00000001", expect=200)
+    assert again.get_json()["event"]["id"] == first.get_json()["event"]["id"]
+
+
+def test_codes_of_digits_only_are_refused_so_they_never_read_as_ids(world):
+    from labels.codes import check_character
+
+    body = "2" * 8
+    response = world.client("admin").post("/api/v1/components", json={
+        "project_id": world.ids["project_main"], "component_type_id": world.ids["type_main"],
+        "mark": "A", "code": body + check_character(body)})
+    assert response.status_code == 422
+    assert "code" in response.get_json()["errors"]
+
+
+def test_scans_without_data_store_sql_null(world, app):
+    code = world.component("planned")["code"]
+    world.scan(code, "cast", expect=201)
+    with app.app_context():
+        nulls = db.session.scalar(select(func.count()).select_from(Event).where(
+            Event.data.is_(None), Event.location.is_(None)))
+    assert nulls == 1
