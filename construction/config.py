@@ -30,7 +30,7 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "IMPORT_MAX_ROWS": int(env.get("IMPORT_MAX_ROWS", "20000")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024))),
         "TOKEN_DEFAULT_DAYS": int(env.get("TOKEN_DEFAULT_DAYS", "365")),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+
         "API_TITLE": "PrefabTrace",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.1.0",
@@ -48,6 +48,9 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
     }
     if overrides:
         config.update(overrides)
+    # A server can drop connections, so test each one before use; a SQLite file cannot.
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+        "pool_pre_ping": not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")})
     if config["ENV_NAME"] == "production" and config["SECRET_KEY"] == DEFAULT_SECRET:
         raise RuntimeError("SECRET_KEY must be set in production (PREFABTRACE_ENV=production)")
     return config
