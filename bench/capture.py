@@ -560,6 +560,22 @@ def analyze_postgres() -> None:
         connection.execute("ANALYZE")
 
 
+def settle(kind: str, sqlite_path: Path | None) -> None:
+    """Start every scenario from the same state: the log checkpointed, the machine idle."""
+    if kind == "sqlite":
+        connection = sqlite3.connect(sqlite_path, timeout=30)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            connection.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(f"{PG_SERVER} dbname={PG_DATABASE}", autocommit=True) as connection:
+            connection.execute("CHECKPOINT")
+    time.sleep(1)
+
+
 def create_bench_table(kind: str, sqlite_path: Path | None) -> None:
     """Create `bench_row` with plain SQL (outside the migrations)."""
     if kind == "sqlite":
@@ -746,6 +762,7 @@ def run_database(kind: str, args: argparse.Namespace) -> DatabaseRun:
         results = []
         for scenario, pools in (("baseline", []), ("single", single_pools),
                                 ("batch", batch_pools)):
+            settle(kind, sqlite_path)
             print(f"[{kind}] {scenario}: {args.warmup:g} s warm-up + {args.seconds:g} s, "
                   f"{args.concurrency} connections", flush=True)
             results.append(run_scenario(port, server.pid, kind, scenario, token, pools, run_id,
