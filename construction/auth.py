@@ -46,14 +46,6 @@ def authenticate_request() -> Principal:
     return principal
 
 
-def require_roles(*roles: str) -> Principal:
-    """Return the principal if their role is one of `roles`, else raise 403."""
-    principal = authenticate_request()
-    if principal.role not in roles:
-        raise ApiProblem("forbidden", f"the role '{principal.role}' may not do this")
-    return principal
-
-
 def visible_project_ids(principal: Principal) -> Select | None:
     """Return a select of the project ids `principal` may read (None means all)."""
     if principal.is_admin:

@@ -57,11 +57,6 @@ def normalize(text: str) -> str:
     return cleaned
 
 
-def looks_like_code(text: str) -> bool:
-    """Tell whether `text` has the shape of a code (right length once cleaned)."""
-    return len(_SEPARATORS.sub("", text)) == CODE_LENGTH
-
-
 def display(code: str) -> str:
     """Format a canonical code for people: groups of three, e.g. `K7M-4Q2-P9C`."""
     return "-".join(code[i:i + 3] for i in range(0, len(code), 3))

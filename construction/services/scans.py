@@ -243,13 +243,12 @@ def _transition_problem(error: TransitionError) -> ApiProblem:
 def _lock_components(principal: Principal, keys: set[ComponentKey]) -> dict[ComponentKey, _Row]:
     if not keys:
         return {}
-    params: dict[str, Any] = {}
-    codes = [k.code for k in keys if k.kind == "code"]
-    ids = [k.id for k in keys if k.kind == "id"]
-    pairs = [(k.gtin, k.serial) for k in keys if k.kind == "gs1"]
-    kinds = tuple(kind for kind, values in (("code", codes), ("id", ids), ("gs1", pairs))
-                  if values)
-    params = {"codes": codes, "ids": ids, "pairs": pairs}
+    values = {"codes": [k.code for k in keys if k.kind == "code"],
+              "ids": [k.id for k in keys if k.kind == "id"],
+              "pairs": [(k.gtin, k.serial) for k in keys if k.kind == "gs1"]}
+    params: dict[str, Any] = {name: listed for name, listed in values.items() if listed}
+    kinds = tuple(kind for kind, name in (("code", "codes"), ("id", "ids"), ("gs1", "pairs"))
+                  if name in params)
     # Writes need the organization to take part in the project (regulators,
     # who may not write at all, never get here: their role has no actions).
     scoped = not principal.is_admin
@@ -258,14 +257,13 @@ def _lock_components(principal: Principal, keys: set[ComponentKey]) -> dict[Comp
     found: dict[ComponentKey, _Row] = {}
     by_id: dict[int, _Row] = {}
     connection = db.session.connection()
-    for r in connection.execute(_lock_statement(kinds, scoped),
-                                {k: v for k, v in params.items() if v or k == "organization_id"}):
+    for r in connection.execute(_lock_statement(kinds, scoped), params):
         row = _Row(r.id, r.code, r.project_id, r.version,
                    Status(r.state, r.on_hold, r.damaged, r.ncr_open))
         by_id[r.id] = row
         found[ComponentKey("code", code=r.code)] = row
         found[ComponentKey("id", id=r.id)] = row
-    if pairs and by_id:
+    if "pairs" in params and by_id:
         for r in connection.execute(
             select(_component.c.id, _component.c.gtin, _component.c.serial)
             .where(_component.c.id.in_(list(by_id)), _component.c.gtin.is_not(None))
