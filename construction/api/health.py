@@ -28,29 +28,15 @@ def _migrations() -> dict:
 
 
 def decoders() -> dict[str, dict]:
-    """Report which QR decoding engines can run here."""
-    found: dict[str, dict] = {}
-    try:
-        import zxingcpp  # noqa: F401
+    """Report which QR decoding engines run here (and why one does not)."""
+    from labels.decode import engines_available
 
-        found["zxing-cpp"] = {"available": True,
-                              "version": importlib.metadata.version("zxing-cpp")}
-    except ImportError as error:
-        found["zxing-cpp"] = {"available": False, "note": str(error)}
-    try:
-        from pyzbar import pyzbar  # noqa: F401
-
-        found["pyzbar"] = {"available": True}
-    except (ImportError, OSError) as error:
-        found["pyzbar"] = {"available": False,
-                           "note": f"libzbar0 is missing ({error}); decoding goes on without it"}
-    try:
-        import cv2
-
-        found["opencv"] = {"available": True, "version": cv2.__version__}
-    except ImportError as error:
-        found["opencv"] = {"available": False, "note": str(error)}
-    return found
+    versions = {"zxing-cpp": importlib.metadata.version("zxing-cpp"),
+                "pyzbar": importlib.metadata.version("pyzbar"),
+                "opencv": importlib.metadata.version("opencv-python-headless")}
+    return {name: {"available": True, "version": versions[name]} if note is None
+            else {"available": False, "note": note + "; decoding goes on without it"}
+            for name, note in engines_available().items()}
 
 
 @bp.get("/health")
