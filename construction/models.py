@@ -115,8 +115,14 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship()
 
 
+# Tables whose rows the API can delete never hand a deleted id to a new row
+# (SQLite would otherwise reuse the highest rowid).
+NO_ID_REUSE = {"sqlite_autoincrement": True}
+
+
 class Project(db.Model):
     __tablename__ = "project"
+    __table_args__ = (NO_ID_REUSE,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -150,7 +156,7 @@ class ProjectParticipant(db.Model):
 
 class Building(db.Model):
     __tablename__ = "building"
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    __table_args__ = (UniqueConstraint("project_id", "name"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
@@ -165,7 +171,7 @@ class Building(db.Model):
 
 class Storey(db.Model):
     __tablename__ = "storey"
-    __table_args__ = (UniqueConstraint("building_id", "name"),)
+    __table_args__ = (UniqueConstraint("building_id", "name"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     building_id: Mapped[int] = mapped_column(ForeignKey("building.id"), index=True)
@@ -178,7 +184,7 @@ class Storey(db.Model):
 
 class ComponentType(db.Model):
     __tablename__ = "component_type"
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    __table_args__ = (UniqueConstraint("project_id", "name"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:42:40.251753
+Create Date: 2026-11-25 23:30:26.160759
 
 """
 from alembic import op
@@ -40,7 +40,8 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_project')),
-    sa.UniqueConstraint('code', name=op.f('uq_project_code'))
+    sa.UniqueConstraint('code', name=op.f('uq_project_code')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('project', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_project_region_code'), ['region_code'], unique=False)
@@ -52,7 +53,8 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_building_project_id_project')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_building')),
-    sa.UniqueConstraint('project_id', 'name', name=op.f('uq_building_project_id_name'))
+    sa.UniqueConstraint('project_id', 'name', name=op.f('uq_building_project_id_name')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('building', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_building_project_id'), ['project_id'], unique=False)
@@ -73,7 +75,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['manufacturer_id'], ['organization.id'], name=op.f('fk_component_type_manufacturer_id_organization')),
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_component_type_project_id_project')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_component_type')),
-    sa.UniqueConstraint('project_id', 'name', name=op.f('uq_component_type_project_id_name'))
+    sa.UniqueConstraint('project_id', 'name', name=op.f('uq_component_type_project_id_name')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('component_type', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_component_type_manufacturer_id'), ['manufacturer_id'], unique=False)
@@ -145,7 +148,8 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['building_id'], ['building.id'], name=op.f('fk_storey_building_id_building')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_storey')),
-    sa.UniqueConstraint('building_id', 'name', name=op.f('uq_storey_building_id_name'))
+    sa.UniqueConstraint('building_id', 'name', name=op.f('uq_storey_building_id_name')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('storey', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_storey_building_id'), ['building_id'], unique=False)
@@ -197,8 +201,8 @@ def upgrade():
     sa.Column('client_time', sa.DateTime(timezone=True), nullable=True),
     sa.Column('client_utc_offset_minutes', sa.Integer(), nullable=True),
     sa.Column('server_time', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('location', sa.JSON(), nullable=True),
-    sa.Column('data', sa.JSON(), nullable=True),
+    sa.Column('location', sa.JSON(none_as_null=True), nullable=True),
+    sa.Column('data', sa.JSON(none_as_null=True), nullable=True),
     sa.Column('corrects_event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.ForeignKeyConstraint(['component_id'], ['component.id'], name=op.f('fk_event_component_id_component')),
     sa.ForeignKeyConstraint(['corrects_event_id'], ['event.id'], name=op.f('fk_event_corrects_event_id_event')),

@@ -126,3 +126,13 @@ def test_ids_in_paths_are_ascii_digits(world):
     client = world.client("admin")
     assert client.get("/api/v1/projects/%D9%A1").status_code == 404
     assert client.get(f"/api/v1/projects/{world.ids['project_main']}").status_code == 200
+
+
+def test_a_deleted_storey_id_is_never_given_to_a_new_storey(world):
+    client = world.client("admin")
+    building = world.ids["building_main"]
+    doomed = client.post(f"/api/v1/buildings/{building}/storeys", json={"name": "9F"}).get_json()
+    assert client.delete(f"/api/v1/storeys/{doomed['id']}").status_code == 204
+    fresh = client.post(f"/api/v1/buildings/{building}/storeys", json={"name": "9F"}).get_json()
+    assert fresh["id"] != doomed["id"]
+    assert client.get(f"/api/v1/storeys/{doomed['id']}").status_code == 404
