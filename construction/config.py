@@ -20,6 +20,7 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
             "DATABASE_URL", "sqlite:///" + os.path.join(instance_path, "prefabtrace.db")
         ),
         "SQLITE_BUSY_TIMEOUT_MS": int(env.get("SQLITE_BUSY_TIMEOUT_MS", "10000")),
+        "SQLITE_SYNCHRONOUS": env.get("SQLITE_SYNCHRONOUS", "NORMAL").upper(),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
         "STORAGE": env.get("STORAGE", "local"),
         "PHOTO_DIR": env.get("PHOTO_DIR", os.path.join(instance_path, "photos")),
@@ -51,6 +52,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
     # A server can drop connections, so test each one before use; a SQLite file cannot.
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
         "pool_pre_ping": not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")})
+    if config["SQLITE_SYNCHRONOUS"] not in ("NORMAL", "FULL", "EXTRA"):
+        raise RuntimeError("SQLITE_SYNCHRONOUS is NORMAL, FULL or EXTRA")
     if config["ENV_NAME"] == "production" and config["SECRET_KEY"] == DEFAULT_SECRET:
         raise RuntimeError("SECRET_KEY must be set in production (PREFABTRACE_ENV=production)")
     return config

@@ -11,7 +11,7 @@ from contextvars import ContextVar
 
 import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, g, has_request_context
+from flask import Flask, g, has_app_context, has_request_context
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
@@ -165,7 +165,7 @@ def _configure_sqlite(dbapi_connection, connection_record) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={_synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={_busy_timeout_ms}")
     cursor.close()
@@ -177,7 +177,7 @@ def _begin_sqlite(connection) -> None:
         return
     if _wants_write_lock():
         _begin_immediate(connection.connection.dbapi_connection)
-    elif not g.get("single_read", False):
+    elif not (has_app_context() and g.get("single_read", False)):
         connection.exec_driver_sql("BEGIN")
     # else: a lone SELECT needs no transaction around it (autocommit reads it
     # in one snapshot), which saves the BEGIN.
@@ -209,12 +209,14 @@ def _begin_immediate(raw) -> None:
 
 
 _busy_timeout_ms = 10000
+_synchronous = "NORMAL"
 
 
 def init_extensions(app: Flask) -> None:
     """Bind every extension to `app`."""
-    global _busy_timeout_ms
+    global _busy_timeout_ms, _synchronous
     _busy_timeout_ms = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    _synchronous = app.config["SQLITE_SYNCHRONOUS"]
     app.url_map.converters["id"] = IdConverter
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())

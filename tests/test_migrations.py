@@ -51,3 +51,11 @@ def test_components_leave_room_for_in_place_updates_on_postgresql(app, engine_na
         options = connection.exec_driver_sql(
             "SELECT reloptions FROM pg_class WHERE relname = 'component'").scalar()
     assert "fillfactor=80" in options
+
+
+def test_sqlite_synchronous_is_configurable(tmp_path):
+    app = _app(f"sqlite:///{tmp_path / 'sync.db'}", SQLITE_SYNCHRONOUS="FULL")
+    with app.app_context():
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        db.engine.dispose()
