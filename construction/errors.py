@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_BASE = "/api/v1/problems/"
@@ -123,8 +123,6 @@ def handle_unexpected(error: Exception):
         return InternalServerError()
     if isinstance(error, RecursionError):  # JSON nested deeper than the parser goes
         return problem_response("bad-request", 400, "the JSON body is nested too deeply")
-    from flask import current_app
-
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return problem_response("internal-error", 500, "An unexpected error occurred")
 

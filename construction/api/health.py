@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 
 from flask import Blueprint, current_app
@@ -27,8 +28,9 @@ def _migrations() -> dict:
     return {"ok": current == heads, "current": sorted(current), "head": sorted(heads)}
 
 
+@functools.cache
 def decoders() -> dict[str, dict]:
-    """Report which QR decoding engines run here (and why one does not)."""
+    """Report which QR decoding engines run here (and why one does not); fixed per process."""
     from labels.decode import engines_available
 
     versions = {"zxing-cpp": importlib.metadata.version("zxing-cpp"),

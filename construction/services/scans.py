@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, tuple_, update
@@ -65,9 +65,9 @@ class _Row:
 
 _component = Component.__table__
 _event = Event.__table__
-_LOCK_COLUMNS = (_component.c.id, _component.c.code, _component.c.project_id,
-                 _component.c.version, _component.c.state, _component.c.on_hold,
-                 _component.c.damaged, _component.c.ncr_open)
+_LOCK_COLUMNS = (_component.c.id, _component.c.code, _component.c.gtin, _component.c.serial,
+                 _component.c.project_id, _component.c.version, _component.c.state,
+                 _component.c.on_hold, _component.c.damaged, _component.c.ncr_open)
 _KEY_CONDITIONS = {
     "code": _component.c.code.in_(bindparam("codes", expanding=True)),
     "id": _component.c.id.in_(bindparam("ids", expanding=True)),
@@ -255,20 +255,13 @@ def _lock_components(principal: Principal, keys: set[ComponentKey]) -> dict[Comp
     if scoped:
         params["organization_id"] = principal.organization_id
     found: dict[ComponentKey, _Row] = {}
-    by_id: dict[int, _Row] = {}
-    connection = db.session.connection()
-    for r in connection.execute(_lock_statement(kinds, scoped), params):
+    for r in db.session.connection().execute(_lock_statement(kinds, scoped), params):
         row = _Row(r.id, r.code, r.project_id, r.version,
                    Status(r.state, r.on_hold, r.damaged, r.ncr_open))
-        by_id[r.id] = row
         found[ComponentKey("code", code=r.code)] = row
         found[ComponentKey("id", id=r.id)] = row
-    if "pairs" in params and by_id:
-        for r in connection.execute(
-            select(_component.c.id, _component.c.gtin, _component.c.serial)
-            .where(_component.c.id.in_(list(by_id)), _component.c.gtin.is_not(None))
-        ):
-            found[ComponentKey("gs1", gtin=r.gtin, serial=r.serial)] = by_id[r.id]
+        if r.gtin is not None:
+            found[ComponentKey("gs1", gtin=r.gtin, serial=r.serial)] = row
     return {key: found[key] for key in keys if key in found}
 
 
@@ -380,8 +373,6 @@ def _iso(value: datetime | None, offset_minutes: int | None = None) -> str | Non
     if value is None:
         return None
     if offset_minutes is not None:
-        from datetime import timedelta, timezone
-
         value = value.astimezone(timezone(timedelta(minutes=offset_minutes)))
     return value.isoformat()
 

@@ -78,8 +78,9 @@ def test_every_form_of_the_code_finds_the_component(world, form):
 
 def test_a_gs1_digital_link_finds_the_component(world):
     component = world.component("planned", gtin="06901234567892", serial="S-0001")
-    world.scan("https://id.example.cn/01/06901234567892/21/S-0001", "cast", expect=201)
-    assert component
+    response = world.scan("https://id.example.cn/01/06901234567892/21/S-0001", "cast",
+                          expect=201)
+    assert response.get_json()["component"]["id"] == component["id"]
 
 
 def test_unknown_and_mistyped_codes(world):
