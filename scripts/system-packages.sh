@@ -2,9 +2,11 @@
 # Install the system libraries PrefabTrace uses, where this user can.
 # libzbar0: the pyzbar QR decoder. Without it decoding goes on with the other
 # engines and /health says so, so a failure here is reported, not fatal.
+# fonts-wqy-zenhei: the CJK TrueType font embedded in label PDFs (without it
+# PDFs name a font the printer must supply; /health says so).
 set -u
 needed=()
-for package in libzbar0; do
+for package in libzbar0 fonts-wqy-zenhei; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || needed+=("$package")
 done
@@ -12,11 +14,11 @@ done
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   apt-get install -y -q "${needed[@]}" >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${needed[@]}" >/dev/null 2>&1; } \
-    || echo "warning: could not install ${needed[*]}; pyzbar decoding will be unavailable" >&2
+    || echo "warning: could not install ${needed[*]}; pyzbar decoding or embedded label fonts will be unavailable" >&2
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
   sudo apt-get install -y -q "${needed[@]}" >/dev/null 2>&1 \
     || echo "warning: could not install ${needed[*]}" >&2
 else
-  echo "note: install ${needed[*]} (apt-get) for the pyzbar decoder" >&2
+  echo "note: install ${needed[*]} (apt-get) for the pyzbar decoder and label fonts" >&2
 fi
 exit 0

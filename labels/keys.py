@@ -1,0 +1,66 @@
+"""Label signing keys: PEM files for the private key, base64 for published public keys."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
+
+
+class KeyFileError(ValueError):
+    """A key file that is missing, unreadable or not an Ed25519 private key."""
+
+
+def write_new_key(path: str | os.PathLike) -> Ed25519PrivateKey:
+    """Create a new Ed25519 key in a PEM file that only its owner can read.
+
+    Raises FileExistsError when the file exists: a key is never overwritten,
+    since labels signed with it would stop verifying if its public half were lost.
+    """
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: of several workers starting at once, exactly one creates the key.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+    return key
+
+
+def read_key(path: str | os.PathLike) -> Ed25519PrivateKey:
+    """Load an Ed25519 private key from a PEM file."""
+    try:
+        key = load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as error:
+        raise KeyFileError(f"cannot read the label signing key {path}: {error}") from error
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{path} does not hold an Ed25519 private key")
+    return key
+
+
+def public_key_text(public_key: Ed25519PublicKey) -> str:
+    """Return the raw 32-byte public key in base64, as published."""
+    return base64.b64encode(public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def public_key_pem(public_key: Ed25519PublicKey) -> str:
+    """Return the public key as a PEM SubjectPublicKeyInfo block."""
+    return public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def public_key_from_text(text: str) -> Ed25519PublicKey:
+    """Load a published base64 public key."""
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))

@@ -1,0 +1,144 @@
+"""Labels as PNG, SVG and PDF: every printed code reads back to its URL."""
+
+import io
+import re
+from datetime import date
+
+import numpy as np
+import pypdfium2
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from PIL import Image
+
+from labels.codes import display, new_code
+from labels.decode import decode_image
+from labels.payload import LabelIdentity, key_id, sign, verify
+from labels.qr import dark_runs, qr_matrix
+from labels.render import (
+    LAYOUTS,
+    LabelContent,
+    font_note,
+    label_font,
+    place,
+    render_pdf,
+    render_png,
+    render_svg,
+)
+
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+KEYS = {key_id(KEY.public_key()): KEY.public_key()}
+
+
+def content(number: int = 0, gs1: bool = False, **fields) -> LabelContent:
+    code = new_code()
+    identity = (LabelIdentity(gtin="06901234567892", serial=f"PC{number:06d}") if gs1
+                else LabelIdentity(code=code))
+    values = dict(mark=f"YWQ-3-{number:04d}", component_type="预制剪力墙 Precast shear wall",
+                  manufacturer="华东预制构件有限公司", project="临港保障房 3号楼",
+                  weight_kg=3250.0, concrete_grade="C35", production_date=date(2026, 11, 20),
+                  qc_inspector="王建国")
+    values.update(fields)
+    return LabelContent(sign("https://trace.example.cn", identity, 2, KEY), code, 2, **values)
+
+
+def test_the_symbol_is_level_q_and_runs_cover_exactly_the_dark_modules():
+    url = content().url
+    matrix = qr_matrix(url)
+    assert matrix.shape[0] == matrix.shape[1] and matrix.shape[0] in range(21, 178, 4)
+    painted = np.zeros_like(matrix)
+    for x, y, width in dark_runs(matrix):
+        assert not painted[y, x:x + width].any()
+        painted[y, x:x + width] = True
+    assert (painted == matrix).all()
+    picture = np.kron(~matrix, np.ones((4, 4), bool)).astype(np.uint8) * 255
+    picture = np.pad(picture, 16, constant_values=255)
+    assert [c.text for c in decode_image(picture)] == [url]
+
+
+def test_a_signed_url_uses_mixed_segments_and_stays_small():
+    # 150 characters in byte mode alone would need version 10 (57 modules) at Q.
+    url = content().url
+    assert len(url) > 140
+    assert qr_matrix(url).shape[0] <= 53
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_png_label_reads_back_and_has_its_print_size(layout):
+    label = content()
+    png = render_png(label, LAYOUTS[layout], dpi=300)
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "1"
+    width_mm = image.size[0] / 300 * 25.4
+    assert width_mm == pytest.approx(LAYOUTS[layout].label_w_mm, abs=0.2)
+    assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+    found = decode_image(np.asarray(image.convert("L")))
+    assert [c.text for c in found] == [label.url]
+    assert verify(found[0].text, KEYS).genuine
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_every_field_is_on_the_label_in_both_languages(layout):
+    label = content(7)
+    texts = [line.text for line in place(label, LAYOUTS[layout]).lines]
+    joined = "\n".join(texts)
+    assert texts[0] == display(label.code)
+    for caption in ("制造商 Maker", "项目 Project", "构件 Mark", "类型 Type", "重量 Weight",
+                    "强度 Grade", "生产日期 Made", "质检 QC"):
+        assert caption in joined
+    for value in ("YWQ-3-0007", "3,250 kg", "C35", "2026-11-20", "王建国", "v2"):
+        assert value in joined
+
+
+def test_a_long_value_is_shortened_not_spilled():
+    label = content(manufacturer="中国建筑第八工程局有限公司华东预制构件分公司第三工厂" * 2)
+    layout = LAYOUTS["thermal-62x29"]
+    font = label_font()
+    for line in place(label, layout).lines:
+        right_mm = line.x_mm + font.width_pt(line.text, line.size_pt) * 25.4 / 72
+        assert right_mm <= layout.label_w_mm - layout.padding_mm + 0.01
+    assert any(line.text.endswith("…") for line in place(label, layout).lines)
+
+
+def test_svg_is_vector_and_names_every_field():
+    label = content()
+    svg = render_svg(label, LAYOUTS["thermal-100x70"])
+    assert svg.startswith("<svg") and 'width="100mm"' in svg and 'height="70mm"' in svg
+    assert re.search(r'<path [^>]*d="M\d', svg)
+    assert "华东预制构件有限公司" in svg and "<image" not in svg
+
+
+def test_svg_escapes_markup_in_values():
+    svg = render_svg(content(mark="<b>&x"), LAYOUTS["thermal-100x70"])
+    assert "<b>" not in svg and "&lt;b&gt;&amp;x" in svg
+
+
+def test_pdf_embeds_a_cjk_font():
+    if font_note() is not None:
+        pytest.skip(font_note())
+    pdf = render_pdf([content()], LAYOUTS["thermal-62x29"])
+    assert pdf.startswith(b"%PDF") and b"/FontFile2" in pdf
+
+
+@pytest.mark.parametrize("layout,count", [("a4-3x8", 27), ("thermal-62x29", 3),
+                                          ("thermal-100x70", 2)])
+def test_every_label_on_a_pdf_sheet_decodes_back_to_its_component(layout, count):
+    labels = [content(i, gs1=i % 2 == 1) for i in range(count)]
+    seen = []
+    pdf = render_pdf(labels, LAYOUTS[layout], progress=seen.append)
+    assert len(seen) == count
+    document = pypdfium2.PdfDocument(pdf)
+    pages = -(-count // LAYOUTS[layout].per_page)
+    assert len(document) == pages
+    page_size_mm = [round(v * 25.4 / 72) for v in document[0].get_size()]
+    assert page_size_mm == [round(LAYOUTS[layout].page_w_mm), round(LAYOUTS[layout].page_h_mm)]
+    read = []
+    for page in document:
+        bitmap = page.render(scale=200 / 72, grayscale=True).to_pil().convert("L")
+        read += [c.text for c in decode_image(np.asarray(bitmap))]
+    assert sorted(read) == sorted(label.url for label in labels)
+    assert all(verify(url, KEYS).genuine for url in read)
+
+
+def test_an_empty_sheet_is_refused():
+    with pytest.raises(ValueError):
+        render_pdf([], LAYOUTS["a4-3x8"])
