@@ -1,4 +1,4 @@
-"""Command-line groups: `flask users`, `flask ledger`, `flask demo`."""
+"""Command-line groups: `flask users`, `flask ledger`, `flask labels`, `flask demo`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from construction.models import ApiToken, Organization, OrganizationKind, Role, 
 users = AppGroup("users", help="Manage organizations, users and API tokens.")
 ledger = AppGroup("ledger", help="Check the event ledger.")
 demo = AppGroup("demo", help="Demo data.")
+labels = AppGroup("labels", help="Print labels and manage the label signing key.")
 
 
 @users.command("create-org")
@@ -123,6 +124,118 @@ def check_command() -> None:
         sys.exit(1)
 
 
+def _acting_user(name: str | None):
+    from construction.auth import Principal
+
+    query = select(User).where(User.active.is_(True))
+    query = query.where(User.name == name) if name else \
+        query.where(User.role == Role.admin).order_by(User.id)
+    user = db.session.scalars(query.limit(1)).first()
+    if user is None:
+        raise click.ClickException(f"no active user named {name!r}" if name else
+                                   "no active admin user: pass --user NAME")
+    organization = db.session.get(Organization, user.organization_id)
+    return Principal(user.id, user.name, user.role.value, organization.id,
+                     organization.kind.value, organization.region_code)
+
+
+@labels.command("sheet")
+@click.option("--project", "project_code", required=True, help="Project code.")
+@click.option("--building", "building_name", default=None, help="Building name.")
+@click.option("--storey", "storey_name", default=None, help="Storey name (needs --building "
+              "when the project has several buildings with that storey).")
+@click.option("--type", "type_name", default=None, help="Component type name.")
+@click.option("--state", default=None, help="Only components in this state.")
+@click.option("--layout", type=click.Choice(["a4-3x8", "thermal-100x70", "thermal-62x29"]),
+              default="a4-3x8", show_default=True)
+@click.option("--reprint", is_flag=True, help="Issue new label versions, revoking the old.")
+@click.option("--user", "user_name", default=None,
+              help="Who prints (default: the first admin).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
+def sheet_command(project_code, building_name, storey_name, type_name, state, layout, reprint,
+                  user_name, output) -> None:
+    """Print the labels of a project, building or storey to a PDF."""
+    from construction.errors import ApiProblem
+    from construction.models import Building, ComponentType, Project, Storey
+    from construction.services.labels import issue_labels, label_contents, sheet_components
+    from labels.render import LAYOUTS, render_pdf
+
+    principal = _acting_user(user_name)
+    project = db.session.scalar(select(Project).where(Project.code == project_code))
+    if project is None:
+        raise click.ClickException(f"no project {project_code!r}")
+    selection: dict = {"project_id": project.id, "state": state}
+    if building_name:
+        selection["building_id"] = db.session.scalar(select(Building.id).where(
+            Building.project_id == project.id, Building.name == building_name))
+        if selection["building_id"] is None:
+            raise click.ClickException(f"no building {building_name!r} in {project_code}")
+    if storey_name:
+        query = (select(Storey.id).join(Building, Storey.building_id == Building.id)
+                 .where(Building.project_id == project.id, Storey.name == storey_name))
+        if selection.get("building_id"):
+            query = query.where(Building.id == selection["building_id"])
+        storeys = db.session.scalars(query).all()
+        if len(storeys) != 1:
+            raise click.ClickException(
+                f"{len(storeys)} storeys named {storey_name!r}: name the --building")
+        selection["storey_id"] = storeys[0]
+    if type_name:
+        selection["component_type_id"] = db.session.scalar(select(ComponentType.id).where(
+            ComponentType.project_id == project.id, ComponentType.name == type_name))
+        if selection["component_type_id"] is None:
+            raise click.ClickException(f"no component type {type_name!r} in {project_code}")
+    try:
+        components = sheet_components(principal, selection,
+                                      current_app.config["LABEL_SHEET_MAX"])
+        issued = issue_labels(principal, components, reprint=reprint)
+        contents = label_contents(issued)
+        db.session.commit()
+    except ApiProblem as problem:
+        raise click.ClickException(problem.detail) from problem
+    with click.progressbar(length=len(contents), label="drawing labels",
+                           file=sys.stderr) as bar:
+        pdf = render_pdf(contents, LAYOUTS[layout], progress=bar.update)
+    with open(output, "wb") as handle:
+        handle.write(pdf)
+    click.echo(f"{len(contents)} labels on {-(-len(contents) // LAYOUTS[layout].per_page)} "
+               f"pages written to {output}")
+
+
+@labels.command("new-key")
+def new_key_command() -> None:
+    """Create the label signing key (refused when one exists: rotate it instead)."""
+    from construction.services.labels import published_keys
+    from labels.keys import write_new_key
+
+    path = current_app.config["LABEL_SIGNING_KEY_FILE"]
+    try:
+        write_new_key(path)
+    except FileExistsError as error:
+        raise click.ClickException(f"{path} exists; use `flask labels rotate-key`") from error
+    published_keys()
+    click.echo(f"created {path}")
+
+
+@labels.command("rotate-key")
+def rotate_key_command() -> None:
+    """Sign new labels with a new key; labels signed with the old one keep verifying."""
+    from construction.services.labels import rotate_signing_key
+
+    old, new = rotate_signing_key()
+    click.echo(f"signing key {new} now signs labels" + (f"; {old} retired" if old else ""))
+
+
+@labels.command("keys")
+def keys_command() -> None:
+    """List the published label keys."""
+    from construction.services.labels import published_keys
+
+    for key in published_keys():
+        state = f"retired {key.retired_at:%Y-%m-%d}" if key.retired_at else "signing"
+        click.echo(f"{key.key_id}  {key.algorithm}  {key.public_key}  {state}")
+
+
 @demo.command("load")
 @click.option("--tokens", "tokens_path", default=None,
               help="Where to write the tokens (default: instance/demo-tokens.json).")
@@ -154,5 +267,5 @@ def demo_tokens() -> None:
 
 def init_commands(app: Flask) -> None:
     """Register the command groups."""
-    for group in (users, ledger, demo):
+    for group in (users, ledger, labels, demo):
         app.cli.add_command(group)

@@ -31,6 +31,14 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "IMPORT_MAX_ROWS": int(env.get("IMPORT_MAX_ROWS", "20000")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024))),
         "TOKEN_DEFAULT_DAYS": int(env.get("TOKEN_DEFAULT_DAYS", "365")),
+        "LABEL_SIGNING_KEY_FILE": env.get(
+            "LABEL_SIGNING_KEY_FILE", os.path.join(instance_path, "label-signing-key.pem")),
+        "LABEL_SHEET_MAX": int(env.get("LABEL_SHEET_MAX", "5000")),
+        "DECODE_MAX_PIXELS": int(env.get("DECODE_MAX_PIXELS", "50000000")),
+        "COPY_MAX_SPEED_KMH": float(env.get("COPY_MAX_SPEED_KMH", "120")),
+        "COPY_GPS_TOLERANCE_KM": float(env.get("COPY_GPS_TOLERANCE_KM", "3")),
+        "COPY_SITE_RADIUS_KM": float(env.get("COPY_SITE_RADIUS_KM", "2")),
+        "COPY_SCAN_SLACK": int(env.get("COPY_SCAN_SLACK", "8")),
 
         "API_TITLE": "PrefabTrace",
         "API_VERSION": "v1",
@@ -56,4 +64,10 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         raise RuntimeError("SQLITE_SYNCHRONOUS is NORMAL, FULL or EXTRA")
     if config["ENV_NAME"] == "production" and config["SECRET_KEY"] == DEFAULT_SECRET:
         raise RuntimeError("SECRET_KEY must be set in production (PREFABTRACE_ENV=production)")
+    if config["ENV_NAME"] == "production" and not os.path.exists(
+            config["LABEL_SIGNING_KEY_FILE"]):
+        # Elsewhere a key is made on first use; in production a key made by
+        # accident would sign labels nobody has published or backed up.
+        raise RuntimeError("LABEL_SIGNING_KEY_FILE must name an existing key in production "
+                           "(create one with `flask labels new-key`)")
     return config

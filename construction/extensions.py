@@ -112,6 +112,11 @@ def mark_read_only() -> None:
     g.read_only_transaction = True
 
 
+def mark_writing() -> None:
+    """Let a GET that must write (issuing a label on first print) take the write lock."""
+    g.read_only_transaction = False
+
+
 @contextmanager
 def lone_read():
     """Run one SELECT on SQLite outside any transaction, then end the session's.

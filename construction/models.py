@@ -284,3 +284,102 @@ class IdempotentRequest(db.Model):
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LabelKey(db.Model):
+    """A published public key that label signatures are checked against.
+
+    Rows are never deleted: a retired key no longer signs, but labels it
+    signed keep verifying.
+    """
+
+    __tablename__ = "label_key"
+
+    key_id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(20), default="Ed25519")
+    public_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32 bytes
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Label(db.Model):
+    """One issued label version of a component; a reprint revokes the one before."""
+
+    __tablename__ = "label"
+    __table_args__ = (UniqueConstraint("component_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Indexed by the unique (component_id, version), whose first column it is.
+    component_id: Mapped[int] = mapped_column(ForeignKey("component.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(ForeignKey("label_key.key_id"), index=True)
+    url: Mapped[str] = mapped_column(String(400))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    issued_by_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    print_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id"), index=True)
+    revoked_reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class LabelSighting(db.Model):
+    """A scan of a genuine label: who, when and where it was seen (for copy detection)."""
+
+    __tablename__ = "label_sighting"
+    __table_args__ = (Index("ix_label_sighting_label_id_id", "label_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("label.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    latitude: Mapped[float | None] = mapped_column(Numeric(9, 6, asdecimal=False))
+    longitude: Mapped[float | None] = mapped_column(Numeric(9, 6, asdecimal=False))
+    outcome: Mapped[str] = mapped_column(String(20))  # accepted | refused
+
+
+class SecurityEvent(db.Model):
+    """A refused label: forged, unknown key, not issued, or revoked."""
+
+    __tablename__ = "security_event"
+    __table_args__ = (UniqueConstraint("user_id", "client_event_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)  # label-invalid | label-revoked
+    reason: Mapped[str] = mapped_column(String(30))
+    scanned_text: Mapped[str] = mapped_column(String(500))
+    component_id: Mapped[int | None] = mapped_column(ForeignKey("component.id"), index=True)
+    label_id: Mapped[int | None] = mapped_column(ForeignKey("label.id"), index=True)
+    # Indexed by the unique (user_id, client_event_id), whose first column it is.
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    client_event_id: Mapped[str | None] = mapped_column(String(64))
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Alert(db.Model):
+    """A flag on a component for people to look at: a copied, forged or revoked label.
+
+    While an alert is open, `open_key` (kind and component) is set and unique,
+    so a repeat adds to its `occurrences` instead of opening another.
+    """
+
+    __tablename__ = "alert"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open|dismissed|confirmed
+    open_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), index=True)
+    component_id: Mapped[int | None] = mapped_column(ForeignKey("component.id"), index=True)
+    label_id: Mapped[int | None] = mapped_column(ForeignKey("label.id"), index=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id"), index=True)
+    close_note: Mapped[str] = mapped_column(String(500), default="")

@@ -264,3 +264,165 @@ class ImportResultSchema(Schema):
     imported = fields.Integer()
     ids = fields.List(fields.Integer())
     codes = fields.List(fields.String())
+
+
+LAYOUT_NAMES = ("a4-3x8", "thermal-100x70", "thermal-62x29")
+
+
+class LabelKeySchema(Schema):
+    key_id = fields.String()
+    algorithm = fields.String()
+    public_key = fields.String(metadata={"description": "Raw 32-byte Ed25519 key, base64"})
+    public_key_pem = fields.Method("_pem")
+    created_at = fields.AwareDateTime()
+    retired_at = fields.AwareDateTime(allow_none=True)
+
+    def _pem(self, key) -> str:
+        from labels.keys import public_key_from_text, public_key_pem
+
+        return public_key_pem(public_key_from_text(key.public_key))
+
+
+class LabelKeysSchema(Schema):
+    keys = fields.List(fields.Nested(LabelKeySchema))
+
+
+class LabelSchema(Schema):
+    id = fields.Integer()
+    component_id = fields.Integer()
+    version = fields.Integer()
+    url = fields.String()
+    key_id = fields.String()
+    issued_at = fields.AwareDateTime()
+    issued_by_user_id = fields.Integer()
+    print_count = fields.Integer()
+    last_printed_at = fields.AwareDateTime(allow_none=True)
+    revoked_at = fields.AwareDateTime(allow_none=True)
+    revoked_reason = fields.String()
+    current = fields.Function(lambda label: label.revoked_at is None)
+
+
+class LabelListSchema(Schema):
+    items = fields.List(fields.Nested(LabelSchema))
+
+
+class LabelIssueSchema(Schema):
+    reprint = fields.Boolean(load_default=False, metadata={
+        "description": "Issue a new version and revoke the current one (a damaged or lost "
+                       "label). Without it, the current label is returned (version 1 is "
+                       "issued when there is none)."})
+    reason = text(200, load_default="")
+
+
+class LayoutArgs(Schema):
+    layout = fields.String(load_default="thermal-100x70",
+                           validate=validate.OneOf(LAYOUT_NAMES))
+    dpi = fields.Integer(load_default=300, validate=validate.Range(min=100, max=1200),
+                         metadata={"description": "PNG only"})
+
+
+class SheetSchema(Schema):
+    component_ids = fields.List(ref(big=True), validate=validate.Length(min=1, max=100_000))
+    project_id = ref()
+    building_id = ref()
+    storey_id = ref()
+    component_type_id = ref()
+    state = fields.String(validate=validate.OneOf(lifecycle.STATES))
+    layout = fields.String(load_default="a4-3x8", validate=validate.OneOf(LAYOUT_NAMES))
+    reprint = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _something_chosen(self, data, **kwargs):
+        if not data.get("component_ids") and not data.get("project_id"):
+            raise ValidationError("Name component_ids, or a project_id (with optional "
+                                  "building_id, storey_id, component_type_id, state).",
+                                  "component_ids")
+
+
+class AlertSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    description = fields.Method("_description")
+    status = fields.String()
+    project_id = fields.Integer(allow_none=True)
+    component_id = fields.Integer(allow_none=True)
+    label_id = fields.Integer(allow_none=True)
+    detail = fields.Dict(allow_none=True)
+    occurrences = fields.Integer()
+    first_seen_at = fields.AwareDateTime()
+    last_seen_at = fields.AwareDateTime()
+    closed_at = fields.AwareDateTime(allow_none=True)
+    closed_by_user_id = fields.Integer(allow_none=True)
+    close_note = fields.String()
+
+    def _description(self, alert) -> str:
+        from construction.services.alerts import ALERT_KINDS
+
+        return ALERT_KINDS.get(alert.kind, "")
+
+
+class AlertPageSchema(Schema):
+    items = fields.List(fields.Nested(AlertSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class AlertQueryArgs(PageArgs):
+    kind = fields.String(validate=validate.OneOf((
+        "copy-impossible-travel", "copy-installed-elsewhere", "copy-too-many-scans",
+        "label-invalid", "label-revoked")))
+    status = fields.String(validate=validate.OneOf(("open", "confirmed", "dismissed")))
+    project_id = ref()
+    component_id = ref(big=True)
+    since = moment()
+    until = moment()
+
+
+class AlertCloseSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(("confirmed", "dismissed")))
+    note = text(500, load_default="")
+
+
+class SecurityEventSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    reason = fields.String()
+    scanned_text = fields.String()
+    component_id = fields.Integer(allow_none=True)
+    label_id = fields.Integer(allow_none=True)
+    user_id = fields.Integer()
+    organization_id = fields.Integer()
+    client_event_id = fields.String(allow_none=True)
+    location = fields.Dict(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class SecurityEventPageSchema(Schema):
+    items = fields.List(fields.Nested(SecurityEventSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class DecodedComponentSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    mark = fields.String()
+    state = fields.String()
+    project_id = fields.Integer()
+
+
+class DecodedCodeSchema(Schema):
+    text = fields.String()
+    points = fields.List(fields.List(fields.Integer()))
+    engine = fields.String()
+    component = fields.Nested(DecodedComponentSchema, allow_none=True)
+    genuine = fields.Boolean(allow_none=True)
+    label_status = fields.String(allow_none=True)
+
+
+class DecodeResultSchema(Schema):
+    codes = fields.List(fields.Nested(DecodedCodeSchema))
+    width = fields.Integer()
+    height = fields.Integer()

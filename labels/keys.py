@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -33,12 +34,20 @@ def write_new_key(path: str | os.PathLike) -> Ed25519PrivateKey:
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: of several workers starting at once, exactly one creates the key.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
+    # Written aside, then linked into place: link() fails if the name exists,
+    # so of several workers starting at once exactly one key wins, and nobody
+    # ever reads a half-written file.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
     return key
-
 
 def read_key(path: str | os.PathLike) -> Ed25519PrivateKey:
     """Load an Ed25519 private key from a PEM file."""

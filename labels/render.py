@@ -198,7 +198,7 @@ def _fit(font: LabelFont, text: str, width_mm: float, size_pt: float,
     natural = font.width_pt(text, size_pt)
     if natural <= width_pt:
         return text, size_pt
-    size = max(min_pt, size_pt * width_pt / natural)
+    size = max(min_pt, size_pt * width_pt / natural * 0.999)  # 0.999: float rounding
     if font.width_pt(text, size) <= width_pt:
         return text, size
     while len(text) > 1 and font.width_pt(text + "…", size) > width_pt:

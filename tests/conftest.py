@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,8 +33,14 @@ ENGINES = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") el
 ROLES = [r.value for r in Role]
 
 
+# One label signing key for the whole run, outside the instance folder.
+SIGNING_KEY_FILE = os.path.join(tempfile.mkdtemp(prefix="prefabtrace-keys-"),
+                                "label-signing-key.pem")
+
+
 def _app(uri: str, **extra):
-    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": uri, **extra})
+    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": uri,
+                       "LABEL_SIGNING_KEY_FILE": SIGNING_KEY_FILE, **extra})
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +142,13 @@ class World:
         for action in path_to(state):
             self.scan(code, action, role="admin", expect=201)
         return {"id": component_id, "code": code}
+
+    def label(self, component_id: int, role: str = "admin", reprint: bool = False) -> dict:
+        """Issue (or reprint) a component's label; return it, with its signed URL."""
+        response = self.client(role).post(f"/api/v1/components/{component_id}/labels",
+                                          json={"reprint": reprint})
+        assert response.status_code in (200, 201), response.get_json()
+        return response.get_json()
 
     def scan(self, code: str, action: str, role: str = "admin", expect: int | None = None,
              **body):

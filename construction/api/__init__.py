@@ -11,11 +11,15 @@ from construction.extensions import api, mark_read_only
 
 def register_api(app: Flask) -> None:
     """Register every blueprint and the locally served docs assets."""
-    from construction.api import components, health, projects, scans
+    from construction.api import alerts, components, decode, health, labels, projects, scans
 
-    for module in (scans, components, projects):
+    for module in (scans, components, projects, labels, alerts, decode):
         api.register_blueprint(module.blp)
+    api.register_blueprint(labels.public)
     app.register_blueprint(health.bp)
+    from construction import resolver
+
+    app.register_blueprint(resolver.bp)
 
     @app.before_request
     def _read_only_for_safe_methods():

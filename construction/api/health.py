@@ -41,6 +41,17 @@ def decoders() -> dict[str, dict]:
             for name, note in engines_available().items()}
 
 
+@functools.cache
+def label_fonts() -> dict:
+    """Report the font label PDFs embed (or why they embed none); fixed per process."""
+    from labels.render import label_font
+
+    font = label_font()
+    if font.note is None:
+        return {"font": font.path, "embedded": True}
+    return {"font": None, "embedded": False, "note": font.note}
+
+
 @bp.get("/health")
 def health():
     """Report the database, migrations, decoders and back ends."""
@@ -54,6 +65,7 @@ def health():
         report["database"] = {"ok": False, "error": str(error.__class__.__name__)}
         report["migrations"] = {"ok": False}
     report["decoders"] = decoders()
+    report["labels"] = label_fonts()
     report["back_ends"] = {"storage": current_app.config["STORAGE"],
                            "jobs": current_app.config["JOBS"]}
     healthy = report["database"]["ok"] and report["migrations"]["ok"]

@@ -45,13 +45,18 @@ class ComponentFilters:
     updated_since: datetime | None = None
 
 
-def component_for_reading(principal: Principal, component_id: int) -> Component:
-    """Return a component the principal may read, or raise 404."""
+def visible_component(principal: Principal, component_id: int) -> Component | None:
+    """Return a component if the principal may read it, else None."""
     query = select(Component).where(Component.id == component_id)
     scope = visible_project_ids(principal)
     if scope is not None:
         query = query.where(Component.project_id.in_(scope))
-    component = db.session.scalar(query)
+    return db.session.scalar(query)
+
+
+def component_for_reading(principal: Principal, component_id: int) -> Component:
+    """Return a component the principal may read, or raise 404."""
+    component = visible_component(principal, component_id)
     if component is None:
         raise ApiProblem("not-found", f"no component {component_id}")
     return component

@@ -23,6 +23,8 @@ from construction.extensions import db
 from construction.identity import ComponentKey, parse_scanned
 from construction.lifecycle import LedgerEntry, Status, TransitionError
 from construction.models import Component, Event, ProjectParticipant, User
+from construction.services.alerts import LabelScan, note_label_scans, record_security_events
+from construction.services.labels import LabelCheck, check_label_urls, is_label_url
 from labels.codes import CodeError
 
 _RETRIES = 3
@@ -133,12 +135,26 @@ def _record(principal: Principal, items: list[ScanItem],
             look_up_all: bool) -> list[ScanResult]:
     results: list[ScanResult | None] = [None] * len(items)
     keys: dict[int, ComponentKey] = {}
+    # A URL must be a genuine, current label; plain codes are typed by hand.
+    label_texts = [item.code for item in items if is_label_url(item.code)]
+    checks = check_label_urls(label_texts) if label_texts else {}
+    labelled: dict[int, LabelCheck] = {}
+    bad_labels: list[tuple[ScanItem, LabelCheck]] = []
     for index, item in enumerate(items):
         if not lifecycle.role_may(principal.role, item.action):
             results[index] = _rejected(ApiProblem(
                 "forbidden-action",
                 f"the role '{principal.role}' may not perform '{item.action}'",
                 action=item.action, role=principal.role))
+            continue
+        check = checks.get(item.code)
+        if check is not None:
+            if check.genuine:
+                keys[index] = ComponentKey("id", id=check.component_id)
+                labelled[index] = check
+            else:
+                results[index] = _rejected(check.problem())
+                bad_labels.append((item, check))
             continue
         try:
             keys[index] = parse_scanned(item.code)
@@ -158,6 +174,7 @@ def _record(principal: Principal, items: list[ScanItem],
     event_index: dict[int, int] = {}  # item index -> position in new_events
     seen_in_batch: dict[str, int] = {}  # client event id -> index of the accepted item
     repeats: dict[int, int] = {}  # item index -> index of the same scan earlier in the batch
+    states_before: dict[int, str] = {}
 
     for index, key in keys.items():
         item = items[index]
@@ -178,6 +195,7 @@ def _record(principal: Principal, items: list[ScanItem],
             else:
                 repeats[index] = first
             continue
+        states_before[index] = row.status.state
         try:
             before = row.status
             if item.action == "correct":
@@ -209,6 +227,17 @@ def _record(principal: Principal, items: list[ScanItem],
         # One component may be named by several keys (code, id, GS1): once each.
         moved = {row.id: row for row in rows.values() if row.dirty}
         _write(new_events, list(moved.values()), now)
+    if labelled or bad_labels:
+        record_security_events(principal, bad_labels, now)
+        note_label_scans([
+            LabelScan(check.label_id, check.component_id, check.project_id,
+                      states_before[index], items[index].location,
+                      "accepted" if index in event_index else "refused",
+                      principal.user_id, items[index].client_event_id)
+            for index, check in labelled.items()
+            # Replays and repeats within the batch are not new sightings.
+            if index in event_index or (index in refused and results[index] is refused[index])
+        ], now)
     db.session.commit()
 
     for index, position in event_index.items():

@@ -66,21 +66,31 @@ def test_an_action_not_allowed_from_the_state_is_409_with_the_allowed_actions(wo
     assert problem["allowed_actions"] == ["demould", "hold", "report_damage", "scrap"]
 
 
-@pytest.mark.parametrize("form", ["code", "display", "lower", "id", "url"])
+@pytest.mark.parametrize("form", ["code", "display", "lower", "id", "label"])
 def test_every_form_of_the_code_finds_the_component(world, form):
     component = world.component("planned")
     code = component["code"]
     scanned = {"code": code, "display": display(code), "lower": display(code).lower(),
                "id": str(component["id"]),
-               "url": f"https://trace.example.cn/c/{code}?s=abc"}[form]
+               "label": world.label(component["id"])["url"] if form == "label" else None}[form]
     world.scan(scanned, "cast", expect=201)
 
 
-def test_a_gs1_digital_link_finds_the_component(world):
+def test_a_gs1_digital_link_label_finds_the_component(world):
     component = world.component("planned", gtin="06901234567892", serial="S-0001")
-    response = world.scan("https://id.example.cn/01/06901234567892/21/S-0001", "cast",
-                          expect=201)
+    label = world.label(component["id"])
+    assert "/01/06901234567892/21/S-0001?v=1&k=" in label["url"]
+    response = world.scan(label["url"], "cast", expect=201)
     assert response.get_json()["component"]["id"] == component["id"]
+
+
+def test_an_unsigned_link_is_not_a_label(world):
+    component = world.component("planned", gtin="06901234567892", serial="S-0001")
+    for url in ("https://id.example.cn/01/06901234567892/21/S-0001",
+                f"https://trace.example.cn/c/{component['code']}"):
+        response = world.scan(url, "cast", expect=422)
+        assert response.get_json()["type"].endswith("/label-invalid")
+        assert response.get_json()["reason"] == "unsigned"
 
 
 def test_unknown_and_mistyped_codes(world):

@@ -1,0 +1,121 @@
+"""Labels: published keys, label versions, printing (PNG, SVG, PDF sheets)."""
+
+from __future__ import annotations
+
+from flask import Response, current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from construction.api.base import api_blueprint
+from construction.auth import authenticate_request
+from construction.extensions import db, mark_writing
+from construction.idempotency import idempotent
+from construction.schemas import (
+    LabelIssueSchema,
+    LabelKeysSchema,
+    LabelListSchema,
+    LabelSchema,
+    LayoutArgs,
+    SheetSchema,
+)
+from construction.services import labels as service
+from labels.render import LAYOUTS, render_pdf, render_png, render_svg
+
+blp = api_blueprint("labels", __name__, "Labels: issue, reprint and print component labels.",
+                    url_prefix="/api/v1")
+public = Blueprint("label-keys", __name__, url_prefix="/api/v1/labels",
+                   description="Public keys that verify label signatures (no token needed).")
+
+_MEDIA = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
+
+
+@public.route("/keys")
+class LabelKeys(MethodView):
+    @public.response(200, LabelKeysSchema)
+    @public.doc(security=[])
+    def get(self):
+        """List the public keys that verify label signatures, retired ones included.
+
+        A label URL ends `?v={version}&k={key_id}&s={signature}`: the Ed25519
+        signature (unpadded base32) covers every character before `&s=`.
+        """
+        mark_writing()  # the first request publishes the signing key
+        return {"keys": service.published_keys()}
+
+
+@blp.route("/components/<id(max=9223372036854775807):component_id>/labels")
+class ComponentLabels(MethodView):
+    @blp.response(200, LabelListSchema)
+    def get(self, component_id):
+        """List every label version of a component, newest first."""
+        return {"items": service.labels_of(authenticate_request(), component_id)}
+
+    @idempotent
+    @blp.arguments(LabelIssueSchema())
+    @blp.response(201, LabelSchema)
+    @blp.alt_response(200, schema=LabelSchema, description="The current label, already issued")
+    def post(self, values, component_id):
+        """Issue a component's label, or reprint it as a new version that revokes the old.
+
+        Without `reprint` this is safe to repeat: the current label comes back
+        (200). A reprint sent with an Idempotency-Key is done once.
+        """
+        principal = authenticate_request()
+        components = service.printable_components(principal, [component_id])
+        label = service.issue_labels(principal, components, reprint=values["reprint"],
+                                     reason=values["reason"])[0]
+        db.session.commit()
+        return label, 201 if getattr(label, "newly_issued", False) else 200
+
+
+@blp.route("/components/<id(max=9223372036854775807):component_id>/"
+           "label.<any(png, svg, pdf):kind>")
+class ComponentLabelImage(MethodView):
+    @blp.arguments(LayoutArgs(), location="query")
+    @blp.doc(responses={"200": {"description": "The label", "content": {
+        "image/png": {}, "image/svg+xml": {}, "application/pdf": {}}}})
+    def get(self, args, component_id, kind):
+        """Print a component's current label (version 1 is issued on first print)."""
+        mark_writing()
+        principal = authenticate_request()
+        components = service.printable_components(principal, [component_id])
+        label = service.issue_labels(principal, components)[0]
+        content = service.label_contents([label])[0]
+        db.session.commit()
+        layout = LAYOUTS[args["layout"]]
+        if kind == "png":
+            body = render_png(content, layout, dpi=args["dpi"])
+        elif kind == "svg":
+            body = render_svg(content, layout)
+        else:
+            body = render_pdf([content], layout, title=f"Label {content.code}")
+        response = Response(body, mimetype=_MEDIA[kind])
+        response.headers["Content-Disposition"] = (
+            f'inline; filename="{content.code}-v{content.version}.{kind}"')
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+
+@blp.route("/labels/sheets")
+class LabelSheets(MethodView):
+    @blp.arguments(SheetSchema())
+    @blp.doc(responses={"200": {"description": "A PDF of label sheets",
+                                "content": {"application/pdf": {}}}})
+    def post(self, values):
+        """Print labels on sheets: named components, or those matching a filter, in order.
+
+        A repeat of the same request prints the same label versions again;
+        only `reprint: true` issues new versions (and revokes the old ones).
+        """
+        principal = authenticate_request()
+        layout = LAYOUTS[values.pop("layout")]
+        reprint = values.pop("reprint")
+        components = service.sheet_components(principal, values,
+                                              current_app.config["LABEL_SHEET_MAX"])
+        labels = service.issue_labels(principal, components, reprint=reprint)
+        contents = service.label_contents(labels)
+        db.session.commit()
+        response = Response(render_pdf(contents, layout), mimetype="application/pdf")
+        response.headers["Content-Disposition"] = 'attachment; filename="labels.pdf"'
+        response.headers["X-Label-Count"] = str(len(contents))
+        return response

@@ -1,0 +1,147 @@
+"""The pages a phone opens from a label's QR code: /c/{code} and /01/{gtin}/21/{serial}.
+
+Anyone may open them: they say whether the label is genuine and what the
+component is. A signed-in user of the project (bearer token) also gets its
+position, history and open alerts. JSON when asked with Accept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from sqlalchemy import select
+
+from construction.auth import authenticate_request, visible_project_ids
+from construction.errors import ApiProblem
+from construction.extensions import db
+from construction.models import (
+    Alert,
+    Building,
+    Component,
+    ComponentType,
+    Organization,
+    Project,
+    Storey,
+)
+from construction.services.components import component_events
+from construction.services.labels import check_label_urls
+from labels.codes import CodeError, display, normalize
+from labels.payload import LabelIdentity
+
+bp = Blueprint("resolver", __name__)
+
+STATE_NAMES = {
+    "planned": ("计划", "Planned"), "cast": ("已浇筑", "Cast"),
+    "demoulded": ("已脱模", "Demoulded"), "qc_passed": ("质检合格", "QC passed"),
+    "stored": ("堆场存放", "In yard"), "loaded": ("已装车", "Loaded"),
+    "in_transit": ("运输中", "In transit"), "delivered": ("已到场", "Delivered"),
+    "accepted_on_site": ("进场验收", "Accepted on site"), "installed": ("已安装", "Installed"),
+    "connected": ("已连接", "Connected"), "accepted": ("已验收", "Accepted"),
+    "rejected": ("退场", "Rejected"), "scrapped": ("已报废", "Scrapped"),
+}
+VERDICTS = {
+    "genuine": ("正品标签", "Genuine label"),
+    "revoked": ("已作废的标签", "Revoked label"),
+    "invalid": ("伪造或被篡改的标签", "Forged or altered label"),
+    "unverified": ("未签名的链接", "Unsigned link"),
+}
+
+
+@bp.get("/c/<code>")
+def by_code(code: str):
+    """Show the component a short-code label names."""
+    try:
+        canonical = normalize(code)
+    except CodeError:
+        abort(404)
+    return _resolve(LabelIdentity(code=canonical),
+                    Component.code == canonical)
+
+
+@bp.get("/01/<gtin>/21/<path:serial>")
+def by_gs1(gtin: str, serial: str):
+    """Show the component a GS1 Digital Link label names."""
+    return _resolve(LabelIdentity(gtin=gtin, serial=serial),
+                    (Component.gtin == gtin) & (Component.serial == serial))
+
+
+def _scanned_urls(identity: LabelIdentity) -> list[str]:
+    query = request.query_string.decode("ascii", errors="replace")
+    bases = [request.host_url.rstrip("/") + request.script_root,
+             current_app.config["PUBLIC_BASE_URL"].rstrip("/")]
+    return [f"{base}{identity.path()}?{query}" for base in dict.fromkeys(bases)]
+
+
+def _label_verdict(identity: LabelIdentity) -> dict[str, Any]:
+    if "s" not in request.args:
+        return {"status": "unverified", "reason": "unsigned", "version": None}
+    checks = check_label_urls(_scanned_urls(identity))
+    # Behind a proxy the host seen here may differ from the printed one: any match counts.
+    best = next((c for c in checks.values() if c.genuine),
+                next((c for c in checks.values() if c.status == "revoked"),
+                     next(iter(checks.values()))))
+    return {"status": best.status, "reason": best.reason, "version": best.version,
+            "current_version": best.current_version}
+
+
+def _viewer_may_read(project_id: int) -> bool:
+    if "Authorization" not in request.headers:
+        return False
+    try:
+        principal = authenticate_request()
+    except ApiProblem:
+        return False
+    scope = visible_project_ids(principal)
+    if scope is None:
+        return True
+    return db.session.scalar(select(Project.id).where(Project.id == project_id,
+                                                      Project.id.in_(scope))) is not None
+
+
+def _resolve(identity: LabelIdentity, condition):
+    row = db.session.execute(
+        select(Component, ComponentType, Project, Organization.name)
+        .join(ComponentType, Component.component_type_id == ComponentType.id)
+        .join(Project, Component.project_id == Project.id)
+        .outerjoin(Organization, ComponentType.manufacturer_id == Organization.id)
+        .where(condition)).first()
+    if row is None:
+        abort(404)
+    component, component_type, project, maker = row
+    verdict = _label_verdict(identity)
+    zh, en = STATE_NAMES.get(component.state, (component.state, component.state))
+    view: dict[str, Any] = {
+        "label": {**verdict, "title_zh": VERDICTS[verdict["status"]][0],
+                  "title_en": VERDICTS[verdict["status"]][1]},
+        "component": {"type": component_type.name, "category": component_type.category,
+                      "manufacturer": maker, "project": project.name,
+                      "state": component.state, "state_zh": zh, "state_en": en,
+                      "on_hold": component.on_hold, "damaged": component.damaged},
+        "detail": None,
+    }
+    if _viewer_may_read(project.id):
+        storey = db.session.execute(
+            select(Storey.name, Building.name).join(Building, Storey.building_id == Building.id)
+            .where(Storey.id == component.storey_id)).first() if component.storey_id else None
+        alerts = db.session.scalars(select(Alert.kind).where(
+            Alert.component_id == component.id, Alert.status == "open")).all()
+        view["detail"] = {
+            "id": component.id, "code": component.code, "display_code": display(component.code),
+            "mark": component.mark, "gtin": component.gtin, "serial": component.serial,
+            "building": storey[1] if storey else None, "storey": storey[0] if storey else None,
+            "weight_kg": component_type.weight_kg, "concrete_grade": component_type.concrete_grade,
+            "ncr_open": component.ncr_open, "open_alerts": list(alerts),
+            "events": [{"action": event.action, "to_state": event.to_state, "user": user,
+                        "time": (event.client_time or event.server_time).isoformat()}
+                       for event, user in component_events(component.id)[-20:]],
+        }
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    if best == "application/json":
+        response = jsonify(view)
+    else:
+        response = current_app.make_response(render_template("resolver.html", **view))
+    # A verdict depends on the query string and the viewer: never cache it in between.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Vary"] = "Accept, Authorization"
+    return response

@@ -1,0 +1,106 @@
+"""Decode uploaded photos: check the file before decoding, then read and resolve every code."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import cv2
+import numpy as np
+from flask import current_app
+from PIL import Image
+from sqlalchemy import select
+
+from construction.auth import Principal
+from construction.errors import ApiProblem
+from construction.extensions import db
+from construction.identity import parse_scanned
+from construction.models import Component
+from construction.services.components import visible_component
+from construction.services.labels import check_label_urls, is_label_url
+from labels.codes import CodeError
+from labels.decode import decode_image
+
+_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+def sniff(data: bytes) -> str | None:
+    """Name the image type from its first bytes (never from the file name or header)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def load_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """Return the upright grayscale image, refusing bad files before decoding pixels."""
+    kind = sniff(data)
+    if kind is None:
+        raise ApiProblem("unsupported-image", "send a JPEG, PNG or WebP image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            header = Image.open(io.BytesIO(data))  # reads the header only
+            width, height = header.size
+    except Image.DecompressionBombError:
+        width = height = None
+    except Exception as error:  # Pillow raises many kinds on garbage
+        raise ApiProblem("unreadable-image", f"the {kind} header cannot be read: {error}") \
+            from error
+    if width is None or width * height > max_pixels:
+        raise ApiProblem("image-too-large",
+                         f"the image declares more than {max_pixels:,} pixels",
+                         max_pixels=max_pixels)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise ApiProblem("unreadable-image", f"the {kind} image data cannot be decoded")
+    return image
+
+
+def decode_upload(principal: Principal, upload) -> dict[str, Any]:
+    """Decode an uploaded photo; return every code with its component and label status."""
+    if upload is None:
+        raise ApiProblem("validation-error", "send the photo as multipart field 'image'",
+                         errors={"image": ["Missing data for required field."]})
+    image = load_image(upload.read(), current_app.config["DECODE_MAX_PIXELS"])
+    codes = decode_image(image)
+    labels = check_label_urls([c.text for c in codes if is_label_url(c.text)])
+    found = []
+    for code in codes:
+        check = labels.get(code.text)
+        component_id = None
+        if check is not None:
+            component_id = check.component_id
+        else:
+            component_id = _plain_component_id(code.text)
+        found.append({"text": code.text, "points": [list(p) for p in code.points],
+                      "engine": code.engine,
+                      "component": _visible_component(principal, component_id),
+                      "genuine": check.genuine if check is not None else None,
+                      "label_status": check.reason if check is not None else None})
+    return {"codes": found, "width": image.shape[1], "height": image.shape[0]}
+
+
+def _plain_component_id(text: str) -> int | None:
+    try:
+        key = parse_scanned(text)
+    except CodeError:
+        return None
+    if key.kind == "id":
+        return key.id
+    if key.kind == "code":
+        return db.session.scalar(select(Component.id).where(Component.code == key.code))
+    return db.session.scalar(select(Component.id).where(Component.gtin == key.gtin,
+                                                        Component.serial == key.serial))
+
+
+def _visible_component(principal: Principal, component_id: int | None) -> dict | None:
+    component = visible_component(principal, component_id) if component_id else None
+    if component is None:
+        return None
+    return {"id": component.id, "code": component.code, "mark": component.mark,
+            "state": component.state, "project_id": component.project_id}

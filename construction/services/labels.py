@@ -1,0 +1,438 @@
+"""Labels: the signing key, issuing and revoking label versions, checking scanned labels."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from flask import current_app
+from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from construction.auth import Principal
+from construction.errors import ApiProblem
+from construction.extensions import db
+from construction.identity import parse_scanned
+from construction.models import (
+    Component,
+    ComponentType,
+    Event,
+    Label,
+    LabelKey,
+    Organization,
+    Project,
+    ProjectParticipant,
+    Storey,
+    User,
+)
+from construction.services.components import component_for_reading
+from labels.codes import CodeError
+from labels.keys import public_key_from_text, public_key_text, read_key, write_new_key
+from labels.payload import LabelIdentity, key_id, sign, verify
+from labels.render import LabelContent
+
+PRINTING_ROLES = frozenset({"admin", "project_manager", "factory_worker", "qc_inspector"})
+
+_lock = threading.Lock()
+_signing: dict[str, tuple[int, Ed25519PrivateKey]] = {}  # path -> (mtime, key)
+_public: dict[str, object] = {"keys": {}, "loaded_at": 0.0, "database": None}
+_PUBLIC_REFRESH_SECONDS = 5.0
+
+
+# --- keys --------------------------------------------------------------------
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """Return the label signing key, creating it on first use outside production."""
+    path = current_app.config["LABEL_SIGNING_KEY_FILE"]
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        if current_app.config["ENV_NAME"] == "production":
+            raise
+        try:
+            write_new_key(path)
+            current_app.logger.warning("created a new label signing key in %s", path)
+        except FileExistsError:
+            pass  # another worker created it first
+        mtime = os.stat(path).st_mtime_ns
+    with _lock:
+        cached = _signing.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+    key = read_key(path)
+    with _lock:
+        _signing[path] = (mtime, key)
+    return key
+
+
+def _publish(public_key: Ed25519PublicKey) -> str:
+    """Make sure the key's public half is published; return its key id."""
+    kid = key_id(public_key)
+    if db.session.get(LabelKey, kid) is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(LabelKey(key_id=kid, public_key=public_key_text(public_key)))
+        except IntegrityError:
+            pass  # published by a concurrent request
+    return kid
+
+
+def rotate_signing_key() -> tuple[str | None, str]:
+    """Start signing with a new key; the old one is retired but keeps verifying."""
+    path = Path(current_app.config["LABEL_SIGNING_KEY_FILE"])
+    old_kid = None
+    if path.exists():
+        old = read_key(path)
+        old_kid = _publish(old.public_key())
+        # The old private key is kept beside the new one, never overwritten.
+        os.replace(path, path.with_name(f"{path.name}.{old_kid}.retired"))
+    new = write_new_key(path)
+    new_kid = _publish(new.public_key())
+    if old_kid is not None and old_kid != new_kid:
+        db.session.execute(update(LabelKey).where(LabelKey.key_id == old_kid,
+                                                  LabelKey.retired_at.is_(None))
+                           .values(retired_at=datetime.now(UTC)))
+    db.session.commit()
+    return old_kid, new_kid
+
+
+def published_keys() -> list[LabelKey]:
+    """List every public key labels were ever signed with, newest first."""
+    _publish(signing_key().public_key())
+    db.session.commit()
+    return list(db.session.scalars(select(LabelKey).order_by(LabelKey.created_at.desc(),
+                                                             LabelKey.key_id)))
+
+
+def verifying_keys(refresh: bool = False) -> dict[str, Ed25519PublicKey]:
+    """Return the published public keys by key id (kept in memory a few seconds).
+
+    `refresh` re-reads them: a key id not in memory may have been published
+    since (a rotation in another process). The table is tiny.
+    """
+    database = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    with _lock:
+        if (not refresh and _public["database"] == database
+                and time.monotonic() - _public["loaded_at"] < _PUBLIC_REFRESH_SECONDS):
+            return _public["keys"]
+    rows = db.session.execute(select(LabelKey.key_id, LabelKey.public_key)).all()
+    keys = {kid: public_key_from_text(text) for kid, text in rows}
+    with _lock:
+        _public.update(keys=keys, loaded_at=time.monotonic(), database=database)
+    return keys
+
+
+# --- issuing -------------------------------------------------------------------
+
+
+def identity_of(component: Component) -> LabelIdentity:
+    """Name a component as its label does: GS1 numbers when it has them, else its code."""
+    if component.gtin is not None and component.serial is not None:
+        return LabelIdentity(gtin=component.gtin, serial=component.serial)
+    return LabelIdentity(code=component.code)
+
+
+def printable_components(principal: Principal, component_ids: Iterable[int]) -> list[Component]:
+    """Return the components in the order given, refusing any the principal may not print."""
+    if principal.role not in PRINTING_ROLES:
+        raise ApiProblem("forbidden", f"the role '{principal.role}' may not print labels")
+    ids = list(dict.fromkeys(component_ids))
+    if not ids:
+        return []
+    query = select(Component).where(Component.id.in_(ids))
+    if not principal.is_admin:
+        query = query.where(Component.project_id.in_(
+            select(ProjectParticipant.project_id)
+            .where(ProjectParticipant.organization_id == principal.organization_id)))
+    found = {c.id: c for c in db.session.scalars(query)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:10])
+        raise ApiProblem("not-found", f"no component you may print: {shown}",
+                         component_ids=missing[:100])
+    return [found[i] for i in ids]
+
+
+def sheet_components(principal: Principal, selection: dict, limit: int) -> list[Component]:
+    """Return the components a sheet request names, in print order (at most `limit`)."""
+    ids = selection.get("component_ids")
+    if ids:
+        if len(set(ids)) > limit:
+            raise ApiProblem("validation-error", f"at most {limit} labels per request",
+                             errors={"component_ids": [f"Longer than {limit}."]})
+        return printable_components(principal, ids)
+    if principal.role not in PRINTING_ROLES:
+        raise ApiProblem("forbidden", f"the role '{principal.role}' may not print labels")
+    query = (select(Component)
+             .outerjoin(Storey, Component.storey_id == Storey.id)
+             .where(Component.project_id == selection["project_id"]))
+    if not principal.is_admin:
+        query = query.where(Component.project_id.in_(
+            select(ProjectParticipant.project_id)
+            .where(ProjectParticipant.organization_id == principal.organization_id)))
+    for column, name in ((Component.storey_id, "storey_id"), (Storey.building_id, "building_id"),
+                         (Component.component_type_id, "component_type_id"),
+                         (Component.state, "state")):
+        if selection.get(name) is not None:
+            query = query.where(column == selection[name])
+    # Storey by storey, in installation order: how crews stick them on.
+    query = query.order_by(Storey.building_id, Storey.elevation_m, Storey.id,
+                           Component.install_sequence, Component.mark, Component.id)
+    components = list(db.session.scalars(query.limit(limit + 1)))
+    if len(components) > limit:
+        raise ApiProblem("validation-error", f"more than {limit} components match; narrow the "
+                         "selection (building, storey, type or state)",
+                         errors={"project_id": [f"More than {limit} components match."]})
+    if not components:
+        raise ApiProblem("not-found", "no component you may print matches the selection")
+    return components
+
+
+def issue_labels(principal: Principal, components: list[Component], reprint: bool = False,
+                 reason: str = "") -> list[Label]:
+    """Return a current label per component, issuing version 1 where there is none.
+
+    With `reprint`, every component gets a new version and its previous one is
+    revoked. Each call counts as a print of the labels it returns. The caller
+    commits.
+    """
+    if not components:
+        return []
+    key = signing_key()
+    kid = _publish(key.public_key())
+    base = current_app.config["PUBLIC_BASE_URL"]
+    ids = [c.id for c in components]
+    now = datetime.now(UTC)
+    current: dict[int, Label] = {}
+    latest: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        current.update((label.component_id, label) for label in db.session.scalars(
+            select(Label).where(Label.component_id.in_(chunk), Label.revoked_at.is_(None))))
+        latest.update(db.session.execute(
+            select(Label.component_id, func.max(Label.version))
+            .where(Label.component_id.in_(chunk)).group_by(Label.component_id)).all())
+    issued = []
+    for component in components:
+        label = current.get(component.id)
+        if label is None or reprint:
+            version = latest.get(component.id, 0) + 1
+            if label is not None:
+                label.revoked_at = now
+                label.revoked_by_user_id = principal.user_id
+                label.revoked_reason = (reason or f"reprinted as version {version}")[:200]
+            label = Label(component_id=component.id, version=version, key_id=kid,
+                          url=sign(base, identity_of(component), version, key),
+                          issued_at=now, issued_by_user_id=principal.user_id, print_count=0)
+            db.session.add(label)
+            label.newly_issued = True  # not a column: tells the view 201 from 200
+            latest[component.id] = version
+        label.print_count = (label.print_count or 0) + 1
+        label.last_printed_at = now
+        issued.append(label)
+    try:
+        db.session.flush()
+    except IntegrityError as error:
+        # Another request issued a version of one of these at the same moment.
+        db.session.rollback()
+        raise ApiProblem("conflict", "a label of one of these components was issued at the "
+                         "same moment; send the request again") from error
+    return issued
+
+
+def _chunks(values: list, size: int = 1000):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def labels_of(principal: Principal, component_id: int) -> list[Label]:
+    """List every label version of a component the principal may read, newest first."""
+    component_for_reading(principal, component_id)
+    return list(db.session.scalars(select(Label).where(Label.component_id == component_id)
+                                   .order_by(Label.version.desc())))
+
+
+def _local_date(moment: datetime | None, offset_minutes: int | None) -> date | None:
+    if moment is None:
+        return None
+    if offset_minutes is not None:
+        moment = moment.astimezone(timezone(timedelta(minutes=offset_minutes)))
+    return moment.date()
+
+
+def label_contents(labels: list[Label]) -> list[LabelContent]:
+    """Return what each label prints: its URL and the human-readable block."""
+    ids = list({label.component_id for label in labels})
+    maker = aliased(Organization)
+    facts = {}
+    production: dict[int, date | None] = {}
+    inspector: dict[int, str] = {}
+    corrections = aliased(Event)
+    for chunk in _chunks(ids):
+        for row in db.session.execute(
+            select(Component.id, Component.code, Component.mark, ComponentType.name,
+                   ComponentType.weight_kg, ComponentType.concrete_grade,
+                   maker.name.label("maker"), Project.name.label("project"))
+            .join(ComponentType, Component.component_type_id == ComponentType.id)
+            .join(Project, Component.project_id == Project.id)
+            .outerjoin(maker, ComponentType.manufacturer_id == maker.id)
+            .where(Component.id.in_(chunk))
+        ):
+            facts[row.id] = row
+        # The last uncorrected cast and QC pass give the date and the inspector.
+        for event in db.session.execute(
+            select(Event.component_id, Event.action, Event.client_time,
+                   Event.client_utc_offset_minutes, Event.server_time, User.name)
+            .join(User, Event.user_id == User.id)
+            .where(Event.component_id.in_(chunk), Event.action.in_(("cast", "qc_pass")),
+                   ~select(corrections.id).where(corrections.corrects_event_id == Event.id)
+                   .exists())
+            .order_by(Event.id)
+        ):
+            if event.action == "cast":
+                production[event.component_id] = _local_date(
+                    event.client_time or event.server_time, event.client_utc_offset_minutes)
+            else:
+                inspector[event.component_id] = event.name
+    contents = []
+    for label in labels:
+        row = facts[label.component_id]
+        contents.append(LabelContent(
+            url=label.url, code=row.code, version=label.version, mark=row.mark,
+            component_type=row.name, manufacturer=row.maker or "", project=row.project,
+            weight_kg=row.weight_kg, concrete_grade=row.concrete_grade or "",
+            production_date=production.get(label.component_id),
+            qc_inspector=inspector.get(label.component_id, "")))
+    return contents
+
+
+# --- checking scanned labels -------------------------------------------------
+
+
+def is_label_url(text: str) -> bool:
+    """Tell whether a scanned text is a URL (which must then be a signed label)."""
+    return text.strip().lower().startswith(("http://", "https://"))
+
+
+@dataclass
+class LabelCheck:
+    """What a scanned label URL is: genuine, invalid or revoked, and what it names."""
+
+    text: str
+    status: str  # genuine | invalid | revoked
+    reason: str  # ok | malformed | unsigned | unknown-key | bad-signature | not-issued | revoked
+    version: int | None = None
+    key_id: str | None = None
+    component_id: int | None = None
+    project_id: int | None = None
+    label_id: int | None = None
+    current_version: int | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def genuine(self) -> bool:
+        return self.status == "genuine"
+
+    def problem(self) -> ApiProblem:
+        """Return the problem a scan of this label is refused with."""
+        if self.status == "revoked":
+            return ApiProblem(
+                "label-revoked",
+                f"label version {self.version} was revoked; version {self.current_version} "
+                "replaces it: remove the old label", label_version=self.version,
+                current_version=self.current_version)
+        return ApiProblem("label-invalid", _INVALID[self.reason], reason=self.reason)
+
+
+_INVALID = {
+    "malformed": "this URL is not a label of this system",
+    "unsigned": "the label carries no signature: it was not printed by this system",
+    "unknown-key": "the label is signed with a key this system never published",
+    "bad-signature": "the label's signature does not match its content: it is forged or altered",
+    "not-issued": "the signature is genuine but no such label version was ever issued",
+}
+
+
+def check_label_urls(texts: Iterable[str]) -> dict[str, LabelCheck]:
+    """Check scanned label URLs: signature, key, and the label record (one query for all)."""
+    texts = list(dict.fromkeys(texts))
+    keys = verifying_keys()
+    verdicts = {}
+    for text in texts:
+        verdict = verify(text.strip(), keys)
+        if verdict.reason == "unknown-key":
+            keys = verifying_keys(refresh=True)
+            verdict = verify(text.strip(), keys)
+        verdicts[text] = verdict
+    codes, pairs, named = set(), set(), {}
+    for text, verdict in verdicts.items():
+        identity = verdict.identity
+        if identity is None:
+            # Unsigned or mangled: still find the component it names, for the record.
+            try:
+                scanned = parse_scanned(text)
+            except CodeError:
+                continue
+            identity = LabelIdentity(code=scanned.code, gtin=scanned.gtin, serial=scanned.serial)
+        named[text] = identity
+        if identity.gtin is not None:
+            pairs.add((identity.gtin, identity.serial))
+        elif identity.code is not None:
+            codes.add(identity.code)
+    components = {}
+    labels: dict[int, list] = {}
+    if codes or pairs:
+        conditions = []
+        if codes:
+            conditions.append(Component.code.in_(codes))
+        if pairs:
+            conditions.append(tuple_(Component.gtin, Component.serial).in_(pairs))
+        for row in db.session.execute(
+            select(Component.id, Component.code, Component.gtin, Component.serial,
+                   Component.project_id, Label.id.label("label_id"), Label.version,
+                   Label.revoked_at)
+            .outerjoin(Label, Label.component_id == Component.id)
+            .where(or_(*conditions))
+        ):
+            components[("code", row.code)] = row
+            if row.gtin is not None:
+                components[("gs1", row.gtin, row.serial)] = row
+            if row.label_id is not None:
+                labels.setdefault(row.id, []).append(row)
+    checks = {}
+    for text, verdict in verdicts.items():
+        identity = named.get(text)
+        component = None
+        if identity is not None:
+            component = components.get(("gs1", identity.gtin, identity.serial)
+                                       if identity.gtin is not None else ("code", identity.code))
+        check = LabelCheck(text, "invalid", verdict.reason, verdict.version, verdict.key_id,
+                           component.id if component else None,
+                           component.project_id if component else None)
+        if check.reason == "malformed" and component is not None and "&s=" not in text \
+                and "?s=" not in text:
+            check.reason = "unsigned"
+        if verdict.genuine:
+            versions = labels.get(component.id, []) if component else []
+            issued = next((r for r in versions if r.version == verdict.version), None)
+            current = max((r.version for r in versions if r.revoked_at is None), default=None)
+            check.current_version = current
+            if issued is None:
+                check.reason = "not-issued"
+            elif issued.revoked_at is not None:
+                check.status, check.reason = "revoked", "revoked"
+                check.label_id, check.revoked_at = issued.label_id, issued.revoked_at
+            else:
+                check.status, check.reason, check.label_id = "genuine", "ok", issued.label_id
+        checks[text] = check
+    return checks
