@@ -63,5 +63,5 @@ def test_decode_rate_on_the_real_corpus():
             read += 1
         elif expected is None and texts:
             read += 1
-    # Measured 298 of 316 (94.3 %); a drop means the chain got worse.
-    assert read / len(rows) >= 0.93, read
+    # Measured 307 of 316 (97.2 %); a drop means the chain got worse.
+    assert read / len(rows) >= 0.965, read
