@@ -255,15 +255,15 @@ def place(content: LabelContent, layout: Layout) -> Placement:
 
 
 @dataclass(frozen=True)
-class _Glyph:
-    ink: np.ndarray  # bool, True where the glyph is dark
+class _Ink:
+    paper: np.ndarray  # bool, False where the text is dark (pages are True = white)
     left: int  # from the pen position to the ink's left edge
     top: int  # from the baseline to the ink's top edge (negative: above)
-    advance: float
+    advance: float = 0.0
 
 
 @functools.cache
-def _glyph(char: str, size_px: int) -> _Glyph:
+def _glyph(char: str, size_px: int) -> _Ink:
     # Glyphs are drawn once per size and then copied: FreeType rendering cost
     # more than everything else in a label.
     font = _pil_font(size_px)
@@ -273,52 +273,68 @@ def _glyph(char: str, size_px: int) -> _Glyph:
     ink = np.asarray(canvas) > 127
     rows, columns = np.nonzero(ink)
     if rows.size == 0:
-        return _Glyph(np.zeros((0, 0), bool), 0, 0, font.getlength(char))
+        return _Ink(np.ones((0, 0), bool), 0, 0, font.getlength(char))
     top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
-    return _Glyph(ink[top:bottom, left:right], int(left - pad), int(top - pad),
-                  font.getlength(char))
+    return _Ink(~ink[top:bottom, left:right], int(left - pad), int(top - pad),
+                font.getlength(char))
 
 
-@dataclass(frozen=True)
-class _Run:
-    ink: np.ndarray
-    left: int
-    top: int
-
-
-@functools.lru_cache(maxsize=4096)
-def _text_run(text: str, size_px: int) -> _Run:
-    # Whole lines are kept too: most lines (maker, project, type, grade...)
-    # repeat on every label of a batch.
-    placed, x = [], 0.0
+def _glyphs(text: str, size_px: int):
+    x = 0.0
     for char in text:
         glyph = _glyph(char, size_px)
-        if glyph.ink.size:
-            placed.append((round(x) + glyph.left, glyph.top, glyph.ink))
+        if glyph.paper.size:
+            yield round(x) + glyph.left, glyph.top, glyph.paper
         x += glyph.advance
+
+
+def _line(text: str, size_px: int) -> _Ink:
+    placed = list(_glyphs(text, size_px))
     if not placed:
-        return _Run(np.zeros((0, 0), bool), 0, 0)
+        return _Ink(np.ones((0, 0), bool), 0, 0)
     left = min(p[0] for p in placed)
     top = min(p[1] for p in placed)
     right = max(p[0] + p[2].shape[1] for p in placed)
     bottom = max(p[1] + p[2].shape[0] for p in placed)
-    ink = np.zeros((bottom - top, right - left), bool)
-    for gx, gy, glyph_ink in placed:
-        h, w = glyph_ink.shape
-        ink[gy - top:gy - top + h, gx - left:gx - left + w] |= glyph_ink
-    return _Run(ink, left, top)
+    paper = np.ones((bottom - top, right - left), bool)
+    for x, y, glyph in placed:
+        h, w = glyph.shape
+        paper[y - top:y - top + h, x - left:x - left + w] &= glyph
+    return _Ink(paper, left, top)
 
 
-def _draw_text(page: np.ndarray, x: float, baseline: float, text: str, size_px: int) -> None:
-    run = _text_run(text, size_px)
-    h, w = run.ink.shape
-    left, top = round(x) + run.left, round(baseline) + run.top
-    # Clip to the page: a run never spills, but a bad size must not raise.
+# Most lines (maker, project, type, grade...) repeat on every label of a batch:
+# a line seen twice is kept whole; one seen once is drawn glyph by glyph.
+_LINES: dict[tuple[str, int], _Ink] = {}
+_SEEN_ONCE: set[tuple[str, int]] = set()
+_LINES_KEPT = 4096
+
+
+def _stamp(page: np.ndarray, left: int, top: int, paper: np.ndarray) -> None:
+    h, w = paper.shape
     page_h, page_w = page.shape
     x0, y0 = max(left, 0), max(top, 0)
     x1, y1 = min(left + w, page_w), min(top + h, page_h)
-    if x1 > x0 and y1 > y0:
-        page[y0:y1, x0:x1] &= ~run.ink[y0 - top:y1 - top, x0 - left:x1 - left]
+    if x1 > x0 and y1 > y0:  # clipped: a line never spills, but a bad size must not raise
+        page[y0:y1, x0:x1] &= paper[y0 - top:y1 - top, x0 - left:x1 - left]
+
+
+def _draw_text(page: np.ndarray, x: float, baseline: float, text: str, size_px: int) -> None:
+    x, baseline = round(x), round(baseline)
+    key = (text, size_px)
+    line = _LINES.get(key)
+    if line is None and key in _SEEN_ONCE:
+        if len(_LINES) >= _LINES_KEPT:
+            _LINES.clear()
+        line = _LINES[key] = _line(text, size_px)
+    if line is not None:
+        _stamp(page, x + line.left, baseline + line.top, line.paper)
+        return
+    if len(_SEEN_ONCE) >= _LINES_KEPT:
+        _SEEN_ONCE.clear()
+    _SEEN_ONCE.add(key)
+    for left, top, paper in _glyphs(text, size_px):
+        _stamp(page, x + left, baseline + top, paper)
 
 
 def _png_1bit(page: np.ndarray, dpi: int) -> bytes:
