@@ -92,3 +92,62 @@ def test_demo_loads_once_with_tokens_for_every_role(app, runner, tmp_path):
     refreshed = runner.invoke(args=["demo", "load", "--tokens", str(path)])
     assert "new demo tokens" in refreshed.output
     assert set(json.loads(path.read_text())) == set(tokens)
+
+
+def test_labels_sheet_prints_a_storey(world, runner, tmp_path):
+    import numpy as np
+    import pypdfium2
+
+    from labels.decode import decode_image
+
+    components = [world.component("planned") for _ in range(3)]
+    output = tmp_path / "storey.pdf"
+    result = runner.invoke(args=["labels", "sheet", "--project", "P-MAIN", "--building", "B1",
+                                 "--storey", "1F", "--layout", "thermal-62x29",
+                                 "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "3 labels on 3 pages" in result.output
+    read = set()
+    for page in pypdfium2.PdfDocument(output.read_bytes()):
+        bitmap = page.render(scale=300 / 72, grayscale=True).to_pil().convert("L")
+        read |= {c.text for c in decode_image(np.asarray(bitmap))}
+    assert read == {world.label(c["id"])["url"] for c in components}
+    missing = runner.invoke(args=["labels", "sheet", "--project", "P-MAIN", "--storey", "9F",
+                                  "-o", str(tmp_path / "x.pdf")])
+    assert missing.exit_code != 0 and "9F" in missing.output
+    unknown = runner.invoke(args=["labels", "sheet", "--project", "NOPE",
+                                  "-o", str(tmp_path / "x.pdf")])
+    assert unknown.exit_code != 0 and not (tmp_path / "x.pdf").exists()
+
+
+def test_a_rotated_key_keeps_old_labels_verifying(world, runner, tmp_path):
+    world.app.config["LABEL_SIGNING_KEY_FILE"] = str(tmp_path / "key.pem")
+    created = runner.invoke(args=["labels", "new-key"])
+    assert created.exit_code == 0, created.output
+    assert runner.invoke(args=["labels", "new-key"]).exit_code != 0  # never overwritten
+    old_component, new_component = world.component("planned"), world.component("planned")
+    old_label = world.label(old_component["id"])
+    rotated = runner.invoke(args=["labels", "rotate-key"])
+    assert rotated.exit_code == 0, rotated.output
+    new_label = world.label(new_component["id"])
+    assert new_label["key_id"] != old_label["key_id"]
+    assert (tmp_path / f"key.pem.{old_label['key_id']}.retired").exists()
+    world.scan(old_label["url"], "cast", expect=201)
+    world.scan(new_label["url"], "cast", expect=201)
+    keys = {k["key_id"]: k for k in
+            world.app.test_client().get("/api/v1/labels/keys").get_json()["keys"]}
+    assert keys[old_label["key_id"]]["retired_at"] is not None
+    assert keys[new_label["key_id"]]["retired_at"] is None
+    listing = runner.invoke(args=["labels", "keys"])
+    assert old_label["key_id"] in listing.output and "retired" in listing.output
+
+
+def test_production_needs_an_existing_signing_key(tmp_path, monkeypatch):
+    import pytest
+
+    from app import create_app
+
+    monkeypatch.setenv("PREFABTRACE_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-real-secret")
+    with pytest.raises(RuntimeError, match="LABEL_SIGNING_KEY_FILE"):
+        create_app({"LABEL_SIGNING_KEY_FILE": str(tmp_path / "missing.pem")})

@@ -12,6 +12,9 @@ def test_health_reports_database_migrations_and_decoders(client):
     assert body["migrations"]["current"] == body["migrations"]["head"]
     assert body["decoders"]["zxing-cpp"]["available"]
     assert set(body["back_ends"]) == {"storage", "jobs"}
+    fonts = body["labels"]
+    assert fonts["embedded"] is (fonts["font"] is not None)
+    assert fonts["embedded"] or "note" in fonts
 
 
 def test_health_says_when_the_database_is_behind(app, client):

@@ -1,0 +1,158 @@
+"""The label resolver pages (/c/{code}, /01/{gtin}/21/{serial}) and photo decoding."""
+
+import io
+import struct
+import zlib
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from labels.codes import display
+
+PROBLEM = "application/problem+json"
+JSON = {"Accept": "application/json"}
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def test_a_genuine_label_opens_a_public_page(world):
+    component = world.component("qc_passed")
+    url = world.label(component["id"])["url"]
+    page = world.app.test_client().get(_path(url))
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "正品标签" in html and "Genuine label" in html and "质检合格" in html
+    assert "Project main" in html and "Wall" in html
+    assert component["code"] not in html  # the public sees no identifiers or history
+    assert page.headers["Cache-Control"] == "private, no-store"
+
+
+def test_json_when_asked_with_detail_for_the_project(world):
+    component = world.component("cast")
+    url = world.label(component["id"])["url"]
+    public = world.app.test_client().get(_path(url), headers=JSON).get_json()
+    assert public["label"]["status"] == "genuine" and public["label"]["version"] == 1
+    assert public["component"]["state"] == "cast" and public["detail"] is None
+    inside = world.client("site_supervisor").get(_path(url), headers=JSON).get_json()
+    assert inside["detail"]["code"] == component["code"]
+    assert inside["detail"]["display_code"] == display(component["code"])
+    assert [e["action"] for e in inside["detail"]["events"]] == ["cast"]
+    outsider = world.client("far_regulator").get(_path(url), headers=JSON).get_json()
+    assert outsider["detail"] is None
+    bad_token = world.client(token="pt_nonsense").get(_path(url), headers=JSON)
+    assert bad_token.status_code == 200 and bad_token.get_json()["detail"] is None
+
+
+def test_forged_revoked_and_unsigned_links_say_so(world):
+    component = world.component("planned", gtin="06901234567892", serial="PC-77")
+    old = world.label(component["id"])["url"]
+    new = world.label(component["id"], reprint=True)["url"]
+    client = world.app.test_client()
+    assert client.get(_path(new), headers=JSON).get_json()["label"]["status"] == "genuine"
+    revoked = client.get(_path(old), headers=JSON).get_json()["label"]
+    assert revoked["status"] == "revoked" and revoked["current_version"] == 2
+    forged = _path(new)[:-1] + ("A" if new[-1] != "A" else "B")
+    assert client.get(forged, headers=JSON).get_json()["label"]["status"] == "invalid"
+    assert "伪造" in client.get(forged).get_data(as_text=True)
+    unsigned = client.get("/01/06901234567892/21/PC-77", headers=JSON).get_json()
+    assert unsigned["label"]["status"] == "unverified"
+
+
+def test_the_printed_host_verifies_behind_a_proxy(world):
+    # The phone opens PUBLIC_BASE_URL; the app may see another host behind a proxy.
+    component = world.component("planned")
+    url = world.label(component["id"])["url"]
+    assert url.startswith(world.app.config["PUBLIC_BASE_URL"])
+    response = world.app.test_client().get(_path(url), headers=JSON,
+                                           base_url="http://10.0.0.7:8000")
+    assert response.get_json()["label"]["status"] == "genuine"
+
+
+@pytest.mark.parametrize("path", ["/c/NOTACODE1", "/c/ABCDEFGH2", "/01/06901234567892/21/none"])
+def test_unknown_components_are_404(world, path):
+    assert world.app.test_client().get(path).status_code == 404
+
+
+# --- POST /api/v1/decode ----------------------------------------------------------
+
+
+def _png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _label_photo(world, component) -> bytes:
+    png = world.client("admin").get(f"/api/v1/components/{component['id']}/label.png").data
+    label = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    photo = np.full((label.shape[0] + 400, label.shape[1] + 600), 120, np.uint8)
+    photo[200:200 + label.shape[0], 300:300 + label.shape[1]] = label
+    return _png_bytes(photo)
+
+
+def _decode(world, data: bytes, role="site_supervisor", name="photo.png"):
+    return world.client(role).post("/api/v1/decode",
+                                   data={"image": (io.BytesIO(data), name)},
+                                   content_type="multipart/form-data")
+
+
+def test_a_photo_of_a_label_gives_the_component_back(world):
+    component = world.component("in_transit")
+    response = _decode(world, _label_photo(world, component))
+    assert response.status_code == 200, response.get_json()
+    codes = response.get_json()["codes"]
+    assert len(codes) == 1 and codes[0]["genuine"] is True
+    assert codes[0]["component"]["id"] == component["id"]
+    assert codes[0]["component"]["state"] == "in_transit"
+    xs = [x for x, _ in codes[0]["points"]]
+    assert min(xs) > 300 and codes[0]["engine"] == "zxing-cpp"
+    # Outside the project the code is read but the component is not shown.
+    other = _decode(world, _label_photo(world, component), role="other_worker").get_json()
+    assert other["codes"][0]["component"] is None and other["codes"][0]["genuine"] is True
+
+
+def test_a_photo_without_codes_reads_nothing(world):
+    response = _decode(world, _png_bytes(np.full((300, 400), 200, np.uint8)))
+    assert response.status_code == 200 and response.get_json()["codes"] == []
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0,
+                                                                 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("data,status,kind", [
+    (_png_declaring(20000, 20000), 413, "image-too-large"),
+    (b"GIF89a" + b"\x00" * 100, 415, "unsupported-image"),
+    (b"%PDF-1.4 not an image", 415, "unsupported-image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 422, "unreadable-image"),
+    (b"\xff\xd8\xff\xe0" + b"garbage" * 10, 422, "unreadable-image"),
+])
+def test_bad_uploads_are_refused_with_their_own_problem(world, data, status, kind):
+    response = _decode(world, data)
+    assert response.status_code == status, response.get_json()
+    assert response.mimetype == PROBLEM and response.get_json()["type"].endswith("/" + kind)
+
+
+def test_a_decode_needs_an_image_and_a_token(world):
+    response = world.client("admin").post("/api/v1/decode", data={},
+                                          content_type="multipart/form-data")
+    assert response.status_code == 422 and "image" in response.get_json()["errors"]
+    anonymous = world.app.test_client().post("/api/v1/decode", data={
+        "image": (io.BytesIO(b"x"), "x.png")}, content_type="multipart/form-data")
+    assert anonymous.status_code == 401
+
+
+def test_an_oversized_upload_is_413(world):
+    world.app.config["MAX_CONTENT_LENGTH"] = 10_000
+    response = _decode(world, b"\xff\xd8\xff" + b"\x00" * 20_000)
+    assert response.status_code == 413 and response.mimetype == PROBLEM
