@@ -117,6 +117,11 @@ def load_demo(tokens_path: str, progress: Callable[[int], None] | None = None,
     secrets = {role: issue_token(user.id, name="demo")[1] for role, user in users.items()}
     principals = {role: principal_for_token(secret) for role, secret in secrets.items()}
     _drive_lifecycle(principals, components, len(storeys), rng, progress)
+    # Every demo component has its label, so its resolver page opens from the QR.
+    from construction.services.labels import issue_labels
+
+    issue_labels(principals["factory_worker"], [component for component, _ in components])
+    db.session.commit()
     _write_tokens(tokens_path, secrets)
     return secrets
 

@@ -1,6 +1,7 @@
 """`flask users`, `flask ledger check` and `flask demo load`."""
 
 import json
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text
 
@@ -76,6 +77,13 @@ def test_demo_loads_once_with_tokens_for_every_role(app, runner, tmp_path):
             select(Component.state, func.count()).group_by(Component.state)).all())
         marks = db.session.scalar(select(func.count(Component.mark.distinct())))
         components = db.session.scalar(select(func.count()).select_from(Component))
+        from construction.models import Label
+
+        labels = db.session.scalars(select(Label.url)).all()
+    assert len(labels) == components  # every demo label opens its resolver page
+    parts = urlsplit(labels[0])
+    page = app.test_client().get(f"{parts.path}?{parts.query}")
+    assert page.status_code == 200 and "Genuine label" in page.get_data(as_text=True)
     assert len(states) >= 10 and states["planned"] < components / 2
     assert marks < components  # piece marks repeat
     assert runner.invoke(args=["ledger", "check"]).exit_code == 0

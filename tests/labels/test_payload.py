@@ -78,3 +78,12 @@ def test_signatures_use_the_qr_alphanumeric_set():
     url = sign(BASE, LabelIdentity(code="K7M4Q2P9C"), 1, KEY)
     signature = url.rsplit("&s=", 1)[1]
     assert len(signature) == 103 and signature.isupper()
+
+
+@given(identities, versions, st.from_regex(r"https?://[a-z0-9][a-z0-9.-]{0,30}(:[0-9]{1,5})?",
+                                           fullmatch=True))
+def test_any_other_host_fails(identity, version, other):
+    url = sign(BASE, identity, version, KEY)
+    if other == BASE:
+        return
+    assert not verify(other + url[len(BASE):], KEYS).genuine
