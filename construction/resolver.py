@@ -16,7 +16,6 @@ from construction.auth import authenticate_request, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import (
-    Alert,
     Building,
     Component,
     ComponentType,
@@ -24,6 +23,7 @@ from construction.models import (
     Project,
     Storey,
 )
+from construction.services.alerts import open_alert_kinds
 from construction.services.components import component_events
 from construction.services.labels import check_label_urls
 from labels.codes import CodeError, display, normalize
@@ -124,8 +124,7 @@ def _resolve(identity: LabelIdentity, condition):
         storey = db.session.execute(
             select(Storey.name, Building.name).join(Building, Storey.building_id == Building.id)
             .where(Storey.id == component.storey_id)).first() if component.storey_id else None
-        alerts = db.session.scalars(select(Alert.kind).where(
-            Alert.component_id == component.id, Alert.status == "open")).all()
+        alerts = open_alert_kinds(component.id)
         view["detail"] = {
             "id": component.id, "code": component.code, "display_code": display(component.code),
             "mark": component.mark, "gtin": component.gtin, "serial": component.serial,

@@ -239,6 +239,8 @@ class ComponentSchema(Changeable):
 
 class ComponentDetailSchema(ComponentSchema):
     events = fields.List(fields.Nested(EventSchema), dump_only=True)
+    open_alerts = fields.List(fields.String(), dump_only=True, metadata={
+        "description": "Kinds of the open alerts on this component (e.g. a copied label)"})
 
 
 class ComponentPageSchema(Schema):

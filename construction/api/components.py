@@ -19,6 +19,7 @@ from construction.schemas import (
     ImportResultSchema,
 )
 from construction.services import components as service
+from construction.services.alerts import open_alert_kinds
 from construction.services.scans import event_view
 
 blp = api_blueprint("components", __name__, "Components: one physical piece each.",
@@ -29,6 +30,7 @@ def _with_history(component_id: int):
     component = service.component_for_reading(authenticate_request(), component_id)
     component.events = [event_view(event, user) for event, user in
                         service.component_events(component_id)]
+    component.open_alerts = open_alert_kinds(component_id)
     return component
 
 

@@ -228,6 +228,13 @@ def list_alerts(principal: Principal, filters: AlertFilters, page: int,
     return list(items), total
 
 
+def open_alert_kinds(component_id: int) -> list[str]:
+    """List the kinds of a component's open alerts (its flags), oldest first."""
+    return list(db.session.scalars(
+        select(Alert.kind).where(Alert.component_id == component_id, Alert.status == "open")
+        .order_by(Alert.id)))
+
+
 def alert_for_reading(principal: Principal, alert_id: int) -> Alert:
     """Return an alert the principal may read, or raise 404."""
     query = select(Alert).where(Alert.id == alert_id)

@@ -252,6 +252,8 @@ def test_the_same_label_far_apart_at_once_is_flagged_as_a_copy(world):
         f"/api/v1/alerts?component_id={component['id']}").get_json()["items"]
     assert [a["kind"] for a in alerts] == ["copy-impossible-travel"]
     assert alerts[0]["detail"]["distance_km"] > 1000
+    detail = world.client("regulator").get(f"/api/v1/components/{component['id']}").get_json()
+    assert detail["open_alerts"] == ["copy-impossible-travel"]
 
 
 def test_an_installed_component_seen_away_from_its_site_is_flagged(world):
