@@ -1,0 +1,61 @@
+"""Which labels a site photo shows: every code decoded, with its size in the photo.
+
+The size tells two things: pixels per QR module (below about 3 a label is
+too small to be read reliably), and, for a label of known printed size, the
+photo's scale in millimetres per pixel around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labels.decode import decode_image
+from labels.qr import qr_matrix
+
+CHECK_VERSION = 1
+# Retries (a 2x pass, a flattened label) only on photos up to this size: on a
+# 12 MP photo with no label they would cost seconds.
+RETRY_LIMIT_PIXELS = 4_000_000
+
+Point = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class FoundLabel:
+    """One code in the photo: its text, corners, engine, and size in pixels."""
+
+    text: str
+    points: tuple[Point, Point, Point, Point]
+    engine: str
+    side_px: float
+    modules: int  # modules across the symbol, quiet zone excluded
+    pixels_per_module: float
+
+
+@dataclass(frozen=True)
+class LabelsResult:
+    """Every code found in a photo."""
+
+    labels: tuple[FoundLabel, ...]
+    version: int = CHECK_VERSION
+
+
+def _side_px(points) -> float:
+    corners = np.asarray(points, np.float64)
+    sides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)
+    return float(sides.mean())
+
+
+def find_labels(image: np.ndarray) -> LabelsResult:
+    """Decode every code in a photo and measure each one's size."""
+    found = []
+    for code in decode_image(image, retry_limit_pixels=RETRY_LIMIT_PIXELS):
+        side = _side_px(code.points)
+        # Our labels are encoded by the same encoder, so re-encoding the text
+        # gives the symbol's exact module count (for other codes, a close one).
+        modules = int(qr_matrix(code.text).shape[0])
+        found.append(FoundLabel(code.text, code.points, code.engine, round(side, 1), modules,
+                                round(side / modules, 2)))
+    return LabelsResult(tuple(found))
