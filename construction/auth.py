@@ -46,6 +46,22 @@ def authenticate_request() -> Principal:
     return principal
 
 
+def readable_or_404(principal: Principal, model, object_id: int, noun: str,
+                    project_column=None):
+    """Return the row of `model` with this id if the principal may read its project, else 404."""
+    from construction.extensions import db
+
+    column = project_column if project_column is not None else model.project_id
+    query = select(model).where(model.id == object_id)
+    scope = visible_project_ids(principal)
+    if scope is not None:
+        query = query.where(column.in_(scope))
+    row = db.session.scalar(query)
+    if row is None:
+        raise ApiProblem("not-found", f"no {noun} {object_id}")
+    return row
+
+
 def visible_project_ids(principal: Principal) -> Select | None:
     """Return a select of the project ids `principal` may read (None means all)."""
     if principal.is_admin:

@@ -1,4 +1,5 @@
-"""Command-line groups: `flask users`, `flask ledger`, `flask labels`, `flask demo`."""
+"""Command-line groups: `flask users`, `flask ledger`, `flask labels`, `flask photos`,
+`flask demo`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ users = AppGroup("users", help="Manage organizations, users and API tokens.")
 ledger = AppGroup("ledger", help="Check the event ledger.")
 demo = AppGroup("demo", help="Demo data.")
 labels = AppGroup("labels", help="Print labels and manage the label signing key.")
+photos = AppGroup("photos", help="Run photo checks: re-run them, serve jobs, prepare storage.")
 
 
 @users.command("create-org")
@@ -188,7 +190,7 @@ def sheet_command(project_code, building_name, storey_name, type_name, state, la
     try:
         components = sheet_components(principal, selection,
                                       current_app.config["LABEL_SHEET_MAX"])
-        issued = issue_labels(principal, components, reprint=reprint)
+        issued = issue_labels(principal, components, reprint=reprint, layout=layout)
         contents = label_contents(issued)
         db.session.commit()
     except ApiProblem as problem:
@@ -236,6 +238,65 @@ def keys_command() -> None:
         click.echo(f"{key.key_id}  {key.algorithm}  {key.public_key}  {state}")
 
 
+@photos.command("reanalyse")
+@click.option("--photo", "photo_ids", type=int, multiple=True, help="A photo id (repeatable).")
+@click.option("--failed", is_flag=True, help="Every photo with a failed or stalled check.")
+@click.option("--check", "checks", type=click.Choice(
+    ["labels", "quality", "cracks", "duplicates", "evidence", "progress"]), multiple=True,
+    help="Only these checks (repeatable; default all).")
+def reanalyse_command(photo_ids, failed, checks) -> None:
+    """Run photo checks again through the configured job back end."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import or_
+
+    from construction.jobs import enqueue_analysis
+    from construction.models import PhotoCheck
+
+    ids = list(photo_ids)
+    if failed:
+        stalled = datetime.now(UTC) - timedelta(seconds=current_app.config["PHOTO_JOB_TIMEOUT"])
+        ids += db.session.scalars(select(PhotoCheck.photo_id).distinct().where(or_(
+            PhotoCheck.status == "failed",
+            (PhotoCheck.status == "running") & (PhotoCheck.started_at < stalled)))).all()
+    ids = sorted(set(ids))
+    if not ids:
+        raise click.ClickException("name photos with --photo, or use --failed")
+    db.session.rollback()
+    with click.progressbar(ids, label="queueing checks", file=sys.stderr) as bar:
+        for photo_id in bar:
+            enqueue_analysis([photo_id], list(checks) or None)
+    click.echo(f"{len(ids)} photos sent to the {current_app.config['JOBS']} job back end")
+
+
+@photos.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker_command(burst: bool) -> None:
+    """Run photo checks queued on Redis (JOBS=rq)."""
+    from rq import SimpleWorker
+
+    from construction.jobs import redis_queue
+
+    queue = redis_queue(current_app)
+    # No fork per job: the app, its database pool and OpenCV stay loaded; a
+    # check that crashes the process is shown as stalled and re-run later.
+    SimpleWorker([queue], connection=queue.connection).work(burst=burst)
+
+
+@photos.command("init-storage")
+def init_storage_command() -> None:
+    """Create the photo bucket (STORAGE=s3) or folder (STORAGE=local)."""
+    from construction.storage import S3Storage, storage
+
+    backend = storage()
+    if isinstance(backend, S3Storage):
+        backend.ensure_bucket()
+        click.echo(f"bucket {backend.bucket} ready")
+    else:
+        os.makedirs(current_app.config["PHOTO_DIR"], exist_ok=True)
+        click.echo(f"folder {current_app.config['PHOTO_DIR']} ready")
+
+
 @demo.command("load")
 @click.option("--tokens", "tokens_path", default=None,
               help="Where to write the tokens (default: instance/demo-tokens.json).")
@@ -267,5 +328,5 @@ def demo_tokens() -> None:
 
 def init_commands(app: Flask) -> None:
     """Register the command groups."""
-    for group in (users, ledger, labels, demo):
+    for group in (users, ledger, labels, photos, demo):
         app.cli.add_command(group)

@@ -120,7 +120,8 @@ def load_demo(tokens_path: str, progress: Callable[[int], None] | None = None,
     # Every demo component has its label, so its resolver page opens from the QR.
     from construction.services.labels import issue_labels
 
-    issue_labels(principals["factory_worker"], [component for component, _ in components])
+    issue_labels(principals["factory_worker"], [component for component, _ in components],
+                 layout="a4-3x8")
     db.session.commit()
     _write_tokens(tokens_path, secrets)
     return secrets

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -317,6 +318,8 @@ class Label(db.Model):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     issued_by_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     print_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The layout last printed tells the label's real size, which scales photos.
+    last_layout: Mapped[str | None] = mapped_column(String(30))
     last_printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_by_user_id: Mapped[int | None] = mapped_column(
@@ -383,3 +386,95 @@ class Alert(db.Model):
     closed_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id"), index=True)
     close_note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class Photo(db.Model):
+    """A site photo: the original stored once by content hash, its evidence, its checks.
+
+    EXIF time and GPS are kept here as evidence; copies served to others carry
+    no metadata.
+    """
+
+    __tablename__ = "photo"
+    __table_args__ = (UniqueConstraint("project_id", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Indexed by the unique (project_id, content_hash), whose first column it is.
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)  # sha256 of the original
+    media_type: Mapped[str] = mapped_column(String(40))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)  # upright, EXIF orientation applied
+    height: Mapped[int] = mapped_column(Integer)
+    display_key: Mapped[str] = mapped_column(String(100))  # metadata-free upright JPEG
+    original_name: Mapped[str] = mapped_column(String(200), default="")
+    uploaded_by_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    component_id: Mapped[int | None] = mapped_column(ForeignKey("component.id"), index=True)
+    storey_id: Mapped[int | None] = mapped_column(ForeignKey("storey.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exif: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    latitude: Mapped[float | None] = mapped_column(Numeric(9, 6, asdecimal=False))
+    longitude: Mapped[float | None] = mapped_column(Numeric(9, 6, asdecimal=False))
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|done|failed
+
+
+class PhotoCheck(db.Model):
+    """One check of one photo: its version, state and stored result."""
+
+    __tablename__ = "photo_check"
+    __table_args__ = (UniqueConstraint("photo_id", "check"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Indexed by the unique (photo_id, check), whose first column it is.
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photo.id"))
+    check: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|done|failed
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PhotoComponent(db.Model):
+    """A component whose label a photo shows: how a photo proves where a component is."""
+
+    __tablename__ = "photo_component"
+    __table_args__ = (UniqueConstraint("photo_id", "component_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photo.id"))
+    component_id: Mapped[int] = mapped_column(ForeignKey("component.id"), index=True)
+    label_id: Mapped[int | None] = mapped_column(ForeignKey("label.id"), index=True)
+    genuine: Mapped[bool | None] = mapped_column(Boolean)
+    points: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    pixels_per_module: Mapped[float | None] = mapped_column(Numeric(8, 2, asdecimal=False))
+
+
+class Finding(db.Model):
+    """Something a check found that a person must confirm or dismiss (never acted on alone)."""
+
+    __tablename__ = "finding"
+    __table_args__ = (UniqueConstraint("photo_id", "kind", "component_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Indexed by the unique (photo_id, kind, component_id), whose first column it is.
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photo.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # crack | duplicate | evidence | quality
+    component_id: Mapped[int | None] = mapped_column(ForeignKey("component.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open|confirmed|dismissed
+    outcome: Mapped[str] = mapped_column(String(20), default="")  # hold | ncr | none
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
+    decided_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id"), index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -298,6 +298,7 @@ class LabelSchema(Schema):
     issued_at = fields.AwareDateTime()
     issued_by_user_id = fields.Integer()
     print_count = fields.Integer()
+    last_layout = fields.String(allow_none=True)
     last_printed_at = fields.AwareDateTime(allow_none=True)
     revoked_at = fields.AwareDateTime(allow_none=True)
     revoked_reason = fields.String()
@@ -428,3 +429,95 @@ class DecodeResultSchema(Schema):
     codes = fields.List(fields.Nested(DecodedCodeSchema))
     width = fields.Integer()
     height = fields.Integer()
+
+
+class PhotoUploadSchema(Schema):
+    project_id = ref()
+    component_id = ref(big=True)
+    storey_id = ref()
+    event_id = ref(big=True)
+    claimed_at = moment(metadata={"description": "When the photo is claimed to be taken "
+                                                "(default: the event's time)"})
+
+
+class PhotoQueryArgs(PageArgs):
+    project_id = ref()
+    component_id = ref(big=True)
+    storey_id = ref()
+    status = fields.String(validate=validate.OneOf(("pending", "done", "failed")))
+
+
+class FindingSchema(Schema):
+    id = fields.Integer()
+    photo_id = fields.Integer()
+    kind = fields.String()
+    component_id = fields.Integer(allow_none=True)
+    project_id = fields.Integer()
+    detail = fields.Dict(allow_none=True)
+    status = fields.String()
+    outcome = fields.String()
+    event_id = fields.Integer(allow_none=True)
+    decided_by_user_id = fields.Integer(allow_none=True)
+    decided_at = fields.AwareDateTime(allow_none=True)
+    note = fields.String()
+    created_at = fields.AwareDateTime()
+
+
+class PhotoCheckSchema(Schema):
+    status = fields.String()
+    version = fields.Integer(allow_none=True)
+    result = fields.Raw(allow_none=True)
+    error = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    finished_at = fields.AwareDateTime(allow_none=True)
+
+
+class PhotoSchema(Schema):
+    id = fields.Integer()
+    project_id = fields.Integer()
+    component_id = fields.Integer(allow_none=True)
+    storey_id = fields.Integer(allow_none=True)
+    event_id = fields.Integer(allow_none=True)
+    claimed_at = fields.AwareDateTime(allow_none=True)
+    taken_at = fields.AwareDateTime(allow_none=True)
+    content_hash = fields.String()
+    media_type = fields.String()
+    size_bytes = fields.Integer()
+    width = fields.Integer()
+    height = fields.Integer()
+    original_name = fields.String()
+    uploaded_by_user_id = fields.Integer()
+    uploaded_at = fields.AwareDateTime()
+    exif = fields.Dict(allow_none=True)
+    status = fields.String()
+    checks = fields.Dict(keys=fields.String(), values=fields.Nested(PhotoCheckSchema))
+    components = fields.List(fields.Dict())
+    findings = fields.List(fields.Nested(FindingSchema))
+    image_url = fields.String()
+    overlay_url = fields.String()
+
+
+class PhotoUploadResultSchema(Schema):
+    items = fields.List(fields.Nested(PhotoSchema))
+
+
+class PhotoPageSchema(Schema):
+    items = fields.List(fields.Nested(PhotoSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class FindingDecisionSchema(Schema):
+    outcome = fields.String(load_default="none", validate=validate.OneOf(("hold", "ncr", "none")),
+                            metadata={"description": "confirm only: hold the component, open "
+                                                     "an NCR (qc_fail), or neither"})
+    note = text(500, load_default="")
+
+
+class StoreyProgressSchema(Schema):
+    storey_id = fields.Integer()
+    storey = fields.String()
+    planned = fields.Integer()
+    verified_by_photo = fields.Integer()
+    components = fields.List(fields.Dict())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from labels.decode import decode_image
@@ -40,6 +41,41 @@ class LabelsResult:
 
     labels: tuple[FoundLabel, ...]
     version: int = CHECK_VERSION
+
+
+def label_outline(points, modules: int, layout_name: str | None = None) -> np.ndarray:
+    """Return the whole printed label's corners in the photo, from its QR code's corners.
+
+    The label's layout places the symbol on it; unknown layouts take the
+    largest extent of all of them, so no printed line escapes.
+    """
+    from labels.render import LAYOUTS
+
+    layouts = [LAYOUTS[layout_name]] if layout_name in LAYOUTS else list(LAYOUTS.values())
+    left = top = right = bottom = 0.0
+    for layout in layouts:
+        module_mm = layout.qr_mm / (modules + 2 * layout.quiet_modules)
+        symbol_mm = module_mm * modules
+        qr_x = layout.padding_mm + layout.quiet_modules * module_mm
+        qr_y = (layout.label_h_mm - layout.qr_mm) / 2 + layout.quiet_modules * module_mm
+        left = min(left, -qr_x / symbol_mm)
+        top = min(top, -qr_y / symbol_mm)
+        right = max(right, (layout.label_w_mm - qr_x) / symbol_mm)
+        bottom = max(bottom, (layout.label_h_mm - qr_y) / symbol_mm)
+    unit = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]])
+    homography = cv2.getPerspectiveTransform(unit, np.float32(points))
+    corners = np.float32([[[left, top]], [[right, top]], [[right, bottom]], [[left, bottom]]])
+    return cv2.perspectiveTransform(corners, homography)[:, 0, :]
+
+
+def labels_mask(shape: tuple[int, int], outlines: list[np.ndarray]) -> np.ndarray:
+    """Return a bool mask of the photo covering the given label outlines (and a margin)."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for outline in outlines:
+        centre = outline.mean(axis=0)
+        grown = centre + (outline - centre) * 1.08  # the label's edge and its shadow
+        cv2.fillConvexPoly(mask, np.round(grown).astype(np.int32), 1)
+    return mask.view(bool)
 
 
 def _side_px(points) -> float:

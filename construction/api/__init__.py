@@ -11,9 +11,18 @@ from construction.extensions import api, mark_read_only
 
 def register_api(app: Flask) -> None:
     """Register every blueprint and the locally served docs assets."""
-    from construction.api import alerts, components, decode, health, labels, projects, scans
+    from construction.api import (
+        alerts,
+        components,
+        decode,
+        health,
+        labels,
+        photos,
+        projects,
+        scans,
+    )
 
-    for module in (scans, components, projects, labels, alerts, decode):
+    for module in (scans, components, projects, labels, alerts, decode, photos):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     app.register_blueprint(health.bp)

@@ -79,7 +79,7 @@ class ComponentLabelImage(MethodView):
         mark_writing()
         principal = authenticate_request()
         components = service.printable_components(principal, [component_id])
-        label = service.issue_labels(principal, components)[0]
+        label = service.issue_labels(principal, components, layout=args["layout"])[0]
         content = service.label_contents([label])[0]
         db.session.commit()
         layout = LAYOUTS[args["layout"]]
@@ -108,11 +108,13 @@ class LabelSheets(MethodView):
         only `reprint: true` issues new versions (and revokes the old ones).
         """
         principal = authenticate_request()
-        layout = LAYOUTS[values.pop("layout")]
+        layout_name = values.pop("layout")
+        layout = LAYOUTS[layout_name]
         reprint = values.pop("reprint")
         components = service.sheet_components(principal, values,
                                               current_app.config["LABEL_SHEET_MAX"])
-        labels = service.issue_labels(principal, components, reprint=reprint)
+        labels = service.issue_labels(principal, components, reprint=reprint,
+                                      layout=layout_name)
         contents = service.label_contents(labels)
         db.session.commit()
         response = Response(render_pdf(contents, layout), mimetype="application/pdf")

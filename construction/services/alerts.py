@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from construction.auth import Principal, visible_project_ids
+from construction.auth import Principal, readable_or_404, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import Alert, Event, LabelSighting, Project, SecurityEvent
@@ -237,14 +237,7 @@ def open_alert_kinds(component_id: int) -> list[str]:
 
 def alert_for_reading(principal: Principal, alert_id: int) -> Alert:
     """Return an alert the principal may read, or raise 404."""
-    query = select(Alert).where(Alert.id == alert_id)
-    scope = visible_project_ids(principal)
-    if scope is not None:
-        query = query.where(Alert.project_id.in_(scope))
-    alert = db.session.scalar(query)
-    if alert is None:
-        raise ApiProblem("not-found", f"no alert {alert_id}")
-    return alert
+    return readable_or_404(principal, Alert, alert_id, "alert")
 
 
 def close_alert(principal: Principal, alert_id: int, status: str, note: str) -> Alert:

@@ -36,16 +36,19 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def load_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """Return the upright grayscale image, refusing bad files before decoding pixels."""
+def open_image(data: bytes, max_pixels: int) -> tuple[str, Image.Image]:
+    """Open an uploaded image lazily, refusing bad files before any pixel is decoded."""
     kind = sniff(data)
     if kind is None:
+        if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypmsf1"):
+            raise ApiProblem("unsupported-image", "HEIC photos are not accepted: set the "
+                             "camera to 'Most Compatible' (JPEG) or share the photo as JPEG")
         raise ApiProblem("unsupported-image", "send a JPEG, PNG or WebP image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            header = Image.open(io.BytesIO(data))  # reads the header only
-            width, height = header.size
+            image = Image.open(io.BytesIO(data))  # reads the header only
+            width, height = image.size
     except Image.DecompressionBombError:
         width = height = None
     except Exception as error:  # Pillow raises many kinds on garbage
@@ -55,6 +58,12 @@ def load_image(data: bytes, max_pixels: int) -> np.ndarray:
         raise ApiProblem("image-too-large",
                          f"the image declares more than {max_pixels:,} pixels",
                          max_pixels=max_pixels)
+    return kind, image
+
+
+def load_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """Return the upright grayscale image, refusing bad files before decoding pixels."""
+    kind, _ = open_image(data, max_pixels)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise ApiProblem("unreadable-image", f"the {kind} image data cannot be decoded")

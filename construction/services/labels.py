@@ -200,12 +200,12 @@ def sheet_components(principal: Principal, selection: dict, limit: int) -> list[
 
 
 def issue_labels(principal: Principal, components: list[Component], reprint: bool = False,
-                 reason: str = "") -> list[Label]:
+                 reason: str = "", layout: str | None = None) -> list[Label]:
     """Return a current label per component, issuing version 1 where there is none.
 
     With `reprint`, every component gets a new version and its previous one is
-    revoked. Each call counts as a print of the labels it returns. The caller
-    commits.
+    revoked. With a `layout`, the call counts as a print of the labels it
+    returns in that layout. The caller commits.
     """
     if not components:
         return []
@@ -237,8 +237,10 @@ def issue_labels(principal: Principal, components: list[Component], reprint: boo
             db.session.add(label)
             label.newly_issued = True  # not a column: tells the view 201 from 200
             latest[component.id] = version
-        label.print_count = (label.print_count or 0) + 1
-        label.last_printed_at = now
+        if layout is not None:
+            label.print_count = (label.print_count or 0) + 1
+            label.last_printed_at = now
+            label.last_layout = layout
         issued.append(label)
     try:
         db.session.flush()

@@ -1,8 +1,6 @@
 """The label resolver pages (/c/{code}, /01/{gtin}/21/{serial}) and photo decoding."""
 
 import io
-import struct
-import zlib
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -10,6 +8,7 @@ import pytest
 from PIL import Image
 
 from labels.codes import display
+from tests.images import png_declaring
 
 PROBLEM = "application/problem+json"
 JSON = {"Accept": "application/json"}
@@ -121,17 +120,8 @@ def test_a_photo_without_codes_reads_nothing(world):
     assert response.status_code == 200 and response.get_json()["codes"] == []
 
 
-def _png_declaring(width: int, height: int) -> bytes:
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0,
-                                                                 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
-
-
 @pytest.mark.parametrize("data,status,kind", [
-    (_png_declaring(20000, 20000), 413, "image-too-large"),
+    (png_declaring(20000, 20000), 413, "image-too-large"),
     (b"GIF89a" + b"\x00" * 100, 415, "unsupported-image"),
     (b"%PDF-1.4 not an image", 415, "unsupported-image"),
     (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 422, "unreadable-image"),

@@ -1,0 +1,607 @@
+"""Site photos: hardened upload, content-addressed storage, checks, findings.
+
+An upload is checked whole before anything is stored (type by magic bytes,
+declared pixel count before decoding, a full decode to catch truncation);
+the original is stored once by its SHA-256, with an upright copy without any
+metadata for everyone to see. EXIF time and GPS stay in the database as
+evidence. The checks run as jobs; each stores its own result and version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import traceback
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import cv2
+import numpy as np
+from flask import current_app
+from PIL import ImageOps
+from sqlalchemy import delete, func, select
+
+from construction.auth import Principal, readable_or_404, visible_project_ids
+from construction.errors import ApiProblem
+from construction.extensions import db
+from construction.models import (
+    Component,
+    Event,
+    Finding,
+    Label,
+    Photo,
+    PhotoCheck,
+    PhotoComponent,
+    Project,
+    ProjectParticipant,
+    Storey,
+)
+from construction.services.decoding import open_image
+from construction.storage import storage
+from vision.evidence import ExifFacts, check_evidence, read_exif
+
+CHECKS = ("labels", "quality", "cracks", "duplicates", "evidence", "progress")
+UPLOAD_ROLES = frozenset({"admin", "project_manager", "factory_worker", "qc_inspector",
+                          "site_supervisor"})
+DECIDING_ROLES = frozenset({"admin", "project_manager", "qc_inspector", "site_supervisor"})
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+_MEDIA = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+# --- upload ------------------------------------------------------------------
+
+
+class Upload:
+    """One checked upload, ready to store."""
+
+    def __init__(self, name: str, data: bytes, kind: str, display: bytes, width: int,
+                 height: int, facts: ExifFacts):
+        self.name, self.data, self.kind, self.display = name, data, kind, display
+        self.width, self.height, self.facts = width, height, facts
+        self.content_hash = hashlib.sha256(data).hexdigest()
+
+
+def check_upload(name: str, data: bytes) -> Upload:
+    """Check one uploaded file whole and make its upright, metadata-free copy."""
+    config = current_app.config
+    if not data:
+        raise ApiProblem("unreadable-image", f"{name}: the file is empty", file=name)
+    if len(data) > config["PHOTO_MAX_BYTES"]:
+        raise ApiProblem("payload-too-large",
+                         f"{name}: larger than {config['PHOTO_MAX_BYTES']:,} bytes", file=name)
+    try:
+        kind, image = open_image(data, config["PHOTO_MAX_PIXELS"])
+    except ApiProblem as problem:
+        problem.detail = f"{name}: {problem.detail}"
+        problem.extra["file"] = name
+        raise
+    try:
+        image.load()  # a truncated file fails here, not later in a check
+        facts = read_exif(image, config["PHOTO_UTC_OFFSET_MINUTES"])
+        upright = ImageOps.exif_transpose(image).convert("RGB")
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ApiProblem("unreadable-image", f"{name}: the {kind} data is broken: {error}",
+                         file=name) from error
+    buffer = io.BytesIO()
+    # A new encoding carries no EXIF: no GPS, no camera serial leaves with it.
+    upright.save(buffer, "JPEG", quality=88)
+    return Upload(name, data, kind, buffer.getvalue(), upright.width, upright.height, facts)
+
+
+def _placement(principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
+    """Resolve what the photos document into a project the principal works on."""
+    project_id = fields.get("project_id")
+    component_id, storey_id, event_id = (fields.get("component_id"), fields.get("storey_id"),
+                                         fields.get("event_id"))
+    implied = []
+    event = None
+    if event_id is not None:
+        event = db.session.get(Event, event_id)
+        if event is None:
+            raise ApiProblem("not-found", f"no event {event_id}")
+        component_id = component_id or event.component_id
+        if component_id != event.component_id:
+            raise ApiProblem("validation-error", "the event is of another component",
+                             errors={"event_id": ["Not an event of this component."]})
+    if component_id is not None:
+        component = db.session.get(Component, component_id)
+        if component is None:
+            raise ApiProblem("not-found", f"no component {component_id}")
+        implied.append(component.project_id)
+        storey_id = storey_id or component.storey_id
+    if storey_id is not None:
+        row = db.session.execute(
+            select(Storey.id, Project.id.label("project_id")).join(Storey.building)
+            .join(Project).where(Storey.id == storey_id)).first()
+        if row is None:
+            raise ApiProblem("not-found", f"no storey {storey_id}")
+        implied.append(row.project_id)
+    if project_id is not None:
+        implied.append(project_id)
+    if not implied:
+        raise ApiProblem("validation-error", "say what the photos document: project_id, "
+                         "component_id, storey_id or event_id",
+                         errors={"project_id": ["Missing data for required field."]})
+    if len(set(implied)) > 1:
+        raise ApiProblem("validation-error", "the component, storey and project do not match",
+                         errors={"project_id": ["Does not match the component or storey."]})
+    project_id = implied[0]
+    if not principal.is_admin and db.session.scalar(
+            select(ProjectParticipant.id).where(
+                ProjectParticipant.project_id == project_id,
+                ProjectParticipant.organization_id == principal.organization_id)) is None:
+        raise ApiProblem("not-found", f"no project {project_id} you take part in")
+    claimed_at = fields.get("claimed_at")
+    if claimed_at is None and event is not None:
+        claimed_at = event.client_time or event.server_time
+    return {"project_id": project_id, "component_id": component_id, "storey_id": storey_id,
+            "event_id": event_id, "claimed_at": claimed_at}
+
+
+def _exif_view(facts: ExifFacts) -> dict[str, Any]:
+    return {"present": facts.present,
+            "taken_at": facts.taken_at.isoformat() if facts.taken_at else None,
+            "zone_known": facts.zone_known, "latitude": facts.latitude,
+            "longitude": facts.longitude, "camera": facts.camera}
+
+
+def store_photos(principal: Principal, files: list[tuple[str, bytes]],
+                 fields: dict[str, Any]) -> list[tuple[Photo, bool]]:
+    """Check every file, then store them all; return each photo and whether it is new.
+
+    The same file sent again to the same project is the same photo (a retried
+    upload never makes a second one).
+    """
+    if principal.role not in UPLOAD_ROLES:
+        raise ApiProblem("forbidden", f"the role '{principal.role}' may not upload photos")
+    if not files:
+        raise ApiProblem("validation-error", "send one or more files in the field 'image'",
+                         errors={"image": ["Missing data for required field."]})
+    if len(files) > current_app.config["PHOTO_MAX_FILES"]:
+        raise ApiProblem("validation-error",
+                         f"at most {current_app.config['PHOTO_MAX_FILES']} photos per upload",
+                         errors={"image": ["Too many files."]})
+    placement = _placement(principal, fields)
+    uploads = [check_upload(name, data) for name, data in files]  # all, before storing any
+    store = storage()
+    results = []
+    for upload in uploads:
+        existing = db.session.scalar(select(Photo).where(
+            Photo.project_id == placement["project_id"],
+            Photo.content_hash == upload.content_hash))
+        if existing is not None:
+            results.append((existing, False))
+            continue
+        digest = upload.content_hash
+        original_key = f"originals/{digest[:2]}/{digest}.{_EXTENSIONS[upload.kind]}"
+        display_key = f"display/{digest[:2]}/{digest}.jpg"
+        # Files first: a row never points at a file that is not there.
+        store.put(original_key, upload.data, _MEDIA[upload.kind])
+        store.put(display_key, upload.display, "image/jpeg")
+        facts = upload.facts
+        photo = Photo(
+            content_hash=digest, media_type=_MEDIA[upload.kind], size_bytes=len(upload.data),
+            width=upload.width, height=upload.height, display_key=display_key,
+            original_name=upload.name[:200], uploaded_by_user_id=principal.user_id,
+            organization_id=principal.organization_id, exif=_exif_view(facts),
+            taken_at=facts.taken_at, latitude=facts.latitude, longitude=facts.longitude,
+            status="pending", **placement)
+        db.session.add(photo)
+        db.session.flush()
+        for check in CHECKS:
+            db.session.add(PhotoCheck(photo_id=photo.id, check=check, status="pending"))
+        results.append((photo, True))
+    db.session.commit()
+    return results
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def photo_for_reading(principal: Principal, photo_id: int) -> Photo:
+    """Return a photo the principal may read, or raise 404."""
+    return readable_or_404(principal, Photo, photo_id, "photo")
+
+
+def list_photos(principal: Principal, filters: dict[str, Any], page: int,
+                per_page: int) -> tuple[list[Photo], int]:
+    """List photos the principal may read, newest first."""
+    query = select(Photo)
+    scope = visible_project_ids(principal)
+    if scope is not None:
+        query = query.where(Photo.project_id.in_(scope))
+    for name in ("project_id", "component_id", "storey_id", "status"):
+        if filters.get(name) is not None:
+            query = query.where(getattr(Photo, name) == filters[name])
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    items = db.session.scalars(query.order_by(Photo.id.desc()).limit(per_page)
+                               .offset((page - 1) * per_page)).all()
+    return list(items), total
+
+
+def photo_view(photo: Photo) -> dict[str, Any]:
+    """Return a photo with its checks, the components it shows and its findings."""
+    stalled_after = timedelta(seconds=current_app.config["PHOTO_JOB_TIMEOUT"])
+    now = datetime.now(UTC)
+    checks = {}
+    for check in db.session.scalars(select(PhotoCheck).where(PhotoCheck.photo_id == photo.id)
+                                    .order_by(PhotoCheck.id)):
+        status = check.status
+        if status == "running" and check.started_at and now - check.started_at > stalled_after:
+            status = "failed"  # its worker died: shown as failed, re-run by reanalyse
+        checks[check.check] = {"status": status, "version": check.version,
+                               "result": check.result, "error": check.error or None,
+                               "attempts": check.attempts,
+                               "finished_at": check.finished_at}
+    shown = [{"component_id": row.component_id, "genuine": row.genuine, "points": row.points,
+              "pixels_per_module": row.pixels_per_module}
+             for row in db.session.scalars(select(PhotoComponent).where(
+                 PhotoComponent.photo_id == photo.id).order_by(PhotoComponent.id))]
+    findings = list(db.session.scalars(select(Finding).where(Finding.photo_id == photo.id)
+                                       .order_by(Finding.id)))
+    view = {column.key: getattr(photo, column.key) for column in Photo.__table__.columns
+            if column.key not in ("fingerprint", "display_key")}
+    if view["exif"]:
+        # The position stays evidence for the record; it is not shown to everyone.
+        view["exif"] = {**view["exif"], "latitude": None, "longitude": None,
+                        "has_gps": view["exif"].get("latitude") is not None}
+    view.pop("latitude"), view.pop("longitude")
+    view.update(checks=checks, components=shown, findings=findings,
+                image_url=f"/api/v1/photos/{photo.id}/image",
+                overlay_url=f"/api/v1/photos/{photo.id}/overlay")
+    return view
+
+
+def display_image(photo: Photo) -> bytes:
+    """Return the upright, metadata-free JPEG of a photo."""
+    return storage().get(photo.display_key)
+
+
+# --- checks ------------------------------------------------------------------
+
+
+def _load(photo: Photo) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(display_image(photo), np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise RuntimeError("the stored display copy cannot be decoded")
+    return image
+
+
+def _plain(value: Any) -> Any:
+    """Turn a result dataclass into JSON-able values (no numpy, no masks)."""
+    if hasattr(value, "__dataclass_fields__"):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not isinstance(v, np.ndarray)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def analyse_photo(photo_id: int, checks: list[str] | None = None) -> None:
+    """Run a photo's checks in order, storing each result (or its failure) as it ends."""
+    photo = db.session.get(Photo, photo_id)
+    if photo is None:
+        return
+    wanted = [name for name in CHECKS if checks is None or name in checks]
+    context: dict[str, Any] = {}
+    image = None
+    for name in CHECKS:
+        if name not in wanted and name != "labels":
+            continue
+        row = db.session.scalar(select(PhotoCheck).where(PhotoCheck.photo_id == photo_id,
+                                                         PhotoCheck.check == name))
+        if row is None:
+            row = PhotoCheck(photo_id=photo_id, check=name, status="pending", attempts=0)
+            db.session.add(row)
+        if name not in wanted:
+            # Later checks need the labels: reuse the stored result.
+            context["labels"] = (row.result or {}).get("labels", [])
+            continue
+        row.status, row.started_at, row.error = "running", datetime.now(UTC), ""
+        row.attempts = (row.attempts or 0) + 1
+        db.session.commit()
+        try:
+            if image is None:
+                image = _load(photo)
+            version, result = RUNNERS[name](photo, image, context)
+            row = db.session.get(PhotoCheck, row.id)
+            row.status, row.version, row.result = "done", version, _plain(result)
+        except Exception as error:  # a check's failure is stored, never lost
+            db.session.rollback()
+            current_app.logger.exception("photo %s check %s failed", photo_id, name)
+            row = db.session.get(PhotoCheck, row.id)
+            row.status = "failed"
+            row.error = "".join(traceback.format_exception_only(error)).strip()[:2000]
+        row.finished_at = datetime.now(UTC)
+        db.session.commit()
+    statuses = set(db.session.scalars(select(PhotoCheck.status).where(
+        PhotoCheck.photo_id == photo_id)))
+    photo = db.session.get(Photo, photo_id)
+    photo.status = ("failed" if "failed" in statuses else
+                    "done" if statuses <= {"done"} else "pending")
+    db.session.commit()
+
+
+def _label_scale_mm_per_px(found: list[dict[str, Any]]) -> float | None:
+    """Millimetres per pixel from the best-resolved label of known printed size."""
+    from labels.render import LAYOUTS
+
+    best = None
+    for label in found:
+        layout = LAYOUTS.get(label.get("layout") or "")
+        if layout is None or not label.get("side_px"):
+            continue
+        modules = label["modules"]
+        symbol_mm = layout.qr_mm * modules / (modules + 2 * layout.quiet_modules)
+        scale = symbol_mm / label["side_px"]
+        if best is None or label["side_px"] > best[0]:
+            best = (label["side_px"], scale)
+    return best[1] if best else None
+
+
+def _run_labels(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
+    from construction.identity import parse_scanned
+    from construction.services.labels import check_label_urls, is_label_url
+    from labels.codes import CodeError
+    from vision.labels import CHECK_VERSION, find_labels
+
+    found = find_labels(image).labels
+    checks = check_label_urls([f.text for f in found if is_label_url(f.text)])
+    db.session.execute(delete(PhotoComponent).where(PhotoComponent.photo_id == photo.id))
+    labels, linked = [], set()
+    for item in found:
+        check = checks.get(item.text)
+        component_id = check.component_id if check else None
+        if check is None:
+            try:
+                key = parse_scanned(item.text)
+                if key.kind == "code":
+                    component_id = db.session.scalar(select(Component.id).where(
+                        Component.code == key.code))
+            except CodeError:
+                component_id = None
+        project_id = db.session.scalar(select(Component.project_id).where(
+            Component.id == component_id)) if component_id else None
+        layout = db.session.scalar(select(Label.last_layout).where(
+            Label.id == check.label_id)) if check and check.label_id else None
+        entry = {"text": item.text, "points": [list(p) for p in item.points],
+                 "engine": item.engine, "side_px": item.side_px, "modules": item.modules,
+                 "pixels_per_module": item.pixels_per_module, "layout": layout,
+                 "component_id": component_id if project_id == photo.project_id else None,
+                 "other_project": component_id is not None and project_id != photo.project_id,
+                 "genuine": check.genuine if check else None,
+                 "label_status": check.reason if check else None}
+        labels.append(entry)
+        if entry["component_id"] is not None and entry["component_id"] not in linked:
+            linked.add(entry["component_id"])
+            db.session.add(PhotoComponent(
+                photo_id=photo.id, component_id=entry["component_id"],
+                label_id=check.label_id if check else None,
+                genuine=check.genuine if check else None, points=entry["points"],
+                pixels_per_module=item.pixels_per_module))
+    context["labels"] = labels
+    return CHECK_VERSION, {"labels": labels, "components": sorted(linked)}
+
+
+def _run_quality(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
+    from vision.quality import CHECK_VERSION, assess_quality
+
+    points = [[tuple(p) for p in label["points"]] for label in context.get("labels", [])]
+    return CHECK_VERSION, assess_quality(image, points)
+
+
+def _finding(photo: Photo, kind: str, component_id: int | None, detail: dict) -> None:
+    existing = db.session.scalar(select(Finding).where(
+        Finding.photo_id == photo.id, Finding.kind == kind,
+        Finding.component_id.is_(None) if component_id is None
+        else Finding.component_id == component_id))
+    if existing is not None:
+        if existing.status == "open":
+            existing.detail = detail
+        return
+    db.session.add(Finding(photo_id=photo.id, kind=kind, component_id=component_id,
+                           project_id=photo.project_id, detail=detail))
+
+
+def _subject(photo: Photo, context: dict) -> int | None:
+    """The component a finding is about: the one named, else the only one shown."""
+    if photo.component_id is not None:
+        return photo.component_id
+    shown = {label["component_id"] for label in context.get("labels", [])
+             if label.get("component_id")}
+    return shown.pop() if len(shown) == 1 else None
+
+
+def _run_cracks(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
+    from vision.cracks import CHECK_VERSION, detect_cracks
+    from vision.labels import label_outline, labels_mask
+
+    found = context.get("labels", [])
+    scale = _label_scale_mm_per_px(found)
+    # The labels' own printed lines are not cracks.
+    ignore = labels_mask(image.shape, [label_outline(label["points"], label["modules"],
+                                                     label.get("layout")) for label in found])
+    result = detect_cracks(image, mm_per_px=scale, ignore=ignore)
+    mask_key = None
+    if result.segments:
+        mask_key = f"masks/{photo.content_hash[:2]}/{photo.content_hash}-v{CHECK_VERSION}.png"
+        ok, png = cv2.imencode(".png", result.mask.astype(np.uint8) * 255,
+                               [cv2.IMWRITE_PNG_BILEVEL, 1])
+        storage().put(mask_key, png.tobytes(), "image/png")
+        _finding(photo, "crack", _subject(photo, context),
+                 {"segments": len(result.segments), "mm_per_px": scale,
+                  "longest_mm": max((s.length_mm or 0) for s in result.segments) or None,
+                  "longest_px": max(s.length_px for s in result.segments)})
+    view = _plain(result)
+    view.update(mm_per_px=scale, mask_key=mask_key)
+    return CHECK_VERSION, view
+
+
+def _thumbnail(photo_id: int) -> np.ndarray:
+    # A quarter-size decode is several times faster, and matching works at 640 px.
+    key = db.session.scalar(select(Photo.display_key).where(Photo.id == photo_id))
+    return cv2.imdecode(np.frombuffer(storage().get(key), np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
+
+
+def _run_duplicates(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
+    from vision import duplicates
+
+    fingerprint = duplicates.fingerprint(image)
+    photo.fingerprint = fingerprint.to_bytes()
+    rows = db.session.execute(
+        select(Photo.id, Photo.fingerprint).where(
+            Photo.project_id == photo.project_id, Photo.id != photo.id,
+            Photo.fingerprint.is_not(None)).order_by(Photo.id.desc())).all()
+    earlier = [(row.id, duplicates.PhotoFingerprint.from_bytes(row.fingerprint),
+                lambda photo_id=row.id: _thumbnail(photo_id)) for row in rows]
+    # Crops tighter than the hashes allow are still caught against the latest
+    # few photos, which are compared by their features whatever the hashes say.
+    recent = [row.id for row in rows[:current_app.config["PHOTO_DUPLICATE_RECENT"]]]
+    result = duplicates.find_duplicates(image, fingerprint, earlier, always_confirm=recent)
+    matches = [{"photo_id": found.key, "hash_distance": found.hash_distance,
+                **_plain(found.match)} for found in result.duplicates]
+    if matches:
+        _finding(photo, "duplicate", _subject(photo, context), {"matches": matches})
+    return duplicates.CHECK_VERSION, {"duplicate_of": [m["photo_id"] for m in matches],
+                                      "matches": matches,
+                                      "candidates_checked": result.candidates_checked}
+
+
+def _run_evidence(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
+    config = current_app.config
+    exif = photo.exif or {}
+    taken_at = datetime.fromisoformat(exif["taken_at"]) if exif.get("taken_at") else None
+    facts = ExifFacts(bool(exif.get("present")), taken_at, bool(exif.get("zone_known")),
+                      photo.latitude, photo.longitude, exif.get("camera"))
+    project = db.session.get(Project, photo.project_id)
+    site = ((project.latitude, project.longitude)
+            if project.latitude is not None and project.longitude is not None else None)
+    result = check_evidence(facts, photo.claimed_at, site, config["EVIDENCE_MAX_HOURS"],
+                            config["EVIDENCE_MAX_KM"])
+    serious = [w for w in result.warnings if w in ("time-mismatch", "far-from-site")]
+    if serious:
+        _finding(photo, "evidence", _subject(photo, context),
+                 {"warnings": serious, "hours_from_claim": result.hours_from_claim,
+                  "distance_from_site_km": result.distance_from_site_km})
+    return result.version, result
+
+
+def _run_progress(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
+    if photo.storey_id is None:
+        return 1, {"storey_id": None}
+    planned = list(db.session.scalars(select(Component.id).where(
+        Component.storey_id == photo.storey_id).order_by(Component.id)))
+    shown = {label["component_id"] for label in context.get("labels", [])
+             if label.get("component_id")}
+    return 1, {"storey_id": photo.storey_id, "planned": len(planned),
+               "shown": [cid for cid in planned if cid in shown],
+               "not_of_this_storey": sorted(shown - set(planned))}
+
+
+RUNNERS = {"labels": _run_labels, "quality": _run_quality, "cracks": _run_cracks,
+           "duplicates": _run_duplicates, "evidence": _run_evidence,
+           "progress": _run_progress}
+
+
+# --- findings and progress ---------------------------------------------------------
+
+
+def decide_finding(principal: Principal, finding_id: int, decision: str, outcome: str,
+                   note: str) -> Finding:
+    """Confirm a finding (holding the component or opening an NCR) or dismiss it.
+
+    The hold or NCR is recorded as a lifecycle event by the deciding person,
+    through the same path as a scan, so the ledger says who decided.
+    """
+    from construction.services.scans import ScanItem, record_scans
+
+    if principal.role not in DECIDING_ROLES:
+        raise ApiProblem("forbidden", f"the role '{principal.role}' may not decide findings")
+    finding = readable_or_404(principal, Finding, finding_id, "finding")
+    wanted_status = "confirmed" if decision == "confirm" else "dismissed"
+    if finding.status != "open":
+        if finding.status == wanted_status and (decision == "dismiss"
+                                                or finding.outcome == outcome):
+            return finding  # the same decision again: nothing more happens
+        raise ApiProblem("conflict", f"finding {finding_id} is already {finding.status}",
+                         current_status=finding.status)
+    event_id = None
+    if decision == "confirm" and outcome in ("hold", "ncr"):
+        if finding.component_id is None:
+            raise ApiProblem("validation-error", "this finding names no component to act on",
+                             errors={"outcome": ["Use 'none' for a finding without a "
+                                                 "component."]})
+        action = "hold" if outcome == "hold" else "qc_fail"
+        result = record_scans(principal, [ScanItem(
+            code=str(finding.component_id), action=action,
+            client_event_id=f"finding-{finding.id}-{action}",
+            data={"finding_id": finding.id, "photo_id": finding.photo_id,
+                  "kind": finding.kind, "note": note})])[0]
+        if result.outcome == "rejected":
+            raise result.problem
+        event_id = result.event["id"]
+        finding = db.session.get(Finding, finding_id)
+    finding.status = wanted_status
+    finding.outcome = outcome if decision == "confirm" else "none"
+    finding.event_id = event_id
+    finding.decided_by_user_id = principal.user_id
+    finding.decided_at = datetime.now(UTC)
+    finding.note = note
+    db.session.commit()
+    return finding
+
+
+def storey_photo_progress(principal: Principal, storey_id: int) -> dict[str, Any]:
+    """Each planned component of a storey, and the photos that show it."""
+    row = db.session.execute(select(Storey.id, Storey.name, Project.id.label("project_id"))
+                             .join(Storey.building).join(Project)
+                             .where(Storey.id == storey_id)).first()
+    scope = visible_project_ids(principal)
+    if row is None or (scope is not None and db.session.scalar(
+            select(Project.id).where(Project.id == row.project_id,
+                                     Project.id.in_(scope))) is None):
+        raise ApiProblem("not-found", f"no storey {storey_id}")
+    components = db.session.execute(
+        select(Component.id, Component.code, Component.mark, Component.state)
+        .where(Component.storey_id == storey_id).order_by(Component.install_sequence,
+                                                          Component.id)).all()
+    photos: dict[int, list[int]] = {}
+    for component_id, photo_id in db.session.execute(
+            select(PhotoComponent.component_id, PhotoComponent.photo_id)
+            .where(PhotoComponent.component_id.in_([c.id for c in components]))
+            .order_by(PhotoComponent.photo_id)):
+        photos.setdefault(component_id, []).append(photo_id)
+    items = [{"id": c.id, "code": c.code, "mark": c.mark, "state": c.state,
+              "photo_ids": photos.get(c.id, []), "verified_by_photo": c.id in photos}
+             for c in components]
+    return {"storey_id": storey_id, "storey": row.name, "planned": len(items),
+            "verified_by_photo": sum(1 for item in items if item["verified_by_photo"]),
+            "components": items}
+
+
+def overlay_image(photo: Photo) -> bytes:
+    """Return the photo with its label boxes and crack candidates drawn on it."""
+    image = _load(photo)
+    checks = {row.check: row for row in db.session.scalars(
+        select(PhotoCheck).where(PhotoCheck.photo_id == photo.id))}
+    cracks = checks.get("cracks")
+    if cracks is not None and cracks.result and cracks.result.get("mask_key"):
+        mask = cv2.imdecode(np.frombuffer(storage().get(cracks.result["mask_key"]), np.uint8),
+                            cv2.IMREAD_GRAYSCALE)
+        if mask is not None and mask.shape == image.shape[:2]:
+            # Thicken thin crack lines so they show at any zoom.
+            shown = cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
+            image[shown] = (0.4 * image[shown] + 0.6 * np.array([0, 0, 255])).astype(np.uint8)
+    labels = checks.get("labels")
+    thickness = max(2, round(max(image.shape[:2]) / 400))
+    for label in (labels.result or {}).get("labels", []) if labels is not None else []:
+        color = (0, 200, 0) if label.get("genuine") else (0, 165, 255) \
+            if label.get("genuine") is None else (0, 0, 255)
+        points = np.array(label["points"], np.int32).reshape(-1, 1, 2)
+        cv2.polylines(image, [points], True, color, thickness)
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return jpeg.tobytes()
