@@ -40,6 +40,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "PHOTO_MAX_FILES": int(env.get("PHOTO_MAX_FILES", "20")),
         "PHOTO_UTC_OFFSET_MINUTES": int(env.get("PHOTO_UTC_OFFSET_MINUTES", "480")),
         "PHOTO_DUPLICATE_RECENT": int(env.get("PHOTO_DUPLICATE_RECENT", "3")),
+        "PHOTO_DUPLICATE_DAYS": int(env.get("PHOTO_DUPLICATE_DAYS", "90")),
+        "PHOTO_DUPLICATE_POOL": int(env.get("PHOTO_DUPLICATE_POOL", "20000")),
         "PHOTO_JOB_TIMEOUT": int(env.get("PHOTO_JOB_TIMEOUT", "300")),
         "EVIDENCE_MAX_HOURS": float(env.get("EVIDENCE_MAX_HOURS", "24")),
         "EVIDENCE_MAX_KM": float(env.get("EVIDENCE_MAX_KM", "1")),

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from flask import current_app
 from PIL import ImageOps
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 
 from construction.auth import Principal, readable_or_404, visible_project_ids
 from construction.errors import ApiProblem
@@ -452,18 +452,26 @@ def _run_duplicates(photo: Photo, image: np.ndarray, context: dict) -> tuple[int
 
     fingerprint = duplicates.fingerprint(image)
     photo.fingerprint = fingerprint.to_bytes()
+    # Earlier photos of this project, and of the same organization anywhere
+    # lately: a photo re-used from another site is the likelier fraud.
+    since = datetime.now(UTC) - timedelta(days=current_app.config["PHOTO_DUPLICATE_DAYS"])
     rows = db.session.execute(
-        select(Photo.id, Photo.fingerprint).where(
-            Photo.project_id == photo.project_id, Photo.id != photo.id,
-            Photo.fingerprint.is_not(None)).order_by(Photo.id.desc())).all()
+        select(Photo.id, Photo.project_id, Photo.fingerprint).where(
+            or_(Photo.project_id == photo.project_id,
+                (Photo.organization_id == photo.organization_id) & (Photo.uploaded_at >= since)),
+            Photo.id != photo.id, Photo.fingerprint.is_not(None))
+        .order_by(Photo.id.desc()).limit(current_app.config["PHOTO_DUPLICATE_POOL"])).all()
     earlier = [(row.id, duplicates.PhotoFingerprint.from_bytes(row.fingerprint),
                 lambda photo_id=row.id: _thumbnail(photo_id)) for row in rows]
+    projects = {row.id: row.project_id for row in rows}
     # Crops tighter than the hashes allow are still caught against the latest
-    # few photos, which are compared by their features whatever the hashes say.
-    recent = [row.id for row in rows[:current_app.config["PHOTO_DUPLICATE_RECENT"]]]
+    # few photos of the project, compared by their features whatever the hashes say.
+    recent = [row.id for row in rows if row.project_id == photo.project_id][
+        :current_app.config["PHOTO_DUPLICATE_RECENT"]]
     result = duplicates.find_duplicates(image, fingerprint, earlier, always_confirm=recent)
-    matches = [{"photo_id": found.key, "hash_distance": found.hash_distance,
-                **_plain(found.match)} for found in result.duplicates]
+    matches = [{"photo_id": found.key, "project_id": projects[found.key],
+                "hash_distance": found.hash_distance, **_plain(found.match)}
+               for found in result.duplicates]
     if matches:
         _finding(photo, "duplicate", _subject(photo, context), {"matches": matches})
     return duplicates.CHECK_VERSION, {"duplicate_of": [m["photo_id"] for m in matches],

@@ -344,3 +344,35 @@ def test_rq_jobs_run_on_a_real_worker(world, runner):
                 PhotoCheck.status == "done")) == 6
     finally:
         Redis.from_url("redis://127.0.0.1:6379/15").flushdb()
+
+
+def _site_scene(seed: int, size=(900, 1200)) -> np.ndarray:
+    """A busy, textured scene with plenty of features (panels, bolts, stains)."""
+    rng = np.random.default_rng(seed)
+    image = np.full((*size, 3), 128, np.uint8)
+    for _ in range(300):
+        x, y = int(rng.integers(0, size[1])), int(rng.integers(0, size[0]))
+        w, h = (int(v) for v in rng.integers(5, 120, 2))
+        image[y:y + h, x:x + w] = rng.integers(20, 235, 3)
+    noise = rng.normal(0, 4, image.shape)
+    return np.clip(image + noise, 0, 255).astype(np.uint8)
+
+
+def test_a_reused_photo_is_flagged_even_from_another_project(world):
+    original = _site_scene(1)
+    first = upload(world, [("site.jpg", jpeg(original))], role="admin",
+                   project_id=world.ids["project_main"]).get_json()["items"][0]
+    assert first["checks"]["duplicates"]["result"]["duplicate_of"] == []
+    height, width = original.shape[:2]
+    cropped = original[height // 10: height - height // 10, width // 10: width - width // 10]
+    brighter = np.clip(cropped.astype(np.int16) + 30, 0, 255).astype(np.uint8)
+    copy = upload(world, [("copy.jpg", jpeg(brighter, quality=70))], role="admin",
+                  project_id=world.ids["project_far"]).get_json()["items"][0]
+    duplicates = copy["checks"]["duplicates"]["result"]
+    assert duplicates["duplicate_of"] == [first["id"]]
+    assert duplicates["matches"][0]["project_id"] == world.ids["project_main"]
+    assert "duplicate" in [f["kind"] for f in copy["findings"]]
+    other = upload(world, [("new.jpg", jpeg(_site_scene(2)))], role="admin",
+                   project_id=world.ids["project_main"]).get_json()["items"][0]
+    assert other["checks"]["duplicates"]["result"]["duplicate_of"] == []
+    assert "duplicate" not in [f["kind"] for f in other["findings"]]
