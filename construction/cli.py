@@ -328,5 +328,7 @@ def demo_tokens() -> None:
 
 def init_commands(app: Flask) -> None:
     """Register the command groups."""
-    for group in (users, ledger, labels, photos, demo):
+    from construction.cli_webhooks import webhooks
+
+    for group in (users, ledger, labels, photos, webhooks, demo):
         app.cli.add_command(group)

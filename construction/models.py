@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -250,6 +252,9 @@ class Event(db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "client_event_id"),
         Index("ix_event_component_id_id", "component_id", "id"),
+        # The sealer finds what is not yet in the chain without scanning the rest.
+        Index("ix_event_unsealed", "id", postgresql_where=text("sequence IS NULL"),
+              sqlite_where=text("sequence IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -270,6 +275,12 @@ class Event(db.Model):
     corrects_event_id: Mapped[int | None] = mapped_column(
         ForeignKey("event.id"), index=True, unique=True
     )
+    # The tamper-evident chain, filled in by the sealer soon after the event is
+    # written: its place in the ledger, the hash of its canonical content, and
+    # the hash that links it to the event before.
+    sequence: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class IdempotentRequest(db.Model):
@@ -478,3 +489,88 @@ class Finding(db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LedgerCheckpoint(db.Model):
+    """A signed statement of the ledger's state: its length, head hash and a Merkle root.
+
+    The Merkle root covers the content hashes of the events this checkpoint
+    adds (after the previous checkpoint), so a proof for one event is a short
+    path within one day's events.
+    """
+
+    __tablename__ = "ledger_checkpoint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, unique=True)  # the last event covered
+    first_sequence: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    merkle_root: Mapped[str] = mapped_column(String(64))
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_checkpoint.id"),
+                                                    index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    key_id: Mapped[str] = mapped_column(ForeignKey("label_key.key_id"), index=True)
+    statement: Mapped[str] = mapped_column(Text)  # the exact signed text
+    signature: Mapped[str] = mapped_column(String(128))  # base64
+
+
+class ProgressCounter(db.Model):
+    """Counts kept as events are written, so progress is read, never recounted.
+
+    kind `state`: components per (project, storey, type, state) now;
+    kind `day`: transitions per (project, type, day, state reached).
+    """
+
+    __tablename__ = "progress_counter"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    storey_id: Mapped[int | None] = mapped_column(ForeignKey("storey.id"), index=True)
+    component_type_id: Mapped[int] = mapped_column(ForeignKey("component_type.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    day: Mapped[date | None] = mapped_column(Date)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WebhookSubscription(db.Model):
+    """Where to send events (of some actions, a project or a region), and how that went."""
+
+    __tablename__ = "webhook_subscription"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(100))
+    actions: Mapped[list | None] = mapped_column(JSON(none_as_null=True))  # None: every action
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), index=True)
+    region_code: Mapped[str | None] = mapped_column(String(12))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    after_sequence: Mapped[int] = mapped_column(BigInteger, default=0)  # ledger read cursor
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status: Mapped[str] = mapped_column(String(20), default="")
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    last_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(db.Model):
+    """One event to send to one subscription, retried with back-off until it is taken."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (UniqueConstraint("subscription_id", "event_id"),
+                      Index("ix_webhook_delivery_due", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Indexed by the unique (subscription_id, event_id), whose first column it is.
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscription.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,14 +15,17 @@ def register_api(app: Flask) -> None:
         alerts,
         components,
         decode,
+        epcis,
         health,
         labels,
         photos,
         projects,
         scans,
+        webhooks,
     )
 
-    for module in (scans, components, projects, labels, alerts, decode, photos):
+    for module in (scans, components, projects, labels, alerts, decode, photos, epcis,
+                   webhooks):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     app.register_blueprint(health.bp)

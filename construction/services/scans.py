@@ -88,7 +88,9 @@ _UPDATE_STATES = (
 )
 
 _moved = _UPDATE_STATES.returning(_component.c.id.label("moved_id")).cte("moved")
-_EVENT_FIELDS = [column for column in _event.c if column.name not in ("id", "component_id")]
+_LEDGER_FIELDS = ("sequence", "content_hash", "chain_hash")  # filled in by the sealer
+_EVENT_FIELDS = [column for column in _event.c
+                 if column.name not in ("id", "component_id", *_LEDGER_FIELDS)]
 _MOVE_AND_INSERT = insert(_event).from_select(
     ["component_id", *(column.name for column in _EVENT_FIELDS)],
     select(_moved.c.moved_id,
