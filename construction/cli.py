@@ -17,7 +17,7 @@ from construction.extensions import db, reading
 from construction.models import ApiToken, Organization, OrganizationKind, Role, User
 
 users = AppGroup("users", help="Manage organizations, users and API tokens.")
-ledger = AppGroup("ledger", help="Check the event ledger.")
+ledger = AppGroup("ledger", help="Check, seal and checkpoint the event ledger.")
 demo = AppGroup("demo", help="Demo data.")
 labels = AppGroup("labels", help="Print labels and manage the label signing key.")
 photos = AppGroup("photos", help="Run photo checks: re-run them, serve jobs, prepare storage.")
@@ -295,6 +295,42 @@ def init_storage_command() -> None:
     else:
         os.makedirs(current_app.config["PHOTO_DIR"], exist_ok=True)
         click.echo(f"folder {current_app.config['PHOTO_DIR']} ready")
+
+
+@ledger.command("seal")
+def seal_command() -> None:
+    """Give every pending event its place in the hash chain."""
+    from construction.services.chain import seal_all
+
+    click.echo(f"{seal_all()} events sealed")
+
+
+@ledger.command("checkpoint")
+def checkpoint_command() -> None:
+    """Seal and sign a checkpoint now (run daily, e.g. from cron)."""
+    from construction.services.chain import create_checkpoint
+
+    checkpoint = create_checkpoint()
+    if checkpoint is None:
+        raise click.ClickException("the ledger has no events yet")
+    click.echo(f"checkpoint {checkpoint.id}: events 1-{checkpoint.sequence}, "
+               f"head {checkpoint.head_hash}")
+
+
+@ledger.command("verify")
+def verify_command() -> None:
+    """Recompute every hash and check every checkpoint; exit 1 naming the first bad event."""
+    from construction.services.chain import seal_all, verify_ledger
+
+    seal_all()
+    with reading(), click.progressbar(length=0, label="verifying", file=sys.stderr) as bar:
+        checked, breach = verify_ledger(progress=bar.update)
+    if breach is not None:
+        where = f"event {breach.event_id} " if breach.event_id else ""
+        click.echo(f"BROKEN at sequence {breach.sequence}: {where}— {breach.reason}")
+        click.echo(f"{checked} events verified before it")
+        sys.exit(1)
+    click.echo(f"{checked} events verified: the chain and every checkpoint hold")
 
 
 @demo.command("load")

@@ -18,6 +18,7 @@ def register_api(app: Flask) -> None:
         epcis,
         health,
         labels,
+        ledger,
         photos,
         projects,
         scans,
@@ -25,7 +26,7 @@ def register_api(app: Flask) -> None:
     )
 
     for module in (scans, components, projects, labels, alerts, decode, photos, epcis,
-                   webhooks):
+                   webhooks, ledger):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     app.register_blueprint(health.bp)

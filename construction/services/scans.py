@@ -24,6 +24,7 @@ from construction.identity import ComponentKey, parse_scanned
 from construction.lifecycle import LedgerEntry, Status, TransitionError
 from construction.models import Component, Event, ProjectParticipant, User
 from construction.services.alerts import LabelScan, note_label_scans, record_security_events
+from construction.services.chain import maybe_seal
 from construction.services.labels import LabelCheck, check_label_urls, is_label_url
 from labels.codes import CodeError
 
@@ -114,7 +115,9 @@ def record_scans(principal: Principal, items: list[ScanItem]) -> list[ScanResult
     look_up_all = False
     for attempt in range(_RETRIES):
         try:
-            return _record(principal, items, look_up_all)
+            results = _record(principal, items, look_up_all)
+            maybe_seal()
+            return results
         except IntegrityError:
             # A client event id is already stored (a replay whose action is still
             # allowed, or a concurrent replay): start again, looking every id up.

@@ -1,0 +1,119 @@
+"""The ledger's hashing rules, shared by the server and the offline verifier.
+
+Pure functions (standard library and `cryptography` only), so that
+`scripts/verify_ledger.py` can check downloaded files with nothing else.
+
+- An event's canonical content is a JSON array of its recorded fields in a
+  fixed order (times in UTC ISO 8601 with microseconds, JSON values with
+  sorted keys, no spaces); `content_hash` = SHA-256 of its UTF-8 bytes.
+- `chain_hash` = SHA-256(previous chain hash || content hash), over raw bytes;
+  the chain starts from 32 zero bytes. One chain for the whole ledger, in
+  `sequence` order.
+- A checkpoint's Merkle root covers the content hashes of the events it adds
+  (after the previous checkpoint): leaf = SHA-256(0x00 || content hash),
+  node = SHA-256(0x01 || left || right); a level with an odd count carries its
+  last node up unchanged.
+- A checkpoint statement is canonical JSON, signed with Ed25519; the
+  signature is base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+FIELDS = ("id", "component_id", "action", "from_state", "to_state", "user_id",
+          "organization_id", "device", "client_event_id", "client_time",
+          "client_utc_offset_minutes", "server_time", "location", "data", "corrects_event_id")
+GENESIS = "00" * 32
+
+
+def _time(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value
+
+
+def canonical_content(event: Mapping[str, Any]) -> bytes:
+    """Return the canonical bytes of an event's recorded fields."""
+    values = [_time(event.get(name)) for name in FIELDS]
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode()
+
+
+def content_hash(event: Mapping[str, Any]) -> str:
+    """Return the hex SHA-256 of an event's canonical content."""
+    return hashlib.sha256(canonical_content(event)).hexdigest()
+
+
+def chain_hash(previous: str, content: str) -> str:
+    """Return the chain hash linking an event's content hash to the previous chain hash."""
+    return hashlib.sha256(bytes.fromhex(previous) + bytes.fromhex(content)).hexdigest()
+
+
+def _leaf(content: str) -> bytes:
+    return hashlib.sha256(b"\x00" + bytes.fromhex(content)).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_levels(contents: Sequence[str]) -> list[list[bytes]]:
+    """Return every level of the Merkle tree over content hashes, leaves first."""
+    if not contents:
+        raise ValueError("a Merkle tree needs at least one leaf")
+    levels = [[_leaf(c) for c in contents]]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        parents = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            parents.append(level[-1])
+        levels.append(parents)
+    return levels
+
+
+def merkle_root(contents: Sequence[str]) -> str:
+    """Return the hex Merkle root over content hashes."""
+    return merkle_levels(contents)[-1][0].hex()
+
+
+def audit_path(levels: list[list[bytes]], index: int) -> list[list[str]]:
+    """Return the siblings from a leaf to the root: [["L" or "R", hex], ...]."""
+    path = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            path.append(["L" if sibling < index else "R", level[sibling].hex()])
+        index //= 2
+    return path
+
+
+def root_from_path(content: str, path: Sequence[Sequence[str]]) -> str:
+    """Return the root that a content hash and its audit path lead to."""
+    node = _leaf(content)
+    for side, sibling in path:
+        other = bytes.fromhex(sibling)
+        node = _node(other, node) if side == "L" else _node(node, other)
+    return node.hex()
+
+
+def statement_text(fields: Mapping[str, Any]) -> str:
+    """Return the canonical text of a checkpoint statement."""
+    return json.dumps(dict(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def verify_statement(statement: str, signature: str, public_key: Ed25519PublicKey) -> bool:
+    """Tell whether a checkpoint statement carries a valid signature by this key."""
+    try:
+        public_key.verify(base64.b64decode(signature), statement.encode())
+    except (InvalidSignature, ValueError):
+        return False
+    return True

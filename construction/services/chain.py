@@ -1,0 +1,355 @@
+"""The tamper-evident ledger: sealing events into one hash chain, checkpoints, proofs, verify.
+
+One chain for the whole ledger, in `sequence` order. Events are written by
+the capture path without waiting for the chain (a chain head read in every
+scan would serialize all writers); a sealer gives them their sequence and
+hashes soon after — at most LEDGER_SEAL_INTERVAL_S after a write in the same
+process, and always before a checkpoint, a proof, an export or a verify. The
+sealer is the only code that fills these columns, once: the events stay
+append-only. A checkpoint signs the chain's length and head hash plus a
+Merkle root over the events it adds; a regulator who keeps a checkpoint can
+later prove any event was, or was not, part of the ledger then.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import bindparam, select, text, update
+
+from construction.auth import Principal
+from construction.extensions import db
+from construction.ledger_format import (
+    FIELDS,
+    GENESIS,
+    audit_path,
+    chain_hash,
+    content_hash,
+    merkle_levels,
+    merkle_root,
+    statement_text,
+    verify_statement,
+)
+from construction.models import Event, LabelKey, LedgerCheckpoint
+from labels.keys import public_key_from_text
+
+_event = Event.__table__
+_COLUMNS = [_event.c[name] for name in FIELDS]
+_SEAL = (update(_event)
+         .where(_event.c.id == bindparam("b_id"), _event.c.sequence.is_(None))
+         .values(sequence=bindparam("b_sequence"), content_hash=bindparam("b_content"),
+                 chain_hash=bindparam("b_chain")))
+_LOCK_KEY = 0x50524546  # an arbitrary constant naming the sealer's advisory lock
+_last_seal = {"at": 0.0}
+_seal_lock = threading.Lock()
+
+
+def _row_dict(row) -> dict:
+    return dict(zip(FIELDS, tuple(row)[:len(FIELDS)], strict=True))
+
+
+def seal_pending(limit: int = 100_000) -> int:
+    """Chain every unsealed event (oldest id first), in its own transaction; return how many."""
+    db.session.rollback()
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        # Two sealers at once would hand out the same sequence numbers.
+        if not connection.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                  {"k": _LOCK_KEY}).scalar():
+            db.session.rollback()
+            return 0
+    head = connection.execute(
+        select(_event.c.sequence, _event.c.chain_hash)
+        .where(_event.c.sequence.is_not(None))
+        .order_by(_event.c.sequence.desc()).limit(1)).first()
+    sequence, previous = (head.sequence, head.chain_hash) if head else (0, GENESIS)
+    pending = connection.execute(
+        select(*_COLUMNS).where(_event.c.sequence.is_(None)).order_by(_event.c.id)
+        .limit(limit)).all()
+    if not pending:
+        db.session.rollback()
+        return 0
+    params = []
+    for row in pending:
+        sequence += 1
+        content = content_hash(_row_dict(row))
+        previous = chain_hash(previous, content)
+        params.append({"b_id": row.id, "b_sequence": sequence, "b_content": content,
+                       "b_chain": previous})
+    connection.execute(_SEAL, params)
+    db.session.commit()
+    return len(params)
+
+
+def seal_all() -> int:
+    """Seal until nothing is pending; return how many events were sealed."""
+    total = 0
+    while True:
+        sealed = seal_pending()
+        total += sealed
+        if sealed == 0:
+            return total
+
+
+def maybe_seal() -> None:
+    """Seal now if this process has not sealed for LEDGER_SEAL_INTERVAL_S (after writes)."""
+    interval = current_app.config["LEDGER_SEAL_INTERVAL_S"]
+    with _seal_lock:
+        now = time.monotonic()
+        if now - _last_seal["at"] < interval:
+            return
+        _last_seal["at"] = now
+    try:
+        seal_pending()
+    except Exception:  # the write already succeeded; the next seal picks these up
+        db.session.rollback()
+        current_app.logger.exception("sealing the ledger failed; it will be retried")
+
+
+# --- checkpoints ---------------------------------------------------------------------
+
+
+def _signing():
+    from construction.services.labels import _publish, signing_key
+
+    key = signing_key()
+    return key, _publish(key.public_key())
+
+
+def create_checkpoint() -> LedgerCheckpoint | None:
+    """Seal, then sign a checkpoint covering the events since the last one (None if none)."""
+    seal_all()
+    last = db.session.scalar(select(LedgerCheckpoint).order_by(LedgerCheckpoint.sequence.desc())
+                             .limit(1))
+    head = db.session.execute(select(Event.sequence, Event.chain_hash)
+                              .where(Event.sequence.is_not(None))
+                              .order_by(Event.sequence.desc()).limit(1)).first()
+    if head is None or (last is not None and last.sequence >= head.sequence):
+        return last
+    first = last.sequence + 1 if last else 1
+    contents = db.session.scalars(select(Event.content_hash)
+                                  .where(Event.sequence.between(first, head.sequence))
+                                  .order_by(Event.sequence)).all()
+    key, kid = _signing()
+    created = datetime.now(UTC)
+    fields = {"type": "PrefabTraceLedgerCheckpoint", "version": 1,
+              "sequence": head.sequence, "first_sequence": first, "head_hash": head.chain_hash,
+              "merkle_root": merkle_root(contents),
+              "previous": ({"sequence": last.sequence, "head_hash": last.head_hash}
+                           if last else None),
+              "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "key_id": kid}
+    statement = statement_text(fields)
+    checkpoint = LedgerCheckpoint(
+        sequence=head.sequence, first_sequence=first, head_hash=head.chain_hash,
+        merkle_root=fields["merkle_root"], previous_id=last.id if last else None,
+        created_at=created, key_id=kid, statement=statement,
+        signature=base64.b64encode(key.sign(statement.encode())).decode())
+    db.session.add(checkpoint)
+    db.session.commit()
+    return checkpoint
+
+
+def checkpoints(after_sequence: int = 0, limit: int = 100) -> list[LedgerCheckpoint]:
+    """List checkpoints in order, making one first when the newest is a day old."""
+    newest = db.session.scalar(select(LedgerCheckpoint).order_by(
+        LedgerCheckpoint.sequence.desc()).limit(1))
+    max_age = timedelta(hours=current_app.config["LEDGER_CHECKPOINT_HOURS"])
+    if newest is None or datetime.now(UTC) - newest.created_at > max_age:
+        # "At least daily" without a scheduler: whoever asks first gets a fresh one.
+        create_checkpoint()
+    return list(db.session.scalars(
+        select(LedgerCheckpoint).where(LedgerCheckpoint.sequence > after_sequence)
+        .order_by(LedgerCheckpoint.sequence).limit(limit)))
+
+
+def checkpoint_view(checkpoint: LedgerCheckpoint) -> dict:
+    """Return what a regulator downloads: the signed statement and its signature."""
+    return {"id": checkpoint.id, "sequence": checkpoint.sequence,
+            "first_sequence": checkpoint.first_sequence, "head_hash": checkpoint.head_hash,
+            "merkle_root": checkpoint.merkle_root, "created_at": checkpoint.created_at,
+            "key_id": checkpoint.key_id, "statement": checkpoint.statement,
+            "signature": checkpoint.signature}
+
+
+# --- proofs --------------------------------------------------------------------------
+
+
+def event_record(row) -> dict:
+    """Return an event's recorded fields as the canonical content hashes them (JSON-able)."""
+    record = _row_dict(row)
+    for name in ("client_time", "server_time"):
+        if record[name] is not None:
+            record[name] = record[name].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return record
+
+
+def component_proof(principal: Principal, component_id: int) -> dict:
+    """Return a component's events with what proves each one against a signed checkpoint."""
+    from construction.services.components import component_for_reading
+
+    component_for_reading(principal, component_id)
+    seal_all()
+    rows = db.session.execute(
+        select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
+        .where(_event.c.component_id == component_id).order_by(_event.c.sequence)).all()
+    covering: dict[int, LedgerCheckpoint] = {}
+    trees: dict[int, list] = {}
+    events = []
+    for row in rows:
+        checkpoint = covering.get(row.sequence) or db.session.scalar(
+            select(LedgerCheckpoint).where(LedgerCheckpoint.first_sequence <= row.sequence,
+                                           LedgerCheckpoint.sequence >= row.sequence))
+        entry = {"event": event_record(row), "sequence": row.sequence,
+                 "content_hash": row.content_hash, "chain_hash": row.chain_hash,
+                 "checkpoint_id": None, "leaf_index": None, "audit_path": None}
+        if checkpoint is not None:
+            if checkpoint.id not in trees:
+                trees[checkpoint.id] = merkle_levels(db.session.scalars(
+                    select(Event.content_hash)
+                    .where(Event.sequence.between(checkpoint.first_sequence,
+                                                  checkpoint.sequence))
+                    .order_by(Event.sequence)).all())
+            index = row.sequence - checkpoint.first_sequence
+            entry.update(checkpoint_id=checkpoint.id, leaf_index=index,
+                         audit_path=audit_path(trees[checkpoint.id], index))
+            covering[row.sequence] = checkpoint
+        events.append(entry)
+    used = {c.id: c for c in covering.values()}
+    return {"component_id": component_id, "events": events,
+            "checkpoints": [checkpoint_view(c) for c in sorted(used.values(),
+                                                                key=lambda c: c.sequence)],
+            "pending": sum(1 for e in events if e["checkpoint_id"] is None)}
+
+
+def export_events(principal: Principal, after_sequence: int = 0,
+                  limit: int = 10_000) -> list[dict]:
+    """Return the chain in order: every link's hashes, and the content of visible events.
+
+    The chain is one for all projects, so a verifier needs every link; the
+    content of events outside the reader's scope stays out (`event` is null).
+    """
+    from construction.auth import visible_project_ids
+    from construction.models import Component
+
+    seal_all()
+    rows = db.session.execute(
+        select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
+        .where(_event.c.sequence > after_sequence).order_by(_event.c.sequence)
+        .limit(limit)).all()
+    scope = visible_project_ids(principal)
+    visible = None
+    if scope is not None:
+        ids = {r.component_id for r in rows}
+        visible = set(db.session.scalars(select(Component.id).where(
+            Component.id.in_(ids), Component.project_id.in_(scope)))) if ids else set()
+    return [{"sequence": r.sequence, "content_hash": r.content_hash, "chain_hash": r.chain_hash,
+             "event": event_record(r) if visible is None or r.component_id in visible
+             else None} for r in rows]
+
+
+# --- verify --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Breach:
+    """The first place where the ledger does not hold together."""
+
+    sequence: int | None
+    event_id: int | None
+    reason: str
+
+
+def _checkpoint_breach(checkpoint: LedgerCheckpoint, keys: dict) -> Breach | None:
+    import json
+
+    public = keys.get(checkpoint.key_id)
+    if public is None:
+        return Breach(checkpoint.sequence, None,
+                      f"checkpoint {checkpoint.id} is signed with an unknown key")
+    if not verify_statement(checkpoint.statement, checkpoint.signature, public):
+        return Breach(checkpoint.sequence, None,
+                      f"checkpoint {checkpoint.id}'s signature does not match its statement")
+    fields = json.loads(checkpoint.statement)
+    if (fields["sequence"], fields["head_hash"], fields["merkle_root"],
+            fields["first_sequence"]) != (checkpoint.sequence, checkpoint.head_hash,
+                                          checkpoint.merkle_root, checkpoint.first_sequence):
+        return Breach(checkpoint.sequence, None,
+                      f"checkpoint {checkpoint.id}'s columns differ from its signed statement")
+    return None
+
+
+def verify_ledger(progress: Callable[[int], None] | None = None,
+                  batch: int = 20_000) -> tuple[int, Breach | None]:
+    """Recompute every hash and check every checkpoint; return events checked, first breach."""
+    keys = {row.key_id: public_key_from_text(row.public_key)
+            for row in db.session.scalars(select(LabelKey))}
+    marks = list(db.session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.sequence)))
+    for checkpoint in marks:
+        breach = _checkpoint_breach(checkpoint, keys)
+        if breach:
+            return 0, breach
+    pending_marks = iter(marks)
+    mark = next(pending_marks, None)
+    expected_sequence, previous, leaves, checked = 1, GENESIS, [], 0
+    last_mark_time = None
+    for row in _sealed_rows(batch):
+        if row.sequence != expected_sequence:
+            missing = row.sequence > expected_sequence
+            return checked, Breach(expected_sequence, row.id,
+                                   f"event at sequence {expected_sequence} is "
+                                   + ("missing (deleted)" if missing else "duplicated"))
+        content = content_hash(_row_dict(row))
+        if content != row.content_hash:
+            return checked, Breach(row.sequence, row.id,
+                                   f"event {row.id}'s content was changed after it was sealed")
+        previous = chain_hash(previous, content)
+        if previous != row.chain_hash:
+            return checked, Breach(row.sequence, row.id,
+                                   f"event {row.id} does not link to the event before it "
+                                   "(inserted, removed or reordered rows)")
+        if last_mark_time is not None and row.server_time < last_mark_time - timedelta(
+                minutes=current_app.config["LEDGER_BACKDATE_MINUTES"]):
+            return checked, Breach(row.sequence, row.id,
+                                   f"event {row.id} claims a time before a checkpoint that "
+                                   "did not contain it (inserted afterwards)")
+        if mark is not None:
+            leaves.append(content)
+            if row.sequence == mark.sequence:
+                if previous != mark.head_hash:
+                    return checked, Breach(row.sequence, row.id,
+                                           f"the chain differs from checkpoint {mark.id} "
+                                           f"published {mark.created_at:%Y-%m-%d %H:%M} "
+                                           "(the ledger was rewritten)")
+                if merkle_root(leaves) != mark.merkle_root:
+                    return checked, Breach(row.sequence, row.id,
+                                           f"the events differ from checkpoint {mark.id}")
+                last_mark_time = mark.created_at
+                leaves = []
+                mark = next(pending_marks, None)
+        expected_sequence += 1
+        checked += 1
+        if progress and checked % batch == 0:
+            progress(batch)
+    if mark is not None:
+        return checked, Breach(mark.sequence, None,
+                               f"checkpoint {mark.id} covers events up to {mark.sequence} "
+                               "that are no longer in the ledger")
+    return checked, None
+
+
+def _sealed_rows(batch: int) -> Iterator:
+    after = 0
+    while True:
+        rows = db.session.execute(
+            select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
+            .where(_event.c.sequence > after).order_by(_event.c.sequence).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].sequence
