@@ -23,6 +23,7 @@ from construction.extensions import db
 from construction.identity import ComponentKey, parse_scanned
 from construction.lifecycle import LedgerEntry, Status, TransitionError
 from construction.models import Component, Event, ProjectParticipant, User
+from construction.services import progress
 from construction.services.alerts import LabelScan, note_label_scans, record_security_events
 from construction.services.chain import maybe_seal
 from construction.services.labels import LabelCheck, check_label_urls, is_label_url
@@ -62,6 +63,9 @@ class _Row:
     project_id: int
     version: int
     status: Status
+    storey_id: int | None = None
+    component_type_id: int | None = None
+    initial_state: str = ""
     dirty: bool = False
     pending: list[LedgerEntry] = field(default_factory=list)
 
@@ -69,7 +73,8 @@ class _Row:
 _component = Component.__table__
 _event = Event.__table__
 _LOCK_COLUMNS = (_component.c.id, _component.c.code, _component.c.gtin, _component.c.serial,
-                 _component.c.project_id, _component.c.version, _component.c.state,
+                 _component.c.project_id, _component.c.storey_id,
+                 _component.c.component_type_id, _component.c.version, _component.c.state,
                  _component.c.on_hold, _component.c.damaged, _component.c.ncr_open)
 _KEY_CONDITIONS = {
     "code": _component.c.code.in_(bindparam("codes", expanding=True)),
@@ -232,6 +237,11 @@ def _record(principal: Principal, items: list[ScanItem],
         # One component may be named by several keys (code, id, GS1): once each.
         moved = {row.id: row for row in rows.values() if row.dirty}
         _write(new_events, list(moved.values()), now)
+        # Progress counters move in the same transaction as the events.
+        places = {row.id: (row.project_id, row.storey_id, row.component_type_id)
+                  for row in moved.values()}
+        progress.bump(db.session.connection(), progress.scan_deltas(
+            [(row, row.initial_state) for row in moved.values()], new_events, places))
     if labelled or bad_labels:
         record_security_events(principal, bad_labels, now)
         note_label_scans([
@@ -291,7 +301,8 @@ def _lock_components(principal: Principal, keys: set[ComponentKey]) -> dict[Comp
     found: dict[ComponentKey, _Row] = {}
     for r in db.session.connection().execute(_lock_statement(kinds, scoped), params):
         row = _Row(r.id, r.code, r.project_id, r.version,
-                   Status(r.state, r.on_hold, r.damaged, r.ncr_open))
+                   Status(r.state, r.on_hold, r.damaged, r.ncr_open), r.storey_id,
+                   r.component_type_id, r.state)
         found[ComponentKey("code", code=r.code)] = row
         found[ComponentKey("id", id=r.id)] = row
         if r.gtin is not None:

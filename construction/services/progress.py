@@ -1,0 +1,123 @@
+"""Progress counters kept as events are written, and the reports read from them.
+
+Counters live in one table (ProgressCounter): kind `state` counts components
+per (project, storey, type, state) now; kind `day` counts transitions per
+(project, type, local day, action). The scan path adds its deltas in the same
+transaction as its events with one multi-row upsert (keys sorted, so two
+batches never wait on each other in opposite orders); components created,
+moved or deleted through the ORM are counted by mapper events. Reports sum a
+few thousand counter rows instead of scanning millions of events.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import event as orm_event
+from sqlalchemy import func, inspect, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from construction.models import Component, ProgressCounter
+
+_counter = ProgressCounter.__table__
+
+
+def state_key(project_id: int, storey_id: int | None, type_id: int, state: str) -> tuple:
+    return ("state", project_id, storey_id, type_id, state, None)
+
+
+def day_key(project_id: int, type_id: int, day: date, action: str) -> tuple:
+    return ("day", project_id, None, type_id, action, day)
+
+
+def _text(key: tuple) -> str:
+    kind, project_id, storey_id, type_id, state, day = key
+    return f"{kind}:{project_id}:{storey_id or 0}:{type_id}:{state}:{day or ''}"
+
+
+def report_day(moment: datetime) -> date:
+    """The local calendar day a moment falls on, in the reporting zone."""
+    offset = current_app.config["REPORT_UTC_OFFSET_MINUTES"]
+    return moment.astimezone(timezone(timedelta(minutes=offset))).date()
+
+
+def bump(connection, deltas: Counter) -> None:
+    """Add the deltas to their counters (creating them), in one statement."""
+    rows = [{"key": _text(key), "kind": key[0], "project_id": key[1], "storey_id": key[2],
+             "component_type_id": key[3], "state": key[4], "day": key[5], "count": delta}
+            for key, delta in sorted(deltas.items(), key=lambda item: _text(item[0]))
+            if delta]
+    if not rows:
+        return
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(_counter).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=[_counter.c.key],
+        set_={"count": _counter.c.count + statement.excluded["count"]})
+    connection.execute(statement)
+
+
+# Components changed through the ORM (created, imported, moved, deleted) ------------
+
+
+@orm_event.listens_for(Component, "after_insert")
+def _created(mapper, connection, component: Component) -> None:
+    # The state default is applied by the INSERT; the attribute may not be loaded.
+    state = component.__dict__.get("state") or "planned"
+    bump(connection, Counter({state_key(component.project_id, component.storey_id,
+                                        component.component_type_id, state): 1}))
+
+
+@orm_event.listens_for(Component, "after_update")
+def _moved(mapper, connection, component: Component) -> None:
+    state = inspect(component)
+    before = {}
+    for name in ("storey_id", "component_type_id", "state", "project_id"):
+        history = state.attrs[name].history
+        before[name] = history.deleted[0] if history.deleted else getattr(component, name)
+    old = state_key(before["project_id"], before["storey_id"], before["component_type_id"],
+                    before["state"])
+    new = state_key(component.project_id, component.storey_id, component.component_type_id,
+                    component.state)
+    if old != new:
+        bump(connection, Counter({old: -1, new: 1}))
+
+
+@orm_event.listens_for(Component, "after_delete")
+def _deleted(mapper, connection, component: Component) -> None:
+    bump(connection, Counter({state_key(component.project_id, component.storey_id,
+                                        component.component_type_id, component.state): -1}))
+
+
+def scan_deltas(moves: Iterable[tuple[Any, str]], events: Iterable[dict[str, Any]],
+                types: dict[int, tuple[int, int | None, int]]) -> Counter:
+    """Deltas for a batch: each moved component (row, state before) and each new event.
+
+    `types` maps a component id to (project, storey, type).
+    """
+    deltas: Counter = Counter()
+    for row, before in moves:
+        project_id, storey_id, type_id = types[row.id]
+        if before != row.status.state:
+            deltas[state_key(project_id, storey_id, type_id, before)] -= 1
+            deltas[state_key(project_id, storey_id, type_id, row.status.state)] += 1
+    for event in events:
+        project_id, _, type_id = types[event["component_id"]]
+        deltas[day_key(project_id, type_id, report_day(event["server_time"]),
+                       event["action"])] += 1
+    return deltas
+
+
+def recount(session) -> dict[tuple, int]:
+    """Count by brute force what the state counters should say (for checks and tests)."""
+    rows = session.execute(
+        select(Component.project_id, Component.storey_id, Component.component_type_id,
+               Component.state, func.count())
+        .group_by(Component.project_id, Component.storey_id, Component.component_type_id,
+                  Component.state)).all()
+    return {state_key(*row[:4]): row[4] for row in rows}
