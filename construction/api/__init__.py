@@ -21,12 +21,13 @@ def register_api(app: Flask) -> None:
         ledger,
         photos,
         projects,
+        reports,
         scans,
         webhooks,
     )
 
     for module in (scans, components, projects, labels, alerts, decode, photos, epcis,
-                   webhooks, ledger):
+                   webhooks, ledger, reports):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     app.register_blueprint(health.bp)

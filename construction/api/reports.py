@@ -1,0 +1,128 @@
+"""Regulator reports: progress, over time, stalled components, quality, CSV exports."""
+
+from __future__ import annotations
+
+from flask import Response, stream_with_context
+from flask.views import MethodView
+from marshmallow import Schema, fields, validate
+
+from construction.api.base import api_blueprint
+from construction.auth import authenticate_request
+from construction.schemas import ref
+from construction.services import reports as service
+
+blp = api_blueprint("reports", __name__, "Progress, quality and exports for regulators.",
+                    url_prefix="/api/v1")
+
+
+class ReportArgs(Schema):
+    project_id = ref()
+    building_id = ref()
+    storey_id = ref()
+    component_type_id = ref()
+    manufacturer_id = ref()
+    region = fields.String(validate=validate.Regexp(r"^[0-9]{2,12}$"), metadata={
+        "description": "Administrative division code prefix, e.g. 3301 (Hangzhou)"})
+    since = fields.Date()
+    until = fields.Date()
+
+
+class StalledArgs(ReportArgs):
+    days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=3650))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class ProgressSchema(Schema):
+    total = fields.Integer()
+    by_state = fields.Dict(keys=fields.String(), values=fields.Integer())
+    percent_by_state = fields.Dict(keys=fields.String(), values=fields.Float())
+    by_project = fields.List(fields.Dict())
+    by_building = fields.List(fields.Dict())
+    by_storey = fields.List(fields.Dict())
+    by_type = fields.List(fields.Dict())
+
+
+class DailySchema(Schema):
+    days = fields.List(fields.Dict())
+    installed_vs_planned = fields.List(fields.Dict())
+
+
+class StalledSchema(Schema):
+    days = fields.Integer()
+    total = fields.Integer()
+    items = fields.List(fields.Dict())
+
+
+class QualitySchema(Schema):
+    qc_by_manufacturer = fields.List(fields.Dict())
+    ncrs = fields.List(fields.Dict())
+    photo_findings = fields.List(fields.Dict())
+    alerts = fields.List(fields.Dict())
+    rejected_deliveries = fields.Integer()
+
+
+def _filters(args: dict) -> service.ReportFilters:
+    return service.ReportFilters(**{k: v for k, v in args.items() if k not in ("days", "limit")})
+
+
+@blp.route("/progress")
+class Progress(MethodView):
+    @blp.arguments(ReportArgs(), location="query")
+    @blp.response(200, ProgressSchema)
+    def get(self, args):
+        """Components by state (count and %), by project, building, storey and type."""
+        return service.progress(authenticate_request(), _filters(args))
+
+
+@blp.route("/progress/daily")
+class ProgressDaily(MethodView):
+    @blp.arguments(ReportArgs(), location="query")
+    @blp.response(200, DailySchema)
+    def get(self, args):
+        """Transitions per day and action, and installed against planned over time."""
+        return service.daily(authenticate_request(), _filters(args))
+
+
+@blp.route("/progress/stalled")
+class ProgressStalled(MethodView):
+    @blp.arguments(StalledArgs(), location="query")
+    @blp.response(200, StalledSchema)
+    def get(self, args):
+        """Components in progress with no event for `days` days."""
+        return service.stalled(authenticate_request(), _filters(args), args["days"],
+                               args["limit"])
+
+
+@blp.route("/quality")
+class Quality(MethodView):
+    @blp.arguments(ReportArgs(), location="query")
+    @blp.response(200, QualitySchema)
+    def get(self, args):
+        """QC pass rate by manufacturer, NCRs by category and status, findings and alerts."""
+        return service.quality(authenticate_request(), _filters(args))
+
+
+def _csv(lines, name: str) -> Response:
+    response = Response(stream_with_context(lines), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@blp.route("/exports/components.csv")
+class ComponentsCsv(MethodView):
+    @blp.arguments(ReportArgs(), location="query")
+    @blp.doc(responses={"200": {"content": {"text/csv": {}}}})
+    def get(self, args):
+        """Components as CSV (UTF-8 with BOM, opens in Excel), streamed."""
+        return _csv(service.components_csv(authenticate_request(), _filters(args)),
+                    "components.csv")
+
+
+@blp.route("/exports/events.csv")
+class EventsCsv(MethodView):
+    @blp.arguments(ReportArgs(), location="query")
+    @blp.doc(responses={"200": {"content": {"text/csv": {}}}})
+    def get(self, args):
+        """Events as CSV (UTF-8 with BOM), oldest first, streamed; since/until by record time."""
+        return _csv(service.events_csv(authenticate_request(), _filters(args)), "events.csv")

@@ -1,0 +1,314 @@
+"""Regulator reports: progress, progress over time, stalled components, quality, CSV exports.
+
+Progress and daily figures are sums over the counters the scan path keeps
+(services.progress), so they cost the same at a million components as at a
+hundred. Every report is limited to what the reader may see: a regulator its
+region, others their projects.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import aliased
+
+from construction.auth import Principal, visible_project_ids
+from construction.extensions import db
+from construction.models import (
+    Alert,
+    Building,
+    Component,
+    ComponentType,
+    Event,
+    Finding,
+    Organization,
+    ProgressCounter,
+    Project,
+    Storey,
+    User,
+)
+
+FINISHED = ("accepted", "scrapped")
+
+
+@dataclass
+class ReportFilters:
+    project_id: int | None = None
+    building_id: int | None = None
+    storey_id: int | None = None
+    component_type_id: int | None = None
+    manufacturer_id: int | None = None
+    region: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+def _scoped(principal: Principal, query: Select, project_column, filters: ReportFilters,
+            storey_column=None, type_column=None) -> Select:
+    scope = visible_project_ids(principal)
+    if scope is not None:
+        query = query.where(project_column.in_(scope))
+    if filters.region:
+        query = query.where(project_column.in_(select(Project.id).where(
+            Project.region_code.startswith(filters.region, autoescape=True))))
+    if filters.project_id is not None:
+        query = query.where(project_column == filters.project_id)
+    if storey_column is not None:
+        if filters.storey_id is not None:
+            query = query.where(storey_column == filters.storey_id)
+        if filters.building_id is not None:
+            query = query.where(storey_column.in_(select(Storey.id).where(
+                Storey.building_id == filters.building_id)))
+    if type_column is not None:
+        if filters.component_type_id is not None:
+            query = query.where(type_column == filters.component_type_id)
+        if filters.manufacturer_id is not None:
+            query = query.where(type_column.in_(select(ComponentType.id).where(
+                ComponentType.manufacturer_id == filters.manufacturer_id)))
+    return query
+
+
+def _names(model, ids) -> dict[int, str]:
+    ids = [i for i in set(ids) if i is not None]
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(model.id, model.name).where(model.id.in_(ids))).all())
+
+
+def _summary(counts: Counter) -> dict[str, Any]:
+    total = sum(counts.values())
+    return {"total": total, "by_state": dict(sorted(counts.items())),
+            "percent_by_state": {state: round(100 * n / total, 2)
+                                 for state, n in sorted(counts.items())} if total else {}}
+
+
+def progress(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
+    """Count components by state, overall and by project, building, storey and type."""
+    counter = ProgressCounter
+    query = _scoped(principal, select(counter.project_id, counter.storey_id,
+                                      counter.component_type_id, counter.state,
+                                      func.sum(counter.count))
+                    .where(counter.kind == "state"), counter.project_id, filters,
+                    counter.storey_id, counter.component_type_id)
+    rows = db.session.execute(query.group_by(counter.project_id, counter.storey_id,
+                                             counter.component_type_id, counter.state)).all()
+    storeys = dict(db.session.execute(select(Storey.id, Storey.building_id).where(
+        Storey.id.in_({r[1] for r in rows if r[1] is not None}))).all()) if rows else {}
+    groups: dict[str, dict[Any, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    overall: Counter = Counter()
+    for project_id, storey_id, type_id, state, count in rows:
+        count = int(count or 0)  # PostgreSQL sums BIGINT as NUMERIC
+        if not count:
+            continue
+        overall[state] += count
+        groups["project"][project_id][state] += count
+        groups["building"][storeys.get(storey_id)][state] += count
+        groups["storey"][storey_id][state] += count
+        groups["type"][type_id][state] += count
+    names = {"project": _names(Project, groups["project"]),
+             "building": _names(Building, groups["building"]),
+             "storey": _names(Storey, groups["storey"]),
+             "type": _names(ComponentType, groups["type"])}
+    report = _summary(overall)
+    for group in ("project", "building", "storey", "type"):
+        report[f"by_{group}"] = [{"id": key, "name": names[group].get(key), **_summary(counts)}
+                                 for key, counts in sorted(groups[group].items(),
+                                                           key=lambda item: item[0] or 0)]
+    return report
+
+
+def daily(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
+    """Transitions per day and action, and the installed-versus-planned curve."""
+    counter = ProgressCounter
+    query = _scoped(principal, select(counter.day, counter.state, func.sum(counter.count))
+                    .where(counter.kind == "day"), counter.project_id, filters,
+                    type_column=counter.component_type_id)
+    if filters.since is not None:
+        query = query.where(counter.day >= filters.since)
+    if filters.until is not None:
+        query = query.where(counter.day < filters.until)
+    rows = db.session.execute(query.group_by(counter.day, counter.state)
+                              .order_by(counter.day)).all()
+    days: dict[date, dict[str, int]] = defaultdict(dict)
+    for day, action, count in rows:
+        if count:
+            days[day][action] = int(count)
+    planned = progress(principal, ReportFilters(**{**filters.__dict__, "storey_id": None,
+                                                   "building_id": None}))["total"]
+    installed, curve = 0, []
+    for day in sorted(days):
+        installed += days[day].get("install", 0)
+        curve.append({"day": day.isoformat(), "installed": installed, "planned": planned})
+    return {"days": [{"day": day.isoformat(), "transitions": days[day]} for day in sorted(days)],
+            "installed_vs_planned": curve}
+
+
+def stalled(principal: Principal, filters: ReportFilters, days: int,
+            limit: int) -> dict[str, Any]:
+    """Components in progress with no event for `days` days, longest stalled first."""
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    query = _scoped(principal, select(Component.id, Component.code, Component.mark,
+                                      Component.state, Component.updated_at,
+                                      Component.project_id),
+                    Component.project_id, filters, Component.storey_id,
+                    Component.component_type_id)
+    query = query.where(Component.updated_at < cutoff,
+                        Component.state.not_in((*FINISHED, "planned")))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.execute(query.order_by(Component.updated_at).limit(limit)).all()
+    now = datetime.now(UTC)
+    return {"days": days, "total": total, "items": [
+        {"id": r.id, "code": r.code, "mark": r.mark, "state": r.state,
+         "project_id": r.project_id, "last_change": r.updated_at.isoformat(),
+         "days_in_state": (now - r.updated_at).days} for r in rows]}
+
+
+def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
+    """QC pass rate by manufacturer, NCRs, photo findings and alerts."""
+    counter = ProgressCounter
+    maker = aliased(Organization)
+    qc = _scoped(principal, select(maker.id, maker.name, counter.state, func.sum(counter.count))
+                 .join(ComponentType, counter.component_type_id == ComponentType.id)
+                 .outerjoin(maker, ComponentType.manufacturer_id == maker.id)
+                 .where(counter.kind == "day",
+                        counter.state.in_(("qc_pass", "qc_fail", "reject_delivery"))),
+                 counter.project_id, filters, type_column=counter.component_type_id)
+    if filters.since is not None:
+        qc = qc.where(counter.day >= filters.since)
+    if filters.until is not None:
+        qc = qc.where(counter.day < filters.until)
+    by_maker: dict[Any, dict[str, Any]] = {}
+    rejected = 0
+    for maker_id, name, action, count in db.session.execute(
+            qc.group_by(maker.id, maker.name, counter.state)).all():
+        if action == "reject_delivery":
+            rejected += int(count or 0)
+            continue
+        entry = by_maker.setdefault(maker_id, {"manufacturer_id": maker_id, "name": name,
+                                               "qc_pass": 0, "qc_fail": 0})
+        entry[action] += int(count or 0)
+    for entry in by_maker.values():
+        checked = entry["qc_pass"] + entry["qc_fail"]
+        entry["pass_rate"] = round(entry["qc_pass"] / checked, 4) if checked else None
+
+    ncr_events = _scoped(principal, select(Event.id, Event.component_id, Event.data,
+                                           Component.ncr_open)
+                         .join(Component, Event.component_id == Component.id)
+                         .where(Event.action == "qc_fail"), Component.project_id, filters,
+                         Component.storey_id, Component.component_type_id)
+    latest: dict[int, int] = {}
+    rows = db.session.execute(ncr_events.order_by(Event.id)).all()
+    for row in rows:
+        latest[row.component_id] = row.id
+    ncrs: Counter = Counter()
+    for row in rows:
+        category = (row.data or {}).get("category") or "uncategorised"
+        status = "open" if row.ncr_open and latest[row.component_id] == row.id else "closed"
+        ncrs[(str(category), status)] += 1
+
+    findings = _scoped(principal, select(Finding.kind, Finding.status, func.count())
+                       .group_by(Finding.kind, Finding.status), Finding.project_id, filters)
+    alerts = _scoped(principal, select(Alert.kind, Alert.status, func.count())
+                     .group_by(Alert.kind, Alert.status), Alert.project_id, filters)
+    return {
+        "qc_by_manufacturer": sorted(by_maker.values(), key=lambda e: e["name"] or ""),
+        "ncrs": [{"category": c, "status": s, "count": n} for (c, s), n in sorted(ncrs.items())],
+        "photo_findings": [{"kind": k, "status": s, "count": n}
+                           for k, s, n in db.session.execute(findings).all()],
+        "alerts": [{"kind": k, "status": s, "count": n}
+                   for k, s, n in db.session.execute(alerts).all()],
+        "rejected_deliveries": rejected,
+    }
+
+
+# --- CSV exports -----------------------------------------------------------------
+
+
+def _csv_lines(header: list[str], rows: Iterator) -> Iterator[bytes]:
+    # Excel opens UTF-8 as Chinese text only with a byte-order mark.
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    yield "\ufeff".encode() + buffer.getvalue().encode()
+    for chunk in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(chunk)
+        yield buffer.getvalue().encode()
+
+
+def _chunks(query, size: int = 5000) -> Iterator[list]:
+    result = db.session.execute(query.execution_options(yield_per=size))
+    yield from result.partitions(size)
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+COMPONENT_HEADER = ["id", "code", "mark", "project", "building", "storey", "type",
+                    "manufacturer", "state", "on_hold", "damaged", "ncr_open", "gtin", "serial",
+                    "updated_at"]
+EVENT_HEADER = ["event_id", "sequence", "component_code", "mark", "project", "action",
+                "from_state", "to_state", "user", "organization", "client_time",
+                "server_time", "latitude", "longitude", "content_hash"]
+
+
+def components_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
+    """Stream the components matching the filters as CSV (UTF-8 with BOM)."""
+    maker = aliased(Organization)
+    query = _scoped(principal, select(
+        Component.id, Component.code, Component.mark, Project.code, Building.name, Storey.name,
+        ComponentType.name, maker.name, Component.state, Component.on_hold, Component.damaged,
+        Component.ncr_open, Component.gtin, Component.serial, Component.updated_at)
+        .join(Project, Component.project_id == Project.id)
+        .join(ComponentType, Component.component_type_id == ComponentType.id)
+        .outerjoin(maker, ComponentType.manufacturer_id == maker.id)
+        .outerjoin(Storey, Component.storey_id == Storey.id)
+        .outerjoin(Building, Storey.building_id == Building.id),
+        Component.project_id, filters, Component.storey_id, Component.component_type_id)
+
+    def rows():
+        for chunk in _chunks(query.order_by(Component.id)):
+            yield [[*row[:14], _iso(row[14])] for row in chunk]
+
+    return _csv_lines(COMPONENT_HEADER, rows())
+
+
+def events_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
+    """Stream the events matching the filters as CSV (UTF-8 with BOM), oldest first."""
+    query = _scoped(principal, select(
+        Event.id, Event.sequence, Component.code, Component.mark, Project.code, Event.action,
+        Event.from_state, Event.to_state, User.name, Organization.name, Event.client_time,
+        Event.server_time, Event.location, Event.content_hash)
+        .join(Component, Event.component_id == Component.id)
+        .join(Project, Component.project_id == Project.id)
+        .join(User, Event.user_id == User.id)
+        .join(Organization, Event.organization_id == Organization.id),
+        Component.project_id, filters, Component.storey_id, Component.component_type_id)
+    if filters.since is not None:
+        query = query.where(Event.server_time >= datetime.combine(filters.since,
+                                                                   datetime.min.time(), UTC))
+    if filters.until is not None:
+        query = query.where(Event.server_time < datetime.combine(filters.until,
+                                                                  datetime.min.time(), UTC))
+
+    def rows():
+        for chunk in _chunks(query.order_by(Event.id)):
+            out = []
+            for row in chunk:
+                location = row[12] if isinstance(row[12], dict) else {}
+                out.append([*row[:10], _iso(row[10]), _iso(row[11]),
+                            location.get("latitude", ""), location.get("longitude", ""),
+                            row[13] or ""])
+            yield out
+
+    return _csv_lines(EVENT_HEADER, rows())
+

@@ -1,0 +1,100 @@
+"""Regulator reports: progress, daily curve, stalled, quality, CSV exports; scope."""
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from construction.extensions import db
+from construction.models import Component
+
+
+def test_progress_counts_by_state_and_group_within_the_region(world):
+    for state in ("planned", "cast", "cast", "installed"):
+        world.component(state)
+    world.component("installed", project="far")
+    body = world.client("regulator").get("/api/v1/progress").get_json()
+    assert body["total"] == 4
+    assert body["by_state"] == {"cast": 2, "installed": 1, "planned": 1}
+    assert body["percent_by_state"]["cast"] == 50.0
+    assert [p["name"] for p in body["by_project"]] == ["Project main"]
+    assert body["by_storey"][0]["name"] == "1F" and body["by_type"][0]["name"] == "Wall"
+    admin = world.client("admin").get("/api/v1/progress").get_json()
+    assert admin["total"] == 5 and len(admin["by_project"]) == 2
+    region = world.client("admin").get("/api/v1/progress?region=4401").get_json()
+    assert region["total"] == 1
+    far = world.client("far_regulator").get("/api/v1/progress").get_json()
+    assert far["total"] == 1 and far["by_state"] == {"installed": 1}
+    filtered = world.client("regulator").get(
+        f"/api/v1/progress?storey_id={world.ids['storey_main']}&component_type_id="
+        f"{world.ids['type_main']}").get_json()
+    assert filtered["total"] == 4
+    assert world.client("regulator").get("/api/v1/progress?region=abc").status_code == 422
+    assert world.client().get("/api/v1/progress").status_code == 401
+
+
+def test_daily_transitions_and_the_installed_curve(world):
+    world.component("installed")
+    world.component("cast")
+    body = world.client("regulator").get("/api/v1/progress/daily").get_json()
+    assert len(body["days"]) == 1
+    transitions = body["days"][0]["transitions"]
+    assert transitions["cast"] == 2 and transitions["install"] == 1
+    assert body["installed_vs_planned"][-1] == {"day": body["days"][0]["day"], "installed": 1,
+                                                "planned": 2}
+    later = world.client("regulator").get("/api/v1/progress/daily?since=2100-01-01").get_json()
+    assert later["days"] == []
+
+
+def test_stalled_components(world):
+    stuck, moving = world.component("in_transit"), world.component("cast")
+    world.component("accepted")
+    with world.app.app_context():
+        db.session.execute(update(Component).where(Component.id == stuck["id"]).values(
+            updated_at=datetime.now(UTC) - timedelta(days=20)))
+        db.session.commit()
+    body = world.client("regulator").get("/api/v1/progress/stalled?days=14").get_json()
+    assert [item["id"] for item in body["items"]] == [stuck["id"]]
+    assert body["items"][0]["days_in_state"] >= 19
+    assert moving["id"] not in [item["id"] for item in body["items"]]
+
+
+def test_quality_report(world):
+    world.component("qc_passed")
+    failed = world.component("demoulded")
+    world.scan(failed["code"], "qc_fail", role="qc_inspector", expect=201,
+               data={"category": "honeycombing"})
+    body = world.client("regulator").get("/api/v1/quality").get_json()
+    assert body["qc_by_manufacturer"][0]["qc_pass"] == 1
+    assert body["qc_by_manufacturer"][0]["qc_fail"] == 1
+    assert body["qc_by_manufacturer"][0]["pass_rate"] == 0.5
+    assert body["ncrs"] == [{"category": "honeycombing", "status": "open", "count": 1}]
+
+
+def _rows(response) -> list[list[str]]:
+    assert response.mimetype == "text/csv"
+    data = response.get_data()
+    assert data.startswith("\ufeff".encode())
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def test_csv_exports_open_in_excel_and_respect_scope(world):
+    with world.app.app_context():
+        from construction.models import Project
+
+        db.session.get(Project, world.ids["project_main"]).code = "杭州-西溪-01"
+        db.session.commit()
+    installed = world.component("installed", mark="YWQ-墙-1")
+    world.component("cast", project="far")
+    components = _rows(world.client("regulator").get("/api/v1/exports/components.csv"))
+    assert components[0][:3] == ["id", "code", "mark"]
+    assert [row[1] for row in components[1:]] == [installed["code"]]
+    assert components[1][2] == "YWQ-墙-1" and components[1][3] == "杭州-西溪-01"
+    events = _rows(world.client("regulator").get("/api/v1/exports/events.csv"))
+    assert len(events) == 1 + 9 and {row[2] for row in events[1:]} == {installed["code"]}
+    assert [row[5] for row in events[1:4]] == ["cast", "demould", "qc_pass"]
+    everything = _rows(world.client("admin").get("/api/v1/exports/events.csv"))
+    assert len(everything) == 1 + 9 + 1
+    none = _rows(world.client("regulator").get("/api/v1/exports/events.csv?until=2000-01-02"))
+    assert len(none) == 1
