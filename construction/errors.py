@@ -41,6 +41,14 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "unsupported-media-type": (415, "Unsupported media type", "不支持的媒体类型"),
     "bad-request": (400, "Bad request", "错误的请求"),
     "internal-error": (500, "Internal error", "内部错误"),
+    "invalid-epcis-document": (422, "The document is not valid EPCIS 2.0",
+                               "该文档不是有效的 EPCIS 2.0 文档"),
+    "unknown-epc": (404, "No component you may act on has this EPC",
+                    "没有您可操作的构件具有此 EPC"),
+    "unmapped-biz-step": (422, "This business step maps to no lifecycle action",
+                          "此业务步骤不对应任何生命周期操作"),
+    "unsupported-event": (422, "Only ObjectEvents about components are captured",
+                          "仅接收关于构件的 ObjectEvent"),
 }
 
 _BY_STATUS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
