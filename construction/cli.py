@@ -10,7 +10,7 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from construction.extensions import db, reading
@@ -20,6 +20,7 @@ users = AppGroup("users", help="Manage organizations, users and API tokens.")
 ledger = AppGroup("ledger", help="Check, seal and checkpoint the event ledger.")
 demo = AppGroup("demo", help="Demo data.")
 labels = AppGroup("labels", help="Print labels and manage the label signing key.")
+bench = AppGroup("bench", help="Benchmark data.")
 photos = AppGroup("photos", help="Run photo checks: re-run them, serve jobs, prepare storage.")
 
 
@@ -318,19 +319,35 @@ def checkpoint_command() -> None:
 
 
 @ledger.command("verify")
-def verify_command() -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default=True, help="Processes sharing the stretches between checkpoints.")
+def verify_command(workers: int) -> None:
     """Recompute every hash and check every checkpoint; exit 1 naming the first bad event."""
+    from construction.models import Event
     from construction.services.chain import seal_all, verify_ledger
 
     seal_all()
-    with reading(), click.progressbar(length=0, label="verifying", file=sys.stderr) as bar:
-        checked, breach = verify_ledger(progress=bar.update)
+    total = db.session.scalar(select(func.count()).select_from(Event))
+    with reading(), click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+        checked, breach = verify_ledger(progress=bar.update, workers=workers)
     if breach is not None:
         where = f"event {breach.event_id} " if breach.event_id else ""
         click.echo(f"BROKEN at sequence {breach.sequence}: {where}— {breach.reason}")
         click.echo(f"{checked} events verified before it")
         sys.exit(1)
     click.echo(f"{checked} events verified: the chain and every checkpoint hold")
+
+
+@bench.command("seed")
+@click.option("--components", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("--projects", type=click.IntRange(min=1), default=10, show_default=True)
+def bench_seed_command(components: int, projects: int) -> None:
+    """Fill an empty database with components, ~10 sealed events each, and counters."""
+    from construction.services.seed import seed
+
+    with click.progressbar(length=components, label="seeding", file=sys.stderr) as bar:
+        counts = seed(components, projects, progress=bar.update)
+    click.echo(", ".join(f"{value:,} {name}" for name, value in counts.items()))
 
 
 @demo.command("load")
@@ -366,5 +383,5 @@ def init_commands(app: Flask) -> None:
     """Register the command groups."""
     from construction.cli_webhooks import webhooks
 
-    for group in (users, ledger, labels, photos, webhooks, demo):
+    for group in (users, ledger, labels, photos, webhooks, bench, demo):
         app.cli.add_command(group)

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from construction.ledger_format import (  # noqa: E402
     GENESIS,
+    MerkleBuilder,
     chain_hash,
     content_hash,
-    merkle_root,
     root_from_path,
     verify_statement,
 )
@@ -109,7 +109,7 @@ def check(folder: Path, kept: Path | None = None) -> str:
             if new is None or new["head_hash"] != old["signed"]["head_hash"]:
                 raise Broken(f"the checkpoint you kept at sequence {old['signed']['sequence']} "
                              "no longer matches: the ledger was rewritten")
-    previous, expected, leaves, seen, read = GENESIS, 1, [], 0, 0
+    previous, expected, leaves, seen, read = GENESIS, 1, MerkleBuilder(), 0, 0
     with open(folder / "chain.jsonl") as lines:
         for line in lines:
             item = json.loads(line)
@@ -124,13 +124,13 @@ def check(folder: Path, kept: Path | None = None) -> str:
             previous = chain_hash(previous, content)
             if previous != item["chain_hash"]:
                 raise Broken(f"the chain breaks at sequence {expected}")
-            leaves.append(content)
+            leaves.add(content)
             mark = marks.get(expected)
             if mark is not None:
-                if previous != mark["head_hash"] or merkle_root(leaves) != mark["merkle_root"]:
+                if previous != mark["head_hash"] or leaves.root() != mark["merkle_root"]:
                     raise Broken(f"the chain differs from the checkpoint signed at sequence "
                                  f"{expected}")
-                leaves = []
+                leaves = MerkleBuilder()
             expected += 1
             read += 1
     last = max(marks, default=0)

@@ -14,6 +14,7 @@ later prove any event was, or was not, part of the ledger then.
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,16 +22,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from construction.auth import Principal
 from construction.extensions import db
 from construction.ledger_format import (
     FIELDS,
     GENESIS,
+    MerkleBuilder,
     audit_path,
     chain_hash,
-    content_hash,
+    content_hash_of_values,
     merkle_levels,
     merkle_root,
     statement_text,
@@ -78,7 +80,7 @@ def seal_pending(limit: int = 100_000) -> int:
     params = []
     for row in pending:
         sequence += 1
-        content = content_hash(_row_dict(row))
+        content = content_hash_of_values(tuple(row))
         previous = chain_hash(previous, content)
         params.append({"b_id": row.id, "b_sequence": sequence, "b_content": content,
                        "b_chain": previous})
@@ -122,6 +124,23 @@ def _signing():
     return key, _publish(key.public_key())
 
 
+def signed_checkpoint(first: int, sequence: int, head_hash: str, root: str,
+                      last: LedgerCheckpoint | None, created: datetime) -> LedgerCheckpoint:
+    """Build a checkpoint over events first..sequence, signed with the signing key."""
+    key, kid = _signing()
+    fields = {"type": "PrefabTraceLedgerCheckpoint", "version": 1,
+              "sequence": sequence, "first_sequence": first, "head_hash": head_hash,
+              "merkle_root": root,
+              "previous": ({"sequence": last.sequence, "head_hash": last.head_hash}
+                           if last else None),
+              "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "key_id": kid}
+    statement = statement_text(fields)
+    return LedgerCheckpoint(
+        sequence=sequence, first_sequence=first, head_hash=head_hash, merkle_root=root,
+        previous_id=last.id if last else None, created_at=created, key_id=kid,
+        statement=statement, signature=base64.b64encode(key.sign(statement.encode())).decode())
+
+
 def create_checkpoint() -> LedgerCheckpoint | None:
     """Seal, then sign a checkpoint covering the events since the last one (None if none)."""
     seal_all()
@@ -133,23 +152,13 @@ def create_checkpoint() -> LedgerCheckpoint | None:
     if head is None or (last is not None and last.sequence >= head.sequence):
         return last
     first = last.sequence + 1 if last else 1
+    # Streamed: a first checkpoint over millions of events must not hold them all.
     contents = db.session.scalars(select(Event.content_hash)
                                   .where(Event.sequence.between(first, head.sequence))
-                                  .order_by(Event.sequence)).all()
-    key, kid = _signing()
-    created = datetime.now(UTC)
-    fields = {"type": "PrefabTraceLedgerCheckpoint", "version": 1,
-              "sequence": head.sequence, "first_sequence": first, "head_hash": head.chain_hash,
-              "merkle_root": merkle_root(contents),
-              "previous": ({"sequence": last.sequence, "head_hash": last.head_hash}
-                           if last else None),
-              "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "key_id": kid}
-    statement = statement_text(fields)
-    checkpoint = LedgerCheckpoint(
-        sequence=head.sequence, first_sequence=first, head_hash=head.chain_hash,
-        merkle_root=fields["merkle_root"], previous_id=last.id if last else None,
-        created_at=created, key_id=kid, statement=statement,
-        signature=base64.b64encode(key.sign(statement.encode())).decode())
+                                  .order_by(Event.sequence)
+                                  .execution_options(yield_per=20_000))
+    checkpoint = signed_checkpoint(first, head.sequence, head.chain_hash,
+                                   merkle_root(contents), last, datetime.now(UTC))
     db.session.add(checkpoint)
     db.session.commit()
     return checkpoint
@@ -284,9 +293,13 @@ def _checkpoint_breach(checkpoint: LedgerCheckpoint, keys: dict) -> Breach | Non
     return None
 
 
-def verify_ledger(progress: Callable[[int], None] | None = None,
-                  batch: int = 20_000) -> tuple[int, Breach | None]:
-    """Recompute every hash and check every checkpoint; return events checked, first breach."""
+def verify_ledger(progress: Callable[[int], None] | None = None, batch: int = 20_000,
+                  workers: int = 1) -> tuple[int, Breach | None]:
+    """Recompute every hash and check every checkpoint; return events checked, first breach.
+
+    The stretch between two checkpoints is checked on its own (each event
+    against its stored predecessor), so `workers` processes can share them.
+    """
     keys = {row.key_id: public_key_from_text(row.public_key)
             for row in db.session.scalars(select(LabelKey))}
     marks = list(db.session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.sequence)))
@@ -294,17 +307,67 @@ def verify_ledger(progress: Callable[[int], None] | None = None,
         breach = _checkpoint_breach(checkpoint, keys)
         if breach:
             return 0, breach
-    pending_marks = iter(marks)
-    mark = next(pending_marks, None)
-    expected_sequence, previous, leaves, checked = 1, GENESIS, [], 0
-    last_mark_time = None
-    for row in _sealed_rows(batch):
-        if row.sequence != expected_sequence:
-            missing = row.sequence > expected_sequence
-            return checked, Breach(expected_sequence, row.id,
-                                   f"event at sequence {expected_sequence} is "
-                                   + ("missing (deleted)" if missing else "duplicated"))
-        content = content_hash(_row_dict(row))
+    top = db.session.scalar(select(func.max(Event.sequence))) or 0
+    units, first, previous_time = [], 1, None
+    for mark in marks:
+        units.append((first, mark.sequence, mark.id, mark.head_hash, mark.merkle_root,
+                      mark.created_at, previous_time, batch))
+        first, previous_time = mark.sequence + 1, mark.created_at
+    if top >= first:
+        units.append((first, top, None, None, None, None, previous_time, batch))
+    if marks and marks[-1].sequence > top:
+        mark = marks[-1]
+        return 0, Breach(mark.sequence, None, f"checkpoint {mark.id} covers events up to "
+                                              f"{mark.sequence} that are no longer in the ledger")
+    db.session.rollback()
+    if workers > 1 and len(units) > 1:
+        global _verify_app
+        _verify_app = current_app._get_current_object()
+        db.engine.dispose()
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = []
+            for result in pool.imap(_verify_unit_in_worker, units):
+                results.append(result)
+                if progress:
+                    progress(result[0])
+    else:
+        results = []
+        for unit in units:
+            results.append(_verify_unit(*unit))
+            if progress:
+                progress(results[-1][0])
+    checked = 0
+    for count, breach in results:  # in chain order: the first breach is the earliest
+        checked += count
+        if breach is not None:
+            return checked, breach
+    return checked, None
+
+
+_verify_app = None
+
+
+def _verify_unit_in_worker(unit) -> tuple[int, Breach | None]:
+    # A forked child: its own database connections, the parent's app.
+    with _verify_app.app_context():
+        db.engine.dispose(close=False)
+        return _verify_unit(*unit)
+
+
+def _verify_unit(first: int, last: int, mark_id, head_hash, root, mark_time, previous_time,
+                 batch: int) -> tuple[int, Breach | None]:
+    grace = timedelta(minutes=current_app.config["LEDGER_BACKDATE_MINUTES"])
+    previous = GENESIS if first == 1 else db.session.scalar(
+        select(Event.chain_hash).where(Event.sequence == first - 1))
+    if previous is None:
+        return 0, Breach(first - 1, None, f"event at sequence {first - 1} is missing (deleted)")
+    leaves, expected, checked = MerkleBuilder(), first, 0
+    for row in _sealed_rows(batch, first - 1, last):
+        if row.sequence != expected:
+            return checked, Breach(expected, row.id, f"event at sequence {expected} is "
+                                   + ("missing (deleted)" if row.sequence > expected
+                                      else "duplicated"))
+        content = content_hash_of_values(tuple(row)[:len(FIELDS)])
         if content != row.content_hash:
             return checked, Breach(row.sequence, row.id,
                                    f"event {row.id}'s content was changed after it was sealed")
@@ -313,42 +376,34 @@ def verify_ledger(progress: Callable[[int], None] | None = None,
             return checked, Breach(row.sequence, row.id,
                                    f"event {row.id} does not link to the event before it "
                                    "(inserted, removed or reordered rows)")
-        if last_mark_time is not None and row.server_time < last_mark_time - timedelta(
-                minutes=current_app.config["LEDGER_BACKDATE_MINUTES"]):
+        if previous_time is not None and row.server_time < previous_time - grace:
             return checked, Breach(row.sequence, row.id,
                                    f"event {row.id} claims a time before a checkpoint that "
                                    "did not contain it (inserted afterwards)")
-        if mark is not None:
-            leaves.append(content)
-            if row.sequence == mark.sequence:
-                if previous != mark.head_hash:
-                    return checked, Breach(row.sequence, row.id,
-                                           f"the chain differs from checkpoint {mark.id} "
-                                           f"published {mark.created_at:%Y-%m-%d %H:%M} "
-                                           "(the ledger was rewritten)")
-                if merkle_root(leaves) != mark.merkle_root:
-                    return checked, Breach(row.sequence, row.id,
-                                           f"the events differ from checkpoint {mark.id}")
-                last_mark_time = mark.created_at
-                leaves = []
-                mark = next(pending_marks, None)
-        expected_sequence += 1
+        leaves.add(content)
+        expected += 1
         checked += 1
-        if progress and checked % batch == 0:
-            progress(batch)
-    if mark is not None:
-        return checked, Breach(mark.sequence, None,
-                               f"checkpoint {mark.id} covers events up to {mark.sequence} "
-                               "that are no longer in the ledger")
+    if expected <= last:
+        return checked, Breach(expected, None, f"event at sequence {expected} is missing "
+                                               "(deleted)")
+    if mark_id is not None:
+        if previous != head_hash:
+            return checked, Breach(last, None,
+                                   f"the chain differs from checkpoint {mark_id} published "
+                                   f"{mark_time:%Y-%m-%d %H:%M} (the ledger was rewritten)")
+        if leaves.root() != root:
+            return checked, Breach(last, None, f"the events differ from checkpoint {mark_id}")
     return checked, None
 
 
-def _sealed_rows(batch: int) -> Iterator:
-    after = 0
+def _sealed_rows(batch: int, after: int = 0, last: int | None = None) -> Iterator:
     while True:
-        rows = db.session.execute(
-            select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
-            .where(_event.c.sequence > after).order_by(_event.c.sequence).limit(batch)).all()
+        query = (select(*_COLUMNS, _event.c.sequence, _event.c.content_hash,
+                        _event.c.chain_hash)
+                 .where(_event.c.sequence > after).order_by(_event.c.sequence).limit(batch))
+        if last is not None:
+            query = query.where(_event.c.sequence <= last)
+        rows = db.session.execute(query).all()
         if not rows:
             return
         yield from rows
