@@ -255,6 +255,9 @@ class Event(db.Model):
         # The sealer finds what is not yet in the chain without scanning the rest.
         Index("ix_event_unsealed", "id", postgresql_where=text("sequence IS NULL"),
               sqlite_where=text("sequence IS NULL")),
+        # NCRs are the rare qc_fail events: reports find them without reading the rest.
+        Index("ix_event_qc_fail", "component_id", postgresql_where=text("action = 'qc_fail'"),
+              sqlite_where=text("action = 'qc_fail'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

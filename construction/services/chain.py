@@ -198,6 +198,10 @@ def event_record(row) -> dict:
     return record
 
 
+# Checkpoints never change: the trees of the last few read are kept (per database).
+_TREES: dict[str, dict[tuple[int, str], list]] = {}
+
+
 def component_proof(principal: Principal, component_id: int) -> dict:
     """Return a component's events with what proves each one against a signed checkpoint."""
     from construction.services.components import component_for_reading
@@ -208,7 +212,7 @@ def component_proof(principal: Principal, component_id: int) -> dict:
         select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
         .where(_event.c.component_id == component_id).order_by(_event.c.sequence)).all()
     covering: dict[int, LedgerCheckpoint] = {}
-    trees: dict[int, list] = {}
+    trees = _TREES.setdefault(current_app.config["SQLALCHEMY_DATABASE_URI"], {})
     events = []
     for row in rows:
         checkpoint = covering.get(row.sequence) or db.session.scalar(
@@ -218,15 +222,18 @@ def component_proof(principal: Principal, component_id: int) -> dict:
                  "content_hash": row.content_hash, "chain_hash": row.chain_hash,
                  "checkpoint_id": None, "leaf_index": None, "audit_path": None}
         if checkpoint is not None:
-            if checkpoint.id not in trees:
-                trees[checkpoint.id] = merkle_levels(db.session.scalars(
+            if (checkpoint.id, checkpoint.head_hash) not in trees:
+                if len(trees) >= 8:
+                    trees.pop(next(iter(trees)))
+                trees[(checkpoint.id, checkpoint.head_hash)] = merkle_levels(db.session.scalars(
                     select(Event.content_hash)
                     .where(Event.sequence.between(checkpoint.first_sequence,
                                                   checkpoint.sequence))
                     .order_by(Event.sequence)).all())
             index = row.sequence - checkpoint.first_sequence
             entry.update(checkpoint_id=checkpoint.id, leaf_index=index,
-                         audit_path=audit_path(trees[checkpoint.id], index))
+                         audit_path=audit_path(trees[(checkpoint.id, checkpoint.head_hash)],
+                                               index))
             covering[row.sequence] = checkpoint
         events.append(entry)
     used = {c.id: c for c in covering.values()}

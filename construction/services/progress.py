@@ -1,7 +1,8 @@
 """Progress counters kept as events are written, and the reports read from them.
 
 Counters live in one table (ProgressCounter): kind `state` counts components
-per (project, storey, type, state) now; kind `day` counts transitions per
+per (project, storey, type, state) now, kind `pstate` the same per (project,
+type, state) for region-wide reads; kind `day` counts transitions per
 (project, type, local day, action). The scan path adds its deltas in the same
 transaction as its events with one multi-row upsert (keys sorted, so two
 batches never wait on each other in opposite orders); components created,
@@ -29,6 +30,16 @@ _counter = ProgressCounter.__table__
 
 def state_key(project_id: int, storey_id: int | None, type_id: int, state: str) -> tuple:
     return ("state", project_id, storey_id, type_id, state, None)
+
+
+def project_key(project_id: int, type_id: int, state: str) -> tuple:
+    # The same count without storeys: a region's projects read a few hundred rows.
+    return ("pstate", project_id, None, type_id, state, None)
+
+
+def _state_move(deltas: Counter, project_id, storey_id, type_id, state, delta: int) -> None:
+    deltas[state_key(project_id, storey_id, type_id, state)] += delta
+    deltas[project_key(project_id, type_id, state)] += delta
 
 
 def day_key(project_id: int, type_id: int, day: date, action: str) -> tuple:
@@ -69,8 +80,10 @@ def bump(connection, deltas: Counter) -> None:
 def _created(mapper, connection, component: Component) -> None:
     # The state default is applied by the INSERT; the attribute may not be loaded.
     state = component.__dict__.get("state") or "planned"
-    bump(connection, Counter({state_key(component.project_id, component.storey_id,
-                                        component.component_type_id, state): 1}))
+    deltas: Counter = Counter()
+    _state_move(deltas, component.project_id, component.storey_id,
+                component.component_type_id, state, 1)
+    bump(connection, deltas)
 
 
 @orm_event.listens_for(Component, "after_update")
@@ -80,18 +93,20 @@ def _moved(mapper, connection, component: Component) -> None:
     for name in ("storey_id", "component_type_id", "state", "project_id"):
         history = state.attrs[name].history
         before[name] = history.deleted[0] if history.deleted else getattr(component, name)
-    old = state_key(before["project_id"], before["storey_id"], before["component_type_id"],
-                    before["state"])
-    new = state_key(component.project_id, component.storey_id, component.component_type_id,
-                    component.state)
-    if old != new:
-        bump(connection, Counter({old: -1, new: 1}))
+    deltas: Counter = Counter()
+    _state_move(deltas, before["project_id"], before["storey_id"], before["component_type_id"],
+                before["state"], -1)
+    _state_move(deltas, component.project_id, component.storey_id,
+                component.component_type_id, component.state, 1)
+    bump(connection, deltas)
 
 
 @orm_event.listens_for(Component, "after_delete")
 def _deleted(mapper, connection, component: Component) -> None:
-    bump(connection, Counter({state_key(component.project_id, component.storey_id,
-                                        component.component_type_id, component.state): -1}))
+    deltas: Counter = Counter()
+    _state_move(deltas, component.project_id, component.storey_id,
+                component.component_type_id, component.state, -1)
+    bump(connection, deltas)
 
 
 def scan_deltas(moves: Iterable[tuple[Any, str]], events: Iterable[dict[str, Any]],
@@ -104,8 +119,8 @@ def scan_deltas(moves: Iterable[tuple[Any, str]], events: Iterable[dict[str, Any
     for row, before in moves:
         project_id, storey_id, type_id = types[row.id]
         if before != row.status.state:
-            deltas[state_key(project_id, storey_id, type_id, before)] -= 1
-            deltas[state_key(project_id, storey_id, type_id, row.status.state)] += 1
+            _state_move(deltas, project_id, storey_id, type_id, before, -1)
+            _state_move(deltas, project_id, storey_id, type_id, row.status.state, 1)
     for event in events:
         project_id, _, type_id = types[event["component_id"]]
         deltas[day_key(project_id, type_id, report_day(event["server_time"]),

@@ -90,13 +90,18 @@ def _summary(counts: Counter) -> dict[str, Any]:
 
 
 def progress(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
-    """Count components by state, overall and by project, building, storey and type."""
+    """Count components by state, overall and by project and type (and building and storey
+    when one project, building or storey is asked for)."""
     counter = ProgressCounter
+    # Storeys only when asked about one project: a whole region reads the
+    # per-project counters, a few hundred rows instead of tens of thousands.
+    detailed = any(v is not None for v in (filters.project_id, filters.building_id,
+                                           filters.storey_id))
     query = _scoped(principal, select(counter.project_id, counter.storey_id,
                                       counter.component_type_id, counter.state,
                                       func.sum(counter.count))
-                    .where(counter.kind == "state"), counter.project_id, filters,
-                    counter.storey_id, counter.component_type_id)
+                    .where(counter.kind == ("state" if detailed else "pstate")),
+                    counter.project_id, filters, counter.storey_id, counter.component_type_id)
     rows = db.session.execute(query.group_by(counter.project_id, counter.storey_id,
                                              counter.component_type_id, counter.state)).all()
     storeys = dict(db.session.execute(select(Storey.id, Storey.building_id).where(
@@ -118,6 +123,9 @@ def progress(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
              "type": _names(ComponentType, groups["type"])}
     report = _summary(overall)
     for group in ("project", "building", "storey", "type"):
+        if group in ("building", "storey") and not detailed:
+            report[f"by_{group}"] = []
+            continue
         report[f"by_{group}"] = [{"id": key, "name": names[group].get(key), **_summary(counts)}
                                  for key, counts in sorted(groups[group].items(),
                                                            key=lambda item: item[0] or 0)]

@@ -32,7 +32,13 @@ from construction.models import (
     User,
 )
 from construction.services.chain import signed_checkpoint
-from construction.services.progress import _text, day_key, report_day, state_key
+from construction.services.progress import (
+    _text,
+    day_key,
+    project_key,
+    report_day,
+    state_key,
+)
 from labels.codes import new_code
 
 ROUTE = ["cast", "demould", "qc_pass", "store", "load", "depart", "arrive", "accept_delivery",
@@ -140,6 +146,7 @@ def seed(components: int, projects: int = 10, seed_value: int = 2026,
                 counters[day_key(project_id, type_id, report_day(moment), action)] += 1
                 state = after
             counters[state_key(project_id, storey_id, type_id, state)] += 1
+            counters[project_key(project_id, type_id, state)] += 1
             component_rows.append([component_id, code, project_id, type_id, storey_id,
                                    f"M-{component_id % 217}", component_id % 40, state, False,
                                    False, False, len(steps), start, moment])

@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-26 01:01:53.426888
+Create Date: 2026-11-26 01:16:10.515682
 
 """
 from alembic import op
@@ -108,6 +108,7 @@ def upgrade():
         batch_op.add_column(sa.Column('sequence', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('content_hash', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('chain_hash', sa.String(length=64), nullable=True))
+        batch_op.create_index('ix_event_qc_fail', ['component_id'], unique=False, postgresql_where=sa.text("action = 'qc_fail'"), sqlite_where=sa.text("action = 'qc_fail'"))
         batch_op.create_index('ix_event_unsealed', ['id'], unique=False, postgresql_where=sa.text('sequence IS NULL'), sqlite_where=sa.text('sequence IS NULL'))
         batch_op.create_unique_constraint(batch_op.f('uq_event_sequence'), ['sequence'])
 
@@ -117,6 +118,7 @@ def downgrade():
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_event_sequence'), type_='unique')
         batch_op.drop_index('ix_event_unsealed', postgresql_where=sa.text('sequence IS NULL'), sqlite_where=sa.text('sequence IS NULL'))
+        batch_op.drop_index('ix_event_qc_fail', postgresql_where=sa.text("action = 'qc_fail'"), sqlite_where=sa.text("action = 'qc_fail'"))
         batch_op.drop_column('chain_hash')
         batch_op.drop_column('content_hash')
         batch_op.drop_column('sequence')

@@ -63,7 +63,12 @@ def test_counters_equal_a_recount_after_any_sequence(world, script):
         else:
             world.scan(target["code"], step, data={"record": "R-1"})  # refused ones count nothing
     with world.app.app_context():
-        assert _counters("state") == {k: v for k, v in recount(db.session).items() if v}
+        expected = {k: v for k, v in recount(db.session).items() if v}
+        assert _counters("state") == expected
+        by_project: Counter = Counter()
+        for (_, project_id, _, type_id, state, _), count in expected.items():
+            by_project[("pstate", project_id, None, type_id, state, None)] += count
+        assert _counters("pstate") == dict(by_project)
         assert _counters("day") == _daily_recount()
         total = sum(_counters("state").values())
         assert total == db.session.scalar(select(func.count()).select_from(Component))

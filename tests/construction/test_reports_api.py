@@ -19,7 +19,11 @@ def test_progress_counts_by_state_and_group_within_the_region(world):
     assert body["by_state"] == {"cast": 2, "installed": 1, "planned": 1}
     assert body["percent_by_state"]["cast"] == 50.0
     assert [p["name"] for p in body["by_project"]] == ["Project main"]
-    assert body["by_storey"][0]["name"] == "1F" and body["by_type"][0]["name"] == "Wall"
+    assert body["by_type"][0]["name"] == "Wall" and body["by_storey"] == []
+    project = world.client("regulator").get(
+        f"/api/v1/progress?project_id={world.ids['project_main']}").get_json()
+    assert project["by_storey"][0]["name"] == "1F" and project["by_building"][0]["name"] == "B1"
+    assert project["by_storey"][0]["by_state"] == {"cast": 2, "installed": 1, "planned": 1}
     admin = world.client("admin").get("/api/v1/progress").get_json()
     assert admin["total"] == 5 and len(admin["by_project"]) == 2
     region = world.client("admin").get("/api/v1/progress?region=4401").get_json()
