@@ -93,7 +93,8 @@ def _jpeg(data: bytes, name: str) -> Response:
 
 @blp.route(f"/photos/<id(max={BIG}):photo_id>/image")
 class PhotoImage(MethodView):
-    @blp.doc(responses={"200": {"content": {"image/jpeg": {}}}})
+    @blp.doc(responses={"200": {"description": "The photo as JPEG",
+                                "content": {"image/jpeg": {}}}})
     def get(self, photo_id):
         """The photo upright, without EXIF (no GPS leaves the system)."""
         photo = service.photo_for_reading(authenticate_request(), photo_id)
@@ -102,7 +103,8 @@ class PhotoImage(MethodView):
 
 @blp.route(f"/photos/<id(max={BIG}):photo_id>/overlay")
 class PhotoOverlay(MethodView):
-    @blp.doc(responses={"200": {"content": {"image/jpeg": {}}}})
+    @blp.doc(responses={"200": {"description": "The photo with its overlay as JPEG",
+                                "content": {"image/jpeg": {}}}})
     def get(self, photo_id):
         """The photo with label boxes (green genuine, red not) and crack candidates (red)."""
         photo = service.photo_for_reading(authenticate_request(), photo_id)

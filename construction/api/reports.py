@@ -112,7 +112,8 @@ def _csv(lines, name: str) -> Response:
 @blp.route("/exports/components.csv")
 class ComponentsCsv(MethodView):
     @blp.arguments(ReportArgs(), location="query")
-    @blp.doc(responses={"200": {"content": {"text/csv": {}}}})
+    @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
+                                "content": {"text/csv": {}}}})
     def get(self, args):
         """Components as CSV (UTF-8 with BOM, opens in Excel), streamed."""
         return _csv(service.components_csv(authenticate_request(), _filters(args)),
@@ -122,7 +123,8 @@ class ComponentsCsv(MethodView):
 @blp.route("/exports/events.csv")
 class EventsCsv(MethodView):
     @blp.arguments(ReportArgs(), location="query")
-    @blp.doc(responses={"200": {"content": {"text/csv": {}}}})
+    @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
+                                "content": {"text/csv": {}}}})
     def get(self, args):
         """Events as CSV (UTF-8 with BOM), oldest first, streamed; since/until by record time."""
         return _csv(service.events_csv(authenticate_request(), _filters(args)), "events.csv")
