@@ -1,0 +1,694 @@
+"""Webhooks: subscriptions to lifecycle events, and their signed, retried deliveries.
+
+The scan path knows nothing of webhooks. A dispatcher reads the sealed ledger
+after each active subscription's cursor (`after_sequence`), in sequence order
+and in batches, and queues one delivery per matching event, advancing the
+cursor in the same transaction; the unique (subscription, event) pair makes a
+second run harmless. A sender then POSTs every due delivery, signed with the
+subscription's secret, and reschedules failures with exponential back-off
+until WEBHOOK_MAX_ATTEMPTS, after which the delivery is `failed` (an API call
+re-sends it).
+
+Running it in production: one long-lived process beside the web workers,
+e.g. a systemd unit running
+
+    flask --app app webhooks deliver --loop --interval 5
+
+(more than one is safe: subscriptions and due deliveries are claimed, so two
+processes never send the same attempt; on SQLite keep to one). Without a
+service, `flask --app app webhooks deliver` from cron every minute does the
+same work once. Other code calls `deliver()`.
+
+What a receiver gets: a POST of JSON `{"delivery_id", "subscription_id",
+"event": {...}}` with the headers `X-PrefabTrace-Event` (the action),
+`X-PrefabTrace-Delivery` (the same on every attempt: de-duplicate on it),
+`X-PrefabTrace-Timestamp` (Unix seconds) and `X-PrefabTrace-Signature:
+sha256=<hex HMAC-SHA256 of "{timestamp}.{body}" keyed with the secret>`.
+Receivers should compare signatures in constant time and refuse timestamps
+more than a few minutes old. Deliveries may arrive out of order (retries,
+parallel sending): `event.sequence` gives the ledger order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import random
+import secrets
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from construction import lifecycle
+from construction.auth import Principal, visible_project_ids
+from construction.errors import ApiProblem
+from construction.extensions import db
+from construction.models import (
+    Component,
+    Event,
+    Project,
+    User,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from construction.services.chain import seal_all
+from construction.services.scans import event_view
+
+# Configuration keys and their defaults (read at call time, so tests may change them).
+DEFAULTS: dict[str, Any] = {
+    "WEBHOOK_ALLOW_PRIVATE": False,   # let URLs reach private/loopback hosts (tests, labs)
+    "WEBHOOK_TIMEOUT_S": 10.0,        # per attempt: connect, and each read
+    "WEBHOOK_MAX_ATTEMPTS": 12,       # about 14.5 hours of retrying with the back-off below
+    "WEBHOOK_BACKOFF_S": 30.0,        # wait after the first failure, doubled after each
+    "WEBHOOK_BACKOFF_MAX_S": 21600.0,  # the longest wait between attempts (6 h)
+    "WEBHOOK_DISPATCH_BATCH": 500,    # ledger events read per dispatch transaction
+    "WEBHOOK_SEND_BATCH": 50,         # deliveries claimed at once
+    "WEBHOOK_SEND_WORKERS": 4,        # HTTP requests in flight at once
+}
+RECENT_DELIVERIES = 20
+USER_AGENT = "PrefabTrace-Webhooks/1"
+KEEP = object()  # "leave this field as it is" for update_subscription
+
+
+def setting(name: str):
+    """Return a webhook setting from the app config, or its default."""
+    value = current_app.config.get(name, DEFAULTS[name])
+    if isinstance(DEFAULTS[name], bool) and isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return type(DEFAULTS[name])(value)
+
+
+# --- URLs and addresses ------------------------------------------------------------
+#
+# Server-side request forgery: a webhook makes this server send requests to an
+# address a user chose. Left open, anyone allowed to subscribe could reach what
+# only the server can — the cloud metadata service (169.254.169.254, which hands
+# out credentials), databases and admin pages on localhost or the private
+# network — and read the answers back through the delivery status. So a URL must
+# be http(s) and its host must resolve only to public addresses, checked when the
+# subscription is made AND again on every connection (a DNS name can be pointed
+# at 127.0.0.1 after it was checked), and redirects are never followed (a public
+# host could redirect to a private one). WEBHOOK_ALLOW_PRIVATE lifts the address
+# rule for tests and closed networks.
+
+
+class WebhookUrlError(ValueError):
+    """A URL webhooks may not be sent to."""
+
+
+class PrivateAddressError(OSError):
+    """A connection refused because the address is not public."""
+
+
+def is_public_address(address: str) -> bool:
+    """Tell whether an IP address is globally routable (not private, loopback, link-local...)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str, allow_private: bool) -> str:
+    """Return the URL if webhooks may be sent to it, else raise WebhookUrlError."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise WebhookUrlError("The URL may not contain spaces or control characters.")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise WebhookUrlError(f"The URL is not valid ({error}).") from error
+    if parts.scheme not in ("http", "https"):
+        raise WebhookUrlError("Use an http or https URL.")
+    if not parts.hostname:
+        raise WebhookUrlError("The URL has no host.")
+    if parts.username is not None or parts.password is not None:
+        raise WebhookUrlError("Put no credentials in the URL: receivers check the signature.")
+    if allow_private:
+        return url
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https"
+                                                             else 80), 0, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise WebhookUrlError(f"The host {parts.hostname} does not resolve.") from error
+    for info in infos:
+        if not is_public_address(info[4][0]):
+            raise WebhookUrlError(
+                f"The host {parts.hostname} resolves to {info[4][0]}, a private, loopback or "
+                "link-local address: webhooks only go to public addresses.")
+    return url
+
+
+def _connect_public(address, timeout=None, source_address=None, *args):
+    """Open a TCP connection like socket.create_connection, to public addresses only."""
+    host, port = address
+    last_error: OSError = OSError(f"{host} has no address")
+    for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, 0,
+                                                               socket.SOCK_STREAM):
+        if not is_public_address(sockaddr[0]):
+            last_error = PrivateAddressError(
+                f"{host} resolves to {sockaddr[0]}, which is not a public address")
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            if isinstance(timeout, int | float):
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as error:
+            sock.close()
+            last_error = error
+    raise last_error
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_public
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_public
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # the 3xx answer then surfaces as an HTTPError: a failed attempt
+
+
+def _opener(allow_private: bool) -> urllib.request.OpenerDirector:
+    # No proxies from the environment: the address check must see the real peer.
+    handlers = [urllib.request.ProxyHandler({}), _NoRedirects()]
+    if not allow_private:
+        handlers += [_PublicHTTPHandler(), _PublicHTTPSHandler()]
+    return urllib.request.build_opener(*handlers)
+
+
+# --- signing and posting -----------------------------------------------------------
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Return the X-PrefabTrace-Signature value for a body sent at `timestamp`."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one HTTP attempt came to."""
+
+    delivered: bool
+    status_code: int | None
+    error: str
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float,
+              allow_private: bool) -> Outcome:
+    """POST a JSON body; a 2xx answer is delivered, anything else a failure with its reason."""
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": USER_AGENT, **headers})
+    try:
+        with _opener(allow_private).open(request, timeout=timeout) as response:
+            return Outcome(True, response.status, "")
+    except urllib.error.HTTPError as error:
+        try:
+            if 300 <= error.code < 400:
+                return Outcome(False, error.code, f"HTTP {error.code} redirect to "
+                               f"{error.headers.get('Location', '?')} not followed: "
+                               "subscribe the final URL")
+            try:
+                text = error.read(200).decode("utf-8", "replace").strip()
+            except (OSError, http.client.HTTPException):
+                text = ""
+            return Outcome(False, error.code, f"HTTP {error.code}" + (f": {text}" if text
+                                                                      else ""))
+        finally:
+            error.close()
+    except urllib.error.URLError as error:
+        reason = error.reason
+        if isinstance(reason, TimeoutError):
+            return Outcome(False, None, f"timed out after {timeout:g} s")
+        return Outcome(False, None, f"{type(reason).__name__}: {reason}"
+                       if isinstance(reason, Exception) else str(reason))
+    except TimeoutError:
+        return Outcome(False, None, f"timed out after {timeout:g} s")
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        return Outcome(False, None, f"{type(error).__name__}: {error}")
+
+
+def backoff(attempts: int) -> timedelta:
+    """Return the wait after `attempts` failed attempts: base × 2^(attempts−1), capped, +≤10 %."""
+    base, cap = setting("WEBHOOK_BACKOFF_S"), setting("WEBHOOK_BACKOFF_MAX_S")
+    seconds = min(cap, base * 2 ** min(max(attempts, 1) - 1, 40))
+    # A little jitter, never shorter, so receivers that came back are not hit all at once.
+    return timedelta(seconds=max(1.0, seconds * (1 + 0.1 * random.random())))
+
+
+# --- subscriptions -------------------------------------------------------------------
+
+
+def _invalid(field: str, message: str) -> ApiProblem:
+    return ApiProblem("validation-error", message, errors={field: [message]})
+
+
+def _checked_actions(actions: list[str] | None) -> list[str] | None:
+    if actions is None:
+        return None
+    unknown = [a for a in actions if a not in lifecycle.ACTIONS]
+    if unknown:
+        raise _invalid("actions", f"Unknown actions: {', '.join(unknown)}.")
+    if not actions:
+        raise _invalid("actions", "Name at least one action, or send null for all.")
+    return sorted(set(actions))
+
+
+def _check_project(principal: Principal, project_id: int) -> None:
+    query = select(Project.id).where(Project.id == project_id)
+    scope = visible_project_ids(principal)
+    if scope is not None:
+        query = query.where(Project.id.in_(scope))
+    if db.session.scalar(query) is None:
+        if principal.is_admin:
+            raise _invalid("project_id", f"There is no project {project_id}.")
+        # The same answer for a project that does not exist: nothing leaks.
+        raise ApiProblem("forbidden", f"you may not subscribe to project {project_id}: "
+                         "it is not one you take part in" + (" or in your region"
+                                                            if principal.role == "regulator"
+                                                            else ""))
+
+
+def create_subscription(principal: Principal, url: str, actions: list[str] | None = None,
+                        project_id: int | None = None,
+                        region_code: str | None = None) -> WebhookSubscription:
+    """Subscribe a URL to the events of a project or region from now on; make its secret.
+
+    Regulators subscribe to their region (the default) or a part of it, or to
+    a project in it; other users to projects they take part in; admins to
+    anything, or everything when neither is given.
+    """
+    try:
+        url = check_url(url, setting("WEBHOOK_ALLOW_PRIVATE"))
+    except WebhookUrlError as error:
+        raise _invalid("url", str(error)) from error
+    actions = _checked_actions(actions)
+    if project_id is not None and region_code is not None:
+        raise _invalid("region_code", "Give project_id or region_code, not both.")
+    if principal.role == "regulator":
+        if project_id is None:
+            region_code = region_code or principal.region_code
+            if not region_code.startswith(principal.region_code):
+                raise ApiProblem("forbidden", f"a regulator of region {principal.region_code} "
+                                 f"may not subscribe to region {region_code}")
+    elif not principal.is_admin:
+        if region_code is not None:
+            raise ApiProblem("forbidden", "only regulators and admins subscribe to a region")
+        if project_id is None:
+            raise _invalid("project_id", "Name the project whose events you want.")
+    if project_id is not None:
+        _check_project(principal, project_id)
+    # Start at the ledger's head: a subscription gets the events recorded from now on
+    # (history is in GET /api/v1/ledger/events).
+    seal_all()
+    head = db.session.scalar(select(func.max(Event.sequence))) or 0
+    subscription = WebhookSubscription(
+        organization_id=principal.organization_id, created_by_user_id=principal.user_id,
+        url=url, secret="whsec_" + secrets.token_urlsafe(32), actions=actions,
+        project_id=project_id, region_code=region_code, active=True, after_sequence=head,
+        created_at=datetime.now(UTC))
+    db.session.add(subscription)
+    db.session.commit()
+    return subscription
+
+
+def _managed(principal: Principal, subscription_id: int) -> WebhookSubscription:
+    query = select(WebhookSubscription).where(WebhookSubscription.id == subscription_id)
+    if not principal.is_admin:
+        query = query.where(WebhookSubscription.organization_id == principal.organization_id)
+    subscription = db.session.scalar(query)
+    if subscription is None:
+        raise ApiProblem("not-found", f"no webhook subscription {subscription_id}")
+    return subscription
+
+
+def list_subscriptions(principal: Principal, page: int,
+                       per_page: int) -> tuple[list[WebhookSubscription], int]:
+    """List your organization's subscriptions (admins: all), oldest first."""
+    query = select(WebhookSubscription)
+    if not principal.is_admin:
+        query = query.where(WebhookSubscription.organization_id == principal.organization_id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    items = db.session.scalars(query.order_by(WebhookSubscription.id)
+                               .limit(per_page).offset((page - 1) * per_page)).all()
+    return list(items), total
+
+
+def subscription_detail(principal: Principal, subscription_id: int) -> dict[str, Any]:
+    """Return a subscription with its delivery counts and most recent deliveries."""
+    subscription = _managed(principal, subscription_id)
+    counts = dict(db.session.execute(
+        select(WebhookDelivery.status, func.count())
+        .where(WebhookDelivery.subscription_id == subscription_id)
+        .group_by(WebhookDelivery.status)).all())
+    recent = db.session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
+        .order_by(WebhookDelivery.id.desc()).limit(RECENT_DELIVERIES)).all()
+    view = {c.key: getattr(subscription, c.key)
+            for c in WebhookSubscription.__table__.columns if c.key != "secret"}
+    view["delivery_counts"] = {status: counts.get(status, 0)
+                               for status in ("pending", "delivered", "failed")}
+    view["deliveries"] = list(recent)
+    return view
+
+
+def list_deliveries(principal: Principal, subscription_id: int, status: str | None,
+                    page: int, per_page: int) -> tuple[list[WebhookDelivery], int]:
+    """List a subscription's deliveries, newest first, optionally of one status."""
+    _managed(principal, subscription_id)
+    query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
+    if status:
+        query = query.where(WebhookDelivery.status == status)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    items = db.session.scalars(query.order_by(WebhookDelivery.id.desc())
+                               .limit(per_page).offset((page - 1) * per_page)).all()
+    return list(items), total
+
+
+def update_subscription(principal: Principal, subscription_id: int, active: bool | None = None,
+                        actions: Any = KEEP) -> WebhookSubscription:
+    """Switch a subscription on or off, or change its actions (None: every action).
+
+    Switched back on, it resumes where it stopped: the events in between are
+    delivered too.
+    """
+    subscription = _managed(principal, subscription_id)
+    if actions is not KEEP:
+        subscription.actions = _checked_actions(actions)
+    if active is not None:
+        subscription.active = active
+    db.session.commit()
+    return subscription
+
+
+def deactivate_subscription(principal: Principal, subscription_id: int) -> None:
+    """Stop a subscription for good; it and its deliveries stay on record."""
+    _managed(principal, subscription_id).active = False
+    db.session.commit()
+
+
+def retry_delivery(principal: Principal, subscription_id: int, delivery_id: int,
+                   now: datetime | None = None) -> WebhookDelivery:
+    """Send a failed (or still pending) delivery now, once, and return it."""
+    subscription = _managed(principal, subscription_id)
+    if not subscription.active:
+        raise ApiProblem("conflict", f"webhook subscription {subscription_id} is inactive; "
+                         "switch it on first")
+    delivery = db.session.scalar(select(WebhookDelivery).where(
+        WebhookDelivery.id == delivery_id, WebhookDelivery.subscription_id == subscription_id))
+    if delivery is None:
+        raise ApiProblem("not-found", f"no delivery {delivery_id} of subscription "
+                         f"{subscription_id}")
+    if delivery.status == "delivered":
+        raise ApiProblem("conflict", f"delivery {delivery_id} was delivered already",
+                         current_status=delivery.status)
+    clock = _clock(now)
+    # Pending again and leased, so the sender does not pick it up meanwhile.
+    db.session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                       .values(status="pending", next_attempt_at=clock() + _lease()))
+    db.session.commit()
+    _send([delivery_id], clock)
+    return db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
+
+
+# --- dispatching: ledger events to deliveries --------------------------------------
+
+
+def _clock(now: datetime | None) -> Callable[[], datetime]:
+    return (lambda: now) if now is not None else (lambda: datetime.now(UTC))
+
+
+def _reader_scope(user_id: int) -> set[int] | None:
+    """Return the projects a subscription's creator may read now (None: all)."""
+    user = db.session.get(User, user_id)
+    if user is None or not user.active:
+        return set()
+    organization = user.organization
+    principal = Principal(user_id=user.id, user_name=user.name, role=user.role.value,
+                          organization_id=organization.id,
+                          organization_kind=organization.kind.value,
+                          region_code=organization.region_code)
+    query = visible_project_ids(principal)
+    return None if query is None else set(db.session.scalars(query))
+
+
+def _matches(subscription: WebhookSubscription, row, readable: set[int] | None) -> bool:
+    if subscription.actions is not None and row.action not in subscription.actions:
+        return False
+    if subscription.project_id is not None and row.project_id != subscription.project_id:
+        return False
+    if (subscription.region_code is not None
+            and not row.region_code.startswith(subscription.region_code)):
+        return False
+    # Never send what the creator could not read today (left the project, deactivated).
+    return readable is None or row.project_id in readable
+
+
+def _insert_ignoring_duplicates(rows: list[dict[str, Any]]) -> int:
+    """Insert deliveries, skipping any already queued; return how many were new."""
+    table = WebhookDelivery.__table__
+    dialect = db.session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return len(db.session.execute(
+        module.insert(table).on_conflict_do_nothing(index_elements=["subscription_id",
+                                                                    "event_id"])
+        .returning(table.c.id), rows).all())
+
+
+def dispatch(now: datetime | None = None) -> int:
+    """Queue a delivery for every sealed event each active subscription wants; return how many.
+
+    Each batch locks the subscriptions it reads (others' dispatchers skip them),
+    inserts the deliveries and advances the cursors in one transaction.
+    """
+    seal_all()
+    clock = _clock(now)
+    batch = setting("WEBHOOK_DISPATCH_BATCH")
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    readers: dict[int, set[int] | None] = {}
+    queued = 0
+    while True:
+        query = (select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
+                 .order_by(WebhookSubscription.id))
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        subscriptions = db.session.scalars(query).all()
+        if not subscriptions:
+            break
+        start = min(s.after_sequence for s in subscriptions)
+        rows = db.session.execute(
+            select(Event.id, Event.sequence, Event.action, Component.project_id,
+                   Project.region_code)
+            .join(Component, Component.id == Event.component_id)
+            .join(Project, Project.id == Component.project_id)
+            .where(Event.sequence > start).order_by(Event.sequence).limit(batch)).all()
+        if not rows:
+            break
+        last, created = rows[-1].sequence, clock()
+        new = []
+        for subscription in subscriptions:
+            if subscription.created_by_user_id not in readers:
+                readers[subscription.created_by_user_id] = _reader_scope(
+                    subscription.created_by_user_id)
+            readable = readers[subscription.created_by_user_id]
+            new += [{"subscription_id": subscription.id, "event_id": row.id,
+                     "status": "pending", "attempts": 0, "next_attempt_at": created,
+                     "last_error": "", "created_at": created}
+                    for row in rows if row.sequence > subscription.after_sequence
+                    and _matches(subscription, row, readable)]
+            subscription.after_sequence = max(subscription.after_sequence, last)
+        if new:
+            queued += _insert_ignoring_duplicates(new)
+        db.session.commit()
+        if len(rows) < batch:
+            break
+    db.session.commit()
+    return queued
+
+
+# --- sending -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    delivery_id: int
+    subscription_id: int
+    url: str
+    secret: str
+    action: str
+    attempts: int
+    body: bytes
+
+
+@dataclass
+class SendReport:
+    """How the deliveries attempted in one run went."""
+
+    queued: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+def _lease() -> timedelta:
+    # Long enough for a whole claimed batch to be sent before anyone else may take it.
+    rounds = -(-setting("WEBHOOK_SEND_BATCH") // max(1, setting("WEBHOOK_SEND_WORKERS")))
+    return timedelta(seconds=setting("WEBHOOK_TIMEOUT_S") * 2 * rounds + 60)
+
+
+def _claim_due(due_before: datetime, leased_until: datetime, limit: int) -> list[int]:
+    query = (select(WebhookDelivery.id)
+             .join(WebhookSubscription,
+                   WebhookSubscription.id == WebhookDelivery.subscription_id)
+             .where(WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= due_before,
+                    WebhookSubscription.active.is_(True))
+             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit))
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=WebhookDelivery, skip_locked=True)
+    ids = list(db.session.scalars(query))
+    if ids:
+        db.session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+                           .values(next_attempt_at=leased_until))
+    db.session.commit()
+    return ids
+
+
+def payload(delivery_id: int, subscription_id: int, event: Event, user_name: str,
+            component_code: str, project: tuple[int, str]) -> dict[str, Any]:
+    """Return the JSON a receiver gets for one event."""
+    body = event_view(event, user_name)
+    body.update(component_code=component_code, project_id=project[0], project_code=project[1],
+                sequence=event.sequence, content_hash=event.content_hash)
+    return {"delivery_id": delivery_id, "subscription_id": subscription_id, "event": body}
+
+
+def _jobs(delivery_ids: list[int]) -> list[_Job]:
+    rows = db.session.execute(
+        select(WebhookDelivery, WebhookSubscription, Event, User.name, Component.code,
+               Project.id, Project.code)
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .join(User, User.id == Event.user_id)
+        .join(Component, Component.id == Event.component_id)
+        .join(Project, Project.id == Component.project_id)
+        .where(WebhookDelivery.id.in_(delivery_ids), WebhookSubscription.active.is_(True))
+        .order_by(Event.sequence)).all()
+    jobs = []
+    for delivery, subscription, event, user_name, code, project_id, project_code in rows:
+        body = json.dumps(payload(delivery.id, subscription.id, event, user_name, code,
+                                  (project_id, project_code)),
+                          ensure_ascii=False, separators=(",", ":")).encode()
+        jobs.append(_Job(delivery.id, subscription.id, subscription.url, subscription.secret,
+                         event.action, delivery.attempts, body))
+    # No transaction may stay open while we wait on receivers (SQLite's write lock).
+    db.session.rollback()
+    return jobs
+
+
+def _attempt(job: _Job, sent_at: datetime, timeout: float, allow_private: bool) -> Outcome:
+    timestamp = str(int(sent_at.timestamp()))
+    return post_json(job.url, job.body, {
+        "X-PrefabTrace-Event": job.action,
+        "X-PrefabTrace-Delivery": str(job.delivery_id),
+        "X-PrefabTrace-Timestamp": timestamp,
+        "X-PrefabTrace-Signature": signature(job.secret, timestamp, job.body),
+    }, timeout, allow_private)
+
+
+def _record(job: _Job, outcome: Outcome, at: datetime, report: SendReport) -> None:
+    attempts = job.attempts + 1
+    values: dict[str, Any] = {"attempts": attempts, "last_status_code": outcome.status_code,
+                              "last_error": outcome.error[:500]}
+    if outcome.delivered:
+        values.update(status="delivered", delivered_at=at)
+        report.delivered += 1
+    elif attempts >= setting("WEBHOOK_MAX_ATTEMPTS"):
+        values.update(status="failed")
+        report.failed += 1
+    else:
+        values.update(status="pending", next_attempt_at=at + backoff(attempts))
+        report.retrying += 1
+    db.session.execute(update(WebhookDelivery).where(WebhookDelivery.id == job.delivery_id)
+                       .values(**values))
+    db.session.execute(
+        update(WebhookSubscription).where(WebhookSubscription.id == job.subscription_id)
+        .values(last_status="delivered" if outcome.delivered else "failed",
+                last_status_code=outcome.status_code, last_error=outcome.error[:500],
+                last_delivery_at=at))
+    db.session.commit()
+
+
+def _send(delivery_ids: list[int], clock: Callable[[], datetime],
+          report: SendReport | None = None) -> SendReport:
+    report = report or SendReport()
+    jobs = _jobs(delivery_ids)
+    if not jobs:
+        return report
+    timeout, allow_private = setting("WEBHOOK_TIMEOUT_S"), setting("WEBHOOK_ALLOW_PRIVATE")
+    # Only the HTTP requests run in threads; the database is touched here alone.
+    with ThreadPoolExecutor(max_workers=max(1, setting("WEBHOOK_SEND_WORKERS"))) as pool:
+        futures = {pool.submit(_attempt, job, clock(), timeout, allow_private): job
+                   for job in jobs}
+        for future in as_completed(futures):
+            _record(futures[future], future.result(), clock(), report)
+    return report
+
+
+def send_due(now: datetime | None = None) -> SendReport:
+    """Attempt every delivery due now (once each), recording each outcome."""
+    clock = _clock(now)
+    due_before = clock()
+    limit = setting("WEBHOOK_SEND_BATCH")
+    report = SendReport()
+    while True:
+        ids = _claim_due(due_before, clock() + _lease(), limit)
+        if ids:
+            _send(ids, clock, report)
+        if len(ids) < limit:
+            return report
+
+
+def deliver(now: datetime | None = None) -> SendReport:
+    """Queue deliveries for new events, then send everything due; one round."""
+    queued = dispatch(now)
+    report = send_due(now)
+    report.queued = queued
+    return report
