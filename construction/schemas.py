@@ -241,6 +241,8 @@ class ComponentDetailSchema(ComponentSchema):
     events = fields.List(fields.Nested(EventSchema), dump_only=True)
     open_alerts = fields.List(fields.String(), dump_only=True, metadata={
         "description": "Kinds of the open alerts on this component (e.g. a copied label)"})
+    evidence = fields.Dict(dump_only=True, metadata={
+        "description": "Label versions printed, and photos that show it with their findings"})
 
 
 class ComponentPageSchema(Schema):

@@ -31,6 +31,7 @@ def _with_history(component_id: int):
     component.events = [event_view(event, user) for event, user in
                         service.component_events(component_id)]
     component.open_alerts = open_alert_kinds(component_id)
+    component.evidence = service.component_evidence(component_id)
     return component
 
 

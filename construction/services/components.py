@@ -300,3 +300,26 @@ def _clashes_with_stored(project_id: int, rows: list[dict[str, Any]],
             clashes.append(("serial", f"{gtin}/{serial}", pairs[(gtin, serial)]))
     return [{"row": lines[index], "field": field, "message": f"'{value}' is already used"}
             for field, value, index in clashes]
+
+
+def component_evidence(component_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Return what documents a component: its label versions and the photos that show it."""
+    from construction.models import Finding, Label, Photo, PhotoComponent
+
+    labels = [{"version": label.version, "issued_at": label.issued_at,
+               "print_count": label.print_count, "last_printed_at": label.last_printed_at,
+               "revoked_at": label.revoked_at, "revoked_reason": label.revoked_reason}
+              for label in db.session.scalars(select(Label).where(
+                  Label.component_id == component_id).order_by(Label.version))]
+    shown = select(PhotoComponent.photo_id).where(PhotoComponent.component_id == component_id)
+    photos = []
+    for photo in db.session.scalars(select(Photo).where(
+            or_(Photo.component_id == component_id, Photo.id.in_(shown)))
+            .order_by(Photo.id)):
+        findings = db.session.execute(select(Finding.kind, Finding.status).where(
+            Finding.photo_id == photo.id)).all()
+        photos.append({"id": photo.id, "uploaded_at": photo.uploaded_at,
+                       "taken_at": photo.taken_at, "status": photo.status,
+                       "findings": [{"kind": kind, "status": status} for kind, status in findings],
+                       "url": f"/api/v1/photos/{photo.id}"})
+    return {"labels": labels, "photos": photos}

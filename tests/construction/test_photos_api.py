@@ -105,6 +105,9 @@ def test_a_photo_of_a_labelled_component_is_checked_and_linked(world):
     overlay = world.client("regulator").get(f"/api/v1/photos/{photo_id}/overlay")
     assert overlay.status_code == 200 and overlay.mimetype == "image/jpeg"
     assert world.client("far_regulator").get(f"/api/v1/photos/{photo_id}").status_code == 404
+    history = world.client("regulator").get(f"/api/v1/components/{component['id']}").get_json()
+    assert [p["id"] for p in history["evidence"]["photos"]] == [photo_id]
+    assert [label["version"] for label in history["evidence"]["labels"]] == [1]
 
 
 def test_the_same_file_again_is_the_same_photo(world):
