@@ -42,10 +42,14 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 def _time(value: Any) -> Any:
     if isinstance(value, datetime):
-        if value.tzinfo is not UTC:
+        offset = value.utcoffset()
+        if offset is None:
+            raise ValueError("ledger times carry their zone")
+        if offset:
             value = value.astimezone(UTC)
-        # isoformat is several times faster than strftime; in UTC it ends "+00:00".
-        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+        # isoformat is several times faster than strftime; a naive copy of a UTC
+        # time (any UTC tzinfo: datetime's, zoneinfo's) prints without an offset.
+        return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
     return value
 
 

@@ -369,23 +369,27 @@ def _verify_unit(first: int, last: int, mark_id, head_hash, root, mark_time, pre
     if previous is None:
         return 0, Breach(first - 1, None, f"event at sequence {first - 1} is missing (deleted)")
     leaves, expected, checked = MerkleBuilder(), first, 0
-    for row in _sealed_rows(batch, first - 1, last):
-        if row.sequence != expected:
-            return checked, Breach(expected, row.id, f"event at sequence {expected} is "
-                                   + ("missing (deleted)" if row.sequence > expected
+    width = len(FIELDS)
+    backdate = previous_time - grace if previous_time is not None else None
+    for row in _sealed_tuples(batch, first - 1, last):
+        event_id, sequence, stored_content, stored_chain = row[0], row[width], row[width + 1], \
+            row[width + 2]
+        if sequence != expected:
+            return checked, Breach(expected, event_id, f"event at sequence {expected} is "
+                                   + ("missing (deleted)" if sequence > expected
                                       else "duplicated"))
-        content = content_hash_of_values(tuple(row)[:len(FIELDS)])
-        if content != row.content_hash:
-            return checked, Breach(row.sequence, row.id,
-                                   f"event {row.id}'s content was changed after it was sealed")
+        content = content_hash_of_values(row[:width])
+        if content != stored_content:
+            return checked, Breach(sequence, event_id,
+                                   f"event {event_id}'s content was changed after it was sealed")
         previous = chain_hash(previous, content)
-        if previous != row.chain_hash:
-            return checked, Breach(row.sequence, row.id,
-                                   f"event {row.id} does not link to the event before it "
+        if previous != stored_chain:
+            return checked, Breach(sequence, event_id,
+                                   f"event {event_id} does not link to the event before it "
                                    "(inserted, removed or reordered rows)")
-        if previous_time is not None and row.server_time < previous_time - grace:
-            return checked, Breach(row.sequence, row.id,
-                                   f"event {row.id} claims a time before a checkpoint that "
+        if backdate is not None and row[_SERVER_TIME] < backdate:
+            return checked, Breach(sequence, event_id,
+                                   f"event {event_id} claims a time before a checkpoint that "
                                    "did not contain it (inserted afterwards)")
         leaves.add(content)
         expected += 1
@@ -401,6 +405,30 @@ def _verify_unit(first: int, last: int, mark_id, head_hash, root, mark_time, pre
         if leaves.root() != root:
             return checked, Breach(last, None, f"the events differ from checkpoint {mark_id}")
     return checked, None
+
+
+_SERVER_TIME = FIELDS.index("server_time")
+_RAW_SEALED = ("SELECT " + ", ".join(FIELDS) + ", sequence, content_hash, chain_hash "
+               "FROM event WHERE sequence > %s AND sequence <= %s ORDER BY sequence LIMIT %s")
+
+
+def _sealed_tuples(batch: int, after: int, last: int) -> Iterator[tuple]:
+    """Sealed events as plain tuples (recorded fields, then sequence and hashes), in order."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        for row in _sealed_rows(batch, after, last):
+            yield tuple(row)
+        return
+    # The driver's own cursor: the ORM's per-value conversions were a third of the time,
+    # and psycopg already gives aware datetimes and parsed JSON.
+    with connection.connection.driver_connection.cursor() as cursor:
+        while True:
+            cursor.execute(_RAW_SEALED, (after, last, batch))
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][len(FIELDS)]
 
 
 def _sealed_rows(batch: int, after: int = 0, last: int | None = None) -> Iterator:
