@@ -12,14 +12,15 @@ few thousand counter rows instead of scanning millions of events.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy import event as orm_event
-from sqlalchemy import func, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -57,20 +58,27 @@ def report_day(moment: datetime) -> date:
     return moment.astimezone(timezone(timedelta(minutes=offset))).date()
 
 
+@functools.cache
+def _upsert(dialect: str):
+    # Built once: a statement with the rows inlined is compiled anew on every
+    # call, which cost more than the rest of a scan.
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(_counter).values(
+        {name: bindparam(name) for name in ("key", "kind", "project_id", "storey_id",
+                                            "component_type_id", "state", "day", "count")})
+    return statement.on_conflict_do_update(
+        index_elements=[_counter.c.key],
+        set_={"count": _counter.c.count + statement.excluded["count"]})
+
+
 def bump(connection, deltas: Counter) -> None:
-    """Add the deltas to their counters (creating them), in one statement."""
+    """Add the deltas to their counters, creating them (keys in a fixed order)."""
     rows = [{"key": _text(key), "kind": key[0], "project_id": key[1], "storey_id": key[2],
              "component_type_id": key[3], "state": key[4], "day": key[5], "count": delta}
             for key, delta in sorted(deltas.items(), key=lambda item: _text(item[0]))
             if delta]
-    if not rows:
-        return
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(_counter).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[_counter.c.key],
-        set_={"count": _counter.c.count + statement.excluded["count"]})
-    connection.execute(statement)
+    if rows:
+        connection.execute(_upsert(connection.dialect.name), rows)
 
 
 # Components changed through the ORM (created, imported, moved, deleted) ------------
