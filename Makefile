@@ -22,7 +22,10 @@ run: setup
 	$(FLASK) demo load
 	@echo "PrefabTrace: http://127.0.0.1:$(PORT)/  API docs: http://127.0.0.1:$(PORT)/api/v1/docs"
 	@echo "Demo API tokens (one per role): instance/demo-tokens.json"
-	exec $(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) \
+	@# The ledger sealer runs beside the web workers and stops with them.
+	$(FLASK) ledger seal --loop --interval 2 & sealer=$$!; \
+	trap 'kill $$sealer 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) \
 		--access-logfile - 'app:create_app()'
 
 test: setup

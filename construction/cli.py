@@ -299,11 +299,23 @@ def init_storage_command() -> None:
 
 
 @ledger.command("seal")
-def seal_command() -> None:
+@click.option("--loop", is_flag=True, help="Keep sealing (a service beside the web workers).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between rounds with --loop.")
+def seal_command(loop: bool, interval: float) -> None:
     """Give every pending event its place in the hash chain."""
+    import time
+
     from construction.services.chain import seal_all
 
-    click.echo(f"{seal_all()} events sealed")
+    while True:
+        sealed = seal_all()
+        if not loop:
+            click.echo(f"{sealed} events sealed")
+            return
+        if sealed:
+            current_app.logger.info("sealed %d events", sealed)
+        time.sleep(interval)
 
 
 @ledger.command("checkpoint")

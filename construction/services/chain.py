@@ -3,8 +3,9 @@
 One chain for the whole ledger, in `sequence` order. Events are written by
 the capture path without waiting for the chain (a chain head read in every
 scan would serialize all writers); a sealer gives them their sequence and
-hashes soon after — at most LEDGER_SEAL_INTERVAL_S after a write in the same
-process, and always before a checkpoint, a proof, an export or a verify. The
+hashes soon after — every few seconds from `flask ledger seal --loop` (or the
+web workers themselves when LEDGER_SEAL_INTERVAL_S is set), and always before
+a checkpoint, a proof, an export or a verify. The
 sealer is the only code that fills these columns, once: the events stay
 append-only. A checkpoint signs the chain's length and head hash plus a
 Merkle root over the events it adds; a regulator who keeps a checkpoint can
@@ -100,8 +101,14 @@ def seal_all() -> int:
 
 
 def maybe_seal() -> None:
-    """Seal now if this process has not sealed for LEDGER_SEAL_INTERVAL_S (after writes)."""
+    """Seal now if this process has not sealed for LEDGER_SEAL_INTERVAL_S (after writes).
+
+    Off by default (0): sealing in the web workers took a fifth of the capture
+    throughput under load; `flask ledger seal --loop` does it beside them.
+    """
     interval = current_app.config["LEDGER_SEAL_INTERVAL_S"]
+    if interval <= 0:
+        return
     with _seal_lock:
         now = time.monotonic()
         if now - _last_seal["at"] < interval:
