@@ -39,8 +39,10 @@ SIGNING_KEY_FILE = os.path.join(tempfile.mkdtemp(prefix="prefabtrace-keys-"),
 
 
 def _app(uri: str, **extra):
+    # Tokens are looked up every time: tests change users and tokens directly.
     return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": uri,
-                       "LABEL_SIGNING_KEY_FILE": SIGNING_KEY_FILE, **extra})
+                       "LABEL_SIGNING_KEY_FILE": SIGNING_KEY_FILE, "TOKEN_CACHE_SECONDS": 0,
+                       **extra})
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import bindparam, select
 
 from construction.auth import Principal
@@ -71,6 +73,7 @@ def revoke_token(token_id: int) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
         db.session.commit()
+    forget_tokens()
     return token
 
 
@@ -87,17 +90,45 @@ _PRINCIPAL_BY_TOKEN = (
 )
 
 
+# token hash -> (monotonic deadline, principal, token expiry): a phone scanning
+# all day sends the same token hundreds of times a minute.
+_recent: dict[tuple[str, str], tuple[float, Principal, datetime | None]] = {}
+_RECENT_MAX = 10_000
+
+
+def forget_tokens() -> None:
+    """Drop remembered tokens (after a revocation in this process)."""
+    _recent.clear()
+
+
 def principal_for_token(secret: str) -> Principal | None:
-    """Return the principal a live token stands for, or None."""
-    row = db.session.connection().execute(
-        _PRINCIPAL_BY_TOKEN, {"token_hash": hash_token(secret)}).first()
+    """Return the principal a live token stands for, or None.
+
+    A live token is remembered for TOKEN_CACHE_SECONDS, so a revocation made
+    by another process takes effect within that time (0 turns this off).
+    """
+    token_hash = hash_token(secret)
+    ttl = current_app.config["TOKEN_CACHE_SECONDS"]
+    key = (current_app.config["SQLALCHEMY_DATABASE_URI"], token_hash)
+    if ttl > 0:
+        remembered = _recent.get(key)
+        now = datetime.now(UTC)
+        if remembered is not None and remembered[0] > time.monotonic() and (
+                remembered[2] is None or remembered[2] > now):
+            return remembered[1]
+    row = db.session.connection().execute(_PRINCIPAL_BY_TOKEN, {"token_hash": token_hash}).first()
     if row is None:
         return None
     if row.revoked_at is not None or not row.active:
         return None
     if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
         return None
-    return Principal(user_id=row.id, user_name=row.name, role=Role(row.role).value,
-                     organization_id=row.organization_id,
-                     organization_kind=OrganizationKind(row.kind).value,
-                     region_code=row.region_code)
+    principal = Principal(user_id=row.id, user_name=row.name, role=Role(row.role).value,
+                          organization_id=row.organization_id,
+                          organization_kind=OrganizationKind(row.kind).value,
+                          region_code=row.region_code)
+    if ttl > 0:
+        if len(_recent) >= _RECENT_MAX:
+            _recent.clear()
+        _recent[key] = (time.monotonic() + ttl, principal, row.expires_at)
+    return principal

@@ -1,5 +1,7 @@
 """Health, OpenAPI, the docs page and the error shape."""
 
+from sqlalchemy import select
+
 PROBLEM = "application/problem+json"
 
 
@@ -83,3 +85,28 @@ def test_openapi_documents_errors_as_problems(client):
     assert list(default["content"]) == ["application/problem+json"]
     parameter = spec["paths"]["/api/v1/components/{component_id}"]["parameters"][0]
     assert parameter["schema"]["type"] == "integer"
+
+
+def test_tokens_are_remembered_briefly_and_forgotten_on_revocation(world):
+    from sqlalchemy import update
+
+    from construction.extensions import db
+    from construction.models import ApiToken, User
+    from construction.services.accounts import revoke_token
+
+    world.app.config["TOKEN_CACHE_SECONDS"] = 60
+    client = world.client("factory_worker")
+    assert client.get("/api/v1/components").status_code == 200
+    with world.app.app_context():
+        # Changed behind the app's back: the remembered principal still answers...
+        db.session.execute(update(User).where(User.id == world.ids["user_factory_worker"])
+                           .values(active=False))
+        db.session.commit()
+    assert client.get("/api/v1/components").status_code == 200
+    with world.app.app_context():
+        token_id = db.session.scalar(select(ApiToken.id).where(
+            ApiToken.user_id == world.ids["user_factory_worker"]))
+        revoke_token(token_id)  # ...until a revocation in this process forgets it
+    assert client.get("/api/v1/components").status_code == 401
+    world.app.config["TOKEN_CACHE_SECONDS"] = 0
+    assert world.client("qc_inspector").get("/api/v1/components").status_code == 200
