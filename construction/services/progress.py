@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, func, inspect, select
+from sqlalchemy import bindparam, exists, func, inspect, select, union_all
 from sqlalchemy import event as orm_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -71,14 +71,48 @@ def _upsert(dialect: str):
         set_={"count": _counter.c.count + statement.excluded["count"]})
 
 
-def bump(connection, deltas: Counter) -> None:
-    """Add the deltas to their counters, creating them (keys in a fixed order)."""
-    rows = [{"key": _text(key), "kind": key[0], "project_id": key[1], "storey_id": key[2],
+_COLUMNS = ("key", "kind", "project_id", "storey_id", "component_type_id", "state", "day",
+            "count")
+IN_STATEMENT_ROWS = 8
+
+
+def counter_rows(deltas: Counter) -> list[dict[str, Any]]:
+    """The counter rows to add, keys in a fixed order (so writers never cross)."""
+    return [{"key": _text(key), "kind": key[0], "project_id": key[1], "storey_id": key[2],
              "component_type_id": key[3], "state": key[4], "day": key[5], "count": delta}
             for key, delta in sorted(deltas.items(), key=lambda item: _text(item[0]))
             if delta]
+
+
+def write_rows(connection, rows: list[dict[str, Any]]) -> None:
+    """Add counter rows, creating the counters they name."""
     if rows:
         connection.execute(_upsert(connection.dialect.name), rows)
+
+
+def bump(connection, deltas: Counter) -> None:
+    """Add the deltas to their counters, creating them (keys in a fixed order)."""
+    write_rows(connection, counter_rows(deltas))
+
+
+def statement_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bind the rows for counting_cte: c{i}_{column}."""
+    return {f"c{index}_{name}": row[name] for index, row in enumerate(rows)
+            for name in _COLUMNS}
+
+
+def counting_cte(count: int, moved):
+    """A PostgreSQL CTE adding `count` counter rows, only if `moved` returns a row."""
+    parts = [select(*[bindparam(f"c{index}_{name}", type_=_counter.c[name].type).label(name)
+                      for name in _COLUMNS]).where(exists(select(moved.c.moved_id)))
+             for index in range(count)]
+    source = union_all(*parts).subquery("counts")
+    statement = pg_insert(_counter).from_select(list(_COLUMNS),
+                                                select(*[source.c[n] for n in _COLUMNS]))
+    statement = statement.on_conflict_do_update(
+        index_elements=[_counter.c.key],
+        set_={"count": _counter.c.count + statement.excluded["count"]})
+    return statement.cte("counted")
 
 
 # Components changed through the ORM (created, imported, moved, deleted) ------------

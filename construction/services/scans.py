@@ -236,12 +236,13 @@ def _record(principal: Principal, items: list[ScanItem],
     if new_events:
         # One component may be named by several keys (code, id, GS1): once each.
         moved = {row.id: row for row in rows.values() if row.dirty}
-        _write(new_events, list(moved.values()), now)
         # Progress counters move in the same transaction as the events.
         places = {row.id: (row.project_id, row.storey_id, row.component_type_id)
                   for row in moved.values()}
-        progress.bump(db.session.connection(), progress.scan_deltas(
+        counters = progress.counter_rows(progress.scan_deltas(
             [(row, row.initial_state) for row in moved.values()], new_events, places))
+        if not _write(new_events, list(moved.values()), now, counters):
+            progress.write_rows(db.session.connection(), counters)
     if labelled or bad_labels:
         record_security_events(principal, bad_labels, now)
         note_label_scans([
@@ -373,23 +374,38 @@ def _event_row(principal: Principal, row: _Row, item: ScanItem, before: Status,
     }
 
 
-def _write(new_events: list[dict[str, Any]], rows: list[_Row], now: datetime) -> None:
-    """Insert the events and move the components; fill in the events' ids."""
+def _write(new_events: list[dict[str, Any]], rows: list[_Row], now: datetime,
+           counters: list[dict[str, Any]]) -> bool:
+    """Insert the events and move the components; fill in the events' ids.
+
+    Return whether the counters were written too (one scan on PostgreSQL).
+    """
     connection = db.session.connection()
-    if len(new_events) == 1 and connection.dialect.name == "postgresql":
-        # One scan on PostgreSQL: the update and the insert go in one statement
-        # (a data-modifying CTE), saving a round trip on the hottest path.
-        params = {**new_events[0], **_state_params(rows[0], now)}
-        event_id = connection.execute(_MOVE_AND_INSERT, params).scalar()
+    if (len(new_events) == 1 and connection.dialect.name == "postgresql"
+            and len(counters) <= progress.IN_STATEMENT_ROWS):
+        # One scan on PostgreSQL: the update, the insert and the counters go in
+        # one statement (data-modifying CTEs), saving round trips on the
+        # hottest path; the counters move only if the component did.
+        params = {**new_events[0], **_state_params(rows[0], now),
+                  **progress.statement_params(counters)}
+        event_id = connection.execute(_move_insert_count(len(counters)), params).scalar()
         if event_id is None:
             raise _StaleVersion()
         new_events[0]["id"] = event_id
         rows[0].version += 1
-        return
+        return True
     ids = connection.execute(_INSERT_EVENTS, new_events).scalars().all()
     for position, event_id in enumerate(ids):
         new_events[position]["id"] = event_id
     _write_states(rows, now)
+    return False
+
+
+@functools.cache
+def _move_insert_count(counters: int):
+    if counters == 0:
+        return _MOVE_AND_INSERT
+    return _MOVE_AND_INSERT.add_cte(progress.counting_cte(counters, _moved))
 
 
 def _state_params(row: _Row, now: datetime) -> dict[str, Any]:
