@@ -494,6 +494,19 @@ def _check_time(errors: _Errors, path: str, value: Any) -> None:
         errors.add(path, "Not an RFC 3339 date-time with a time zone.")
 
 
+def _each_object(errors: _Errors, path: str, value: Any):
+    """Yield (path, item) for each object in a list, noting whatever is not one."""
+    if not isinstance(value, list):
+        errors.add(path, "Not a list.")
+        return
+    for index, item in enumerate(value):
+        where = f"{path}[{index}]"
+        if not isinstance(item, dict):
+            errors.add(where, "Not an object.")
+            continue
+        yield where, item
+
+
 def _check_uri_list(errors: _Errors, path: str, value: Any, unique: bool = False) -> None:
     if not isinstance(value, list):
         errors.add(path, "Not a list.")
@@ -606,14 +619,7 @@ def _check_object_event(errors: _Errors, path: str, event: dict) -> None:
 
 
 def _check_quantities(errors: _Errors, path: str, value: Any) -> None:
-    if not isinstance(value, list):
-        errors.add(path, "Not a list.")
-        return
-    for index, item in enumerate(value):
-        where = f"{path}[{index}]"
-        if not isinstance(item, dict):
-            errors.add(where, "Not an object.")
-            continue
+    for where, item in _each_object(errors, path, value):
         for name in item:
             if name not in ("epcClass", "quantity", "uom"):
                 errors.add(f"{where}.{name}", "Unknown field.")
@@ -644,14 +650,7 @@ def _check_persistent(errors: _Errors, path: str, value: Any) -> None:
 
 def _check_pairs(errors: _Errors, path: str, value: Any, member: str,
                  types: frozenset[str], type_required: bool) -> None:
-    if not isinstance(value, list):
-        errors.add(path, "Not a list.")
-        return
-    for index, item in enumerate(value):
-        where = f"{path}[{index}]"
-        if not isinstance(item, dict):
-            errors.add(where, "Not an object.")
-            continue
+    for where, item in _each_object(errors, path, value):
         for name in item:
             if name not in ("type", member):
                 errors.add(f"{where}.{name}", "Unknown field.")
@@ -666,14 +665,7 @@ def _check_pairs(errors: _Errors, path: str, value: Any, member: str,
 
 
 def _check_sensors(errors: _Errors, path: str, value: Any) -> None:
-    if not isinstance(value, list):
-        errors.add(path, "Not a list.")
-        return
-    for index, element in enumerate(value):
-        where = f"{path}[{index}]"
-        if not isinstance(element, dict):
-            errors.add(where, "Not an object.")
-            continue
+    for where, element in _each_object(errors, path, value):
         _check_names(errors, where, element, frozenset(("sensorMetadata", "sensorReport")))
         metadata = element.get("sensorMetadata")
         if "sensorMetadata" in element:
