@@ -12,8 +12,8 @@ by a Coons patch fitted to its bright outline (labels on cloth or curved parts,
 whose bent module grid fails the checksum even though the code is found).
 
 On the QR corpus in shared/corpus/qr (316 photos), single-threaded: 307 read
-(97.2 %) at a median of 0.12 ms per image (before these passes: 298, 94.3 %,
-1.2 ms); `bench/labels.py` measures it per engine and for the chain. The one
+(97.2 %) at a median of 0.17 ms per image (298, 94.3 %, before these passes);
+`bench/labels.py` measures it per engine and for the chain. The one
 text that differs from the manifest, zxing/qrcode-2/13.png, reads
 "photography" as its copy zxingcpp/qrcode-2/13.webp is expected to: the
 manifest's "photograph" for the png looks wrong, and it is counted as a miss.

@@ -60,8 +60,8 @@ class Photos(MethodView):
         new = [photo.id for photo, created in stored if created]
         if new:
             enqueue_analysis(new)
-        items = [service.photo_view(service.photo_for_reading(principal, photo.id))
-                 for photo, _ in stored]
+        items = service.photo_views([service.photo_for_reading(principal, photo.id)
+                                     for photo, _ in stored])
         headers = {"Location": f"/api/v1/photos/{items[0]['id']}"}
         return {"items": items}, 202 if new else 200, headers
 
@@ -72,7 +72,7 @@ class Photos(MethodView):
         principal = authenticate_request()
         page, per_page = args.pop("page"), args.pop("per_page")
         photos, total = service.list_photos(principal, args, page, per_page)
-        return {"items": [service.photo_view(photo) for photo in photos], "page": page,
+        return {"items": service.photo_views(photos), "page": page,
                 "per_page": per_page, "total": total}
 
 

@@ -7,7 +7,6 @@ or dismissed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from construction.auth import Principal, readable_or_404, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import Alert, Event, LabelSighting, Project, SecurityEvent
+from vision.evidence import distance_km
 
 ALERT_KINDS = {
     "copy-impossible-travel": "the same label was seen at two places further apart than a "
@@ -31,7 +31,6 @@ ALERT_KINDS = {
 }
 CLOSING_ROLES = frozenset({"admin", "project_manager", "qc_inspector"})
 INSTALLED_STATES = frozenset({"installed", "connected", "accepted"})
-EARTH_RADIUS_KM = 6371.0088
 
 
 def coordinates(location: dict | None) -> tuple[float, float] | None:
@@ -47,14 +46,6 @@ def coordinates(location: dict | None) -> tuple[float, float] | None:
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         return None
     return float(latitude), float(longitude)
-
-
-def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance between two (latitude, longitude) points."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (math.sin((lat2 - lat1) / 2) ** 2
-         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 def raise_alert(kind: str, component_id: int | None, project_id: int | None,

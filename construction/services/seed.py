@@ -52,7 +52,7 @@ COMPONENT_COLUMNS = ["id", "code", "project_id", "component_type_id", "storey_id
                      "created_at", "updated_at"]
 
 
-def _skeleton(projects: int, rng: random.Random):
+def _skeleton(projects: int):
     maker = Organization(name="Bench Precast Co.", kind=OrganizationKind.manufacturer,
                          region_code="330110")
     builder = Organization(name="Bench Builder", kind=OrganizationKind.contractor,
@@ -101,7 +101,7 @@ def seed(components: int, projects: int = 10, seed_value: int = 2026,
     if db.session.scalar(select(func.count()).select_from(Component)):
         raise RuntimeError("the database already has components: seed an empty one")
     rng = random.Random(seed_value)
-    worker, maker, places = _skeleton(projects, rng)
+    worker, maker, places = _skeleton(projects)
     start = datetime.now(UTC) - timedelta(days=365)
     connection = db.session.connection()
     postgres = connection.dialect.name == "postgresql"

@@ -379,3 +379,10 @@ def test_a_reused_photo_is_flagged_even_from_another_project(world):
                    project_id=world.ids["project_main"]).get_json()["items"][0]
     assert other["checks"]["duplicates"]["result"]["duplicate_of"] == []
     assert "duplicate" not in [f["kind"] for f in other["findings"]]
+    listed = world.client("admin").get(
+        f"/api/v1/photos?project_id={world.ids['project_far']}").get_json()
+    assert [p["id"] for p in listed["items"]] == [copy["id"]] and listed["total"] == 1
+    assert "duplicate" in [f["kind"] for f in listed["items"][0]["findings"]]
+    assert len(listed["items"][0]["checks"]) == 6
+    everything = world.client("admin").get("/api/v1/photos").get_json()
+    assert [p["id"] for p in everything["items"]] == [other["id"], copy["id"], first["id"]]
