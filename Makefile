@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 WORKERS ?= 4
 FLASK := $(BIN)/flask --app app
+VENDOR := construction/static/vendor
 
 .PHONY: setup run serve test lint bench clean
 
@@ -15,12 +16,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt scripts/system-package
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	touch $@
 
-setup: $(VENV)/.installed
+# The pages' browser libraries, from the npm registry, served from our static folder.
+$(VENDOR)/.installed: package.json package-lock.json scripts/vendor-assets.sh
+	./scripts/vendor-assets.sh
+	touch $@
+
+setup: $(VENV)/.installed $(VENDOR)/.installed
+	$(BIN)/pybabel -q compile -d construction/translations
 
 run: setup
 	$(FLASK) db upgrade
 	$(FLASK) demo load
 	@echo "PrefabTrace: http://127.0.0.1:$(PORT)/  API docs: http://127.0.0.1:$(PORT)/api/v1/docs"
+	@echo "Sign in to the pages as demo-site-supervisor, demo-factory-worker, demo-regulator..."
+	@echo "  with the passwords in instance/demo-passwords.json"
 	@echo "Demo API tokens (one per role): instance/demo-tokens.json"
 	@# The ledger sealer runs beside the web workers and stops with them.
 	$(FLASK) ledger seal --loop --interval 2 & sealer=$$!; \
@@ -39,4 +48,4 @@ bench: setup
 	$(BIN)/python bench/capture.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules $(VENDOR)

@@ -1,10 +1,10 @@
-"""Bearer-token authentication and project scope."""
+"""Who is calling (bearer token, or a page's session cookie) and project scope."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import g, request
+from flask import g, request, session
 from sqlalchemy import Select, select
 
 from construction.errors import ApiProblem
@@ -28,13 +28,28 @@ class Principal:
         return self.role == "admin"
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def authenticate_request() -> Principal:
-    """Return the caller's principal from the Authorization header, or raise 401."""
+    """Return the caller's principal from the Authorization header, or raise 401.
+
+    Without the header, a page's session cookie signs the caller in; a write
+    made that way must carry the page's X-CSRFToken header.
+    """
     if "principal" in g:
         return g.principal
     from construction.services.accounts import principal_for_token
 
     header = request.headers.get("Authorization", "")
+    if not header and "user_id" in session:
+        principal = session_principal()
+        if principal is None:
+            raise ApiProblem("unauthorized", "the session has ended; sign in again")
+        if request.method not in SAFE_METHODS:
+            _check_csrf_header()
+        g.principal = principal
+        return principal
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiProblem("unauthorized", "send 'Authorization: Bearer <token>'")
@@ -44,6 +59,32 @@ def authenticate_request() -> Principal:
         raise ApiProblem("unauthorized", "the token is unknown, expired or revoked")
     g.principal = principal
     return principal
+
+
+def session_principal() -> Principal | None:
+    """Return the principal of the signed-in page session, or None."""
+    if "principal" in g:
+        return g.principal
+    from construction.services.accounts import principal_for_session
+
+    user_id, stamp = session.get("user_id"), session.get("stamp")
+    if not isinstance(user_id, int) or not isinstance(stamp, str):
+        return None
+    with lone_read():
+        principal = principal_for_session(user_id, stamp)
+    if principal is not None:
+        g.principal = principal
+    return principal
+
+
+def _check_csrf_header() -> None:
+    from flask_wtf.csrf import ValidationError, validate_csrf
+
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken"))
+    except ValidationError as error:
+        raise ApiProblem("csrf-failed", f"{error}; send the page's token in X-CSRFToken") \
+            from error
 
 
 def readable_or_404(principal: Principal, model, object_id: int, noun: str,

@@ -95,6 +95,20 @@ def revoke_command(token_id: int) -> None:
     click.echo(f"token {token_id} revoked")
 
 
+@users.command("password")
+@click.argument("user_id", type=int)
+@click.password_option(help="The new password (asked for when not given).")
+def password_command(user_id: int, password: str) -> None:
+    """Set the password a user signs in to the web pages with."""
+    from construction.services.accounts import set_password
+
+    try:
+        set_password(user_id, password)
+    except (LookupError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"user {user_id}: password set; their page sessions have ended")
+
+
 @users.command("list")
 def list_command() -> None:
     """List organizations, users and their tokens."""
@@ -366,21 +380,35 @@ def bench_seed_command(components: int, projects: int) -> None:
 @click.option("--tokens", "tokens_path", default=None,
               help="Where to write the tokens (default: instance/demo-tokens.json).")
 def demo_load(tokens_path: str | None) -> None:
-    """Load the demo into an empty database and write one token per role."""
-    from construction.demo import ROUTE, database_is_empty, load_demo, refresh_tokens
+    """Load the demo into an empty database; write one token and page password per role."""
+    from construction.demo import (
+        ROUTE,
+        database_is_empty,
+        load_demo,
+        passwords_path,
+        refresh_tokens,
+        set_demo_passwords,
+    )
 
     path = tokens_path or os.path.join(current_app.instance_path, "demo-tokens.json")
+    passwords = passwords_path(path)
     if database_is_empty():
         with click.progressbar(length=len(ROUTE), label="loading demo",
                                file=sys.stderr) as bar:
             load_demo(path, progress=bar.update)
-        click.echo(f"demo loaded; tokens in {path}")
-    elif os.path.exists(path):
+        click.echo(f"demo loaded; tokens in {path}; page passwords in {passwords}")
+        return
+    if os.path.exists(path):
         click.echo(f"database not empty: demo not loaded; tokens in {path}")
     elif refresh_tokens(path) is not None:
         click.echo(f"database not empty: new demo tokens written to {path}")
     else:
         click.echo("database not empty and has no demo users: no tokens written")
+        return
+    if not os.path.exists(passwords) and set_demo_passwords(path) is not None:
+        click.echo(f"new demo page passwords written to {passwords}")
+    elif os.path.exists(passwords):
+        click.echo(f"page passwords in {passwords}")
 
 
 @demo.command("tokens")

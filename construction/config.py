@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 DEFAULT_SECRET = "dev-only-insecure-secret"
@@ -16,6 +17,18 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
     config: dict[str, Any] = {
         "ENV_NAME": env.get("PREFABTRACE_ENV", "development"),
         "SECRET_KEY": env.get("SECRET_KEY", DEFAULT_SECRET),
+        # Page sign-in: a signed session cookie for one shift; behind TLS set
+        # SESSION_COOKIE_SECURE=1 so the cookie never travels in clear.
+        "SESSION_COOKIE_NAME": "prefabtrace_session",
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0") == "1",
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=float(env.get("SESSION_HOURS", "12"))),
+        # A form token lives as long as the session: a phone that was offline
+        # for an hour still sends its queue with the token it had.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        "WTF_CSRF_HEADERS": ["X-CSRFToken"],
+        "BABEL_DEFAULT_LOCALE": "en",
         "SQLALCHEMY_DATABASE_URI": env.get(
             "DATABASE_URL", "sqlite:///" + os.path.join(instance_path, "prefabtrace.db")
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets as secrets_module
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -25,7 +26,7 @@ from construction.models import (
     Storey,
     User,
 )
-from construction.services.accounts import issue_token, principal_for_token
+from construction.services.accounts import issue_token, principal_for_token, set_password
 from construction.services.scans import ScanItem, record_scans
 from labels.codes import new_code
 
@@ -124,7 +125,27 @@ def load_demo(tokens_path: str, progress: Callable[[int], None] | None = None,
                  layout="a4-3x8")
     db.session.commit()
     _write_tokens(tokens_path, secrets)
+    set_demo_passwords(tokens_path)
     return secrets
+
+
+def passwords_path(tokens_path: str) -> str:
+    """Return where the demo sign-in passwords are written, beside the tokens."""
+    return os.path.join(os.path.dirname(tokens_path) or ".", "demo-passwords.json")
+
+
+def set_demo_passwords(tokens_path: str) -> dict[str, str] | None:
+    """Give each demo user a new random page password; write them beside the tokens."""
+    users = {u.name: u for u in db.session.scalars(
+        select(User).where(User.name.in_([n for n, _ in DEMO_USERS.values()])))}
+    if len(users) != len(DEMO_USERS):
+        return None
+    passwords = {}
+    for name, user in sorted(users.items()):
+        passwords[name] = secrets_module.token_urlsafe(9)
+        set_password(user.id, passwords[name])
+    _write_tokens(passwords_path(tokens_path), passwords)
+    return passwords
 
 
 def _target_steps(rank: int, storeys: int, rng: random.Random) -> int:
@@ -196,4 +217,5 @@ def refresh_tokens(tokens_path: str) -> dict[str, str] | None:
     secrets = {role: issue_token(users[name].id, name="demo")[1]
                for role, (name, _) in DEMO_USERS.items()}
     _write_tokens(tokens_path, secrets)
+    set_demo_passwords(tokens_path)
     return secrets

@@ -30,6 +30,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "unreadable-image": (422, "The image cannot be read", "无法读取图像"),
     "unauthorized": (401, "Authentication is required", "需要身份验证"),
     "forbidden": (403, "You may not do this", "无权执行此操作"),
+    "csrf-failed": (403, "The page's form token is missing or wrong", "页面表单令牌缺失或错误"),
     "forbidden-action": (403, "Your role may not perform this action", "您的角色不能执行此操作"),
     "not-found": (404, "Not found", "未找到"),
     "conflict": (409, "Conflict", "冲突"),

@@ -12,10 +12,12 @@ from contextvars import ContextVar
 import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, g, has_app_context, has_request_context
+from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -36,6 +38,10 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(compare_type=True, render_as_batch=True)
+babel = Babel()
+# Pages check their forms; the API checks the header only for cookie sign-ins
+# (bearer tokens are not sent by browsers on their own).
+csrf = CSRFProtect()
 
 
 def schema_name(schema) -> str:
@@ -226,6 +232,17 @@ def init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
     api.init_app(app)
+    from construction.i18n import select_locale
+
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories=_translations_dir())
+    csrf.init_app(app)
+
+
+def _translations_dir() -> str:
+    import os
+
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "translations")
 
 
 def _migrations_dir() -> str:

@@ -98,6 +98,8 @@ class User(db.Model):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     role: Mapped[Role] = mapped_column(_enum(Role, "user_role"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Only for signing in to the web pages; the API takes tokens.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization] = relationship()

@@ -261,6 +261,8 @@ class ComponentQueryArgs(PageArgs):
     state = fields.String(validate=validate.OneOf(lifecycle.STATES))
     mark = text(60)
     q = text(60)
+    code = text(500, metadata={"description": "What a scanner read: a short code (any case, "
+                               "with dashes), an internal id, or a label URL; exact match"})
     updated_since = moment()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, redirect, request, send_from_directory
+from flask import Flask, request, send_from_directory
 
 from construction.extensions import api, mark_read_only
 
@@ -34,16 +34,14 @@ def register_api(app: Flask) -> None:
     from construction import resolver
 
     app.register_blueprint(resolver.bp)
+    from construction import pages
+
+    app.register_blueprint(pages.bp)
 
     @app.before_request
     def _read_only_for_safe_methods():
         if request.method in ("GET", "HEAD", "OPTIONS"):
             mark_read_only()
-
-    @app.get("/")
-    def index():
-        """Send visitors to the API documentation."""
-        return redirect("/api/v1/docs")
 
     import swagger_ui_bundle
 

@@ -10,10 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from construction.auth import Principal
 from construction.extensions import db
 from construction.models import ApiToken, Organization, OrganizationKind, Role, User
+
+MIN_PASSWORD_LENGTH = 10
+# Checked against when the name is unknown, so a wrong name costs as long as a
+# wrong password and does not tell which names exist.
+_NOBODY_HASH = generate_password_hash("no-such-user-" + secrets.token_hex(8))
 
 TOKEN_PREFIX = "pt_"
 REGION_CODE = re.compile(r"[0-9]{2,12}")
@@ -132,3 +138,48 @@ def principal_for_token(secret: str) -> Principal | None:
             _recent.clear()
         _recent[key] = (time.monotonic() + ttl, principal, row.expires_at)
     return principal
+
+
+def set_password(user_id: int, password: str) -> None:
+    """Set the password a user signs in to the pages with (ends their page sessions)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"no user {user_id}")
+    user.password_hash = generate_password_hash(password)
+    db.session.commit()
+
+
+def password_stamp(password_hash: str) -> str:
+    """Return what a session remembers of the password it was opened with."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:24]
+
+
+def check_sign_in(name: str, password: str) -> tuple[Principal, str] | None:
+    """Return the principal and session stamp for a right name and password, else None."""
+    user = db.session.scalar(select(User).where(User.name == name))
+    stored = user.password_hash if user is not None and user.password_hash else None
+    if not check_password_hash(stored or _NOBODY_HASH, password) or stored is None:
+        return None
+    if not user.active:
+        return None
+    return _principal(user), password_stamp(stored)
+
+
+def principal_for_session(user_id: int, stamp: str) -> Principal | None:
+    """Return the principal of a page session, or None once the user or password changed."""
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or not user.password_hash:
+        return None
+    if not secrets.compare_digest(password_stamp(user.password_hash), stamp):
+        return None
+    return _principal(user)
+
+
+def _principal(user: User) -> Principal:
+    organization = user.organization
+    return Principal(user_id=user.id, user_name=user.name, role=Role(user.role).value,
+                     organization_id=organization.id,
+                     organization_kind=OrganizationKind(organization.kind).value,
+                     region_code=organization.region_code)

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from construction.auth import Principal, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
+from construction.identity import parse_scanned
 from construction.models import Building, Component, ComponentType, Event, Storey, User
 from construction.services.projects import project_for_managing
 from labels.codes import CodeError, new_code, normalize
@@ -42,6 +43,7 @@ class ComponentFilters:
     state: str | None = None
     mark: str | None = None
     q: str | None = None
+    code: str | None = None
     updated_since: datetime | None = None
 
 
@@ -82,12 +84,27 @@ def list_components(principal: Principal, filters: ComponentFilters, page: int,
         needle = re.sub(r"[\s\-]", "", filters.q).upper()
         query = query.where(or_(Component.code.startswith(needle, autoescape=True),
                                 Component.mark.startswith(filters.q, autoescape=True)))
+    if filters.code is not None:
+        query = query.where(_scanned_key_clause(filters.code))
     if filters.updated_since is not None:
         query = query.where(Component.updated_at >= filters.updated_since)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     items = db.session.scalars(
         query.order_by(Component.id).limit(per_page).offset((page - 1) * per_page)).all()
     return list(items), total or 0
+
+
+def _scanned_key_clause(scanned: str):
+    try:
+        key = parse_scanned(scanned)
+    except CodeError as error:
+        raise ApiProblem("validation-error", str(error),
+                         errors={"code": [str(error)]}) from error
+    if key.kind == "id":
+        return Component.id == key.id
+    if key.kind == "gs1":
+        return and_(Component.gtin == key.gtin, Component.serial == key.serial)
+    return Component.code == key.code
 
 
 def component_events(component_id: int) -> list[tuple[Event, str]]:

@@ -1,0 +1,255 @@
+"""Web pages for workers, supervisors, managers and regulators.
+
+Server-rendered pages with small JavaScript modules that call the same
+/api/v1 as every other client, signed in by the session cookie (writes carry
+the page's CSRF token). Text is translated with Flask-Babel (zh_CN, en).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError, generate_csrf
+
+from construction import lifecycle
+from construction.auth import session_principal
+from construction.extensions import csrf, lone_read
+from construction.i18n import LANGUAGES, page_language
+from construction.services.photos import DECIDING_ROLES, UPLOAD_ROLES
+
+bp = Blueprint("pages", __name__)
+
+STATE_LABELS = {
+    "planned": _l("Planned"), "cast": _l("Cast"), "demoulded": _l("Demoulded"),
+    "qc_passed": _l("QC passed"), "stored": _l("In yard"), "loaded": _l("Loaded"),
+    "in_transit": _l("In transit"), "delivered": _l("Delivered"),
+    "accepted_on_site": _l("Accepted on site"), "installed": _l("Installed"),
+    "connected": _l("Connected"), "accepted": _l("Accepted"), "rejected": _l("Rejected"),
+    "scrapped": _l("Scrapped"),
+}
+ACTION_LABELS = {
+    "cast": _l("Cast"), "demould": _l("Demould"), "qc_pass": _l("QC pass"),
+    "qc_fail": _l("QC fail"), "store": _l("Put in yard"), "load": _l("Load"),
+    "depart": _l("Ship"), "arrive": _l("Arrived"), "accept_delivery": _l("Accept delivery"),
+    "reject_delivery": _l("Reject delivery"), "install": _l("Install"),
+    "connect": _l("Connect"), "accept": _l("Accept"), "hold": _l("Hold"),
+    "release": _l("Release hold"), "report_damage": _l("Report damage"),
+    "repair": _l("Repaired"), "scrap": _l("Scrap"), "correct": _l("Correction"),
+}
+ROLE_LABELS = {
+    "admin": _l("Administrator"), "project_manager": _l("Project manager"),
+    "factory_worker": _l("Factory worker"), "qc_inspector": _l("QC inspector"),
+    "site_supervisor": _l("Site supervisor"), "regulator": _l("Regulator"),
+}
+
+# Who sees which page. Scanning is for roles that record actions; the photo
+# pages for roles that upload or decide findings (regulators read them).
+SCAN_ROLES = frozenset(role for role in lifecycle.ROLES if lifecycle.role_actions(role))
+PHOTO_ROLES = UPLOAD_ROLES | DECIDING_ROLES | {"regulator"}
+DASHBOARD_ROLES = frozenset({"admin", "project_manager", "qc_inspector", "site_supervisor",
+                             "regulator"})
+NAVIGATION = (("pages.scan", _l("Scan"), SCAN_ROLES),
+              ("pages.photos", _l("Photos"), PHOTO_ROLES),
+              ("pages.dashboard", _l("Dashboard"), DASHBOARD_ROLES))
+
+
+def page(roles: frozenset[str]):
+    """Serve a view only to a signed-in user whose role may use it."""
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            with lone_read():
+                principal = session_principal()
+            if principal is None:
+                session.pop("user_id", None)
+                return redirect(url_for("pages.sign_in", next=request.full_path.rstrip("?")))
+            if principal.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+@bp.before_request
+def _protect_forms():
+    if request.method == "POST":
+        csrf.protect()
+
+
+@bp.app_context_processor
+def _page_context():
+    principal = g.get("principal")
+    role = principal.role if principal is not None else None
+    return {
+        "principal": principal,
+        "role_label": ROLE_LABELS.get(role, "") if role else "",
+        "navigation": [(endpoint, label) for endpoint, label, roles in NAVIGATION
+                       if role in roles],
+        "languages": LANGUAGES,
+        "locale": page_language(),
+    }
+
+
+@functools.cache
+def script_messages(script: str) -> tuple[str, ...]:
+    """Return the texts a page script translates with t("…") (and those of api.js)."""
+    from babel.messages.extract import extract
+
+    found: list[str] = []
+    for name in ("api.js", script):
+        path = os.path.join(bp.root_path, "static", "js", name)
+        with open(path, "rb") as handle:
+            found += [message for _line, message, _comments, _context in
+                      extract("javascript", handle, keywords={"t": None})]
+    return tuple(dict.fromkeys(found))
+
+
+def page_config(script: str, **extra) -> dict:
+    """Return what a page's script needs: token, role, its texts in this language."""
+    principal = g.principal
+    return {
+        "csrf": generate_csrf(), "role": principal.role, "user": principal.user_name,
+        "locale": page_language(),
+        "states": {key: str(value) for key, value in STATE_LABELS.items()},
+        "actions": {key: str(value) for key, value in ACTION_LABELS.items()},
+        "strings": {message: _(message) for message in script_messages(script)},
+        **extra,
+    }
+
+
+def _home_for(role: str) -> str:
+    for endpoint, _label, roles in NAVIGATION:
+        if role in roles:
+            return url_for(endpoint)
+    return url_for("pages.sign_in")
+
+
+def _local(target: str | None) -> str | None:
+    # Only a path on this site: never send a signed-in user elsewhere.
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and "\\" not in target else None
+
+
+@bp.get("/")
+def index():
+    """Send visitors to their first page, or to sign in."""
+    with lone_read():
+        principal = session_principal()
+    if principal is None:
+        return redirect(url_for("pages.sign_in"))
+    return redirect(_home_for(principal.role))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def sign_in():
+    """Sign in to the pages with a user name and password."""
+    from construction.services.accounts import check_sign_in
+
+    target = _local(request.values.get("next"))
+    if request.method == "POST":
+        name = request.form.get("name", "").strip()[:200]
+        password = request.form.get("password", "")[:1000]
+        with lone_read():
+            found = check_sign_in(name, password) if name and password else None
+        if found is not None:
+            principal, stamp = found
+            language = session.get("lang")
+            session.clear()
+            session.permanent = True
+            session.update(user_id=principal.user_id, stamp=stamp)
+            if language:
+                session["lang"] = language
+            current_app.logger.info("page sign-in: %s", principal.user_name)
+            return redirect(target or _home_for(principal.role))
+        flash(_("The user name or password is wrong."), "error")
+        return render_template("pages/login.html", next=target, name=name), 401
+    return render_template("pages/login.html", next=target, name="")
+
+
+@bp.post("/logout")
+def sign_out():
+    """End the page session."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    return redirect(url_for("pages.sign_in"))
+
+
+@bp.get("/language/<code>")
+def choose_language(code: str):
+    """Switch the pages' language and go back."""
+    if code not in LANGUAGES:
+        abort(404)
+    session["lang"] = code
+    return redirect(_local(request.args.get("next")) or url_for("pages.index"))
+
+
+@bp.get("/scan")
+@page(SCAN_ROLES)
+def scan():
+    """Scan labels with the camera, a scanner or by hand, and record actions."""
+    role = g.principal.role
+    return render_template("pages/scan.html", page_data=page_config(
+        "scan.js", wasm_url=url_for("static", filename="vendor/zxing_reader.wasm"),
+        role_actions=[name for name in lifecycle.RECORDED_ACTIONS
+                      if lifecycle.role_may(role, name)],
+        needs_record=[name for name, spec in lifecycle.ACTIONS.items() if spec.needs_record]))
+
+
+@bp.get("/photos")
+@page(PHOTO_ROLES)
+def photos():
+    """Upload site photos and list them with their checks."""
+    return render_template("pages/photos.html", page_data=page_config(
+        "photos.js", may_upload=g.principal.role in UPLOAD_ROLES))
+
+
+@bp.get("/photos/<id:photo_id>")
+@page(PHOTO_ROLES)
+def photo(photo_id: int):
+    """Review one photo: overlay, check results, findings to confirm or dismiss."""
+    return render_template("pages/photo.html", photo_id=photo_id, page_data=page_config(
+        "photo.js", photo_id=photo_id, may_decide=g.principal.role in DECIDING_ROLES))
+
+
+@bp.get("/dashboard")
+@page(DASHBOARD_ROLES)
+def dashboard():
+    """Progress charts, the storey grid, NCRs and alerts of the projects in scope."""
+    return render_template("pages/dashboard.html", page_data=page_config("dashboard.js"))
+
+
+@bp.get("/components/<id:component_id>")
+@page(DASHBOARD_ROLES | SCAN_ROLES)
+def component(component_id: int):
+    """Show one component with its history."""
+    return render_template("pages/component.html", component_id=component_id,
+                           page_data=page_config("component.js",
+                                                 component_id=component_id))
+
+
+@bp.app_errorhandler(CSRFError)
+def _csrf_error(error: CSRFError):
+    if request.path.startswith("/api/"):
+        raise error
+    flash(_("The form expired. Please try again."), "error")
+    return redirect(url_for("pages.sign_in", next=_local(request.values.get("next"))))

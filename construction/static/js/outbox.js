@@ -1,0 +1,107 @@
+// Actions waiting to be sent, kept in IndexedDB so they survive a lost network,
+// a closed tab or a flat battery. Each carries its client_event_id: sending it
+// twice records it once.
+import { api, ApiError, NetworkError } from "./api.js";
+
+const DB_NAME = "prefabtrace";
+const STORE = "outbox";
+const BATCH = 200;
+
+function openDatabase() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, 1);
+    request.onupgradeneeded = () => {
+      const store = request.result.createObjectStore(STORE, { keyPath: "client_event_id" });
+      store.createIndex("status", "status");
+    };
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+const database = openDatabase();
+
+async function transact(mode, work) {
+  const db = await database;
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, mode);
+    const result = work(tx.objectStore(STORE));
+    tx.oncomplete = () => resolve(result && "result" in result ? result.result : result);
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+export function newEventId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export async function add(item) {
+  const entry = { ...item, status: "waiting", queued_at: new Date().toISOString() };
+  await transact("readwrite", (store) => store.put(entry));
+  return entry;
+}
+
+export async function all() {
+  const items = await transact("readonly", (store) => store.getAll());
+  return items.sort((a, b) => a.queued_at.localeCompare(b.queued_at));
+}
+
+export async function dismiss(clientEventId) {
+  await transact("readwrite", (store) => store.delete(clientEventId));
+}
+
+let sending = null;
+
+// Send every waiting action in order. Returns {sent, refused, results} or
+// throws NetworkError (the actions stay queued) / ApiError for the whole batch.
+export function flush() {
+  if (!sending) sending = send().finally(() => { sending = null; });
+  return sending;
+}
+
+async function send() {
+  const summary = { sent: [], refused: [], offline: false, signedOut: false };
+  const waiting = (await all()).filter((item) => item.status === "waiting");
+  for (let start = 0; start < waiting.length; start += BATCH) {
+    const chunk = waiting.slice(start, start + BATCH);
+    let answer;
+    try {
+      answer = await api("/scans/batch", { method: "POST", body: { items: chunk.map(scanOf) } });
+    } catch (error) {
+      if (error instanceof NetworkError) { summary.offline = true; break; }
+      if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+        summary.signedOut = true; break;
+      }
+      if (error instanceof ApiError && error.status >= 500) { summary.offline = true; break; }
+      throw error;
+    }
+    await transact("readwrite", (store) => {
+      answer.results.forEach((result, index) => {
+        const item = chunk[index];
+        if (result.outcome === "rejected") {
+          const problem = result.problem || {};
+          store.put({ ...item, status: "refused", problem: {
+            title: problem.title, detail: problem.detail, type: problem.type,
+            current_state: problem.current_state } });
+          summary.refused.push({ ...item, problem });
+        } else {
+          store.delete(item.client_event_id);
+          summary.sent.push({ ...item, result });
+        }
+      });
+    });
+  }
+  return summary;
+}
+
+function scanOf(item) {
+  const scan = { code: item.code, action: item.action, client_event_id: item.client_event_id,
+                 client_time: item.client_time, device: item.device };
+  if (item.data) scan.data = item.data;
+  return scan;
+}

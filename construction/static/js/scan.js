@@ -1,0 +1,352 @@
+// The scan page: camera (zxing-wasm), keyboard-wedge scanners and typed codes all
+// lead to one card with the allowed next actions; a tap queues the action in
+// IndexedDB and sends it when the network allows.
+import { api, ApiError, NetworkError, page, t, stateName, actionName, el, formatTime } from "./api.js";
+import * as outbox from "./outbox.js";
+
+const REPEAT_MS = 4000;          // the same label read again within this is the same read
+const FRAME_INTERVAL_MS = 150;   // how often the camera frame is decoded
+const WEDGE_GAP_MS = 60;         // a scanner types faster than this between characters
+
+const $ = (id) => document.getElementById(id);
+const card = $("card");
+const resultLine = $("result");
+const manualForm = $("manual");
+const manualInput = $("manual-code");
+const cameraVideo = $("camera-video");
+const cameraMessage = $("camera-message");
+const cameraToggle = $("camera-toggle");
+
+const deviceId = localStorage.getItem("prefabtrace-device") ||
+  (() => { const id = `web-${outbox.newEventId().slice(0, 8)}`;
+           localStorage.setItem("prefabtrace-device", id); return id; })();
+const typeNames = new Map();
+const storeyNames = new Map();
+let current = null;          // {scanned, component|null}
+let lastRead = { text: "", at: 0 };
+
+// ---------------------------------------------------------------- reading
+
+async function onRead(text, source) {
+  text = text.trim();
+  if (!text) return;
+  const now = Date.now();
+  if (text === lastRead.text && now - lastRead.at < REPEAT_MS) return;
+  lastRead = { text, at: now };
+  if (navigator.vibrate && source === "camera") navigator.vibrate(60);
+  await show(text);
+}
+
+async function show(scanned) {
+  current = { scanned, component: null, offline: false };
+  setResult("", "");
+  renderCard({ loading: true });
+  try {
+    const answer = await api(`/components?per_page=1&code=${encodeURIComponent(scanned)}`);
+    if (!answer.items.length) {
+      current = null;
+      renderCard({ missing: scanned });
+      return;
+    }
+    current.component = answer.items[0];
+    renderCard({});
+    describe(current.component);
+  } catch (error) {
+    if (error instanceof NetworkError) {
+      current.offline = true;
+      renderCard({});
+    } else {
+      current = null;
+      renderCard({ error: error.message });
+    }
+  }
+}
+
+async function describe(component) {
+  const [type, storey] = await Promise.all([
+    cachedName(typeNames, component.component_type_id, (id) => api(`/component-types/${id}`)),
+    component.storey_id ? cachedName(storeyNames, component.storey_id,
+                                     (id) => api(`/storeys/${id}`)) : null]);
+  if (current && current.component && current.component.id === component.id) {
+    $("card-type").textContent = type || "";
+    $("card-storey").textContent = storey || "";
+  }
+}
+
+async function cachedName(cache, id, load) {
+  if (!cache.has(id)) {
+    cache.set(id, load(id).then((row) => row.name).catch(() => { cache.delete(id); return ""; }));
+  }
+  return cache.get(id);
+}
+
+// ---------------------------------------------------------------- the card
+
+function renderCard({ loading, missing, error }) {
+  card.replaceChildren();
+  card.classList.remove("hidden");
+  if (loading) { card.append(el("p", { class: "muted" }, t("Looking up…"))); return; }
+  if (missing) {
+    card.append(el("p", { class: "result bad" }, t("No component with code {code}", { code: missing })));
+    return;
+  }
+  if (error) { card.append(el("p", { class: "result bad" }, error)); return; }
+  const component = current.component;
+  if (!component) {
+    card.append(
+      el("div", { class: "code" }, current.scanned.length > 24 ? current.scanned.slice(0, 24) + "…" : current.scanned),
+      el("p", { class: "result queued" }, t("Offline: the state is not known. Actions are checked when they are sent.")),
+      actionButtons(page.role_actions));
+    return;
+  }
+  const flags = [];
+  if (component.on_hold) flags.push(el("span", { class: "badge warn" }, t("On hold")));
+  if (component.damaged) flags.push(el("span", { class: "badge bad" }, t("Damaged")));
+  if (component.ncr_open) flags.push(el("span", { class: "badge bad" }, t("NCR open")));
+  const allowed = component.allowed_actions.filter((name) => page.role_actions.includes(name));
+  card.append(
+    el("div", { class: "code", "data-testid": "card-code" }, formatCode(component.code)),
+    el("div", { class: "mark" }, component.mark, " ", el("span", { id: "card-type", class: "muted" })),
+    el("div", { class: "muted", id: "card-storey" }),
+    el("div", { class: "state" }, t("State"), ": ",
+       el("span", { class: `badge st-${component.state}`, "data-testid": "card-state" },
+          stateName(component.state))),
+    flags.length ? el("div", { class: "flags" }, flags) : null,
+    allowed.length ? actionButtons(allowed)
+      : el("p", { class: "muted" }, t("Nothing for your role to do here now.")),
+    el("a", { href: `/components/${component.id}`, class: "small" }, t("History")));
+}
+
+function actionButtons(names) {
+  return el("div", { class: "actions" }, names.map((name) =>
+    el("button", { type: "button", class: name.includes("fail") || name.includes("damage") ||
+                   name.startsWith("reject") || name === "scrap" || name === "hold" ? "danger" : "primary",
+                   "data-action": name, onclick: () => act(name) }, actionName(name))));
+}
+
+function formatCode(code) {
+  return code.length === 9 ? `${code.slice(0, 3)}-${code.slice(3, 6)}-${code.slice(6)}` : code;
+}
+
+// ---------------------------------------------------------------- acting
+
+async function act(action) {
+  if (!current) return;
+  let data;
+  if (page.needs_record.includes(action)) {
+    const record = await askRecord(action);
+    if (!record) return;
+    data = { record };
+  }
+  for (const button of card.querySelectorAll("button[data-action]")) button.disabled = true;
+  const code = current.component ? current.component.code : current.scanned;
+  await outbox.add({ client_event_id: outbox.newEventId(), code, action, data,
+                     client_time: new Date().toISOString(), device: deviceId,
+                     label: current.component ? `${formatCode(code)} ${current.component.mark}` : code });
+  await sendQueue({ announce: true });
+}
+
+function askRecord(action) {
+  const dialog = $("record-dialog");
+  $("record-title").textContent = actionName(action);
+  $("record-input").value = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      resolve(dialog.returnValue === "ok" ? $("record-input").value.trim() : "");
+    }, { once: true });
+  });
+}
+
+async function sendQueue({ announce = false } = {}) {
+  let summary;
+  try {
+    summary = await outbox.flush();
+  } catch (error) {
+    setResult(error.message, "bad");
+    await renderOutbox();
+    return;
+  }
+  if (announce) {
+    if (summary.sent.length) {
+      const last = summary.sent[summary.sent.length - 1];
+      const duplicate = last.result.outcome === "duplicate";
+      setResult(duplicate ? t("Already recorded: {action}", { action: actionName(last.action) })
+                          : t("Recorded: {action}", { action: actionName(last.action) }), "ok");
+      if (last.result.component && current && current.component &&
+          last.result.component.id === current.component.id) {
+        current.component = { ...current.component, ...last.result.component };
+        renderCard({});
+        describe(current.component);
+      }
+    } else if (summary.refused.length) {
+      const refused = summary.refused[summary.refused.length - 1];
+      setResult(t("Refused: {reason}", { reason: reasonOf(refused.problem) }), "bad");
+      if (current && current.component) show(current.component.code);
+    } else if (summary.signedOut) {
+      setResult(t("Your session has ended. Sign in again; the actions stay queued."), "bad");
+    } else if (summary.offline) {
+      setResult(t("No network: the action is queued and will be sent."), "queued");
+      renderCard({});
+    }
+  } else if (summary.sent.length) {
+    setResult(t("{count} queued actions sent", { count: summary.sent.length }), "ok");
+  }
+  await renderOutbox();
+}
+
+function reasonOf(problem) {
+  if (!problem) return "";
+  return [problem.title, problem.detail].filter(Boolean).join(": ");
+}
+
+function setResult(text, kind) {
+  resultLine.textContent = text;
+  resultLine.className = `result ${kind}`;
+  resultLine.classList.toggle("hidden", !text);
+}
+
+// ---------------------------------------------------------------- the outbox
+
+async function renderOutbox() {
+  const items = await outbox.all();
+  const waiting = items.filter((item) => item.status === "waiting");
+  const refused = items.filter((item) => item.status === "refused");
+  $("waiting-count").textContent = waiting.length;
+  $("refused-count").textContent = refused.length;
+  $("waiting-list").replaceChildren(...waiting.map((item) =>
+    el("li", {}, `${item.label} · ${actionName(item.action)} · ${formatTime(item.client_time)}`)));
+  $("refused-list").replaceChildren(...refused.map((item) =>
+    el("li", { "data-testid": "refused-item" },
+       el("strong", {}, `${item.label} · ${actionName(item.action)}`), " — ",
+       reasonOf(item.problem), " ",
+       el("button", { type: "button", class: "small", onclick: async () => {
+         await outbox.dismiss(item.client_event_id); renderOutbox(); } }, t("Dismiss")))));
+  $("refused-section").classList.toggle("hidden", !refused.length);
+}
+
+function renderOnline() {
+  $("online-dot").classList.toggle("off", !navigator.onLine);
+  $("online-text").textContent = navigator.onLine ? t("Online") : t("Offline");
+}
+
+window.addEventListener("online", () => { renderOnline(); sendQueue(); });
+window.addEventListener("offline", renderOnline);
+setInterval(async () => {
+  const items = await outbox.all();
+  if (items.some((item) => item.status === "waiting")) sendQueue();
+}, 15000);
+
+// ---------------------------------------------------------------- inputs
+
+manualForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = manualInput.value;
+  manualInput.value = "";
+  lastRead = { text: "", at: 0 };   // typing the same code again is deliberate
+  onRead(text, "manual");
+});
+
+// A keyboard-wedge scanner types the label's text and Enter anywhere on the
+// page; when the focus is in the code field, the form above takes it.
+let wedge = { text: "", last: 0 };
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement ||
+      target instanceof HTMLSelectElement || $("record-dialog").open) return;
+  const now = performance.now();
+  if (now - wedge.last > 1000) wedge.text = "";
+  wedge.last = now;
+  if (event.key === "Enter") {
+    if (wedge.text.length >= 4) onRead(wedge.text, "wedge");
+    wedge.text = "";
+    event.preventDefault();
+  } else if (event.key.length === 1) {
+    wedge.text += event.key;
+  }
+});
+
+// ---------------------------------------------------------------- camera
+
+let stream = null;
+let scanning = false;
+let reader = null;
+
+async function loadReader() {
+  if (!reader) {
+    reader = window.ZXingWASM;
+    reader.prepareZXingModule({
+      overrides: {
+        locateFile: (path, prefix) => path.endsWith(".wasm") ? page.wasm_url : prefix + path,
+      },
+      fireImmediately: true,
+    });
+  }
+  return reader;
+}
+
+async function startCamera() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    cameraMessage.textContent = t("The camera needs HTTPS (or localhost). Use a scanner or type the code.");
+    return;
+  }
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: { ideal: "environment" }, width: { ideal: 1280 }, height: { ideal: 720 } },
+      audio: false });
+  } catch (error) {
+    cameraMessage.textContent = t("No camera: {reason}", { reason: error.message });
+    return;
+  }
+  cameraVideo.srcObject = stream;
+  await cameraVideo.play();
+  cameraMessage.textContent = "";
+  cameraToggle.textContent = t("Stop camera");
+  scanning = true;
+  await loadReader();
+  decodeLoop();
+}
+
+function stopCamera() {
+  scanning = false;
+  if (stream) stream.getTracks().forEach((track) => track.stop());
+  stream = null;
+  cameraVideo.srcObject = null;
+  cameraToggle.textContent = t("Start camera");
+  cameraMessage.textContent = t("Camera off");
+}
+
+const canvas = document.createElement("canvas");
+const context = canvas.getContext("2d", { willReadFrequently: true });
+
+async function decodeLoop() {
+  while (scanning) {
+    const started = performance.now();
+    if (cameraVideo.readyState >= 2 && cameraVideo.videoWidth) {
+      canvas.width = cameraVideo.videoWidth;
+      canvas.height = cameraVideo.videoHeight;
+      context.drawImage(cameraVideo, 0, 0);
+      try {
+        const image = context.getImageData(0, 0, canvas.width, canvas.height);
+        const results = await reader.readBarcodes(image, {
+          formats: ["QRCode"], tryHarder: true, maxNumberOfSymbols: 1 });
+        const found = results.find((result) => result.isValid && result.text);
+        if (found) await onRead(found.text, "camera");
+      } catch (error) {
+        cameraMessage.textContent = error.message;
+      }
+    }
+    const spent = performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, FRAME_INTERVAL_MS - spent)));
+  }
+}
+
+cameraToggle.addEventListener("click", () => (scanning ? stopCamera() : startCamera()));
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden && scanning) stopCamera();
+});
+
+renderOnline();
+renderOutbox();
+sendQueue();
+startCamera();

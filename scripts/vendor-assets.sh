@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the pages' browser libraries from the npm registry (versions locked in
+# package-lock.json) and copy the files the pages load into
+# construction/static/vendor, so nothing is fetched from a CDN at run time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vendor=construction/static/vendor
+if ! command -v npm >/dev/null; then
+  echo "error: npm (Node.js) is needed to install the pages' libraries (apt-get install npm)" >&2
+  exit 1
+fi
+npm ci --no-audit --no-fund --loglevel=error
+mkdir -p "$vendor"
+cp node_modules/zxing-wasm/dist/iife/reader/index.js "$vendor/zxing-reader.js"
+cp node_modules/zxing-wasm/dist/reader/zxing_reader.wasm "$vendor/zxing_reader.wasm"
+cp node_modules/chart.js/dist/chart.umd.min.js "$vendor/chart.umd.min.js"
+cp node_modules/zxing-wasm/LICENSE "$vendor/zxing-wasm.LICENSE"
+cp node_modules/chart.js/LICENSE.md "$vendor/chart.js.LICENSE.md"

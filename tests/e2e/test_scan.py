@@ -1,0 +1,223 @@
+"""The scan page in Chromium: fake camera, wedge scanner, typed codes, offline queue."""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from construction.extensions import db
+from construction.models import Component, Event, Label
+from tests.e2e.conftest import BROWSER_ARGS, CHROMIUM, PHONE, shot, sign_in
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+@pytest.fixture(scope="module")
+def planned(live_server) -> list[dict]:
+    """Planned demo components (not on hold) with their current label URL, to use up."""
+    with live_server.app.app_context():
+        rows = db.session.execute(
+            select(Component.id, Component.code, Component.mark, Label.url)
+            .join(Label, (Label.component_id == Component.id) & Label.revoked_at.is_(None))
+            .where(Component.state == "planned", Component.on_hold.is_(False))
+            .order_by(Component.id.desc()).limit(12)).all()
+        db.session.remove()
+    assert len(rows) >= 6, "the demo has planned components"
+    return [dict(row._mapping) for row in rows]
+
+
+def events_of(server, component_id: int, action: str | None = None) -> list[Event]:
+    with server.app.app_context():
+        query = select(Event).where(Event.component_id == component_id)
+        if action:
+            query = query.where(Event.action == action)
+        events = list(db.session.scalars(query.order_by(Event.id)))
+        db.session.remove()
+    return events
+
+
+def label_video(server, component_id: int, path) -> None:
+    """Write a .y4m clip of the component's printed label held in front of a camera."""
+    client = server.app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {server.tokens['factory_worker']}"
+    response = client.get(f"/api/v1/components/{component_id}/label.png"
+                          "?layout=thermal-100x70&dpi=150")
+    assert response.status_code == 200
+    label = cv2.imdecode(np.frombuffer(response.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    width, height = 640, 480
+    scene = np.full((height, width, 3), (96, 110, 120), np.uint8)  # a grey concrete wall
+    scale = min(0.8 * width / label.shape[1], 0.8 * height / label.shape[0])
+    label = cv2.resize(label, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    top, left = (height - label.shape[0]) // 2, (width - label.shape[1]) // 2
+    scene[top:top + label.shape[0], left:left + label.shape[1]] = label[..., None]
+    frame = cv2.cvtColor(scene, cv2.COLOR_BGR2YUV_I420).tobytes()
+    with open(path, "wb") as handle:
+        handle.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(10):
+            handle.write(b"FRAME\n" + frame)
+
+
+def test_sign_in_refuses_a_wrong_password_and_shows_only_allowed_pages(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, locale="en-US")
+    page = context.new_page()
+    page.goto("/scan")
+    assert "/login" in page.url
+    page.fill("input[name=name]", live_server.user("factory_worker"))
+    page.fill("input[name=password]", "not-the-password")
+    page.click("button[type=submit]")
+    assert page.locator(".flash.error").inner_text() == "The user name or password is wrong."
+    shot(page, "login-en")
+    page.fill("input[name=password]", live_server.password("factory_worker"))
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/scan$"))
+    # Factory workers scan and may upload photos; the dashboard is not theirs.
+    assert page.locator("nav.nav a").all_inner_texts() == ["Scan", "Photos"]
+    assert page.goto("/dashboard").status == 403
+    context.close()
+
+    regulator, _ = sign_in(browser, live_server, "regulator")
+    assert regulator.locator("nav.nav a").all_inner_texts() == ["Photos", "Dashboard"]
+    assert regulator.goto("/scan").status == 403
+    regulator.context.close()
+
+
+def test_camera_reads_a_label_and_one_tap_records_the_action(playwright_instance, live_server,
+                                                             planned, tmp_path):
+    component = planned.pop()
+    clip = tmp_path / "label.y4m"
+    label_video(live_server, component["id"], clip)
+    camera_browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[*BROWSER_ARGS, "--use-fake-ui-for-media-stream",
+              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"])
+    try:
+        page, errors = sign_in(camera_browser, live_server, "factory_worker", viewport=PHONE,
+                               permissions=["camera"], is_mobile=True, has_touch=True)
+        page.wait_for_url(re.compile(r"/scan$"))
+        code = page.get_by_test_id("card-code")
+        code.wait_for(timeout=20000)
+        assert code.inner_text().replace("-", "") == component["code"]
+        assert page.get_by_test_id("card-state").inner_text() == "Planned"
+        shot(page, "scan-camera-card-phone")
+        page.click("button[data-action=cast]")
+        page.wait_for_selector(".result.ok")
+        assert page.locator("#result").inner_text() == "Recorded: Cast"
+        page.get_by_test_id("card-state").filter(has_text="Cast").wait_for()
+        # The camera keeps reading the same label: it must not act again.
+        page.wait_for_timeout(1500)
+        shot(page, "scan-camera-recorded-phone")
+        cast = events_of(live_server, component["id"], "cast")
+        assert len(cast) == 1 and cast[0].device.startswith("web-")
+        assert page.get_by_test_id("waiting-count").inner_text() == "0"
+        assert errors == []
+    finally:
+        camera_browser.close()
+
+
+def test_a_wedge_scanner_typing_the_label_url_works_like_the_camera(browser, live_server,
+                                                                  planned):
+    component = planned.pop()
+    page, errors = sign_in(browser, live_server, "factory_worker")
+    page.locator("h1, main").first.click(position={"x": 5, "y": 5})
+    page.keyboard.type(component["url"], delay=5)
+    page.keyboard.press("Enter")
+    page.get_by_test_id("card-code").wait_for()
+    assert page.get_by_test_id("card-code").inner_text().replace("-", "") == component["code"]
+    page.click("button[data-action=cast]")
+    page.wait_for_selector(".result.ok")
+    shot(page, "scan-wedge-desktop")
+    assert len(events_of(live_server, component["id"], "cast")) == 1
+    assert errors == []
+    page.context.close()
+
+
+def test_a_typed_code_with_dashes_in_lower_case_finds_the_component(browser, live_server,
+                                                                  planned):
+    component = planned[-1]
+    page, errors = sign_in(browser, live_server, "factory_worker", viewport=PHONE)
+    code = component["code"].lower()
+    page.fill("#manual-code", f"{code[:3]}-{code[3:6]}-{code[6:]}")
+    page.press("#manual-code", "Enter")
+    page.get_by_test_id("card-code").wait_for()
+    assert page.get_by_test_id("card-state").inner_text() == "Planned"
+    page.fill("#manual-code", "ABCDEFGHJ")
+    page.press("#manual-code", "Enter")
+    page.wait_for_selector("#card .result.bad")
+    assert errors == [] or all("422" in error for error in errors)
+    page.context.close()
+
+
+def test_offline_actions_queue_and_are_sent_once_when_the_network_returns(browser, live_server,
+                                                                        planned):
+    first, second = planned.pop(), planned.pop()
+    page, errors = sign_in(browser, live_server, "factory_worker", viewport=PHONE)
+    page.fill("#manual-code", first["code"])
+    page.press("#manual-code", "Enter")
+    page.get_by_test_id("card-code").wait_for()
+
+    page.context.set_offline(True)
+    page.evaluate("window.dispatchEvent(new Event('offline'))")
+    page.click("button[data-action=cast]")
+    page.wait_for_selector(".result.queued")
+    page.get_by_test_id("waiting-count").filter(has_text="1").wait_for()
+    # A code read while offline: its state is unknown, the role's actions are offered.
+    page.fill("#manual-code", second["code"])
+    page.press("#manual-code", "Enter")
+    page.wait_for_selector("#card .result.queued")
+    page.click("button[data-action=demould]")  # not allowed from planned: refused later
+    page.get_by_test_id("waiting-count").filter(has_text="2").wait_for()
+    assert page.locator("#online-text").inner_text() == "Offline"
+    shot(page, "scan-offline-queue-phone")
+    assert events_of(live_server, first["id"]) == []
+
+    page.context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.get_by_test_id("waiting-count").filter(has_text="0").wait_for(timeout=20000)
+    page.get_by_test_id("refused-count").filter(has_text="1").wait_for()
+    refused = page.get_by_test_id("refused-item").inner_text()
+    assert "Demould" in refused and "planned" in refused
+    shot(page, "scan-after-reconnect-phone")
+    cast = events_of(live_server, first["id"])
+    assert [event.action for event in cast] == ["cast"]
+    assert events_of(live_server, second["id"]) == []
+
+    # Sending the same queue again (a second tab, a retry) records nothing more.
+    status = page.evaluate("""async ([code, eventId]) => {
+        const response = await fetch('/api/v1/scans/batch', {method: 'POST',
+          headers: {'Content-Type': 'application/json',
+                    'X-CSRFToken': JSON.parse(document.getElementById('page-config')
+                                              .textContent).csrf},
+          body: JSON.stringify({items: [{code, action: 'cast', client_event_id: eventId}]})});
+        return (await response.json()).duplicate; }""", [first["code"], cast[0].client_event_id])
+    assert status == 1
+    assert len(events_of(live_server, first["id"])) == 1
+    with live_server.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Event).where(
+            Event.client_event_id == cast[0].client_event_id)) == 1
+        db.session.remove()
+    # Chromium logs each request it could not send while offline; nothing else.
+    assert [e for e in errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
+    page.context.close()
+
+
+def test_the_scan_page_in_chinese(browser, live_server, planned):
+    component = planned[-1]
+    page, errors = sign_in(browser, live_server, "factory_worker", locale="zh-CN",
+                           viewport=PHONE)
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.locator("nav.nav a").all_inner_texts() == ["扫描", "照片"]
+    page.fill("#manual-code", component["code"])
+    page.press("#manual-code", "Enter")
+    page.get_by_test_id("card-code").wait_for()
+    assert page.get_by_test_id("card-state").inner_text() == "计划"
+    assert page.locator("button[data-action=cast]").inner_text() == "浇筑"
+    shot(page, "scan-zh-phone")
+    # The switch changes the language and keeps it for the session.
+    page.click("text=English")
+    assert page.locator("nav.nav a").all_inner_texts() == ["Scan", "Photos"]
+    assert errors == []
+    page.context.close()
