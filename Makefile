@@ -7,7 +7,7 @@ WORKERS ?= 4
 FLASK := $(BIN)/flask --app app
 VENDOR := construction/static/vendor
 
-.PHONY: setup run serve test lint bench clean
+.PHONY: setup run serve test lint bench clean translations
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt scripts/system-packages.sh
 	./scripts/system-packages.sh
@@ -40,6 +40,12 @@ run: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# After changing visible text: collect it and merge it into each language's catalog.
+translations: setup
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k _pl:1c,2 -k t --no-location \
+		-o construction/translations/messages.pot .
+	$(BIN)/pybabel -q update -i construction/translations/messages.pot -d construction/translations
 
 lint: setup
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _pl
 from flask_wtf.csrf import CSRFError, generate_csrf
 
 from construction import lifecycle
@@ -43,14 +44,28 @@ STATE_LABELS = {
     "connected": _l("Connected"), "accepted": _l("Accepted"), "rejected": _l("Rejected"),
     "scrapped": _l("Scrapped"),
 }
+
+# Action names carry a context: the verb "Cast" is not the state "Cast".
 ACTION_LABELS = {
-    "cast": _l("Cast"), "demould": _l("Demould"), "qc_pass": _l("QC pass"),
-    "qc_fail": _l("QC fail"), "store": _l("Put in yard"), "load": _l("Load"),
-    "depart": _l("Ship"), "arrive": _l("Arrived"), "accept_delivery": _l("Accept delivery"),
-    "reject_delivery": _l("Reject delivery"), "install": _l("Install"),
-    "connect": _l("Connect"), "accept": _l("Accept"), "hold": _l("Hold"),
-    "release": _l("Release hold"), "report_damage": _l("Report damage"),
-    "repair": _l("Repaired"), "scrap": _l("Scrap"), "correct": _l("Correction"),
+    "cast": _pl("action", "Cast"),
+    "demould": _pl("action", "Demould"),
+    "qc_pass": _pl("action", "QC pass"),
+    "qc_fail": _pl("action", "QC fail"),
+    "store": _pl("action", "Put in yard"),
+    "load": _pl("action", "Load"),
+    "depart": _pl("action", "Ship"),
+    "arrive": _pl("action", "Arrived"),
+    "accept_delivery": _pl("action", "Accept delivery"),
+    "reject_delivery": _pl("action", "Reject delivery"),
+    "install": _pl("action", "Install"),
+    "connect": _pl("action", "Connect"),
+    "accept": _pl("action", "Accept"),
+    "hold": _pl("action", "Hold"),
+    "release": _pl("action", "Release hold"),
+    "report_damage": _pl("action", "Report damage"),
+    "repair": _pl("action", "Repaired"),
+    "scrap": _pl("action", "Scrap"),
+    "correct": _pl("action", "Correction"),
 }
 ROLE_LABELS = {
     "admin": _l("Administrator"), "project_manager": _l("Project manager"),

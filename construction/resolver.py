@@ -1,7 +1,7 @@
 """The pages a phone opens from a label's QR code: /c/{code} and /01/{gtin}/21/{serial}.
 
 Anyone may open them: they say whether the label is genuine and what the
-component is. A signed-in user of the project (bearer token) also gets its
+component is. A signed-in user of the project (bearer token or page session) also gets its
 position, history and open alerts. JSON when asked with Accept.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, session
 from sqlalchemy import select
 
 from construction.auth import authenticate_request, visible_project_ids
@@ -86,7 +86,8 @@ def _label_verdict(identity: LabelIdentity) -> dict[str, Any]:
 
 
 def _viewer_may_read(project_id: int) -> bool:
-    if "Authorization" not in request.headers:
+    # A bearer token, or the session of someone signed in to the pages.
+    if "Authorization" not in request.headers and "user_id" not in session:
         return False
     try:
         principal = authenticate_request()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,14 +58,15 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     app = _app(f"sqlite:///{folder / 'live.db'}", PHOTO_DIR=str(folder / "photos"),
                JOBS="inline", STORAGE="local", WTF_CSRF_SSL_STRICT=False)
     assert SIGNING_KEY_FILE
+    # Bound first: the demo's labels are signed for the address they are served at.
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_BASE_URL"] = url
     tokens_path = str(folder / "demo-tokens.json")
     with app.app_context():
         flask_migrate.upgrade()
         load_demo(tokens_path)
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app.config["PUBLIC_BASE_URL"] = url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     with open(passwords_path(tokens_path)) as handle:
@@ -95,8 +95,7 @@ def browser(playwright_instance):
 
 @pytest.fixture(scope="session", autouse=True)
 def screenshot_folder():
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
 
 

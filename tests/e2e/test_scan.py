@@ -221,3 +221,26 @@ def test_the_scan_page_in_chinese(browser, live_server, planned):
     assert page.locator("nav.nav a").all_inner_texts() == ["Scan", "Photos"]
     assert errors == []
     page.context.close()
+
+
+def test_a_label_url_opens_the_resolver_page_on_a_phone(browser, live_server, planned):
+    component = planned[0]
+    path = "/" + component["url"].split("/", 3)[3]
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE, locale="zh-CN",
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    assert page.goto(path).status == 200
+    text = page.inner_text("body")
+    assert "Genuine label" in text and "正品标签" in text
+    assert component["mark"] not in text  # the position is for signed-in project members
+    # Nothing is wider than the phone's screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "resolver-anonymous-phone")
+    context.close()
+
+    page, errors = sign_in(browser, live_server, "site_supervisor", viewport=PHONE)
+    page.goto(path)
+    assert component["mark"] in page.inner_text("body")
+    shot(page, "resolver-signed-in-phone")
+    assert errors == []
+    page.context.close()

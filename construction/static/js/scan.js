@@ -22,6 +22,7 @@ const deviceId = localStorage.getItem("prefabtrace-device") ||
            localStorage.setItem("prefabtrace-device", id); return id; })();
 const typeNames = new Map();
 const storeyNames = new Map();
+const buildingNames = new Map();
 let current = null;          // {scanned, component|null}
 let lastRead = { text: "", at: 0 };
 
@@ -65,8 +66,12 @@ async function show(scanned) {
 async function describe(component) {
   const [type, storey] = await Promise.all([
     cachedName(typeNames, component.component_type_id, (id) => api(`/component-types/${id}`)),
-    component.storey_id ? cachedName(storeyNames, component.storey_id,
-                                     (id) => api(`/storeys/${id}`)) : null]);
+    component.storey_id ? cachedName(storeyNames, component.storey_id, async (id) => {
+      const storey = await api(`/storeys/${id}`);
+      const building = await cachedName(buildingNames, storey.building_id,
+                                        (buildingId) => api(`/buildings/${buildingId}`));
+      return { name: [building, storey.name].filter(Boolean).join(" · ") };
+    }) : null]);
   if (current && current.component && current.component.id === component.id) {
     $("card-type").textContent = type || "";
     $("card-storey").textContent = storey || "";
@@ -104,7 +109,7 @@ function renderCard({ loading, missing, error }) {
   if (component.damaged) flags.push(el("span", { class: "badge bad" }, t("Damaged")));
   if (component.ncr_open) flags.push(el("span", { class: "badge bad" }, t("NCR open")));
   const allowed = component.allowed_actions.filter((name) => page.role_actions.includes(name));
-  card.append(
+  card.append(...[
     el("div", { class: "code", "data-testid": "card-code" }, formatCode(component.code)),
     el("div", { class: "mark" }, component.mark, " ", el("span", { id: "card-type", class: "muted" })),
     el("div", { class: "muted", id: "card-storey" }),
@@ -114,7 +119,8 @@ function renderCard({ loading, missing, error }) {
     flags.length ? el("div", { class: "flags" }, flags) : null,
     allowed.length ? actionButtons(allowed)
       : el("p", { class: "muted" }, t("Nothing for your role to do here now.")),
-    el("a", { href: `/components/${component.id}`, class: "small" }, t("History")));
+    el("a", { href: `/components/${component.id}`, class: "small" }, t("History"))]
+    .filter(Boolean));
 }
 
 function actionButtons(names) {

@@ -1,0 +1,230 @@
+"""Page sign-in, the API through the session cookie, CSRF, roles and languages."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from construction.extensions import db
+from construction.models import User
+from construction.services.accounts import set_password
+
+PASSWORD = "correct-horse-battery"
+PROBLEM = "application/problem+json"
+PAGES = ("/scan", "/photos", "/dashboard")
+ALLOWED = {
+    "admin": {"/scan", "/photos", "/dashboard"},
+    "project_manager": {"/scan", "/photos", "/dashboard"},
+    "factory_worker": {"/scan", "/photos"},
+    "qc_inspector": {"/scan", "/photos", "/dashboard"},
+    "site_supervisor": {"/scan", "/photos", "/dashboard"},
+    "regulator": {"/photos", "/dashboard"},
+}
+
+
+def _form_token(client, path: str = "/login") -> str:
+    page = client.get(path)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+
+
+def _page_token(client, path: str = "/scan") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'"csrf":\s*"([^"]+)"', page).group(1)
+
+
+def _sign_in(world, role: str, password: str = PASSWORD):
+    with world.app.app_context():
+        set_password(world.ids[f"user_{role}"], PASSWORD)
+    client = world.app.test_client()
+    response = client.post("/login", data={"csrf_token": _form_token(client),
+                                           "name": f"user-{role}", "password": password})
+    return client, response
+
+
+@pytest.fixture
+def app(app):
+    # Forms are checked here as in production.
+    app.config["WTF_CSRF_ENABLED"] = True
+    return app
+
+
+def test_sign_in_sends_each_role_to_its_first_page(world):
+    for role in ALLOWED:
+        client, response = _sign_in(world, role)
+        assert response.status_code == 302
+        assert response.headers["Location"] == ("/photos" if role == "regulator" else "/scan")
+        cookie = client.get_cookie("prefabtrace_session")
+        assert cookie.http_only and cookie.same_site == "Lax"
+
+
+def test_wrong_password_unknown_user_and_no_password_are_refused_alike(world):
+    client, response = _sign_in(world, "factory_worker", password="wrong-password-here")
+    assert response.status_code == 401
+    assert "The user name or password is wrong." in response.get_data(as_text=True)
+    for name in ("user-nobody", "user-qc_inspector"):  # unknown; known without password
+        response = client.post("/login", data={"csrf_token": _form_token(client),
+                                               "name": name, "password": PASSWORD})
+        assert response.status_code == 401
+    assert client.get("/scan").status_code == 302
+
+
+def test_a_form_without_its_token_is_refused(world):
+    with world.app.app_context():
+        set_password(world.ids["user_admin"], PASSWORD)
+    client = world.app.test_client()
+    response = client.post("/login", data={"name": "user-admin", "password": PASSWORD})
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert client.get("/scan").status_code == 302  # still signed out
+
+
+def test_pages_follow_the_role(world):
+    for role, allowed in ALLOWED.items():
+        client, _ = _sign_in(world, role)
+        for path in PAGES:
+            expected = 200 if path in allowed else 403
+            assert client.get(path).status_code == expected, (role, path)
+        navigation = re.findall(r'<nav class="nav".*?</nav>',
+                                client.get(sorted(allowed)[0]).get_data(as_text=True), re.S)[0]
+        assert set(re.findall(r'href="(/\w+)"', navigation)) == allowed
+
+
+def test_signed_out_pages_send_to_sign_in_and_back(world):
+    client = world.app.test_client()
+    response = client.get("/dashboard?project_id=1")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/dashboard?project_id%3D1"
+    with world.app.app_context():
+        set_password(world.ids["user_regulator"], PASSWORD)
+    response = client.post("/login", data={
+        "csrf_token": _form_token(client), "name": "user-regulator", "password": PASSWORD,
+        "next": "/dashboard?project_id=1"})
+    assert response.headers["Location"] == "/dashboard?project_id=1"
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil",
+                                    "javascript:alert(1)"])
+def test_sign_in_never_redirects_off_site(world, target):
+    with world.app.app_context():
+        set_password(world.ids["user_admin"], PASSWORD)
+    client = world.app.test_client()
+    response = client.post("/login", data={"csrf_token": _form_token(client),
+                                           "name": "user-admin", "password": PASSWORD,
+                                           "next": target})
+    assert response.headers["Location"] == "/scan"
+
+
+def test_the_api_reads_with_the_session_and_writes_only_with_the_page_token(world):
+    component = world.component("planned")
+    client, _ = _sign_in(world, "factory_worker")
+    assert client.get("/api/v1/components").status_code == 200
+    scan = {"code": component["code"], "action": "cast", "client_event_id": str(uuid.uuid4())}
+    response = client.post("/api/v1/scans", json=scan)
+    assert response.status_code == 403 and response.mimetype == PROBLEM
+    assert response.get_json()["type"].endswith("/csrf-failed")
+    response = client.post("/api/v1/scans", json=scan, headers={"X-CSRFToken": "forged"})
+    assert response.status_code == 403
+    token = _page_token(client)
+    response = client.post("/api/v1/scans", json=scan, headers={"X-CSRFToken": token})
+    assert response.status_code == 201
+    assert response.get_json()["event"]["user"] == "user-factory_worker"
+
+
+def test_a_bearer_token_needs_no_page_token(world):
+    component = world.component("planned")
+    response = world.client("factory_worker").post("/api/v1/scans", json={
+        "code": component["code"], "action": "cast", "client_event_id": str(uuid.uuid4())})
+    assert response.status_code == 201
+
+
+def test_sign_out_and_password_change_and_deactivation_end_sessions(world):
+    client, _ = _sign_in(world, "site_supervisor")
+    assert client.get("/api/v1/components").status_code == 200
+    client.post("/logout", data={"csrf_token": _page_token(client)})
+    assert client.get("/api/v1/components").status_code == 401
+    assert client.get("/scan").status_code == 302
+
+    client, _ = _sign_in(world, "site_supervisor")
+    with world.app.app_context():
+        set_password(world.ids["user_site_supervisor"], "another-long-password")
+    response = client.get("/api/v1/components")
+    assert response.status_code == 401 and response.mimetype == PROBLEM
+
+    client, _ = _sign_in(world, "site_supervisor")
+    with world.app.app_context():
+        db.session.get(User, world.ids["user_site_supervisor"]).active = False
+        db.session.commit()
+    assert client.get("/scan").status_code == 302
+
+
+def test_passwords_are_stored_hashed_and_short_ones_refused(world):
+    with world.app.app_context():
+        set_password(world.ids["user_admin"], PASSWORD)
+        stored = db.session.scalar(select(User.password_hash).where(
+            User.id == world.ids["user_admin"]))
+        assert PASSWORD not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
+        with pytest.raises(ValueError):
+            set_password(world.ids["user_admin"], "short")
+
+
+def test_users_password_command(world):
+    runner = world.app.test_cli_runner()
+    user_id = world.ids["user_qc_inspector"]
+    result = runner.invoke(args=["users", "password", str(user_id)],
+                           input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "password set" in result.output
+    _, response = _sign_in(world, "qc_inspector")
+    assert response.status_code == 302
+    result = runner.invoke(args=["users", "password", str(user_id), "--password", "tiny"])
+    assert result.exit_code != 0 and "at least" in result.output
+    result = runner.invoke(args=["users", "password", "999999", "--password", PASSWORD])
+    assert result.exit_code != 0 and "no user" in result.output
+
+
+def test_language_follows_the_browser_then_the_switch(world):
+    client = world.app.test_client()
+    page = client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    text = page.get_data(as_text=True)
+    assert '<html lang="zh-CN">' in text and "用户名" in text and "User name" not in text
+    assert 'lang="en"' in client.get("/login", headers={"Accept-Language": "en-GB"}).get_data(
+        as_text=True)
+    response = client.get("/language/en?next=/login", headers={"Accept-Language": "zh-CN"})
+    assert response.headers["Location"] == "/login"
+    text = client.get("/login", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "User name" in text
+    assert client.get("/language/fr").status_code == 404
+    assert client.get("/language/en?next=https://evil.example").headers["Location"] == "/"
+
+
+def test_scan_page_names_states_and_actions_in_the_language(world):
+    client, _ = _sign_in(world, "factory_worker")
+    client.get("/language/zh_CN")
+    text = client.get("/scan").get_data(as_text=True)
+    config = json.loads(re.search(r'id="page-config">(.*?)</script>', text, re.S).group(1))
+    assert config["actions"]["cast"] == "浇筑" and config["states"]["cast"] == "已浇筑"
+    assert config["strings"]["Recorded: {action}"] == "已记录：{action}"
+    assert config["role_actions"] == ["cast", "demould", "store", "load", "depart"]
+
+
+def test_components_are_found_by_what_a_scanner_read(world):
+    component = world.component("planned", gtin="06901234567892", serial="S-77")
+    label = world.label(component["id"])
+    client = world.client("factory_worker")
+    code = component["code"]
+    for scanned in (code, code.lower(), f"{code[:3]}-{code[3:6]}-{code[6:]}", label["url"],
+                    str(component["id"]),
+                    "https://id.example.com/01/06901234567892/21/S-77"):
+        body = client.get("/api/v1/components", query_string={"code": scanned}).get_json()
+        assert [item["id"] for item in body["items"]] == [component["id"]], scanned
+        assert body["items"][0]["allowed_actions"] == ["cast", "hold", "scrap"]
+    response = client.get("/api/v1/components", query_string={"code": code[:-1] + (
+        "A" if code[-1] != "A" else "B")})
+    assert response.status_code == 422 and response.mimetype == PROBLEM
+    assert "code" in response.get_json()["errors"]
+    outside = world.component("planned", project="far")
+    body = client.get("/api/v1/components", query_string={"code": outside["code"]}).get_json()
+    assert body["items"] == []
