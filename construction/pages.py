@@ -20,6 +20,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_from_directory,
     session,
     url_for,
 )
@@ -228,6 +229,15 @@ def scan():
         role_actions=[name for name in lifecycle.RECORDED_ACTIONS
                       if lifecycle.role_may(role, name)],
         needs_record=[name for name, spec in lifecycle.ACTIONS.items() if spec.needs_record]))
+
+
+@bp.get("/sw.js")
+def service_worker():
+    """Serve the service worker that keeps the scan page usable offline (root scope)."""
+    response = send_from_directory(os.path.join(bp.root_path, "static", "js"), "sw.js",
+                                   mimetype="text/javascript", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/photos")

@@ -155,6 +155,9 @@ def test_offline_actions_queue_and_are_sent_once_when_the_network_returns(browse
                                                                         planned):
     first, second = planned.pop(), planned.pop()
     page, errors = sign_in(browser, live_server, "factory_worker", viewport=PHONE)
+    # Once its service worker runs, the page is kept on the phone for offline use.
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()
     page.fill("#manual-code", first["code"])
     page.press("#manual-code", "Enter")
     page.get_by_test_id("card-code").wait_for()
@@ -172,6 +175,10 @@ def test_offline_actions_queue_and_are_sent_once_when_the_network_returns(browse
     page.get_by_test_id("waiting-count").filter(has_text="2").wait_for()
     assert page.locator("#online-text").inner_text() == "Offline"
     shot(page, "scan-offline-queue-phone")
+    # With no network the page still opens, and its queue is still there.
+    page.reload()
+    page.get_by_test_id("waiting-count").filter(has_text="2").wait_for()
+    page.evaluate("window.dispatchEvent(new Event('offline'))")
     assert events_of(live_server, first["id"]) == []
 
     page.context.set_offline(False)

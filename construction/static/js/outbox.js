@@ -57,16 +57,18 @@ export async function dismiss(clientEventId) {
 
 let sending = null;
 
-// Send every waiting action in order. Returns {sent, refused, results} or
-// throws NetworkError (the actions stay queued) / ApiError for the whole batch.
-export function flush() {
-  if (!sending) sending = send().finally(() => { sending = null; });
+// Send the signed-in user's waiting actions in order (another user's stay on
+// the phone until they sign in: an action is recorded under who tapped it).
+// Returns {sent, refused, offline, signedOut}; throws ApiError for a batch the
+// server refused as a whole.
+export function flush(user) {
+  if (!sending) sending = send(user).finally(() => { sending = null; });
   return sending;
 }
 
-async function send() {
+async function send(user) {
   const summary = { sent: [], refused: [], offline: false, signedOut: false };
-  const waiting = (await all()).filter((item) => item.status === "waiting");
+  const waiting = (await all()).filter((item) => item.status === "waiting" && item.user === user);
   for (let start = 0; start < waiting.length; start += BATCH) {
     const chunk = waiting.slice(start, start + BATCH);
     let answer;

@@ -147,7 +147,7 @@ async function act(action) {
   for (const button of card.querySelectorAll("button[data-action]")) button.disabled = true;
   const code = current.component ? current.component.code : current.scanned;
   await outbox.add({ client_event_id: outbox.newEventId(), code, action, data,
-                     client_time: new Date().toISOString(), device: deviceId,
+                     client_time: new Date().toISOString(), device: deviceId, user: page.user,
                      label: current.component ? `${formatCode(code)} ${current.component.mark}` : code });
   await sendQueue({ announce: true });
 }
@@ -167,7 +167,7 @@ function askRecord(action) {
 async function sendQueue({ announce = false } = {}) {
   let summary;
   try {
-    summary = await outbox.flush();
+    summary = await outbox.flush(page.user);
   } catch (error) {
     setResult(error.message, "bad");
     await renderOutbox();
@@ -216,8 +216,14 @@ function setResult(text, kind) {
 
 async function renderOutbox() {
   const items = await outbox.all();
-  const waiting = items.filter((item) => item.status === "waiting");
-  const refused = items.filter((item) => item.status === "refused");
+  const mine = items.filter((item) => item.user === page.user);
+  const waiting = mine.filter((item) => item.status === "waiting");
+  const refused = mine.filter((item) => item.status === "refused");
+  const others = [...new Set(items.filter((item) => item.user !== page.user && item.status === "waiting")
+                                  .map((item) => item.user))];
+  $("others").textContent = others.length
+    ? t("Also waiting on this phone, for {users}: they are sent when that user signs in.",
+        { users: others.join(", ") }) : "";
   $("waiting-count").textContent = waiting.length;
   $("refused-count").textContent = refused.length;
   $("waiting-list").replaceChildren(...waiting.map((item) =>
@@ -240,7 +246,7 @@ window.addEventListener("online", () => { renderOnline(); sendQueue(); });
 window.addEventListener("offline", renderOnline);
 setInterval(async () => {
   const items = await outbox.all();
-  if (items.some((item) => item.status === "waiting")) sendQueue();
+  if (items.some((item) => item.status === "waiting" && item.user === page.user)) sendQueue();
 }, 15000);
 
 // ---------------------------------------------------------------- inputs
@@ -352,6 +358,9 @@ document.addEventListener("visibilitychange", () => {
   if (document.hidden && scanning) stopCamera();
 });
 
+if ("serviceWorker" in navigator && window.isSecureContext) {
+  navigator.serviceWorker.register("/sw.js").catch(() => {});
+}
 renderOnline();
 renderOutbox();
 sendQueue();
