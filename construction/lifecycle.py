@@ -85,7 +85,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
        disposition="in_progress"),
     _a("accept", _SITE, {"connected"}, "accepted", blocked_by_hold=True, blocked_by_defect=True,
        biz_step="accepting", disposition="active"),
-    _a("hold", _QC, _ALIVE, None, biz_step="holding", disposition="non_sellable_other"),
+    # Site supervisors (监理) may also withhold a component from use.
+    _a("hold", _QC | _SITE, _ALIVE, None, biz_step="holding", disposition="non_sellable_other"),
     _a("release", _QC, _ALIVE, None, biz_step="inspecting", disposition="active"),
     _a("report_damage", _SITE, _PHYSICAL, None, biz_step="inspecting", disposition="damaged"),
     _a("repair", _QC, _PHYSICAL, None, needs_record=True,

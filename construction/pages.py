@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -20,7 +21,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     session,
     url_for,
 )
@@ -234,8 +234,9 @@ def scan():
 @bp.get("/sw.js")
 def service_worker():
     """Serve the service worker that keeps the scan page usable offline (root scope)."""
-    response = send_from_directory(os.path.join(bp.root_path, "static", "js"), "sw.js",
-                                   mimetype="text/javascript", max_age=0)
+    with open(os.path.join(bp.root_path, "static", "js", "sw.js"), "rb") as handle:
+        response = Response(handle.read(), mimetype="text/javascript")
+    # Browsers check for a new worker on every visit; no-cache keeps that cheap.
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -252,8 +253,12 @@ def photos():
 @page(PHOTO_ROLES)
 def photo(photo_id: int):
     """Review one photo: overlay, check results, findings to confirm or dismiss."""
+    role = g.principal.role
+    # Confirming a finding records the action behind it: offer only those the role may do.
+    outcomes = [outcome for outcome, action in (("hold", "hold"), ("ncr", "qc_fail"))
+                if lifecycle.role_may(role, action)]
     return render_template("pages/photo.html", photo_id=photo_id, page_data=page_config(
-        "photo.js", photo_id=photo_id, may_decide=g.principal.role in DECIDING_ROLES))
+        "photo.js", photo_id=photo_id, may_decide=role in DECIDING_ROLES, outcomes=outcomes))
 
 
 @bp.get("/dashboard")

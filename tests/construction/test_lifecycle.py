@@ -39,7 +39,7 @@ ROLE_ACTIONS = {
     "factory_worker": {"cast", "demould", "store", "load", "depart"},
     "qc_inspector": {"qc_pass", "qc_fail", "hold", "release", "repair"},
     "site_supervisor": {"arrive", "accept_delivery", "reject_delivery", "install", "connect",
-                        "accept", "report_damage"},
+                        "accept", "report_damage", "hold"},
     "project_manager": set(lifecycle.ACTIONS),
     "admin": set(lifecycle.ACTIONS),
     "regulator": set(),

@@ -228,3 +228,14 @@ def test_components_are_found_by_what_a_scanner_read(world):
     outside = world.component("planned", project="far")
     body = client.get("/api/v1/components", query_string={"code": outside["code"]}).get_json()
     assert body["items"] == []
+
+
+def test_the_root_sends_to_sign_in_and_the_service_worker_is_served_fresh(world):
+    client = world.app.test_client()
+    assert client.get("/").headers["Location"] == "/login"
+    response = client.get("/sw.js")
+    assert response.status_code == 200 and response.mimetype == "text/javascript"
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert b"caches.open" in response.data
+    client, _ = _sign_in(world, "regulator")
+    assert client.get("/").headers["Location"] == "/photos"

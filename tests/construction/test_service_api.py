@@ -74,9 +74,10 @@ def test_malformed_json_is_a_problem(world):
     assert response.mimetype == PROBLEM
 
 
-def test_the_root_leads_to_the_docs(client):
+def test_the_root_leads_to_sign_in_which_links_the_docs(client):
     response = client.get("/")
-    assert response.status_code == 302 and response.location.endswith("/api/v1/docs")
+    assert response.status_code == 302 and response.location == "/login"
+    assert 'href="/api/v1/docs"' in client.get("/login").get_data(as_text=True)
 
 
 def test_openapi_documents_errors_as_problems(client):

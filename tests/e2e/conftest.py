@@ -37,6 +37,18 @@ class LiveServer:
     instance: Path
     _server: object = field(repr=False, default=None)
 
+    def label_image(self, component_id: int, layout: str, dpi: int, flags: int):
+        """Return the component's printed label (as the factory prints it) as an image."""
+        import cv2
+        import numpy as np
+
+        client = self.app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {self.tokens['factory_worker']}"
+        response = client.get(f"/api/v1/components/{component_id}/label.png"
+                              f"?layout={layout}&dpi={dpi}")
+        assert response.status_code == 200
+        return cv2.imdecode(np.frombuffer(response.data, np.uint8), flags)
+
     def user(self, role: str) -> str:
         return "demo-" + role.replace("_", "-")
 

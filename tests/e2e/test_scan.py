@@ -42,12 +42,7 @@ def events_of(server, component_id: int, action: str | None = None) -> list[Even
 
 def label_video(server, component_id: int, path) -> None:
     """Write a .y4m clip of the component's printed label held in front of a camera."""
-    client = server.app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {server.tokens['factory_worker']}"
-    response = client.get(f"/api/v1/components/{component_id}/label.png"
-                          "?layout=thermal-100x70&dpi=150")
-    assert response.status_code == 200
-    label = cv2.imdecode(np.frombuffer(response.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    label = server.label_image(component_id, "thermal-100x70", 150, cv2.IMREAD_GRAYSCALE)
     width, height = 640, 480
     scene = np.full((height, width, 3), (96, 110, 120), np.uint8)  # a grey concrete wall
     scale = min(0.8 * width / label.shape[1], 0.8 * height / label.shape[0])
@@ -112,6 +107,11 @@ def test_camera_reads_a_label_and_one_tap_records_the_action(playwright_instance
         shot(page, "scan-camera-recorded-phone")
         cast = events_of(live_server, component["id"], "cast")
         assert len(cast) == 1 and cast[0].device.startswith("web-")
+        # The decoder came from our own static folder, not from a CDN.
+        loaded = page.evaluate(
+            "performance.getEntriesByType('resource').map((entry) => entry.name)")
+        assert [url for url in loaded if url.endswith(".wasm")] == [
+            f"{live_server.url}/static/vendor/zxing_reader.wasm"]
         assert page.get_by_test_id("waiting-count").inner_text() == "0"
         assert errors == []
     finally:
@@ -167,6 +167,7 @@ def test_offline_actions_queue_and_are_sent_once_when_the_network_returns(browse
     page.click("button[data-action=cast]")
     page.wait_for_selector(".result.queued")
     page.get_by_test_id("waiting-count").filter(has_text="1").wait_for()
+    assert page.locator("button[data-action=cast]").is_disabled()  # no second tap
     # A code read while offline: its state is unknown, the role's actions are offered.
     page.fill("#manual-code", second["code"])
     page.press("#manual-code", "Enter")

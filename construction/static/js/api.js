@@ -71,3 +71,32 @@ export function formatTime(iso) {
   const locale = page.locale === "zh_CN" ? "zh-CN" : "en-GB";
   return new Date(iso).toLocaleString(locale, { dateStyle: "short", timeStyle: "short" });
 }
+
+// A refused request in words: the page's own explanations by problem type,
+// then the ones every page shares, then the server's title.
+export function problemWords(error, known = {}, fallback = "") {
+  if (error instanceof NetworkError) {
+    return { text: t("No connection to the server. Try again when the network is back."), detail: "" };
+  }
+  if (!(error instanceof ApiError)) return { text: error.message, detail: "" };
+  const problem = error.problem || {};
+  const type = String(problem.type || "").split("/").pop();
+  const shared = {
+    "unauthorized": t("You are signed out. Sign in again."),
+    "csrf-failed": t("The page has expired. Reload it and try again."),
+  };
+  return { text: known[type] || shared[type] || problem.title || fallback,
+           detail: problem.detail || "" };
+}
+
+const ALERT_KINDS = {
+  "copy-impossible-travel": t("Copied label: seen at two places too far apart"),
+  "copy-installed-elsewhere": t("Copied label: an installed component scanned elsewhere"),
+  "copy-too-many-scans": t("Copied label: scanned too often"),
+  "label-invalid": t("Forged or altered label"),
+  "label-revoked": t("Revoked label scanned"),
+};
+
+export function alertKindName(kind) {
+  return ALERT_KINDS[kind] || kind;
+}

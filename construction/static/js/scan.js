@@ -25,6 +25,7 @@ const storeyNames = new Map();
 const buildingNames = new Map();
 let current = null;          // {scanned, component|null}
 let lastRead = { text: "", at: 0 };
+const queuedHere = new Set();   // "code|action" tapped and not yet sent: no second tap
 
 // ---------------------------------------------------------------- reading
 
@@ -124,8 +125,9 @@ function renderCard({ loading, missing, error }) {
 }
 
 function actionButtons(names) {
+  const code = current.component ? current.component.code : current.scanned;
   return el("div", { class: "actions" }, names.map((name) =>
-    el("button", { type: "button", class: name.includes("fail") || name.includes("damage") ||
+    el("button", { type: "button", disabled: queuedHere.has(`${code}|${name}`), class: name.includes("fail") || name.includes("damage") ||
                    name.startsWith("reject") || name === "scrap" || name === "hold" ? "danger" : "primary",
                    "data-action": name, onclick: () => act(name) }, actionName(name))));
 }
@@ -146,6 +148,7 @@ async function act(action) {
   }
   for (const button of card.querySelectorAll("button[data-action]")) button.disabled = true;
   const code = current.component ? current.component.code : current.scanned;
+  queuedHere.add(`${code}|${action}`);
   await outbox.add({ client_event_id: outbox.newEventId(), code, action, data,
                      client_time: new Date().toISOString(), device: deviceId, user: page.user,
                      label: current.component ? `${formatCode(code)} ${current.component.mark}` : code });
@@ -173,6 +176,9 @@ async function sendQueue({ announce = false } = {}) {
     await renderOutbox();
     return;
   }
+  for (const item of [...summary.sent, ...summary.refused]) {
+    queuedHere.delete(`${item.code}|${item.action}`);
+  }
   if (announce) {
     if (summary.sent.length) {
       const last = summary.sent[summary.sent.length - 1];
@@ -196,7 +202,7 @@ async function sendQueue({ announce = false } = {}) {
       renderCard({});
     }
   } else if (summary.sent.length) {
-    setResult(t("{count} queued actions sent", { count: summary.sent.length }), "ok");
+    setResult(t("Queued actions sent: {count}", { count: summary.sent.length }), "ok");
   }
   await renderOutbox();
 }
@@ -307,9 +313,12 @@ async function startCamera() {
       video: { facingMode: { ideal: "environment" }, width: { ideal: 1280 }, height: { ideal: 720 } },
       audio: false });
   } catch (error) {
-    cameraMessage.textContent = t("No camera: {reason}", { reason: error.message });
+    cameraMessage.textContent = cameraProblem(error);
+    cameraToggle.textContent = t("Start camera");
+    $("camera-frame").classList.add("hidden");
     return;
   }
+  $("camera-frame").classList.remove("hidden");
   cameraVideo.srcObject = stream;
   await cameraVideo.play();
   cameraMessage.textContent = "";
@@ -319,6 +328,16 @@ async function startCamera() {
   decodeLoop();
 }
 
+function cameraProblem(error) {
+  if (error.name === "NotFoundError" || error.name === "OverconstrainedError") {
+    return t("No camera found. Use a scanner or type the code.");
+  }
+  if (error.name === "NotAllowedError") {
+    return t("The camera is not allowed for this page. Allow it in the browser, or use a scanner or type the code.");
+  }
+  return t("No camera: {reason}", { reason: error.message });
+}
+
 function stopCamera() {
   scanning = false;
   if (stream) stream.getTracks().forEach((track) => track.stop());
@@ -326,6 +345,7 @@ function stopCamera() {
   cameraVideo.srcObject = null;
   cameraToggle.textContent = t("Start camera");
   cameraMessage.textContent = t("Camera off");
+  $("camera-frame").classList.add("hidden");
 }
 
 const canvas = document.createElement("canvas");
