@@ -26,6 +26,9 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         # A form token lives as long as the session: a phone that was offline
         # for an hour still sends its queue with the token it had.
         "WTF_CSRF_TIME_LIMIT": None,
+        # Wrong passwords for one user name before signing in as it pauses.
+        "SIGN_IN_MAX_FAILURES": int(env.get("SIGN_IN_MAX_FAILURES", "10")),
+        "SIGN_IN_PAUSE_MINUTES": int(env.get("SIGN_IN_PAUSE_MINUTES", "15")),
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],
         "BABEL_DEFAULT_LOCALE": "en",

@@ -105,6 +105,17 @@ class User(db.Model):
     organization: Mapped[Organization] = relationship()
 
 
+class SignInFailure(db.Model):
+    """A wrong password for a user name: too many in a while pause signing in as that name."""
+
+    __tablename__ = "sign_in_failure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(200), index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ApiToken(db.Model):
     __tablename__ = "api_token"
 

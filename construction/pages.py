@@ -177,15 +177,24 @@ def index():
 @bp.route("/login", methods=["GET", "POST"])
 def sign_in():
     """Sign in to the pages with a user name and password."""
-    from construction.services.accounts import check_sign_in
+    from construction.services import accounts
 
     target = _local(request.values.get("next"))
     if request.method == "POST":
         name = request.form.get("name", "").strip()[:200]
         password = request.form.get("password", "")[:1000]
         with lone_read():
-            found = check_sign_in(name, password) if name and password else None
+            paused = bool(name) and accounts.sign_in_paused(name)
+        if paused:
+            flash(_("Too many wrong passwords for this user name. Try again in %(minutes)s "
+                    "minutes.", minutes=current_app.config["SIGN_IN_PAUSE_MINUTES"]), "error")
+            return render_template("pages/login.html", next=target, name=name), 429
+        with lone_read():
+            found = accounts.check_sign_in(name, password) if name and password else None
+        if found is None and name:
+            accounts.record_sign_in_failure(name, request.remote_addr or "")
         if found is not None:
+            accounts.clear_sign_in_failures(name)
             principal, stamp = found
             language = session.get("lang")
             session.clear()

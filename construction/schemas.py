@@ -444,6 +444,11 @@ class PhotoUploadSchema(Schema):
                                                 "(default: the event's time)"})
 
 
+class ImageSizeArgs(Schema):
+    max_side = fields.Integer(validate=validate.Range(min=32, max=4096), metadata={
+        "description": "Scale down so that neither side is longer (pixels)"})
+
+
 class PhotoQueryArgs(PageArgs):
     project_id = ref()
     component_id = ref(big=True)

@@ -13,6 +13,7 @@ from construction.jobs import enqueue_analysis
 from construction.schemas import (
     FindingDecisionSchema,
     FindingSchema,
+    ImageSizeArgs,
     PhotoPageSchema,
     PhotoQueryArgs,
     PhotoSchema,
@@ -93,12 +94,14 @@ def _jpeg(data: bytes, name: str) -> Response:
 
 @blp.route(f"/photos/<id(max={BIG}):photo_id>/image")
 class PhotoImage(MethodView):
+    @blp.arguments(ImageSizeArgs(), location="query")
     @blp.doc(responses={"200": {"description": "The photo as JPEG",
                                 "content": {"image/jpeg": {}}}})
-    def get(self, photo_id):
-        """The photo upright, without EXIF (no GPS leaves the system)."""
+    def get(self, args, photo_id):
+        """The photo upright, without EXIF (no GPS leaves the system); max_side for a thumbnail."""
         photo = service.photo_for_reading(authenticate_request(), photo_id)
-        return _jpeg(service.display_image(photo), f"photo-{photo.id}.jpg")
+        return _jpeg(service.display_image(photo, args.get("max_side")),
+                     f"photo-{photo.id}.jpg")
 
 
 @blp.route(f"/photos/<id(max={BIG}):photo_id>/overlay")

@@ -9,12 +9,19 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from construction.auth import Principal
 from construction.extensions import db
-from construction.models import ApiToken, Organization, OrganizationKind, Role, User
+from construction.models import (
+    ApiToken,
+    Organization,
+    OrganizationKind,
+    Role,
+    SignInFailure,
+    User,
+)
 
 MIN_PASSWORD_LENGTH = 10
 # Checked against when the name is unknown, so a wrong name costs as long as a
@@ -183,3 +190,28 @@ def _principal(user: User) -> Principal:
                      organization_id=organization.id,
                      organization_kind=OrganizationKind(organization.kind).value,
                      region_code=organization.region_code)
+
+
+def sign_in_paused(name: str) -> bool:
+    """Tell whether too many wrong passwords for `name` were sent lately."""
+    config = current_app.config
+    since = datetime.now(UTC) - timedelta(minutes=config["SIGN_IN_PAUSE_MINUTES"])
+    failures = db.session.scalar(select(func.count()).select_from(SignInFailure).where(
+        SignInFailure.user_name == name, SignInFailure.at > since))
+    return failures >= config["SIGN_IN_MAX_FAILURES"]
+
+
+def record_sign_in_failure(name: str, remote_addr: str) -> None:
+    """Remember a wrong password for `name`, forgetting those older than the pause."""
+    now = datetime.now(UTC)
+    since = now - timedelta(minutes=current_app.config["SIGN_IN_PAUSE_MINUTES"])
+    db.session.execute(delete(SignInFailure).where(SignInFailure.user_name == name,
+                                                   SignInFailure.at <= since))
+    db.session.add(SignInFailure(user_name=name, remote_addr=remote_addr[:64], at=now))
+    db.session.commit()
+
+
+def clear_sign_in_failures(name: str) -> None:
+    """Forget the wrong passwords for `name` after a right one."""
+    db.session.execute(delete(SignInFailure).where(SignInFailure.user_name == name))
+    db.session.commit()

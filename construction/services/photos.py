@@ -271,9 +271,17 @@ def photo_view(photo: Photo) -> dict[str, Any]:
     return photo_views([photo])[0]
 
 
-def display_image(photo: Photo) -> bytes:
-    """Return the upright, metadata-free JPEG of a photo."""
-    return storage().get(photo.display_key)
+def display_image(photo: Photo, max_side: int | None = None) -> bytes:
+    """Return the upright, metadata-free JPEG of a photo, at most `max_side` pixels wide/high."""
+    data = storage().get(photo.display_key)
+    if max_side is None:
+        return data
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or max(image.shape[:2]) <= max_side:
+        return data
+    scale = max_side / max(image.shape[:2])
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 82])[1].tobytes()
 
 
 # --- checks ------------------------------------------------------------------

@@ -239,3 +239,33 @@ def test_the_root_sends_to_sign_in_and_the_service_worker_is_served_fresh(world)
     assert b"caches.open" in response.data
     client, _ = _sign_in(world, "regulator")
     assert client.get("/").headers["Location"] == "/photos"
+
+
+def test_too_many_wrong_passwords_pause_signing_in_as_that_name(world):
+    world.app.config["SIGN_IN_MAX_FAILURES"] = 3
+    client, response = _sign_in(world, "project_manager", password="wrong-password-1")
+    for attempt in range(2):
+        response = client.post("/login", data={"csrf_token": _form_token(client),
+                                               "name": "user-project_manager",
+                                               "password": f"wrong-password-{attempt}"})
+        assert response.status_code == 401
+    # Now even the right password waits, and the page says why.
+    response = client.post("/login", data={"csrf_token": _form_token(client),
+                                           "name": "user-project_manager",
+                                           "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Try again in 15 minutes" in response.get_data(as_text=True)
+    # Other names are not affected; a right password later clears the count.
+    assert _sign_in(world, "admin")[1].status_code == 302
+    with world.app.app_context():
+        from construction.models import SignInFailure
+
+        for failure in db.session.scalars(select(SignInFailure)):
+            failure.at = failure.at.replace(year=2000)
+        db.session.commit()
+    _, response = _sign_in(world, "project_manager")
+    assert response.status_code == 302
+    with world.app.app_context():
+        from construction.models import SignInFailure
+
+        assert db.session.scalars(select(SignInFailure)).all() == []

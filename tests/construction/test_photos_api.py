@@ -132,6 +132,13 @@ def test_exif_orientation_is_applied(world):
         world.client("admin").get(f"/api/v1/photos/{item['id']}/image").data)).convert("L"))
     assert served.shape == (200, 100)
     assert served[:90].mean() > 200 and served[110:].mean() < 50  # rotated 90 degrees
+    # A thumbnail keeps the orientation and the proportions.
+    small = np.asarray(Image.open(io.BytesIO(world.client("admin").get(
+        f"/api/v1/photos/{item['id']}/image?max_side=50").data)).convert("L"))
+    assert small.shape == (50, 25)
+    assert small[:22].mean() > 200 and small[28:].mean() < 50
+    response = world.client("admin").get(f"/api/v1/photos/{item['id']}/image?max_side=5")
+    assert response.status_code == 422 and response.mimetype == "application/problem+json"
 
 
 def _truncated_jpeg() -> bytes:

@@ -305,7 +305,7 @@ function photoCard(photo) {
   const shown = (photo.components || []).length;
   return el("li", { class: "photo-card", "data-testid": "photo-card", "data-photo-id": photo.id },
     el("a", { href: `/photos/${photo.id}`, class: "photo-link" },
-      el("img", { src: photo.image_url, alt: photo.original_name || "", loading: "lazy",
+      el("img", { src: `${photo.image_url}?max_side=480`, alt: photo.original_name || "", loading: "lazy",
                   width: "320", height: "240" }),
       el("div", { class: "photo-meta" },
         el("div", { class: "badges" }, badges),
