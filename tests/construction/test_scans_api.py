@@ -228,7 +228,7 @@ def test_role_action_matrix_over_http(world, role):
             assert response.status_code == 403, (action, response.get_json())
             assert response.get_json()["type"].endswith("/forbidden-action")
     expected = {"admin": 19, "project_manager": 19, "factory_worker": 5, "qc_inspector": 5,
-                "site_supervisor": 7, "regulator": 0}
+                "site_supervisor": 8, "regulator": 0}
     assert allowed_count == expected[role]
 
 
