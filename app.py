@@ -16,11 +16,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask("construction", instance_relative_config=True)
     app.config.from_mapping(load_config(app.instance_path, config))
     configure_logging(app)
+    configure_proxy(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+def configure_proxy(app: Flask) -> None:
+    """Trust the configured number of reverse proxies for client address and scheme."""
+    hops = app.config["PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def register_extensions(app: Flask) -> None:

@@ -46,6 +46,10 @@ def authenticate_request() -> Principal:
         principal = session_principal()
         if principal is None:
             raise ApiProblem("unauthorized", "the session has ended; sign in again")
+        # The cookie also rides along on links from other sites (SameSite=Lax);
+        # only our own pages (or the address bar) may use it, even to read.
+        if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+            raise ApiProblem("csrf-failed", "the session is only for this site's own pages")
         if request.method not in SAFE_METHODS:
             _check_csrf_header()
         g.principal = principal

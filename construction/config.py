@@ -21,13 +21,21 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         # SESSION_COOKIE_SECURE=1 so the cookie never travels in clear.
         "SESSION_COOKIE_NAME": "prefabtrace_session",
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0") == "1",
+        "SESSION_COOKIE_SECURE": env.get(
+            "SESSION_COOKIE_SECURE",
+            "1" if env.get("PREFABTRACE_ENV") == "production" else "0") == "1",
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=float(env.get("SESSION_HOURS", "12"))),
         # A form token lives as long as the session: a phone that was offline
         # for an hour still sends its queue with the token it had.
         "WTF_CSRF_TIME_LIMIT": None,
-        # Wrong passwords for one user name before signing in as it pauses.
+        # Wrong passwords before sign-ins pause: for one name from one address,
+        # and from one address for any names.
         "SIGN_IN_MAX_FAILURES": int(env.get("SIGN_IN_MAX_FAILURES", "10")),
+        "SIGN_IN_MAX_FAILURES_PER_ADDRESS": int(env.get("SIGN_IN_MAX_FAILURES_PER_ADDRESS",
+                                                        "100")),
+        # Reverse proxies in front (1 behind nginx or Caddy): their X-Forwarded-*
+        # headers then give the client's address and the scheme.
+        "PROXY_HOPS": int(env.get("PROXY_HOPS", "0")),
         "SIGN_IN_PAUSE_MINUTES": int(env.get("SIGN_IN_PAUSE_MINUTES", "15")),
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],

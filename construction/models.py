@@ -100,20 +100,23 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Only for signing in to the web pages; the API takes tokens.
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Raised on signing out: every page session opened before ends.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization] = relationship()
 
 
 class SignInFailure(db.Model):
-    """A wrong password for a user name: too many in a while pause signing in as that name."""
+    """A wrong password: too many in a while, for a name from one address or from one
+    address in all, pause signing in from there."""
 
     __tablename__ = "sign_in_failure"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_name: Mapped[str] = mapped_column(String(200), index=True)
-    remote_addr: Mapped[str] = mapped_column(String(64), default="")
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    remote_addr: Mapped[str] = mapped_column(String(64), default="", index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class ApiToken(db.Model):

@@ -8,6 +8,7 @@ the page's CSRF token). Text is translated with Flask-Babel (zh_CN, en).
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from urllib.parse import urlsplit
 
@@ -123,6 +124,17 @@ def _page_context():
 
 
 @functools.cache
+def static_release() -> str:
+    """Name this release's static files (a digest of their names, sizes and times)."""
+    digest = hashlib.sha256()
+    for folder, _dirs, files in sorted(os.walk(os.path.join(bp.root_path, "static"))):
+        for name in sorted(files):
+            stat = os.stat(os.path.join(folder, name))
+            digest.update(f"{folder}/{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
+
+
+@functools.cache
 def script_messages(script: str) -> tuple[str, ...]:
     """Return the texts a page script translates with t("…") (and those of api.js)."""
     from babel.messages.extract import extract
@@ -183,25 +195,23 @@ def sign_in():
     if request.method == "POST":
         name = request.form.get("name", "").strip()[:200]
         password = request.form.get("password", "")[:1000]
+        address = request.remote_addr or ""
         with lone_read():
-            paused = bool(name) and accounts.sign_in_paused(name)
+            paused = bool(name) and accounts.sign_in_paused(name, address)
         if paused:
-            flash(_("Too many wrong passwords for this user name. Try again in %(minutes)s "
-                    "minutes.", minutes=current_app.config["SIGN_IN_PAUSE_MINUTES"]), "error")
+            flash(_("Too many wrong passwords. Try again in %(minutes)s minutes.",
+                    minutes=current_app.config["SIGN_IN_PAUSE_MINUTES"]), "error")
             return render_template("pages/login.html", next=target, name=name), 429
         with lone_read():
             found = accounts.check_sign_in(name, password) if name and password else None
         if found is None and name:
-            accounts.record_sign_in_failure(name, request.remote_addr or "")
+            accounts.record_sign_in_failure(name, address)
         if found is not None:
             accounts.clear_sign_in_failures(name)
             principal, stamp = found
-            language = session.get("lang")
-            session.clear()
+            _forget_session()  # a new session: nothing carried over but the language
             session.permanent = True
             session.update(user_id=principal.user_id, stamp=stamp)
-            if language:
-                session["lang"] = language
             current_app.logger.info("page sign-in: %s", principal.user_name)
             return redirect(target or _home_for(principal.role))
         flash(_("The user name or password is wrong."), "error")
@@ -211,12 +221,22 @@ def sign_in():
 
 @bp.post("/logout")
 def sign_out():
-    """End the page session."""
+    """End the user's page sessions (on every device)."""
+    from construction.services.accounts import end_page_sessions
+
+    with lone_read():
+        principal = session_principal()
+    if principal is not None:
+        end_page_sessions(principal.user_id)
+    _forget_session()
+    return redirect(url_for("pages.sign_in"))
+
+
+def _forget_session() -> None:
     language = session.get("lang")
     session.clear()
     if language:
         session["lang"] = language
-    return redirect(url_for("pages.sign_in"))
 
 
 @bp.get("/language/<code>")
@@ -243,8 +263,12 @@ def scan():
 @bp.get("/sw.js")
 def service_worker():
     """Serve the service worker that keeps the scan page usable offline (root scope)."""
-    with open(os.path.join(bp.root_path, "static", "js", "sw.js"), "rb") as handle:
-        response = Response(handle.read(), mimetype="text/javascript")
+    with open(os.path.join(bp.root_path, "static", "js", "sw.js"), encoding="utf-8") as handle:
+        script = handle.read()
+    lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
+    script = script.replace("__RELEASE__", static_release()).replace(
+        "__PAGE_MAX_AGE_MS__", str(int(lifetime.total_seconds() * 1000)))
+    response = Response(script, mimetype="text/javascript")
     # Browsers check for a new worker on every visit; no-cache keeps that cheap.
     response.headers["Cache-Control"] = "no-cache"
     return response
@@ -290,5 +314,23 @@ def component(component_id: int):
 def _csrf_error(error: CSRFError):
     if request.path.startswith("/api/"):
         raise error
+    if request.endpoint == "pages.sign_out":
+        # A stale form must not leave someone signed in who meant to leave.
+        _forget_session()
+        return redirect(url_for("pages.sign_in"))
     flash(_("The form expired. Please try again."), "error")
     return redirect(url_for("pages.sign_in", next=_local(request.values.get("next"))))
+
+
+@bp.app_errorhandler(403)
+@bp.app_errorhandler(404)
+def _page_error(error):
+    """Answer a page's 403 or an unknown address with a page in the user's language."""
+    from construction.errors import handle_http_exception
+
+    if request.path.startswith("/api/") or request.path == "/health" or (
+            request.blueprint not in (None, "pages")):
+        return handle_http_exception(error)
+    with lone_read():
+        session_principal()  # the navigation of whoever is signed in
+    return render_template("pages/error.html", status=error.code), error.code

@@ -158,9 +158,10 @@ def set_password(user_id: int, password: str) -> None:
     db.session.commit()
 
 
-def password_stamp(password_hash: str) -> str:
-    """Return what a session remembers of the password it was opened with."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:24]
+def password_stamp(user: User) -> str:
+    """Return what a session remembers of the password and sign-outs it was opened with."""
+    seen = f"{user.password_hash}:{user.session_generation or 0}"
+    return hashlib.sha256(seen.encode()).hexdigest()[:24]
 
 
 def check_sign_in(name: str, password: str) -> tuple[Principal, str] | None:
@@ -171,7 +172,7 @@ def check_sign_in(name: str, password: str) -> tuple[Principal, str] | None:
         return None
     if not user.active:
         return None
-    return _principal(user), password_stamp(stored)
+    return _principal(user), password_stamp(user)
 
 
 def principal_for_session(user_id: int, stamp: str) -> Principal | None:
@@ -179,9 +180,17 @@ def principal_for_session(user_id: int, stamp: str) -> Principal | None:
     user = db.session.get(User, user_id)
     if user is None or not user.active or not user.password_hash:
         return None
-    if not secrets.compare_digest(password_stamp(user.password_hash), stamp):
+    if not secrets.compare_digest(password_stamp(user), stamp):
         return None
     return _principal(user)
+
+
+def end_page_sessions(user_id: int) -> None:
+    """End every page session of a user (signing out on one phone signs out all)."""
+    user = db.session.get(User, user_id)
+    if user is not None:
+        user.session_generation = (user.session_generation or 0) + 1
+        db.session.commit()
 
 
 def _principal(user: User) -> Principal:
@@ -192,21 +201,24 @@ def _principal(user: User) -> Principal:
                      region_code=organization.region_code)
 
 
-def sign_in_paused(name: str) -> bool:
-    """Tell whether too many wrong passwords for `name` were sent lately."""
+def sign_in_paused(name: str, remote_addr: str) -> bool:
+    """Tell whether too many wrong passwords came lately for `name` from this address,
+    or from this address for any names."""
     config = current_app.config
     since = datetime.now(UTC) - timedelta(minutes=config["SIGN_IN_PAUSE_MINUTES"])
-    failures = db.session.scalar(select(func.count()).select_from(SignInFailure).where(
-        SignInFailure.user_name == name, SignInFailure.at > since))
-    return failures >= config["SIGN_IN_MAX_FAILURES"]
+    recent = select(func.count()).select_from(SignInFailure).where(
+        SignInFailure.remote_addr == remote_addr[:64], SignInFailure.at > since)
+    if db.session.scalar(recent) >= config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"]:
+        return True
+    for_name = recent.where(SignInFailure.user_name == name)
+    return db.session.scalar(for_name) >= config["SIGN_IN_MAX_FAILURES"]
 
 
 def record_sign_in_failure(name: str, remote_addr: str) -> None:
-    """Remember a wrong password for `name`, forgetting those older than the pause."""
+    """Remember a wrong password, forgetting every one older than the pause."""
     now = datetime.now(UTC)
     since = now - timedelta(minutes=current_app.config["SIGN_IN_PAUSE_MINUTES"])
-    db.session.execute(delete(SignInFailure).where(SignInFailure.user_name == name,
-                                                   SignInFailure.at <= since))
+    db.session.execute(delete(SignInFailure).where(SignInFailure.at <= since))
     db.session.add(SignInFailure(user_name=name, remote_addr=remote_addr[:64], at=now))
     db.session.commit()
 

@@ -255,8 +255,15 @@ def test_too_many_wrong_passwords_pause_signing_in_as_that_name(world):
                                            "password": PASSWORD})
     assert response.status_code == 429
     assert "Try again in 15 minutes" in response.get_data(as_text=True)
-    # Other names are not affected; a right password later clears the count.
+    # Other names, and the same name from elsewhere, are not affected.
     assert _sign_in(world, "admin")[1].status_code == 302
+    elsewhere = world.app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "10.1.2.3"
+    response = elsewhere.post("/login", data={"csrf_token": _form_token(elsewhere),
+                                              "name": "user-project_manager",
+                                              "password": PASSWORD})
+    assert response.status_code == 302
+    # A right password later clears the count.
     with world.app.app_context():
         from construction.models import SignInFailure
 
@@ -269,3 +276,76 @@ def test_too_many_wrong_passwords_pause_signing_in_as_that_name(world):
         from construction.models import SignInFailure
 
         assert db.session.scalars(select(SignInFailure)).all() == []
+
+
+def test_one_address_guessing_many_names_is_paused(world):
+    world.app.config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"] = 4
+    client = world.app.test_client()
+    for number in range(4):
+        response = client.post("/login", data={"csrf_token": _form_token(client),
+                                               "name": f"guess-{number}", "password": "x" * 12})
+        assert response.status_code == 401
+    with world.app.app_context():
+        set_password(world.ids["user_admin"], PASSWORD)
+    response = client.post("/login", data={"csrf_token": _form_token(client),
+                                           "name": "user-admin", "password": PASSWORD})
+    assert response.status_code == 429
+
+
+def test_signing_out_ends_the_sessions_on_every_device_and_a_stale_form_still_signs_out(world):
+    phone, _ = _sign_in(world, "site_supervisor")
+    tablet = world.app.test_client()
+    tablet.post("/login", data={"csrf_token": _form_token(tablet),
+                                "name": "user-site_supervisor", "password": PASSWORD})
+    assert tablet.get("/api/v1/components").status_code == 200
+    # A copy of the phone's cookie taken before signing out is worth nothing after.
+    copied = world.app.test_client()
+    copied.set_cookie("prefabtrace_session", phone.get_cookie("prefabtrace_session").value)
+    phone.post("/logout", data={"csrf_token": _page_token(phone)})
+    assert copied.get("/api/v1/components").status_code == 401
+    assert tablet.get("/api/v1/components").status_code == 401
+
+    phone, _ = _sign_in(world, "site_supervisor")
+    response = phone.post("/logout", data={"csrf_token": "stale"})
+    assert response.headers["Location"] == "/login"
+    assert phone.get("/api/v1/components").status_code == 401
+
+
+def test_the_session_does_not_ride_on_links_from_other_sites(world):
+    client, _ = _sign_in(world, "project_manager")
+    for site in ("cross-site", "same-site"):
+        response = client.get("/api/v1/components", headers={"Sec-Fetch-Site": site})
+        assert response.status_code == 403 and response.mimetype == PROBLEM
+    for site in ("same-origin", "none"):
+        assert client.get("/api/v1/components",
+                          headers={"Sec-Fetch-Site": site}).status_code == 200
+    # Programs with a token are not browsers: the header does not concern them.
+    response = world.client("project_manager").get(
+        "/api/v1/components", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 200
+
+
+def test_page_errors_are_pages_in_the_language_and_api_errors_stay_problems(world):
+    client, _ = _sign_in(world, "factory_worker")
+    client.get("/language/zh_CN")
+    response = client.get("/dashboard")
+    assert response.status_code == 403 and response.mimetype == "text/html"
+    text = response.get_data(as_text=True)
+    assert "无权访问" in text and 'href="/scan"' in text
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and "未找到" in response.get_data(as_text=True)
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404 and response.mimetype == PROBLEM
+
+
+def test_production_sends_the_session_cookie_only_over_https(monkeypatch, tmp_path):
+    from construction.config import load_config
+
+    monkeypatch.setenv("PREFABTRACE_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-real-secret-for-this-test")
+    key = tmp_path / "key.pem"
+    key.write_text("-")
+    monkeypatch.setenv("LABEL_SIGNING_KEY_FILE", str(key))
+    assert load_config(str(tmp_path))["SESSION_COOKIE_SECURE"] is True
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")
+    assert load_config(str(tmp_path))["SESSION_COOKIE_SECURE"] is False

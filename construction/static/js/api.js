@@ -14,7 +14,10 @@ export class ApiError extends Error {
 export class NetworkError extends Error {}
 
 export async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
-  const init = { method, headers: { Accept: "application/json", ...headers },
+  // Refusals come back in the page's language, whatever the browser prefers.
+  const language = page.locale === "zh_CN" ? "zh-CN" : "en";
+  const init = { method, headers: { Accept: "application/json", "Accept-Language": language,
+                                    ...headers },
                  credentials: "same-origin", signal };
   if (method !== "GET" && method !== "HEAD") init.headers["X-CSRFToken"] = page.csrf;
   if (body instanceof FormData) {

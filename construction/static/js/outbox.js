@@ -55,14 +55,16 @@ export async function dismiss(clientEventId) {
   await transact("readwrite", (store) => store.delete(clientEventId));
 }
 
-let sending = null;
+let sending = Promise.resolve();
 
 // Send the signed-in user's waiting actions in order (another user's stay on
 // the phone until they sign in: an action is recorded under who tapped it).
 // Returns {sent, refused, offline, signedOut}; throws ApiError for a batch the
 // server refused as a whole.
+// A send asked for while one is under way runs after it, so an action tapped
+// meanwhile goes out at once and its caller gets the summary that includes it.
 export function flush(user) {
-  if (!sending) sending = send(user).finally(() => { sending = null; });
+  sending = sending.catch(() => {}).then(() => send(user));
   return sending;
 }
 
@@ -90,10 +92,10 @@ async function send(user) {
           store.put({ ...item, status: "refused", problem: {
             title: problem.title, detail: problem.detail, type: problem.type,
             current_state: problem.current_state } });
-          summary.refused.push({ ...item, problem });
+          summary.refused.push({ ...item, status: "refused", problem });
         } else {
           store.delete(item.client_event_id);
-          summary.sent.push({ ...item, result });
+          summary.sent.push({ ...item, status: "sent", result });
         }
       });
     });

@@ -31,7 +31,7 @@ const queuedHere = new Set();   // "code|action" tapped and not yet sent: no sec
 
 async function onRead(text, source) {
   text = text.trim();
-  if (!text) return;
+  if (!text || $("record-dialog").open) return;
   const now = Date.now();
   if (text === lastRead.text && now - lastRead.at < REPEAT_MS) return;
   lastRead = { text, at: now };
@@ -100,7 +100,7 @@ function renderCard({ loading, missing, error }) {
   const component = current.component;
   if (!component) {
     card.append(
-      el("div", { class: "code" }, current.scanned.length > 24 ? current.scanned.slice(0, 24) + "…" : current.scanned),
+      el("div", { class: "code" }, formatCode(scannedCode(current.scanned))),
       el("p", { class: "result queued" }, t("Offline: the state is not known. Actions are checked when they are sent.")),
       actionButtons(page.role_actions));
     return;
@@ -139,7 +139,11 @@ function formatCode(code) {
 // ---------------------------------------------------------------- acting
 
 async function act(action) {
-  if (!current) return;
+  // The card may change while the record number is asked for (the camera keeps
+  // reading): the action is for the component on the card when it was tapped.
+  const target = current;
+  if (!target) return;
+  const code = target.component ? target.component.code : scannedCode(target.scanned);
   let data;
   if (page.needs_record.includes(action)) {
     const record = await askRecord(action);
@@ -147,12 +151,28 @@ async function act(action) {
     data = { record };
   }
   for (const button of card.querySelectorAll("button[data-action]")) button.disabled = true;
-  const code = current.component ? current.component.code : current.scanned;
+  const clientEventId = outbox.newEventId();
   queuedHere.add(`${code}|${action}`);
-  await outbox.add({ client_event_id: outbox.newEventId(), code, action, data,
-                     client_time: new Date().toISOString(), device: deviceId, user: page.user,
-                     label: current.component ? `${formatCode(code)} ${current.component.mark}` : code });
-  await sendQueue({ announce: true });
+  try {
+    await outbox.add({ client_event_id: clientEventId, code, action, data,
+                       client_time: new Date().toISOString(), device: deviceId, user: page.user,
+                       label: target.component ? `${formatCode(code)} ${target.component.mark}`
+                                               : formatCode(code) });
+  } catch (error) {
+    // Without IndexedDB (private mode, full storage) nothing can wait: say so.
+    queuedHere.delete(`${code}|${action}`);
+    setResult(t("This phone cannot keep actions ({reason}); nothing was recorded.",
+                { reason: error.message || error.name }), "bad");
+    if (current) renderCard({});
+    return;
+  }
+  await sendQueue({ tapped: clientEventId });
+}
+
+// What a label says, shown as a code: /c/<code> and GS1 links are long.
+function scannedCode(scanned) {
+  const match = /\/c\/([^/?#]+)/.exec(scanned);
+  return match ? decodeURIComponent(match[1]).toUpperCase() : scanned;
 }
 
 function askRecord(action) {
@@ -167,7 +187,7 @@ function askRecord(action) {
   });
 }
 
-async function sendQueue({ announce = false } = {}) {
+async function sendQueue({ tapped = null } = {}) {
   let summary;
   try {
     summary = await outbox.flush(page.user);
@@ -176,40 +196,55 @@ async function sendQueue({ announce = false } = {}) {
     await renderOutbox();
     return;
   }
-  for (const item of [...summary.sent, ...summary.refused]) {
-    queuedHere.delete(`${item.code}|${item.action}`);
+  const done = [...summary.sent, ...summary.refused];
+  for (const item of done) queuedHere.delete(`${item.code}|${item.action}`);
+  // The card shows what the server now says of its component.
+  const onCard = current && current.component &&
+    summary.sent.find((item) => item.result.component &&
+                                item.result.component.id === current.component.id);
+  if (onCard) {
+    current.component = { ...current.component, ...onCard.result.component };
+    renderCard({});
+    describe(current.component);
   }
-  if (announce) {
-    if (summary.sent.length) {
-      const last = summary.sent[summary.sent.length - 1];
-      const duplicate = last.result.outcome === "duplicate";
-      setResult(duplicate ? t("Already recorded: {action}", { action: actionName(last.action) })
-                          : t("Recorded: {action}", { action: actionName(last.action) }), "ok");
-      if (last.result.component && current && current.component &&
-          last.result.component.id === current.component.id) {
-        current.component = { ...current.component, ...last.result.component };
-        renderCard({});
-        describe(current.component);
-      }
-    } else if (summary.refused.length) {
-      const refused = summary.refused[summary.refused.length - 1];
-      setResult(t("Refused: {reason}", { reason: reasonOf(refused.problem) }), "bad");
-      if (current && current.component) show(current.component.code);
-    } else if (summary.signedOut) {
-      setResult(t("Your session has ended. Sign in again; the actions stay queued."), "bad");
-    } else if (summary.offline) {
-      setResult(t("No network: the action is queued and will be sent."), "queued");
-      renderCard({});
+  const mine = tapped && done.find((item) => item.client_event_id === tapped);
+  if (mine && mine.status === "refused") {
+    setResult(t("Refused: {reason}", { reason: reasonOf(mine.problem) }), "bad");
+    if (current && current.component && current.component.code === mine.code) {
+      show(current.component.code);
     }
+  } else if (mine) {
+    const duplicate = mine.result.outcome === "duplicate";
+    setResult(duplicate ? t("Already recorded: {action}", { action: actionName(mine.action) })
+                        : t("Recorded: {action}", { action: actionName(mine.action) }), "ok");
+  } else if (tapped && summary.signedOut) {
+    setResult(t("Your session has ended. Sign in again; the actions stay queued."), "bad");
+  } else if (tapped) {
+    setResult(t("No network: the action is queued and will be sent."), "queued");
+    if (current) renderCard({});
   } else if (summary.sent.length) {
     setResult(t("Queued actions sent: {count}", { count: summary.sent.length }), "ok");
   }
   await renderOutbox();
 }
 
+// Why the server refused an action, in the page's language.
 function reasonOf(problem) {
   if (!problem) return "";
-  return [problem.title, problem.detail].filter(Boolean).join(": ");
+  const type = String(problem.type || "").split("/").pop();
+  const state = problem.current_state ? stateName(problem.current_state) : "";
+  const known = {
+    "invalid-transition": state ? t("Not possible while the component is {state}.", { state })
+                                : t("Not possible in the component's state."),
+    "action-blocked": t("Blocked: the component is on hold, damaged or has an open NCR."),
+    "record-required": t("A record number is needed."),
+    "forbidden-action": t("Your role may not do this."),
+    "not-found": t("No such component, or not one you may see."),
+    "unknown-code": t("The code is mistyped."),
+    "label-invalid": t("The label is forged or altered: do not use it, report it."),
+    "label-revoked": t("The label was replaced by a newer one: use the new label."),
+  };
+  return known[type] || [problem.title, problem.detail].filter(Boolean).join(": ");
 }
 
 function setResult(text, kind) {
@@ -239,7 +274,7 @@ async function renderOutbox() {
        el("strong", {}, `${item.label} · ${actionName(item.action)}`), " — ",
        reasonOf(item.problem), " ",
        el("button", { type: "button", class: "small", onclick: async () => {
-         await outbox.dismiss(item.client_event_id); renderOutbox(); } }, t("Dismiss")))));
+         await outbox.dismiss(item.client_event_id); renderOutbox(); } }, t("Remove")))));
   $("refused-section").classList.toggle("hidden", !refused.length);
 }
 
@@ -303,7 +338,19 @@ async function loadReader() {
   return reader;
 }
 
+let starting = false;
+
 async function startCamera() {
+  if (starting || scanning) return;
+  starting = true;
+  try {
+    await openCamera();
+  } finally {
+    starting = false;
+  }
+}
+
+async function openCamera() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     cameraMessage.textContent = t("The camera needs HTTPS (or localhost). Use a scanner or type the code.");
     return;
@@ -379,7 +426,10 @@ document.addEventListener("visibilitychange", () => {
 });
 
 if ("serviceWorker" in navigator && window.isSecureContext) {
-  navigator.serviceWorker.register("/sw.js").catch(() => {});
+  navigator.serviceWorker.register("/sw.js")
+    .then(() => navigator.serviceWorker.ready)
+    .then((registration) => registration.active.postMessage("keep-scan-page"))
+    .catch(() => {});
 }
 renderOnline();
 renderOutbox();

@@ -1,20 +1,33 @@
 // Keeps the scan page and what it loads on the phone, so it opens with no
 // network (yards and basements often have none); the queued actions live in
 // IndexedDB and go out when the network returns. API calls are never cached.
-const CACHE = "prefabtrace-scan-v1";
-const PAGES = ["/scan"];
+// The server fills in the release and the session lifetime when it serves this.
+const RELEASE = "__RELEASE__";
+const PAGE_MAX_AGE_MS = Number("__PAGE_MAX_AGE_MS__");
+const CACHE = `prefabtrace-scan-${RELEASE}`;
+const PAGE = "/scan";
+const ASSETS = ["/static/css/app.css", "/static/js/api.js", "/static/js/outbox.js",
+                "/static/js/scan.js", "/static/vendor/zxing-reader.js",
+                "/static/vendor/zxing_reader.wasm"];
 
 self.addEventListener("install", (event) => {
-  self.skipWaiting();
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(ASSETS))
+    .then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
     for (const name of await caches.keys()) {
-      if (name !== CACHE) await caches.delete(name);
+      if (name.startsWith("prefabtrace-scan-") && name !== CACHE) await caches.delete(name);
     }
     await self.clients.claim();
   })());
+});
+
+// The page asks for itself to be kept once the worker runs (its first load
+// came before the worker did).
+self.addEventListener("message", (event) => {
+  if (event.data === "keep-scan-page") event.waitUntil(keepPage());
 });
 
 self.addEventListener("fetch", (event) => {
@@ -22,36 +35,52 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET") return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
-  if (PAGES.includes(url.pathname) && request.mode === "navigate") {
-    event.respondWith(networkFirst(request, url.pathname));
+  if (url.pathname === PAGE && request.mode === "navigate") {
+    event.respondWith(pageNetworkFirst(request));
   } else if (url.pathname.startsWith("/static/")) {
-    event.respondWith(cacheFirst(request));
+    event.respondWith(assetNetworkFirst(request));
   }
 });
 
-async function networkFirst(request, key) {
+async function keepPage(response) {
   const cache = await caches.open(CACHE);
+  const fresh = response || await fetch(PAGE, { credentials: "same-origin" });
+  // Only the signed-in page itself: never a redirect to the sign-in form.
+  if (!fresh.ok || fresh.redirected) return;
+  const headers = new Headers(fresh.headers);
+  headers.set("X-Kept-At", String(Date.now()));
+  await cache.put(PAGE, new Response(await fresh.blob(), { status: fresh.status, headers }));
+}
+
+async function pageNetworkFirst(request) {
   try {
     const response = await fetch(request);
-    // Only the signed-in page itself: never a redirect to the sign-in form.
-    if (response.ok && !response.redirected) await cache.put(key, response.clone());
+    await keepPage(response.clone());
     return response;
   } catch (error) {
-    const cached = await cache.match(key);
-    if (cached) return cached;
+    const cache = await caches.open(CACHE);
+    const kept = await cache.match(PAGE);
+    // A page older than a sign-in lasts is not shown: its session is over.
+    if (kept && Date.now() - Number(kept.headers.get("X-Kept-At") || 0) < PAGE_MAX_AGE_MS) {
+      return kept;
+    }
     throw error;
   }
 }
 
-async function cacheFirst(request) {
+// Files come from the server while it answers (a new release is used at once);
+// the kept copies are for when it does not.
+async function assetNetworkFirst(request) {
   const cache = await caches.open(CACHE);
-  const cached = await cache.match(request, { ignoreSearch: false });
-  if (cached) {
-    // Refresh in the background so a new release reaches the phone.
-    fetch(request).then((response) => response.ok && cache.put(request, response)).catch(() => {});
-    return cached;
+  try {
+    const response = await fetch(request);
+    if (response.ok && ASSETS.includes(new URL(request.url).pathname)) {
+      await cache.put(request, response.clone());
+    }
+    return response;
+  } catch (error) {
+    const kept = await cache.match(request, { ignoreSearch: true });
+    if (kept) return kept;
+    throw error;
   }
-  const response = await fetch(request);
-  if (response.ok) await cache.put(request, response.clone());
-  return response;
 }
