@@ -40,8 +40,9 @@ def events_of(server, component_id: int, action: str | None = None) -> list[Even
     return events
 
 
-def label_video(server, component_id: int, path) -> None:
-    """Write a .y4m clip of the component's printed label held in front of a camera."""
+def label_video(server, component_id: int, path, away_frames: int = 0) -> None:
+    """Write a .y4m clip of the component's printed label held in front of a camera
+    (for 1 s, then `away_frames` tenths of a second of bare wall; the clip loops)."""
     label = server.label_image(component_id, "thermal-100x70", 150, cv2.IMREAD_GRAYSCALE)
     width, height = 640, 480
     scene = np.full((height, width, 3), (96, 110, 120), np.uint8)  # a grey concrete wall
@@ -49,11 +50,13 @@ def label_video(server, component_id: int, path) -> None:
     label = cv2.resize(label, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     top, left = (height - label.shape[0]) // 2, (width - label.shape[1]) // 2
     scene[top:top + label.shape[0], left:left + label.shape[1]] = label[..., None]
+    wall = np.full((height, width, 3), (96, 110, 120), np.uint8)
     frame = cv2.cvtColor(scene, cv2.COLOR_BGR2YUV_I420).tobytes()
+    away = cv2.cvtColor(wall, cv2.COLOR_BGR2YUV_I420).tobytes()
     with open(path, "wb") as handle:
         handle.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(10):
-            handle.write(b"FRAME\n" + frame)
+        for index in range(10 + away_frames):
+            handle.write(b"FRAME\n" + (frame if index < 10 else away))
 
 
 def test_sign_in_refuses_a_wrong_password_and_shows_only_allowed_pages(browser, live_server):
@@ -259,3 +262,45 @@ def test_a_label_url_opens_the_resolver_page_on_a_phone(browser, live_server, pl
     shot(page, "resolver-signed-in-phone")
     assert errors == []
     page.context.close()
+
+
+def test_a_label_read_while_the_record_is_asked_for_does_not_steal_the_action(
+        playwright_instance, live_server, planned, tmp_path):
+    # The supervisor connects an installed panel; its neighbour's label comes into
+    # view for 1 s every 6 s (a panel swinging past on the crane).
+    with live_server.app.app_context():
+        installed = db.session.execute(
+            select(Component.id, Component.code).where(
+                Component.state == "installed", Component.on_hold.is_(False),
+                Component.damaged.is_(False), Component.ncr_open.is_(False))
+            .order_by(Component.id).limit(1)).one()
+        db.session.remove()
+    neighbour = planned.pop()
+    clip = tmp_path / "neighbour.y4m"
+    label_video(live_server, neighbour["id"], clip, away_frames=50)
+    camera_browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[*BROWSER_ARGS, "--use-fake-ui-for-media-stream",
+              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"])
+    try:
+        page, errors = sign_in(camera_browser, live_server, "site_supervisor", viewport=PHONE,
+                               permissions=["camera"])
+        page.get_by_test_id("card-code").filter(
+            has_text=neighbour["code"][:3]).wait_for(timeout=20000)
+        page.fill("#manual-code", installed.code)
+        page.press("#manual-code", "Enter")
+        page.get_by_test_id("card-state").filter(has_text="Installed").wait_for()
+        page.click("button[data-action=connect]")
+        page.locator("#record-dialog").wait_for()
+        page.fill("#record-input", "GJ-2026-118")
+        # Longer than a loop of the clip: the neighbour comes into view meanwhile.
+        page.wait_for_timeout(7000)
+        page.click("#record-dialog button[value=ok]")
+        page.wait_for_selector(".result.ok")
+        assert page.get_by_test_id("card-code").inner_text().replace("-", "") == installed.code
+        connected = events_of(live_server, installed.id, "connect")
+        assert len(connected) == 1 and connected[0].data == {"record": "GJ-2026-118"}
+        assert events_of(live_server, neighbour["id"]) == []
+        assert errors == []
+    finally:
+        camera_browser.close()

@@ -24,17 +24,27 @@ const typeNames = new Map();
 const storeyNames = new Map();
 const buildingNames = new Map();
 let current = null;          // {scanned, component|null}
-let lastRead = { text: "", at: 0 };
+// The last label each way of reading saw. A label the camera keeps seeing is
+// one read until it has been out of view for REPEAT_MS; a scanner's repeat
+// within REPEAT_MS is one read too. Typing is always deliberate.
+const lastRead = { camera: { text: "", at: 0 }, wedge: { text: "", at: 0 } };
 const queuedHere = new Set();   // "code|action" tapped and not yet sent: no second tap
 
 // ---------------------------------------------------------------- reading
 
 async function onRead(text, source) {
   text = text.trim();
-  if (!text || $("record-dialog").open) return;
+  if (!text) return;
   const now = Date.now();
-  if (text === lastRead.text && now - lastRead.at < REPEAT_MS) return;
-  lastRead = { text, at: now };
+  const last = lastRead[source];
+  if (last) {
+    const repeated = text === last.text && now - last.at < REPEAT_MS;
+    if (repeated && source === "camera") last.at = now;
+    if (repeated) return;
+    lastRead[source] = { text, at: now };
+  }
+  // While a record number is asked for, the card stays on the tapped component.
+  if ($("record-dialog").open) return;
   if (navigator.vibrate && source === "camera") navigator.vibrate(60);
   await show(text);
 }
@@ -296,7 +306,6 @@ manualForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = manualInput.value;
   manualInput.value = "";
-  lastRead = { text: "", at: 0 };   // typing the same code again is deliberate
   onRead(text, "manual");
 });
 
