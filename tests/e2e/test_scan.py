@@ -59,6 +59,14 @@ def label_video(server, component_id: int, path, away_frames: int = 0) -> None:
             handle.write(b"FRAME\n" + (frame if index < 10 else away))
 
 
+def camera(playwright, clip):
+    """Launch Chromium with a fake camera that films `clip` (it loops)."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[*BROWSER_ARGS, "--use-fake-ui-for-media-stream",
+              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"])
+
+
 def test_sign_in_refuses_a_wrong_password_and_shows_only_allowed_pages(browser, live_server):
     context = browser.new_context(base_url=live_server.url, locale="en-US")
     page = context.new_page()
@@ -88,10 +96,7 @@ def test_camera_reads_a_label_and_one_tap_records_the_action(playwright_instance
     component = planned.pop()
     clip = tmp_path / "label.y4m"
     label_video(live_server, component["id"], clip)
-    camera_browser = playwright_instance.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[*BROWSER_ARGS, "--use-fake-ui-for-media-stream",
-              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"])
+    camera_browser = camera(playwright_instance, clip)
     try:
         page, errors = sign_in(camera_browser, live_server, "factory_worker", viewport=PHONE,
                                permissions=["camera"], is_mobile=True, has_touch=True)
@@ -278,10 +283,7 @@ def test_a_label_read_while_the_record_is_asked_for_does_not_steal_the_action(
     neighbour = planned.pop()
     clip = tmp_path / "neighbour.y4m"
     label_video(live_server, neighbour["id"], clip, away_frames=50)
-    camera_browser = playwright_instance.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[*BROWSER_ARGS, "--use-fake-ui-for-media-stream",
-              "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"])
+    camera_browser = camera(playwright_instance, clip)
     try:
         page, errors = sign_in(camera_browser, live_server, "site_supervisor", viewport=PHONE,
                                permissions=["camera"])
