@@ -33,10 +33,10 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "SIGN_IN_MAX_FAILURES": int(env.get("SIGN_IN_MAX_FAILURES", "10")),
         "SIGN_IN_MAX_FAILURES_PER_ADDRESS": int(env.get("SIGN_IN_MAX_FAILURES_PER_ADDRESS",
                                                         "100")),
+        "SIGN_IN_PAUSE_MINUTES": int(env.get("SIGN_IN_PAUSE_MINUTES", "15")),
         # Reverse proxies in front (1 behind nginx or Caddy): their X-Forwarded-*
         # headers then give the client's address and the scheme.
         "PROXY_HOPS": int(env.get("PROXY_HOPS", "0")),
-        "SIGN_IN_PAUSE_MINUTES": int(env.get("SIGN_IN_PAUSE_MINUTES", "15")),
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],
         "BABEL_DEFAULT_LOCALE": "en",

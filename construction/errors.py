@@ -70,8 +70,9 @@ class ApiProblem(Exception):
 
 
 def _wants_chinese() -> bool:
-    best = request.accept_languages.best_match(["en", "zh-CN", "zh"], default="en")
-    return best.startswith("zh")
+    from construction.i18n import browser_language
+
+    return browser_language() == "zh_CN"
 
 
 def problem_body(type_: str, status: int, detail: str = "", **extra: Any) -> dict[str, Any]:

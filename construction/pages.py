@@ -91,8 +91,7 @@ def page(roles: frozenset[str]):
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            with lone_read():
-                principal = session_principal()
+            principal = session_principal()
             if principal is None:
                 session.pop("user_id", None)
                 return redirect(url_for("pages.sign_in", next=request.full_path.rstrip("?")))
@@ -179,8 +178,7 @@ def _local(target: str | None) -> str | None:
 @bp.get("/")
 def index():
     """Send visitors to their first page, or to sign in."""
-    with lone_read():
-        principal = session_principal()
+    principal = session_principal()
     if principal is None:
         return redirect(url_for("pages.sign_in"))
     return redirect(_home_for(principal.role))
@@ -224,8 +222,7 @@ def sign_out():
     """End the user's page sessions (on every device)."""
     from construction.services.accounts import end_page_sessions
 
-    with lone_read():
-        principal = session_principal()
+    principal = session_principal()
     if principal is not None:
         end_page_sessions(principal.user_id)
     _forget_session()
@@ -331,6 +328,5 @@ def _page_error(error):
     if request.path.startswith("/api/") or request.path == "/health" or (
             request.blueprint not in (None, "pages")):
         return handle_http_exception(error)
-    with lone_read():
-        session_principal()  # the navigation of whoever is signed in
+    session_principal()  # the navigation of whoever is signed in
     return render_template("pages/error.html", status=error.code), error.code

@@ -92,15 +92,27 @@ def revoke_token(token_id: int) -> ApiToken:
 
 _token, _user, _organization = (ApiToken.__table__, User.__table__,
                                  Organization.__table__)
-# Built once: every API request runs it.
+# A user with their organization, as one row. Built once: every API request runs it.
+_PRINCIPAL_COLUMNS = (_user.c.id, _user.c.name, _user.c.role, _user.c.active,
+                      _organization.c.id.label("organization_id"), _organization.c.kind,
+                      _organization.c.region_code)
 _PRINCIPAL_BY_TOKEN = (
-    select(_token.c.expires_at, _token.c.revoked_at, _user.c.id, _user.c.name, _user.c.role,
-           _user.c.active, _organization.c.id.label("organization_id"), _organization.c.kind,
-           _organization.c.region_code)
+    select(_token.c.expires_at, _token.c.revoked_at, *_PRINCIPAL_COLUMNS)
     .join(_user, _token.c.user_id == _user.c.id)
     .join(_organization, _user.c.organization_id == _organization.c.id)
     .where(_token.c.token_hash == bindparam("token_hash"))
 )
+_SIGN_IN = (select(_user.c.password_hash, _user.c.session_generation, *_PRINCIPAL_COLUMNS)
+            .join(_organization, _user.c.organization_id == _organization.c.id))
+_SIGN_IN_BY_ID = _SIGN_IN.where(_user.c.id == bindparam("user_id"))
+_SIGN_IN_BY_NAME = _SIGN_IN.where(_user.c.name == bindparam("name"))
+
+
+def _principal(row) -> Principal:
+    return Principal(user_id=row.id, user_name=row.name, role=Role(row.role).value,
+                     organization_id=row.organization_id,
+                     organization_kind=OrganizationKind(row.kind).value,
+                     region_code=row.region_code)
 
 
 # token hash -> (monotonic deadline, principal, token expiry): a phone scanning
@@ -136,10 +148,7 @@ def principal_for_token(secret: str) -> Principal | None:
         return None
     if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
         return None
-    principal = Principal(user_id=row.id, user_name=row.name, role=Role(row.role).value,
-                          organization_id=row.organization_id,
-                          organization_kind=OrganizationKind(row.kind).value,
-                          region_code=row.region_code)
+    principal = _principal(row)
     if ttl > 0:
         if len(_recent) >= _RECENT_MAX:
             _recent.clear()
@@ -158,31 +167,32 @@ def set_password(user_id: int, password: str) -> None:
     db.session.commit()
 
 
-def password_stamp(user: User) -> str:
+def password_stamp(row) -> str:
     """Return what a session remembers of the password and sign-outs it was opened with."""
-    seen = f"{user.password_hash}:{user.session_generation or 0}"
+    seen = f"{row.password_hash}:{row.session_generation or 0}"
     return hashlib.sha256(seen.encode()).hexdigest()[:24]
 
 
 def check_sign_in(name: str, password: str) -> tuple[Principal, str] | None:
     """Return the principal and session stamp for a right name and password, else None."""
-    user = db.session.scalar(select(User).where(User.name == name))
-    stored = user.password_hash if user is not None and user.password_hash else None
+    row = db.session.connection().execute(_SIGN_IN_BY_NAME, {"name": name}).first()
+    stored = row.password_hash if row is not None else None
+    # An unknown name or a user without a password costs the same hash check.
     if not check_password_hash(stored or _NOBODY_HASH, password) or stored is None:
         return None
-    if not user.active:
+    if not row.active:
         return None
-    return _principal(user), password_stamp(user)
+    return _principal(row), password_stamp(row)
 
 
 def principal_for_session(user_id: int, stamp: str) -> Principal | None:
     """Return the principal of a page session, or None once the user or password changed."""
-    user = db.session.get(User, user_id)
-    if user is None or not user.active or not user.password_hash:
+    row = db.session.connection().execute(_SIGN_IN_BY_ID, {"user_id": user_id}).first()
+    if row is None or not row.active or not row.password_hash:
         return None
-    if not secrets.compare_digest(password_stamp(user), stamp):
+    if not secrets.compare_digest(password_stamp(row), stamp):
         return None
-    return _principal(user)
+    return _principal(row)
 
 
 def end_page_sessions(user_id: int) -> None:
@@ -191,14 +201,6 @@ def end_page_sessions(user_id: int) -> None:
     if user is not None:
         user.session_generation = (user.session_generation or 0) + 1
         db.session.commit()
-
-
-def _principal(user: User) -> Principal:
-    organization = user.organization
-    return Principal(user_id=user.id, user_name=user.name, role=Role(user.role).value,
-                     organization_id=organization.id,
-                     organization_kind=OrganizationKind(organization.kind).value,
-                     region_code=organization.region_code)
 
 
 def sign_in_paused(name: str, remote_addr: str) -> bool:

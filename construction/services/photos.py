@@ -276,20 +276,20 @@ def display_image(photo: Photo, max_side: int | None = None) -> bytes:
     data = storage().get(photo.display_key)
     if max_side is None:
         return data
-    longest = max(photo.width or 0, photo.height or 0)
-    if longest and longest <= max_side:
+    longest = max(photo.width, photo.height)
+    if longest <= max_side:
         return data
     # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: far less work than full size.
-    reduced = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4,
-               2: cv2.IMREAD_REDUCED_COLOR_2}
-    factor = next((f for f in (8, 4, 2) if longest and longest / f >= max_side), 1)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), reduced.get(factor, cv2.IMREAD_COLOR))
-    if image is None or max(image.shape[:2]) <= max_side:
-        return data if image is None else cv2.imencode(
-            ".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 82])[1].tobytes()
+    factor = next((f for f in (8, 4, 2) if longest / f >= max_side), 1)
+    flags = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4,
+             2: cv2.IMREAD_REDUCED_COLOR_2, 1: cv2.IMREAD_COLOR}[factor]
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None:
+        return data
     scale = max_side / max(image.shape[:2])
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 82])[1].tobytes()
+    if scale < 1:
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 82])[1].tobytes()
 
 
 # --- checks ------------------------------------------------------------------

@@ -237,6 +237,8 @@ def test_the_root_sends_to_sign_in_and_the_service_worker_is_served_fresh(world)
     assert response.status_code == 200 and response.mimetype == "text/javascript"
     assert response.headers["Cache-Control"] == "no-cache"
     assert b"caches.open" in response.data
+    # The release and the page lifetime are filled in: 12 hours in milliseconds.
+    assert b"__RELEASE__" not in response.data and b"43200000" in response.data
     client, _ = _sign_in(world, "regulator")
     assert client.get("/").headers["Location"] == "/photos"
 

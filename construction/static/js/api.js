@@ -2,6 +2,9 @@
 // page's CSRF token, and errors arrive as application/problem+json.
 
 export const page = JSON.parse(document.getElementById("page-config")?.textContent || "{}");
+// The page's language for the server (Accept-Language) and for numbers and dates.
+export const LANGUAGE = page.locale === "zh_CN" ? "zh-CN" : "en";
+export const LOCALE = page.locale === "zh_CN" ? "zh-CN" : "en-GB";
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -15,8 +18,7 @@ export class NetworkError extends Error {}
 
 export async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
   // Refusals come back in the page's language, whatever the browser prefers.
-  const language = page.locale === "zh_CN" ? "zh-CN" : "en";
-  const init = { method, headers: { Accept: "application/json", "Accept-Language": language,
+  const init = { method, headers: { Accept: "application/json", "Accept-Language": LANGUAGE,
                                     ...headers },
                  credentials: "same-origin", signal };
   if (method !== "GET" && method !== "HEAD") init.headers["X-CSRFToken"] = page.csrf;
@@ -71,8 +73,7 @@ export function el(tag, attributes = {}, ...children) {
 
 export function formatTime(iso) {
   if (!iso) return "";
-  const locale = page.locale === "zh_CN" ? "zh-CN" : "en-GB";
-  return new Date(iso).toLocaleString(locale, { dateStyle: "short", timeStyle: "short" });
+  return new Date(iso).toLocaleString(LOCALE, { dateStyle: "short", timeStyle: "short" });
 }
 
 // A refused request in words: the page's own explanations by problem type,

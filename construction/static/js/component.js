@@ -1,9 +1,8 @@
 // One component: identity, position, state and flags, the full event history,
 // open alerts, evidence (labels printed, photos) and the ledger proof.
-import { alertKindName, api, ApiError, NetworkError, page, t, stateName, actionName, el, formatTime } from "./api.js";
+import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, actionName, el, formatTime } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
-const locale = page.locale === "zh_CN" ? "zh-CN" : "en-GB";
 const number = new Intl.NumberFormat(locale);
 const COLON = page.locale === "zh_CN" ? "：" : ": ";
 

@@ -1,7 +1,7 @@
 // The dashboard for project managers and regulators: figures and charts from the
 // report endpoints, the storey-by-storey grid of every component coloured by its
 // state, the NCR, alert, hold and stalled lists, and exports with the same filters.
-import { alertKindName, api, ApiError, NetworkError, page, t, stateName, el, formatTime } from "./api.js";
+import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, el, formatTime } from "./api.js";
 
 // Lifecycle order (the page config's keys arrive sorted by name).
 const LIFECYCLE = ["planned", "cast", "demoulded", "qc_passed", "stored", "loaded", "in_transit",
@@ -16,7 +16,6 @@ const STALLED_DAYS = 14;
 const NCR_DETAILS = 20;        // NCRs whose record number and reason are looked up
 const LIST_LIMIT = 50;
 
-const locale = page.locale === "zh_CN" ? "zh-CN" : "en-GB";
 const number = new Intl.NumberFormat(locale);
 const percent = new Intl.NumberFormat(locale, { style: "percent", maximumFractionDigits: 1 });
 const shortDay = new Intl.DateTimeFormat(locale, { month: "short", day: "numeric" });

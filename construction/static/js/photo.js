@@ -2,12 +2,10 @@
 // the plain photo, each check's result in words, and the findings, which a
 // deciding role confirms (holding the component or opening an NCR) or dismisses.
 // While checks are still running, the page asks again until they end.
-import { api, ApiError, NetworkError, page, problemWords as sharedProblemWords, t, stateName, el, formatTime } from "./api.js";
+import { api, ApiError, LANGUAGE, NetworkError, page, problemWords as sharedProblemWords, t, stateName, el, formatTime } from "./api.js";
 
 const POLL_MS = 2000;
 const POLL_MAX_MS = 15000;
-const LANGUAGE = page.locale === "zh_CN" ? "zh-CN" : "en";
-const HEADERS = { "Accept-Language": LANGUAGE };
 const CHECK_ORDER = ["labels", "quality", "cracks", "duplicates", "evidence", "progress"];
 const SERIOUS_EVIDENCE = ["time-mismatch", "far-from-site"];
 
@@ -371,7 +369,7 @@ async function decide(finding, choice) {
   const body = choice === "dismiss" ? { note: answer.note } : { outcome: choice, note: answer.note };
   try {
     const decided = await api(`/findings/${finding.id}/${path}`,
-                              { method: "POST", body, headers: HEADERS });
+                              { method: "POST", body });
     photo.findings = photo.findings.map((item) => (item.id === decided.id ? decided : item));
     messages.delete(finding.id);  // the decision line says what happened
     if (decided.component_id) {
@@ -400,7 +398,7 @@ function stillChecking() {
 async function loadComponents(ids) {
   await Promise.all([...new Set(ids)].filter((id) => id && !components.has(id)).map(async (id) => {
     try {
-      components.set(id, await api(`/components/${id}`, { headers: HEADERS }));
+      components.set(id, await api(`/components/${id}`));
     } catch (error) {
       components.set(id, null);
     }
@@ -409,10 +407,10 @@ async function loadComponents(ids) {
 
 async function loadPlaces() {
   try {
-    places.project = (await api(`/projects/${photo.project_id}`, { headers: HEADERS })).name;
+    places.project = (await api(`/projects/${photo.project_id}`)).name;
     if (photo.storey_id) {
-      const storey = await api(`/storeys/${photo.storey_id}`, { headers: HEADERS });
-      const building = await api(`/buildings/${storey.building_id}`, { headers: HEADERS });
+      const storey = await api(`/storeys/${photo.storey_id}`);
+      const building = await api(`/buildings/${storey.building_id}`);
       places.storey = `${building.name} · ${storey.name}`;
     }
   } catch (error) {
@@ -424,7 +422,7 @@ async function load() {
   clearTimeout(pollTimer);
   try {
     const first = photo === null;
-    photo = await api(`/photos/${page.photo_id}`, { headers: HEADERS });
+    photo = await api(`/photos/${page.photo_id}`);
     const labels = ((photo.checks.labels || {}).result || {}).labels || [];
     await Promise.all([
       loadComponents([...photo.components.map((shown) => shown.component_id),
@@ -519,7 +517,7 @@ function renderFacts() {
 async function reanalyse(event) {
   event.currentTarget.disabled = true;
   try {
-    photo = await api(`/photos/${page.photo_id}/reanalyse`, { method: "POST", headers: HEADERS });
+    photo = await api(`/photos/${page.photo_id}/reanalyse`, { method: "POST" });
   } catch (error) {
     setStatus(problemWords(error).text, "bad");
     return;

@@ -2,11 +2,10 @@
 // each is sent on its own with XMLHttpRequest so its upload progress shows, and
 // its checks run before the answer comes back (or later, with a job queue).
 // Below, the project's recent photos with their state and open findings.
-import { api, ApiError, NetworkError, page, problemWords as sharedProblemWords, t, el, formatTime } from "./api.js";
+import { api, ApiError, LANGUAGE, NetworkError, page, problemWords as sharedProblemWords, t, el, formatTime } from "./api.js";
 
 const PER_PAGE = 24;
 const POLL_MS = 3000;
-const LANGUAGE = page.locale === "zh_CN" ? "zh-CN" : "en";
 
 const $ = (id) => document.getElementById(id);
 const projectSelect = $("project");
@@ -264,7 +263,7 @@ async function loadPhotos() {
   if (status) query.set("status", status);
   let answer;
   try {
-    answer = await api(`/photos?${query}`, { headers: { "Accept-Language": LANGUAGE } });
+    answer = await api(`/photos?${query}`);
   } catch (error) {
     listMessage.textContent = problemWords(error).text;
     return;

@@ -6,7 +6,6 @@ import * as outbox from "./outbox.js";
 
 const REPEAT_MS = 4000;          // the same label read again within this is the same read
 const FRAME_INTERVAL_MS = 150;   // how often the camera frame is decoded
-const WEDGE_GAP_MS = 60;         // a scanner types faster than this between characters
 
 const $ = (id) => document.getElementById(id);
 const card = $("card");
