@@ -77,7 +77,7 @@ def token_command(user_id: int, name: str, days: int) -> None:
 
     try:
         record, secret = issue_token(user_id, name=name, days=days)
-    except LookupError as error:
+    except (LookupError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"token {record.id} (shown once): {secret}")
 

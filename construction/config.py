@@ -10,6 +10,20 @@ from typing import Any
 DEFAULT_SECRET = "dev-only-insecure-secret"
 
 
+def _database_url(url: str, instance_path: str) -> str:
+    """Return the URL with a relative SQLite path made absolute from the project folder.
+
+    Flask-SQLAlchemy would read a relative path from the instance folder, so the
+    documented `sqlite:///instance/prefabtrace.db` would name instance/instance/...
+    """
+    prefix, _, path = url.partition(":///")
+    if not prefix.startswith("sqlite") or not path or path.startswith(("/", ":memory:")) \
+            or path.startswith("file:"):
+        return url
+    project = os.path.dirname(os.path.abspath(instance_path))
+    return f"{prefix}:///{os.path.join(project, path)}"
+
+
 def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return the configuration: defaults, then the environment, then `overrides`."""
     os.makedirs(instance_path, exist_ok=True)
@@ -40,9 +54,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],
         "BABEL_DEFAULT_LOCALE": "en",
-        "SQLALCHEMY_DATABASE_URI": env.get(
-            "DATABASE_URL", "sqlite:///" + os.path.join(instance_path, "prefabtrace.db")
-        ),
+        "SQLALCHEMY_DATABASE_URI": _database_url(
+            env.get("DATABASE_URL", "sqlite:///instance/prefabtrace.db"), instance_path),
         "SQLITE_BUSY_TIMEOUT_MS": int(env.get("SQLITE_BUSY_TIMEOUT_MS", "10000")),
         "SQLITE_SYNCHRONOUS": env.get("SQLITE_SYNCHRONOUS", "NORMAL").upper(),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),

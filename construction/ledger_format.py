@@ -5,7 +5,11 @@ Pure functions (standard library and `cryptography` only), so that
 
 - An event's canonical content is a JSON array of its recorded fields in a
   fixed order (times in UTC ISO 8601 with microseconds, JSON values with
-  sorted keys, no spaces); `content_hash` = SHA-256 of its UTF-8 bytes.
+  sorted keys, no spaces); `content_hash` = SHA-256 of its UTF-8 bytes. A lone
+  UTF-16 surrogate (which JSON may escape but UTF-8 cannot hold; the API refuses
+  it, but an older row may carry one) is written as its JSON escape `\\udXXX`,
+  so that every stored event has canonical bytes, and those bytes are valid
+  UTF-8 JSON denoting the same text.
 - `chain_hash` = SHA-256(previous chain hash || content hash), over raw bytes;
   the chain starts from 32 zero bytes. One chain for the whole ledger, in
   `sequence` order.
@@ -58,7 +62,13 @@ def canonical_values(values: Sequence[Any]) -> bytes:
     values = list(values)
     for index in _TIME_FIELDS:
         values[index] = _time(values[index])
-    return _ENCODER.encode(values).encode()
+    return utf8(_ENCODER.encode(values))
+
+
+def utf8(text: str) -> bytes:
+    """Return the UTF-8 bytes of JSON text, lone surrogates written as JSON escapes."""
+    # Only a lone surrogate fails to encode; its backslash form is the JSON escape.
+    return text.encode("utf-8", "backslashreplace")
 
 
 def canonical_content(event: Mapping[str, Any]) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from construction import lifecycle
 from construction.models import OrganizationKind
@@ -84,15 +84,73 @@ class PageArgs(Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
+class JsonNumber(fields.Float):
+    """A number sent as a JSON number (not a string or a boolean)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError("Not a number.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+# Short names some scanner apps send, read as the full names by copy detection.
+COORDINATE_ALIASES = {"lat": "latitude", "lon": "longitude", "lng": "longitude"}
+_COORDINATE_RANGES = {"latitude": 90, "longitude": 180}
+
+
+class LocationSchema(Schema):
+    """Where a scan happened: WGS 84 coordinates, and any descriptive keys (site, slot...)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    latitude = JsonNumber(validate=validate.Range(min=-90, max=90),
+                          metadata={"description": "Degrees north (WGS 84); with longitude"})
+    longitude = JsonNumber(validate=validate.Range(min=-180, max=180),
+                           metadata={"description": "Degrees east (WGS 84); with latitude"})
+    accuracy_m = JsonNumber(validate=validate.Range(min=0, max=1_000_000),
+                            metadata={"description": "Radius of the position's uncertainty"})
+    altitude_m = JsonNumber(validate=validate.Range(min=-1000, max=10_000))
+
+    @validates_schema(pass_original=True)
+    def _coordinates(self, values, original, **kwargs):
+        errors: dict[str, list[str]] = {}
+        given = {name: name for name in _COORDINATE_RANGES if name in values}
+        for alias, name in COORDINATE_ALIASES.items():
+            if alias in original:
+                value, limit = original[alias], _COORDINATE_RANGES[name]
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    errors[alias] = ["Not a number."]
+                elif not -limit <= value <= limit:
+                    errors[alias] = [f"Must be between -{limit} and {limit}."]
+                if name in given:
+                    errors[alias] = [f"Send either {name} or {alias}."]
+                given[name] = alias
+        if len(given) == 1:
+            (name, key), = given.items()
+            other = "longitude" if name == "latitude" else "latitude"
+            errors[key] = [f"Send {other} too: a position has both."]
+        if errors:
+            raise ValidationError(errors)
+
+
 class ScanSchema(Schema):
-    code = text(500, required=True, min_length=1)
+    code = text(500, required=True, min_length=1, metadata={
+        "description": "What the scanner read: the short code (any case, with or without "
+                       "dashes), the internal id, or a label URL (a genuine, current label)"})
     action = fields.String(required=True, validate=validate.OneOf(lifecycle.ACTIONS))
-    client_event_id = text(64, required=True, min_length=8)
+    client_event_id = text(64, required=True, min_length=8, metadata={
+        "description": "Unique per user: the same id again returns the original event"})
     client_time = moment(load_default=None, allow_none=True)
-    location = fields.Dict(load_default=None, allow_none=True, validate=_small_json(2000))
-    data = fields.Dict(load_default=None, allow_none=True, validate=_small_json(8000))
+    location = fields.Nested(LocationSchema, load_default=None, allow_none=True,
+                             validate=_small_json(2000))
+    data = fields.Dict(load_default=None, allow_none=True, validate=_small_json(8000), metadata={
+        "description": "Free data (at most 8,000 characters of JSON); 'connect' and "
+                       "'repair' need data.record naming the supporting record"})
     device = text(100, load_default=None, allow_none=True)
-    corrects_event_id = ref(big=True, load_default=None, allow_none=True)
+    corrects_event_id = ref(big=True, load_default=None, allow_none=True, metadata={
+        "description": "Required with the action 'correct' (the event it corrects), and "
+                       "refused with any other action"})
 
     @validates_schema
     def _correction(self, values, **kwargs):
@@ -102,6 +160,26 @@ class ScanSchema(Schema):
         if values.get("action") != "correct" and values.get("corrects_event_id"):
             raise ValidationError("Only a 'correct' action names an event to correct.",
                                   "corrects_event_id")
+
+
+# Rules across fields, stated in the OpenAPI document (JSON Schema 2020-12) so that
+# generated clients know them; the schemas above enforce them.
+OPENAPI_RULES = {
+    "Scan": {"allOf": [
+        {"if": {"properties": {"action": {"const": "correct"}}, "required": ["action"]},
+         "then": {"required": ["corrects_event_id"],
+                  "properties": {"corrects_event_id": {"type": "integer"}}},
+         "else": {"properties": {"corrects_event_id": {"type": "null"}}}},
+        {"if": {"properties": {"action": {"enum": [
+            name for name, spec in lifecycle.ACTIONS.items() if spec.needs_record]}},
+            "required": ["action"]},
+         "then": {"required": ["data"], "properties": {"data": {
+             "type": "object", "required": ["record"],
+             "properties": {"record": {"type": "string", "pattern": "\\S"}}}}}},
+    ]},
+    "Location": {"dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]}},
+    "Sheet": {"anyOf": [{"required": ["component_ids"]}, {"required": ["project_id"]}]},
+}
 
 
 class BatchSchema(Schema):

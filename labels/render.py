@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import struct
 import zlib
 from collections.abc import Callable, Iterable
@@ -116,6 +117,21 @@ CAPTIONS = {
 }
 
 
+# A label line is one line: control characters and Unicode line and paragraph
+# separators (which text shaping refuses inside a line) print as spaces, and a
+# lone surrogate, which no font can draw, as the replacement character.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _one_line(match: re.Match) -> str:
+    return "\ufffd" if "\ud800" <= match.group() <= "\udfff" else " "
+
+
+def printable(text: str) -> str:
+    """Return text as one printable line."""
+    return _UNPRINTABLE.sub(_one_line, text)
+
+
 def _value(content: LabelContent, field: str) -> str:
     value = getattr(content, field)
     if value is None or value == "":
@@ -124,7 +140,7 @@ def _value(content: LabelContent, field: str) -> str:
         return f"{value:,.0f} kg"
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return printable(str(value))
 
 
 @dataclass(frozen=True)
@@ -225,7 +241,7 @@ def place(content: LabelContent, layout: Layout) -> Placement:
     text_w = layout.label_w_mm - text_x - layout.padding_mm
     version_text = f"v{content.version}"
     version_w = font.width_pt(version_text, layout.body_pt) * MM_PER_PT
-    code_text, code_pt = _fit(font, display(content.code), text_w - version_w - 1.5,
+    code_text, code_pt = _fit(font, printable(display(content.code)), text_w - version_w - 1.5,
                               layout.code_pt, layout.min_body_pt)
     # The text block starts level with the symbol and ends level with it, or
     # within the padding on labels lower than the QR box.

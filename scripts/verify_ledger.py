@@ -66,12 +66,12 @@ def download(base: str, token: str, folder: Path) -> None:
             break
         after = page["items"][-1]["sequence"]
     (folder / "checkpoints.json").write_text(json.dumps({"items": checkpoints}))
-    with open(folder / "chain.jsonl", "w") as out:
+    with open(folder / "chain.jsonl", "w", encoding="utf-8") as out:
         after = 0
         while after is not None:
             page = _get(base, token, f"/api/v1/ledger/events?after_sequence={after}&limit=10000")
             for item in page["items"]:
-                out.write(json.dumps(item, ensure_ascii=False) + "\n")
+                out.write(json.dumps(item) + "\n")
             after = page["next_after_sequence"]
     print(f"saved {len(checkpoints)} checkpoints and the chain in {folder}")
 

@@ -9,6 +9,14 @@ from flask import Flask, request, send_from_directory
 from construction.extensions import api, mark_read_only
 
 
+def _state_cross_field_rules() -> None:
+    from construction.schemas import OPENAPI_RULES
+
+    components = api.spec.components
+    for name, rules in OPENAPI_RULES.items():
+        components.schemas[name].update(rules)
+
+
 def register_api(app: Flask) -> None:
     """Register every blueprint and the locally served docs assets."""
     from construction.api import (
@@ -30,6 +38,7 @@ def register_api(app: Flask) -> None:
                    webhooks, ledger, reports):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
+    _state_cross_field_rules()
     app.register_blueprint(health.bp)
     from construction import resolver
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from construction.auth import authenticate_request
+from construction.text_input import refuse_unsound_json
 
 
 def api_blueprint(name: str, import_name: str, description: str,
@@ -14,6 +15,8 @@ def api_blueprint(name: str, import_name: str, description: str,
     # Authenticate before anything else, so that a caller without a valid
     # token learns nothing from validation errors.
     blueprint.before_request(_require_token)
+    # Then refuse text no view should store (lone surrogates, unparseable numbers).
+    blueprint.before_request(refuse_unsound_json)
     return blueprint
 
 

@@ -9,6 +9,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.extensions import mark_writing
+from construction.schemas import MAX_BIG_ID
 from construction.services import chain
 
 blp = api_blueprint("ledger", __name__, "Signed checkpoints and proofs of the event ledger.",
@@ -32,7 +33,7 @@ class CheckpointListSchema(Schema):
 
 
 class AfterArgs(Schema):
-    after_sequence = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after_sequence = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_BIG_ID))
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10_000))
 
 

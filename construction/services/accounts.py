@@ -22,6 +22,7 @@ from construction.models import (
     SignInFailure,
     User,
 )
+from construction.text_input import check_text
 
 MIN_PASSWORD_LENGTH = 10
 # Checked against when the name is unknown, so a wrong name costs as long as a
@@ -38,6 +39,7 @@ def hash_token(token: str) -> str:
 
 def create_organization(name: str, kind: str, region_code: str) -> Organization:
     """Create an organization."""
+    check_text(name, "the name")
     if not REGION_CODE.fullmatch(region_code):
         raise ValueError("a region code is an administrative division code of 2 to 12 digits")
     organization = Organization(name=name, kind=OrganizationKind(kind), region_code=region_code)
@@ -48,6 +50,7 @@ def create_organization(name: str, kind: str, region_code: str) -> Organization:
 
 def create_user(name: str, organization_id: int, role: str) -> User:
     """Create a user in an organization with one role."""
+    check_text(name, "the name")
     role_value = Role(role)
     organization = db.session.get(Organization, organization_id)
     if organization is None:
@@ -65,6 +68,7 @@ def issue_token(user_id: int, name: str = "", days: int | None = 365) -> tuple[A
 
     `days=None` makes a token that never expires.
     """
+    check_text(name, "the token name")
     if days is not None and days < 1:
         raise ValueError("a token lives at least one day")
     if db.session.get(User, user_id) is None:
@@ -158,6 +162,7 @@ def principal_for_token(secret: str) -> Principal | None:
 
 def set_password(user_id: int, password: str) -> None:
     """Set the password a user signs in to the pages with (ends their page sessions)."""
+    check_text(password, "the password")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
     user = db.session.get(User, user_id)

@@ -47,6 +47,7 @@ from construction.auth import Principal, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import ComponentKey, parse_scanned
+from construction.ledger_format import utf8
 from construction.lifecycle import Status, TransitionError
 from construction.models import (
     Component,
@@ -836,7 +837,7 @@ def _event_key(event: dict) -> str:
         return "id:" + event["eventID"]
     content = {name: value for name, value in event.items() if name != "recordTime"}
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(utf8(canonical)).hexdigest()
 
 
 def _client_event_id(event_key: str, component_id: int) -> str:

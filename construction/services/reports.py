@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 
 from construction.auth import Principal, visible_project_ids
 from construction.extensions import db
+from construction.ledger_format import utf8
 from construction.models import (
     Alert,
     Building,
@@ -244,12 +245,12 @@ def _csv_lines(header: list[str], rows: Iterator) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    yield "\ufeff".encode() + buffer.getvalue().encode()
+    yield "\ufeff".encode() + utf8(buffer.getvalue())
     for chunk in rows:
         buffer.seek(0)
         buffer.truncate()
         writer.writerows(chunk)
-        yield buffer.getvalue().encode()
+        yield utf8(buffer.getvalue())
 
 
 def _chunks(query, size: int = 5000) -> Iterator[list]:

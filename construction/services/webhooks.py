@@ -56,6 +56,7 @@ from construction import lifecycle
 from construction.auth import Principal, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
+from construction.ledger_format import utf8
 from construction.models import (
     Component,
     Event,
@@ -613,9 +614,9 @@ def _jobs(delivery_ids: list[int]) -> list[_Job]:
         .order_by(Event.sequence)).all()
     jobs = []
     for delivery, subscription, event, user_name, code, project_id, project_code in rows:
-        body = json.dumps(payload(delivery.id, subscription.id, event, user_name, code,
-                                  (project_id, project_code)),
-                          ensure_ascii=False, separators=(",", ":")).encode()
+        body = utf8(json.dumps(payload(delivery.id, subscription.id, event, user_name, code,
+                                       (project_id, project_code)),
+                               ensure_ascii=False, separators=(",", ":")))
         jobs.append(_Job(delivery.id, subscription.id, subscription.url, subscription.secret,
                          event.action, delivery.attempts, body))
     # No transaction may stay open while we wait on receivers (SQLite's write lock).

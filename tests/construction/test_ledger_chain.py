@@ -273,3 +273,19 @@ def test_the_offline_script_finds_edited_files_and_rewrites(world, tmp_path, cap
     (rewritten / "checkpoints.json").write_text(json.dumps(checkpoints))
     assert verify_ledger.main(["check", str(rewritten), "--kept", str(folder)]) == 1
     assert "no longer matches" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", ["/api/v1/ledger/events", "/api/v1/ledger/checkpoints"])
+@pytest.mark.parametrize("after", [2**63, 2**64 + 1, 10**30, -1])
+def test_an_after_sequence_beyond_what_the_ledger_holds_is_422(world, path, after):
+    response = world.client("regulator").get(f"{path}?after_sequence={after}")
+    assert response.status_code == 422, response.get_data(as_text=True)[:200]
+    assert response.mimetype == "application/problem+json"
+    assert "after_sequence" in response.get_json()["errors"]["query"]
+
+
+def test_the_last_possible_after_sequence_is_an_empty_page(world):
+    for path in ("/api/v1/ledger/events", "/api/v1/ledger/checkpoints"):
+        response = world.client("regulator").get(f"{path}?after_sequence={2**63 - 1}")
+        assert response.status_code == 200
+        assert response.get_json()["items"] == []

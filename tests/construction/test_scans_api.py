@@ -112,6 +112,40 @@ def test_components_of_other_organizations_are_unknown(world):
     world.scan(far["code"], "cast", role="other_worker", expect=201)
 
 
+@pytest.mark.parametrize("location,errors", [
+    ({"latitude": 1000, "longitude": "east"}, {"latitude", "longitude"}),
+    ({"latitude": 30.2}, {"latitude"}),
+    ({"longitude": 120.1}, {"longitude"}),
+    ({"latitude": "30.2", "longitude": 120.1}, {"latitude"}),
+    ({"latitude": True, "longitude": 120.1}, {"latitude"}),
+    ({"latitude": None, "longitude": 120.1}, {"latitude"}),
+    ({"lat": 91, "lng": 120.1}, {"lat"}),
+    ({"lat": 30.2, "lon": "x"}, {"lon"}),
+    ({"lat": 30.2}, {"lat"}),
+    ({"latitude": 30.2, "lat": 30.2, "longitude": 1}, {"lat"}),
+    ({"latitude": 30.2, "longitude": 120.1, "accuracy_m": -1}, {"accuracy_m"}),
+])
+def test_a_location_that_is_no_position_is_refused(world, app, location, errors):
+    component = world.component("planned")
+    response = world.scan(component["code"], "cast", location=location)
+    assert response.status_code == 422, response.get_json()
+    assert set(response.get_json()["errors"]["location"]) == errors
+    assert event_count(app) == 0
+
+
+def test_a_location_keeps_its_position_and_descriptive_keys(world):
+    component = world.component("planned")
+    location = {"latitude": 30.27, "longitude": 120.15, "accuracy_m": 8, "site": "yard",
+                "slot": {"row": "A", "bay": 3}}
+    event = world.scan(component["code"], "cast", location=location,
+                       expect=201).get_json()["event"]
+    assert event["location"] == location
+    other = world.component("planned")
+    event = world.scan(other["code"], "cast", location={"lat": -30, "lng": 120},
+                       expect=201).get_json()["event"]
+    assert event["location"] == {"lat": -30, "lng": 120}
+
+
 @pytest.mark.parametrize("body,field", [
     ({"action": "cast", "client_event_id": "abcdefgh"}, "code"),
     ({"code": "X", "action": "fly", "client_event_id": "abcdefgh"}, "action"),

@@ -8,6 +8,8 @@ import numpy as np
 import pypdfium2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from labels.codes import display, new_code
@@ -142,3 +144,18 @@ def test_every_label_on_a_pdf_sheet_decodes_back_to_its_component(layout, count)
 def test_an_empty_sheet_is_refused():
     with pytest.raises(ValueError):
         render_pdf([], LAYOUTS["a4-3x8"])
+
+
+any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(mark=any_text, project=any_text, manufacturer=any_text)
+def test_any_text_prints_on_one_line_in_every_format(mark, project, manufacturer):
+    label = content(mark=mark, project=project, manufacturer=manufacturer)
+    layout = LAYOUTS["thermal-62x29"]
+    for line in place(label, layout).lines:
+        assert re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]", line.text) is None
+    assert render_png(label, layout, dpi=100).startswith(b"\x89PNG")
+    render_svg(label, layout).encode()
+    assert render_pdf([label], layout).startswith(b"%PDF")

@@ -1,0 +1,38 @@
+"""Configuration: documented values work as written."""
+
+import os
+import uuid
+
+import flask_migrate
+
+from app import create_app
+from construction.config import load_config
+from construction.extensions import db
+
+
+def test_the_documented_relative_sqlite_url_names_the_project_instance_folder(monkeypatch,
+                                                                             tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///instance/prefabtrace.db")
+    config = load_config(str(tmp_path / "instance"))
+    assert config["SQLALCHEMY_DATABASE_URI"] == \
+        f"sqlite:///{tmp_path / 'instance' / 'prefabtrace.db'}"
+    for url in ("sqlite:////abs/x.db", "sqlite://", "sqlite:///:memory:",
+                "postgresql+psycopg://u@h/db"):
+        monkeypatch.setenv("DATABASE_URL", url)
+        assert load_config(str(tmp_path / "instance"))["SQLALCHEMY_DATABASE_URI"] == url
+
+
+def test_an_app_migrates_the_database_the_documented_url_names(monkeypatch):
+    name = f"config-test-{uuid.uuid4().hex}.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///instance/{name}")
+    app = create_app({"TESTING": True})
+    path = os.path.join(app.instance_path, name)
+    try:
+        with app.app_context():
+            flask_migrate.upgrade()
+            db.engine.dispose()
+        assert os.path.getsize(path) > 0
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
