@@ -39,7 +39,7 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -rs
 
 # After changing visible text: collect it and merge it into each language's catalog.
 translations: setup
