@@ -240,6 +240,17 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
 # --- CSV exports -----------------------------------------------------------------
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """Return a cell value a spreadsheet shows as text: a leading quote before a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_lines(header: list[str], rows: Iterator) -> Iterator[bytes]:
     # Excel opens UTF-8 as Chinese text only with a byte-order mark.
     buffer = io.StringIO()
@@ -249,7 +260,9 @@ def _csv_lines(header: list[str], rows: Iterator) -> Iterator[bytes]:
     for chunk in rows:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows(chunk)
+        # Text from marks, serials, names and locations is the reader's data, never a
+        # formula; numbers stay numbers.
+        writer.writerows([spreadsheet_safe(value) for value in row] for row in chunk)
         yield utf8(buffer.getvalue())
 
 

@@ -4,6 +4,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
 from construction.extensions import db
@@ -102,3 +103,17 @@ def test_csv_exports_open_in_excel_and_respect_scope(world):
     assert len(everything) == 1 + 9 + 1
     none = _rows(world.client("regulator").get("/api/v1/exports/events.csv?until=2000-01-02"))
     assert len(none) == 1
+
+
+@pytest.mark.parametrize("mark", ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)",
+                                  "\tX", "\rY"])
+def test_csv_cells_never_start_a_formula(world, mark):
+    installed = world.component("cast", mark=mark, gtin="06901234567892",
+                                serial="=cmd|'/C")
+    components = _rows(world.client("admin").get("/api/v1/exports/components.csv"))
+    row = next(r for r in components[1:] if r[1] == installed["code"])
+    assert row[2] == "'" + mark
+    assert row[13] == "'=cmd|'/C"
+    assert row[0] == str(installed["id"])  # numbers stay numbers
+    events = _rows(world.client("admin").get("/api/v1/exports/events.csv"))
+    assert {r[3] for r in events[1:]} == {"'" + mark}
