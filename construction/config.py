@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 DEFAULT_SECRET = "dev-only-insecure-secret"
+ENVIRONMENTS = ("development", "production")
 
 
 def _database_url(url: str, instance_path: str) -> str:
@@ -128,6 +129,10 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "pool_pre_ping": not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")})
     if config["SQLITE_SYNCHRONOUS"] not in ("NORMAL", "FULL", "EXTRA"):
         raise RuntimeError("SQLITE_SYNCHRONOUS is NORMAL, FULL or EXTRA")
+    if config["ENV_NAME"] not in ENVIRONMENTS:
+        # A typo ("prod", "Production") must not quietly get development secrets.
+        raise RuntimeError(f"PREFABTRACE_ENV is one of {', '.join(ENVIRONMENTS)}, not "
+                           f"{config['ENV_NAME']!r}")
     if config["ENV_NAME"] == "production" and config["SECRET_KEY"] == DEFAULT_SECRET:
         raise RuntimeError("SECRET_KEY must be set in production (PREFABTRACE_ENV=production)")
     if config["ENV_NAME"] == "production" and not os.path.exists(

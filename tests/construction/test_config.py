@@ -4,6 +4,7 @@ import os
 import uuid
 
 import flask_migrate
+import pytest
 
 from app import create_app
 from construction.config import load_config
@@ -36,3 +37,13 @@ def test_an_app_migrates_the_database_the_documented_url_names(monkeypatch):
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
                 os.remove(path + suffix)
+
+
+def test_an_unknown_environment_name_is_refused_not_treated_as_development(monkeypatch,
+                                                                          tmp_path):
+    for name in ("prod", "Production", "production ", "staging"):
+        monkeypatch.setenv("PREFABTRACE_ENV", name)
+        with pytest.raises(RuntimeError, match="PREFABTRACE_ENV"):
+            load_config(str(tmp_path / "instance"))
+    monkeypatch.setenv("PREFABTRACE_ENV", "development")
+    assert load_config(str(tmp_path / "instance"))["ENV_NAME"] == "development"
