@@ -20,6 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_response_headers(app)
     register_commands(app)
     return app
 
@@ -52,6 +53,13 @@ def register_error_handlers(app: Flask) -> None:
     from construction.errors import init_error_handlers
 
     init_error_handlers(app)
+
+
+def register_response_headers(app: Flask) -> None:
+    """Send security headers (CSP, nosniff, framing, referrer, HSTS over TLS) on every answer."""
+    from construction.headers import init_security_headers
+
+    init_security_headers(app)
 
 
 def register_commands(app: Flask) -> None:

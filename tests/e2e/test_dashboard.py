@@ -95,9 +95,9 @@ def open_dashboard(page, building_id: int | None = None) -> None:
         page.select_option("#building", str(building_id))
         page.wait_for_url(re.compile(rf"building_id={building_id}"))
         page.locator(f"[data-testid=grid-building][data-building-id='{building_id}']").wait_for()
-    page.wait_for_function("!document.body.classList.contains('loading')")
+    page.wait_for_function("() => !document.body.classList.contains('loading')")
     for chart in ("chart-states", "chart-time"):
-        page.wait_for_function(f"({CHART_DRAWN})('{chart}') > 2000")
+        page.wait_for_function(f"() => ({CHART_DRAWN})('{chart}') > 2000")
 
 
 @pytest.mark.parametrize("role", ["regulator", "project_manager"])
