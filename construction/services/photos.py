@@ -127,7 +127,12 @@ def _placement(principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
         raise ApiProblem("validation-error", "the component, storey and project do not match",
                          errors={"project_id": ["Does not match the component or storey."]})
     project_id = implied[0]
-    if not principal.is_admin and db.session.scalar(
+    if principal.is_admin:
+        # An admin may document any project, but one that exists: found out here, before
+        # any file is written, not by the foreign key when the row is inserted.
+        if db.session.get(Project, project_id) is None:
+            raise ApiProblem("not-found", f"no project {project_id}")
+    elif db.session.scalar(
             select(ProjectParticipant.id).where(
                 ProjectParticipant.project_id == project_id,
                 ProjectParticipant.organization_id == principal.organization_id)) is None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from construction.extensions import db
 from construction.models import Photo
-from tests.construction.test_photos_api import jpeg, upload
+from tests.construction.test_photos_api import PROBLEM, jpeg, upload
 
 
 @pytest.fixture
@@ -45,6 +45,17 @@ def encoded(array: np.ndarray, kind: str, **options) -> bytes:
 
 def project(world) -> int:
     return world.ids["project_main"]
+
+
+# --- where the photos go is checked before anything is written -------------------
+
+
+def test_an_admin_uploading_to_a_missing_project_gets_404_and_nothing_is_stored(world,
+                                                                                photo_dir):
+    response = upload(world, [("x.jpg", noise_photo(1))], role="admin", project_id=987654321)
+    assert response.status_code == 404, response.get_json()
+    assert response.mimetype == PROBLEM and response.get_json()["type"].endswith("/not-found")
+    assert stored_files(photo_dir) == [] and photo_count(world) == 0
 
 
 # --- tiny photos ---------------------------------------------------------------------
