@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import traceback
+import warnings
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 from flask import current_app
-from PIL import ImageOps
+from PIL import Image, ImageOps
 from sqlalchemy import delete, func, or_, select
 
 from construction.auth import Principal, readable_or_404, visible_project_ids
@@ -62,8 +63,8 @@ class Upload:
         self.content_hash = hashlib.sha256(data).hexdigest()
 
 
-def check_upload(name: str, data: bytes) -> Upload:
-    """Check one uploaded file whole and make its upright, metadata-free copy."""
+def _open_upload(name: str, data: bytes) -> tuple[str, Image.Image]:
+    """Open one uploaded file's header: its type, size and declared pixels, nothing decoded."""
     config = current_app.config
     if not data:
         raise ApiProblem("unreadable-image", f"{name}: the file is empty", file=name)
@@ -71,22 +72,52 @@ def check_upload(name: str, data: bytes) -> Upload:
         raise ApiProblem("payload-too-large",
                          f"{name}: larger than {config['PHOTO_MAX_BYTES']:,} bytes", file=name)
     try:
-        kind, image = open_image(data, config["PHOTO_MAX_PIXELS"])
+        with warnings.catch_warnings():
+            # Pillow warns about odd EXIF entries; metadata is evidence at best, never a
+            # reason to refuse the pixels.
+            warnings.simplefilter("ignore", UserWarning)
+            return open_image(data, config["PHOTO_MAX_PIXELS"])
     except ApiProblem as problem:
         problem.detail = f"{name}: {problem.detail}"
         problem.extra["file"] = name
         raise
+
+
+def check_upload(name: str, data: bytes) -> Upload:
+    """Check one uploaded file whole and make its upright, metadata-free copy."""
+    kind, image = _open_upload(name, data)
     try:
-        image.load()  # a truncated file fails here, not later in a check
-        facts = read_exif(image, config["PHOTO_UTC_OFFSET_MINUTES"])
-        upright = ImageOps.exif_transpose(image).convert("RGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # as in _open_upload
+            image.load()  # a truncated file fails here, not later in a check
+            facts = read_exif(image, current_app.config["PHOTO_UTC_OFFSET_MINUTES"])
+            # In place, and no conversion an RGB or grey image does not need: each copy of
+            # a 50 MP photo is another 150 MB in the worker.
+            ImageOps.exif_transpose(image, in_place=True)
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        buffer = io.BytesIO()
+        # A new encoding carries no EXIF: no GPS, no camera serial leaves with it.
+        image.save(buffer, "JPEG", quality=88)
     except (OSError, ValueError, SyntaxError) as error:
         raise ApiProblem("unreadable-image", f"{name}: the {kind} data is broken: {error}",
                          file=name) from error
-    buffer = io.BytesIO()
-    # A new encoding carries no EXIF: no GPS, no camera serial leaves with it.
-    upright.save(buffer, "JPEG", quality=88)
-    return Upload(name, data, kind, buffer.getvalue(), upright.width, upright.height, facts)
+    return Upload(name, data, kind, buffer.getvalue(), image.width, image.height, facts)
+
+
+def _check_upload_size(files: list[tuple[str, bytes]]) -> None:
+    """Refuse an upload whose files declare more pixels in all than one request may decode."""
+    budget = current_app.config["PHOTO_UPLOAD_MAX_PIXELS"]
+    declared = 0
+    for name, data in files:
+        _, image = _open_upload(name, data)
+        declared += image.width * image.height
+        image.close()
+    if declared > budget:
+        raise ApiProblem("image-too-large",
+                         f"the {len(files)} photos declare {declared:,} pixels in all, more "
+                         f"than the {budget:,} one upload may carry: send them in several "
+                         "uploads", max_upload_pixels=budget, declared_pixels=declared)
 
 
 def _placement(principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +198,9 @@ def store_photos(principal: Principal, files: list[tuple[str, bytes]],
         raise ApiProblem("validation-error",
                          f"at most {current_app.config['PHOTO_MAX_FILES']} photos per upload",
                          errors={"image": ["Too many files."]})
+    # Every header first (cheap), then where the photos go, then the slow decoding:
+    # a refusal on any of them stores nothing and costs little.
+    _check_upload_size(files)
     placement = _placement(principal, fields)
     uploads = [check_upload(name, data) for name, data in files]  # all, before storing any
     store = storage()
