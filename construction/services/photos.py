@@ -334,8 +334,8 @@ def display_image(photo: Photo, max_side: int | None = None) -> bytes:
 # --- checks ------------------------------------------------------------------
 
 
-def _load(photo: Photo) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(display_image(photo), np.uint8), cv2.IMREAD_COLOR)
+def _load(photo: Photo, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(display_image(photo), np.uint8), flags)
     if image is None:
         raise RuntimeError("the stored display copy cannot be decoded")
     return image
@@ -378,8 +378,11 @@ def analyse_photo(photo_id: int, checks: list[str] | None = None) -> None:
         row.attempts = (row.attempts or 0) + 1
         db.session.commit()
         try:
-            if image is None:
-                image = _load(photo)
+            if image is None and name not in ("evidence", "progress"):
+                # Once per analysis, grey and whole: every check works on grey, labels need
+                # every pixel, and grey is a third of the memory of colour (50 MB, not 150,
+                # for a 50 MP photo); the others shrink it themselves.
+                image = _load(photo, cv2.IMREAD_GRAYSCALE)
             version, result = RUNNERS[name](photo, image, context)
             row = db.session.get(PhotoCheck, row.id)
             row.status, row.version, row.result = "done", version, _plain(result)
@@ -496,14 +499,15 @@ def _run_cracks(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, An
     found = context.get("labels", [])
     scale = _label_scale_mm_per_px(found)
     # The labels' own printed lines are not cracks.
-    ignore = labels_mask(image.shape, [label_outline(label["points"], label["modules"],
-                                                     label.get("layout")) for label in found])
+    ignore = labels_mask(image.shape[:2], [label_outline(label["points"], label["modules"],
+                                                         label.get("layout")) for label in found]
+                         ) if found else None
     result = detect_cracks(image, mm_per_px=scale, ignore=ignore)
     mask_key = None
     if result.segments:
         mask_key = f"masks/{photo.content_hash[:2]}/{photo.content_hash}-v{CHECK_VERSION}.png"
-        ok, png = cv2.imencode(".png", result.mask.astype(np.uint8) * 255,
-                               [cv2.IMWRITE_PNG_BILEVEL, 1])
+        # A bilevel PNG takes the 0/1 mask as it is: no photo-sized copy of it.
+        ok, png = cv2.imencode(".png", result.mask.view(np.uint8), [cv2.IMWRITE_PNG_BILEVEL, 1])
         storage().put(mask_key, png.tobytes(), "image/png")
         _finding(photo, "crack", _subject(photo, context),
                  {"segments": len(result.segments), "mm_per_px": scale,
@@ -515,9 +519,10 @@ def _run_cracks(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, An
 
 
 def _thumbnail(photo_id: int) -> np.ndarray:
-    # A quarter-size decode is several times faster, and matching works at 640 px.
+    # A quarter-size grey decode is several times faster, and matching works at 640 px grey.
     key = db.session.scalar(select(Photo.display_key).where(Photo.id == photo_id))
-    return cv2.imdecode(np.frombuffer(storage().get(key), np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
+    return cv2.imdecode(np.frombuffer(storage().get(key), np.uint8),
+                        cv2.IMREAD_REDUCED_GRAYSCALE_4)
 
 
 def _run_duplicates(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
@@ -552,7 +557,7 @@ def _run_duplicates(photo: Photo, image: np.ndarray, context: dict) -> tuple[int
                                       "candidates_checked": result.candidates_checked}
 
 
-def _run_evidence(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
+def _run_evidence(photo: Photo, image: np.ndarray | None, context: dict) -> tuple[int, Any]:
     config = current_app.config
     exif = photo.exif or {}
     taken_at = datetime.fromisoformat(exif["taken_at"]) if exif.get("taken_at") else None
@@ -571,7 +576,7 @@ def _run_evidence(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, 
     return result.version, result
 
 
-def _run_progress(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
+def _run_progress(photo: Photo, image: np.ndarray | None, context: dict) -> tuple[int, Any]:
     if photo.storey_id is None:
         return 1, {"storey_id": None}
     planned = list(db.session.scalars(select(Component.id).where(
