@@ -250,9 +250,15 @@ def list_photos(principal: Principal, filters: dict[str, Any], page: int,
     scope = visible_project_ids(principal)
     if scope is not None:
         query = query.where(Photo.project_id.in_(scope))
-    for name in ("project_id", "component_id", "storey_id", "status"):
+    for name in ("project_id", "component_id", "storey_id"):
         if filters.get(name) is not None:
             query = query.where(getattr(Photo, name) == filters[name])
+    if filters.get("status") is not None:
+        # A photo with a stalled check is failed, whatever its row still says.
+        stalled = _stalled_photo_ids(_stalled_cutoff())
+        query = query.where(or_(Photo.status == "failed", Photo.id.in_(stalled))
+                            if filters["status"] == "failed" else
+                            (Photo.status == filters["status"]) & Photo.id.not_in(stalled))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     items = db.session.scalars(query.order_by(Photo.id.desc()).limit(per_page)
                                .offset((page - 1) * per_page)).all()
@@ -265,22 +271,32 @@ def photo_views(photos: list[Photo]) -> list[dict[str, Any]]:
     Three queries for a whole page of photos, not three per photo.
     """
     ids = [photo.id for photo in photos]
-    stalled_after = timedelta(seconds=current_app.config["PHOTO_JOB_TIMEOUT"])
-    now = datetime.now(UTC)
+    cutoff = _stalled_cutoff()
+    rows: dict[int, list[PhotoCheck]] = {i: [] for i in ids}
     checks: dict[int, dict] = {i: {} for i in ids}
     shown: dict[int, list] = {i: [] for i in ids}
     findings: dict[int, list] = {i: [] for i in ids}
     if ids:
         for check in db.session.scalars(select(PhotoCheck).where(PhotoCheck.photo_id.in_(ids))
                                         .order_by(PhotoCheck.id)):
-            status = check.status
-            if status == "running" and check.started_at and \
-                    now - check.started_at > stalled_after:
-                status = "failed"  # its worker died: shown as failed, re-run by reanalyse
-            checks[check.photo_id][check.check] = {
-                "status": status, "version": check.version, "result": check.result,
-                "error": check.error or None, "attempts": check.attempts,
-                "finished_at": check.finished_at}
+            rows[check.photo_id].append(check)
+        for photo in photos:
+            # Nothing has happened to the photo since the cutoff: its worker died.
+            idle = photo.uploaded_at < cutoff and all(
+                check.started_at is None or check.started_at < cutoff
+                for check in rows[photo.id])
+            for check in rows[photo.id]:
+                status, error = check.status, check.error or None
+                if status == "running" and check.started_at and check.started_at < cutoff:
+                    status = "failed"  # shown as failed, re-run by reanalyse --failed
+                    error = error or "stalled: its worker stopped while it ran"
+                elif status == "pending" and idle:
+                    status = "failed"
+                    error = error or "stalled: it never started"
+                checks[photo.id][check.check] = {
+                    "status": status, "version": check.version, "result": check.result,
+                    "error": error, "attempts": check.attempts,
+                    "finished_at": check.finished_at}
         for row in db.session.scalars(select(PhotoComponent).where(
                 PhotoComponent.photo_id.in_(ids)).order_by(PhotoComponent.id)):
             shown[row.photo_id].append({"component_id": row.component_id, "genuine": row.genuine,
@@ -298,11 +314,46 @@ def photo_views(photos: list[Photo]) -> list[dict[str, Any]]:
             view["exif"] = {**view["exif"], "latitude": None, "longitude": None,
                             "has_gps": view["exif"].get("latitude") is not None}
         view.pop("latitude"), view.pop("longitude")
+        if any(check["status"] == "failed" for check in checks[photo.id].values()):
+            view["status"] = "failed"
         view.update(checks=checks[photo.id], components=shown[photo.id],
                     findings=findings[photo.id], image_url=f"/api/v1/photos/{photo.id}/image",
                     overlay_url=f"/api/v1/photos/{photo.id}/overlay")
         views.append(view)
     return views
+
+
+def _stalled_cutoff() -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=current_app.config["PHOTO_JOB_TIMEOUT"])
+
+
+def _stalled_photo_ids(cutoff: datetime):
+    """Photos with a check its worker will never finish (a SELECT of photo ids).
+
+    Running since before the cutoff, or not started on a photo that nothing has
+    happened to since the cutoff (the worker that had it was killed first).
+    """
+    active = select(PhotoCheck.photo_id).where(PhotoCheck.started_at >= cutoff)
+    old = select(Photo.id).where(Photo.uploaded_at < cutoff)
+    return select(PhotoCheck.photo_id).where(or_(
+        (PhotoCheck.status == "running") & (PhotoCheck.started_at < cutoff),
+        (PhotoCheck.status == "pending") & PhotoCheck.photo_id.in_(old)
+        & PhotoCheck.photo_id.not_in(active)))
+
+
+def photos_to_rerun(failed: bool = False, pending: bool = False) -> list[int]:
+    """Photos whose checks need running again: failed or stalled, and/or never started."""
+    conditions = []
+    if failed:
+        conditions.append(Photo.id.in_(_stalled_photo_ids(_stalled_cutoff())))
+        conditions.append(Photo.id.in_(select(PhotoCheck.photo_id).where(
+            PhotoCheck.status == "failed")))
+    if pending:
+        conditions.append(Photo.id.in_(select(PhotoCheck.photo_id).where(
+            PhotoCheck.status == "pending")))
+    if not conditions:
+        return []
+    return list(db.session.scalars(select(Photo.id).where(or_(*conditions)).order_by(Photo.id)))
 
 
 def photo_view(photo: Photo) -> dict[str, Any]:

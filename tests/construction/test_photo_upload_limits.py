@@ -3,6 +3,8 @@ and files that must be refused (or taken) cleanly, never with a 500."""
 
 import io
 import struct
+import uuid
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -10,8 +12,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from construction.extensions import db
-from construction.models import Photo
-from tests.construction.test_photos_api import PROBLEM, jpeg, upload
+from construction.models import Photo, PhotoCheck
+from tests.construction.test_photos_api import PROBLEM, _redis_up, jpeg, upload
 from tests.images import png_declaring
 
 
@@ -84,6 +86,120 @@ def test_the_pixel_budget_is_a_setting_summed_over_the_files(world, photo_dir):
     assert stored_files(photo_dir) == []
     world.app.config["PHOTO_UPLOAD_MAX_PIXELS"] = 2 * 300 * 300
     assert upload(world, files, project_id=project(world)).status_code == 202
+
+
+# --- time for inline checks, and checks nobody will finish ---------------------------
+
+
+def _statuses(world, photo_id: int, role="admin") -> tuple[str, dict[str, str]]:
+    body = world.client(role).get(f"/api/v1/photos/{photo_id}").get_json()
+    return body["status"], {name: check["status"] for name, check in body["checks"].items()}
+
+
+def test_photos_the_inline_budget_has_no_time_for_stay_pending_until_reanalysed(
+        world, runner, photo_dir):
+    # No Redis answers there, so no worker can take them over.
+    world.app.config.update(PHOTO_INLINE_BUDGET_S=0, REDIS_URL="redis://127.0.0.1:1/0")
+    response = upload(world, [("a.jpg", noise_photo(4)), ("b.jpg", noise_photo(5))],
+                      project_id=project(world))
+    assert response.status_code == 202
+    items = response.get_json()["items"]
+    assert [item["status"] for item in items] == ["pending", "pending"]
+    assert {c["status"] for item in items for c in item["checks"].values()} == {"pending"}
+    result = runner.invoke(args=["photos", "reanalyse", "--pending"])
+    assert result.exit_code == 0 and "2 photos" in result.output, result.output
+    for item in items:
+        status, checks = _statuses(world, item["id"])
+        assert status == "done" and set(checks.values()) == {"done"}, checks
+    again = runner.invoke(args=["photos", "reanalyse", "--pending"])
+    assert again.exit_code == 0 and "no photos" in again.output
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+def test_photos_the_inline_budget_has_no_time_for_go_to_a_worker_serving_the_queue(
+        world, runner, photo_dir):
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    url, name = "redis://127.0.0.1:6379/15", f"prefabtrace-test-handover-{uuid.uuid4().hex}"
+    world.app.config.update(PHOTO_INLINE_BUDGET_S=0, REDIS_URL=url, RQ_QUEUE=name)
+    connection = Redis.from_url(url)
+    queue = Queue(name, connection=connection)
+    # A worker announcing that it serves the queue, as `flask photos worker` does on start.
+    serving = SimpleWorker([queue], connection=connection)
+    serving.register_birth()
+    try:
+        response = upload(world, [("a.jpg", noise_photo(6))], project_id=project(world))
+        item = response.get_json()["items"][0]
+        assert response.status_code == 202 and item["status"] == "pending"
+        assert queue.count == 1
+        serving.register_death()
+        result = runner.invoke(args=["photos", "worker", "--burst"])
+        assert result.exit_code == 0, result.output
+        status, checks = _statuses(world, item["id"])
+        assert status == "done" and set(checks.values()) == {"done"}, checks
+    finally:
+        serving.register_death()
+        queue.delete(delete_jobs=True)
+
+
+def _age(world, photo_id: int, seconds: float) -> None:
+    """Move a photo's upload and check start times back, as if that much time had passed."""
+    with world.app.app_context():
+        photo = db.session.get(Photo, photo_id)
+        photo.uploaded_at = photo.uploaded_at - timedelta(seconds=seconds)
+        for check in db.session.scalars(select(PhotoCheck).where(PhotoCheck.photo_id == photo_id)):
+            if check.started_at is not None:
+                check.started_at = check.started_at - timedelta(seconds=seconds)
+        db.session.commit()
+
+
+def test_a_photo_whose_worker_was_killed_mid_check_shows_failed_and_is_rerun(
+        world, runner, monkeypatch, photo_dir):
+    from construction.services import photos
+
+    def killed(photo, image, context):
+        # A gunicorn worker past its timeout gets SIGABRT, whose handler calls sys.exit.
+        raise SystemExit(1)
+
+    monkeypatch.setitem(photos.RUNNERS, "cracks", killed)
+    with pytest.raises(SystemExit):
+        upload(world, [("x.jpg", noise_photo(7))], project_id=project(world))
+    monkeypatch.undo()
+    with world.app.app_context():
+        photo_id = db.session.scalar(select(Photo.id))
+    status, checks = _statuses(world, photo_id)
+    assert status == "pending"
+    assert checks == {"labels": "done", "quality": "done", "cracks": "running",
+                      "duplicates": "pending", "evidence": "pending", "progress": "pending"}
+    _age(world, photo_id, world.app.config["PHOTO_JOB_TIMEOUT"] + 1)
+    body = world.client("regulator").get(f"/api/v1/photos/{photo_id}").get_json()
+    assert body["status"] == "failed"
+    assert {name: c["status"] for name, c in body["checks"].items()} == {
+        "labels": "done", "quality": "done", "cracks": "failed", "duplicates": "failed",
+        "evidence": "failed", "progress": "failed"}
+    assert "stalled" in body["checks"]["cracks"]["error"]
+    assert "never started" in body["checks"]["evidence"]["error"]
+    listed = world.client("admin").get("/api/v1/photos?status=failed").get_json()
+    assert [item["id"] for item in listed["items"]] == [photo_id]
+    assert world.client("admin").get("/api/v1/photos?status=pending").get_json()["total"] == 0
+    result = runner.invoke(args=["photos", "reanalyse", "--failed"])
+    assert result.exit_code == 0 and "1 photos" in result.output, result.output
+    body = world.client("admin").get(f"/api/v1/photos/{photo_id}").get_json()
+    assert body["status"] == "done", body["checks"]
+    assert body["checks"]["cracks"]["attempts"] == 2
+    assert body["checks"]["evidence"]["attempts"] == 1
+
+
+def test_a_photo_left_pending_is_not_stalled_while_its_checks_are_recent(world, photo_dir):
+    world.app.config.update(PHOTO_INLINE_BUDGET_S=0, REDIS_URL="redis://127.0.0.1:1/0")
+    item = upload(world, [("a.jpg", noise_photo(8))],
+                  project_id=project(world)).get_json()["items"][0]
+    _age(world, item["id"], world.app.config["PHOTO_JOB_TIMEOUT"] - 60)
+    assert _statuses(world, item["id"])[0] == "pending"
+    _age(world, item["id"], 120)
+    status, checks = _statuses(world, item["id"])
+    assert status == "failed" and set(checks.values()) == {"failed"}
 
 
 # --- tiny photos ---------------------------------------------------------------------
