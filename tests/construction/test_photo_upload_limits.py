@@ -121,7 +121,8 @@ def test_photos_the_inline_budget_has_no_time_for_go_to_a_worker_serving_the_que
     from redis import Redis
     from rq import Queue, SimpleWorker
 
-    url, name = "redis://127.0.0.1:6379/15", f"prefabtrace-test-handover-{uuid.uuid4().hex}"
+    # Not database 15, which another test empties whole when it ends.
+    url, name = "redis://127.0.0.1:6379/14", f"prefabtrace-test-handover-{uuid.uuid4().hex}"
     world.app.config.update(PHOTO_INLINE_BUDGET_S=0, REDIS_URL=url, RQ_QUEUE=name)
     connection = Redis.from_url(url)
     queue = Queue(name, connection=connection)
