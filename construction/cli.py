@@ -256,27 +256,22 @@ def keys_command() -> None:
 @photos.command("reanalyse")
 @click.option("--photo", "photo_ids", type=int, multiple=True, help="A photo id (repeatable).")
 @click.option("--failed", is_flag=True, help="Every photo with a failed or stalled check.")
+@click.option("--pending", is_flag=True,
+              help="Every photo with a check not started (an upload ran out of time).")
 @click.option("--check", "checks", type=click.Choice(
     ["labels", "quality", "cracks", "duplicates", "evidence", "progress"]), multiple=True,
     help="Only these checks (repeatable; default all).")
-def reanalyse_command(photo_ids, failed, checks) -> None:
+def reanalyse_command(photo_ids, failed, pending, checks) -> None:
     """Run photo checks again through the configured job back end."""
-    from datetime import UTC, datetime, timedelta
-
-    from sqlalchemy import or_
-
     from construction.jobs import enqueue_analysis
-    from construction.models import PhotoCheck
+    from construction.services.photos import photos_to_rerun
 
-    ids = list(photo_ids)
-    if failed:
-        stalled = datetime.now(UTC) - timedelta(seconds=current_app.config["PHOTO_JOB_TIMEOUT"])
-        ids += db.session.scalars(select(PhotoCheck.photo_id).distinct().where(or_(
-            PhotoCheck.status == "failed",
-            (PhotoCheck.status == "running") & (PhotoCheck.started_at < stalled)))).all()
-    ids = sorted(set(ids))
+    ids = sorted(set(photo_ids) | set(photos_to_rerun(failed=failed, pending=pending)))
     if not ids:
-        raise click.ClickException("name photos with --photo, or use --failed")
+        if failed or pending:
+            click.echo("no photos to run")
+            return
+        raise click.ClickException("name photos with --photo, or use --failed or --pending")
     db.session.rollback()
     with click.progressbar(ids, label="queueing checks", file=sys.stderr) as bar:
         for photo_id in bar:

@@ -82,6 +82,11 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "PHOTO_DUPLICATE_DAYS": int(env.get("PHOTO_DUPLICATE_DAYS", "90")),
         "PHOTO_DUPLICATE_POOL": int(env.get("PHOTO_DUPLICATE_POOL", "20000")),
         "PHOTO_JOB_TIMEOUT": int(env.get("PHOTO_JOB_TIMEOUT", "300")),
+        # Pixels one upload request may decode in all (each photo is decoded whole), and
+        # seconds it may spend on checks with JOBS=inline before handing the rest over:
+        # both well inside the web server's worker timeout.
+        "PHOTO_UPLOAD_MAX_PIXELS": int(env.get("PHOTO_UPLOAD_MAX_PIXELS", "200000000")),
+        "PHOTO_INLINE_BUDGET_S": float(env.get("PHOTO_INLINE_BUDGET_S", "20")),
         "EVIDENCE_MAX_HOURS": float(env.get("EVIDENCE_MAX_HOURS", "24")),
         "EVIDENCE_MAX_KM": float(env.get("EVIDENCE_MAX_KM", "1")),
         "RQ_QUEUE": env.get("RQ_QUEUE", "prefabtrace-photos"),

@@ -1,16 +1,20 @@
 """Running photo checks: a registry of job back ends keyed by the JOBS setting.
 
 `inline` (the default) runs the checks in the request that uploaded the
-photo, before it answers; `rq` queues them on Redis for `flask photos worker`
-processes. Either way a check that fails is stored as failed, with its error,
-and `flask photos reanalyse` runs it again.
+photo, before it answers, for at most PHOTO_INLINE_BUDGET_S seconds: photos
+it has no time for go to the RQ queue when a `flask photos worker` serves it,
+else they stay pending for `flask photos reanalyse --pending` (and show as
+stalled after PHOTO_JOB_TIMEOUT). `rq` queues every photo on Redis for
+`flask photos worker` processes. Either way a check that fails is stored as
+failed, with its error, and `flask photos reanalyse` runs it again.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, has_app_context, has_request_context
 
 _worker_app: Flask | None = None
 
@@ -31,9 +35,43 @@ def run_analysis(photo_id: int, checks: list[str] | None = None) -> None:
         analyse_photo(photo_id, checks)
 
 
-def _inline(app: Flask, photo_ids: Iterable[int], checks: list[str] | None) -> None:
-    for photo_id in photo_ids:
+def _inline(app: Flask, photo_ids: list[int], checks: list[str] | None) -> None:
+    # Only a request has a worker timeout to keep within; the CLI runs everything.
+    deadline = (time.monotonic() + app.config["PHOTO_INLINE_BUDGET_S"]
+                if has_request_context() else None)
+    for index, photo_id in enumerate(photo_ids):
+        if deadline is not None and time.monotonic() >= deadline:
+            _hand_over(app, photo_ids[index:], checks)
+            return
         run_analysis(photo_id, checks)
+
+
+def _hand_over(app: Flask, photo_ids: list[int], checks: list[str] | None) -> None:
+    """Queue photos a request had no time for, if a worker serves the queue; else leave them.
+
+    Left, they are pending: `flask photos reanalyse --pending` runs them, and
+    after PHOTO_JOB_TIMEOUT they show as stalled (and `--failed` runs them too).
+    """
+    from redis import Redis
+    from redis.exceptions import RedisError
+    from rq import Queue, Worker
+
+    try:
+        # Short timeouts: a Redis that is down must not hold the request up.
+        connection = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=1,
+                                    socket_timeout=2)
+        queue = Queue(app.config["RQ_QUEUE"], connection=connection)
+        # Jobs in a queue that no worker serves would wait unseen, and run twice once
+        # reanalyse had picked the photos up.
+        if Worker.count(queue=queue) > 0:
+            _rq(app, photo_ids, checks, queue)
+            app.logger.warning("photos %s: out of time for inline checks, queued on %s",
+                               photo_ids, app.config["RQ_QUEUE"])
+            return
+    except (RedisError, OSError) as error:
+        app.logger.warning("photos %s: Redis unreachable for hand-over: %s", photo_ids, error)
+    app.logger.warning("photos %s: out of time for inline checks, left pending for "
+                       "`flask photos reanalyse --pending`", photo_ids)
 
 
 def redis_queue(app: Flask):
@@ -44,8 +82,8 @@ def redis_queue(app: Flask):
     return Queue(app.config["RQ_QUEUE"], connection=Redis.from_url(app.config["REDIS_URL"]))
 
 
-def _rq(app: Flask, photo_ids: Iterable[int], checks: list[str] | None) -> None:
-    queue = redis_queue(app)
+def _rq(app: Flask, photo_ids: Iterable[int], checks: list[str] | None, queue=None) -> None:
+    queue = redis_queue(app) if queue is None else queue
     for photo_id in photo_ids:
         queue.enqueue(run_analysis, photo_id, checks, job_timeout=app.config["PHOTO_JOB_TIMEOUT"],
                       failure_ttl=7 * 86400, description=f"photo {photo_id} checks")

@@ -97,7 +97,9 @@ def detect_cracks(image: np.ndarray, mm_per_px: float | None = None,
     height, width = grey.shape
     scale = min(1.0, WORK_SIDE_PX / max(height, width))
     if scale < 1.0:
-        grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        # Explicit sizes: a long thin strip must not shrink to nothing across.
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
     normalised = _normalise(grey.astype(np.float32))
     strength, hessian_diff, hessian_xy = _valley_strength(normalised)
     ignored = None

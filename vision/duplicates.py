@@ -63,6 +63,9 @@ _BORDER_MEAN_TOLERANCE = 12.0
 MAX_HASH_DISTANCE = 14
 _WORK_LONG_SIDE = 640
 _ORB_FEATURES = 1000
+# ORB keeps no keypoint within its edge threshold (31 px) of the border, so a smaller image
+# has none; OpenCV's pyramid fails outright on strips a few pixels across.
+_MIN_FEATURE_SIDE_PX = 2 * 31 + 1
 _RATIO_TEST = 0.8
 _RANSAC_THRESHOLD_PX = 3.0
 _MIN_INLIERS = 25
@@ -268,6 +271,9 @@ class _Prepared:
 
 def _prepare(image: np.ndarray) -> _Prepared:
     gray = _gray_downscaled(image, _WORK_LONG_SIDE)
+    if min(gray.shape) < _MIN_FEATURE_SIDE_PX:
+        return _Prepared(gray, np.empty((0, 2), np.float32), None,
+                         gray.shape[0] / image.shape[0])
     # A detector per call: creating one costs microseconds and a shared one is not thread-safe.
     detector = cv2.ORB_create(nfeatures=_ORB_FEATURES, fastThreshold=10)
     keypoints, descriptors = detector.detectAndCompute(gray, None)

@@ -80,7 +80,8 @@ def read_exif(image: Image.Image, default_offset_minutes: int = 480) -> ExifFact
                 latitude == 0 and longitude == 0):
             latitude = longitude = None
     make, model = exif.get(271), exif.get(272)
-    camera = " ".join(str(part).strip("\x00 ") for part in (make, model) if part) or None
+    # Capped: a forged EXIF block can hold megabytes of "camera" for every view to carry.
+    camera = " ".join(str(part).strip("\x00 ") for part in (make, model) if part)[:100] or None
     return ExifFacts(True, taken_at, zone_known, latitude, longitude, camera)
 
 

@@ -29,6 +29,9 @@ SHARPNESS_MIN = 0.30
 EDGE_MIN = 15.0
 WORKING_SIDE_PX = 1600
 MIN_SIDE_PX = 1000
+# Below this on either side there are too few pixels to tell focus from noise: the photo is
+# judged too small, not measured.
+MIN_JUDGED_SIDE_PX = 32
 DARK_MEAN, BRIGHT_MEAN = 45, 215
 CLIPPED_SHARE = 0.15
 
@@ -48,7 +51,7 @@ class QualityResult:
     width: int
     height: int
     region: Box
-    region_source: str  # "labels" or "centre"
+    region_source: str  # "labels", "centre", or "whole" for a photo too small to judge
     version: int = CHECK_VERSION
 
 
@@ -69,9 +72,14 @@ def _region(width: int, height: int, labels: Sequence[Sequence[tuple[int, int]]]
 
 def edge_measures(gray: np.ndarray) -> tuple[float, float]:
     """Return (sharpness, edge strength) measured on the strongest tenth of the edges."""
-    scale = WORKING_SIDE_PX / max(gray.shape)
+    if gray.size == 0:
+        return 0.0, 0.0
+    height, width = gray.shape
+    scale = WORKING_SIDE_PX / max(height, width)
     if scale < 1:
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        # Explicit sizes: a long thin strip must not shrink to nothing across.
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
     image = gray.astype(np.float32)
     laplacian = np.abs(cv2.Laplacian(image, cv2.CV_32F, ksize=3))
     gradient = (np.abs(cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3))
@@ -92,6 +100,11 @@ def assess_quality(image: np.ndarray,
     """Judge sharpness and exposure around the labels (or the centre) and the resolution."""
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     height, width = gray.shape
+    if min(width, height) < MIN_JUDGED_SIDE_PX:
+        return QualityResult(False, ("too-small", "low-resolution"), 0.0,
+                             round(float(gray.mean()), 1), round(float((gray <= 5).mean()), 4),
+                             round(float((gray >= 250).mean()), 4), width, height,
+                             (0, 0, width, height), "whole")
     box, source = _region(width, height, list(labels))
     x, y, w, h = box
     region = gray[y:y + h, x:x + w]

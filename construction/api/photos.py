@@ -44,7 +44,8 @@ class Photos(MethodView):
         """Upload one or more site photos (multipart `image`, repeatable); checks follow.
 
         Every file is checked before any is stored: JPEG, PNG or WebP by magic
-        bytes, size, declared pixel count (before decoding), and a full decode.
+        bytes, size, declared pixel count (before decoding, per photo and for all
+        of them together), and a full decode.
         The same file sent again to the same project is the same photo.
         """
         principal = authenticate_request()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import traceback
+import warnings
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 from flask import current_app
-from PIL import ImageOps
+from PIL import Image, ImageOps
 from sqlalchemy import delete, func, or_, select
 
 from construction.auth import Principal, readable_or_404, visible_project_ids
@@ -62,8 +63,8 @@ class Upload:
         self.content_hash = hashlib.sha256(data).hexdigest()
 
 
-def check_upload(name: str, data: bytes) -> Upload:
-    """Check one uploaded file whole and make its upright, metadata-free copy."""
+def _open_upload(name: str, data: bytes) -> tuple[str, Image.Image]:
+    """Open one uploaded file's header: its type, size and declared pixels, nothing decoded."""
     config = current_app.config
     if not data:
         raise ApiProblem("unreadable-image", f"{name}: the file is empty", file=name)
@@ -71,22 +72,52 @@ def check_upload(name: str, data: bytes) -> Upload:
         raise ApiProblem("payload-too-large",
                          f"{name}: larger than {config['PHOTO_MAX_BYTES']:,} bytes", file=name)
     try:
-        kind, image = open_image(data, config["PHOTO_MAX_PIXELS"])
+        with warnings.catch_warnings():
+            # Pillow warns about odd EXIF entries; metadata is evidence at best, never a
+            # reason to refuse the pixels.
+            warnings.simplefilter("ignore", UserWarning)
+            return open_image(data, config["PHOTO_MAX_PIXELS"])
     except ApiProblem as problem:
         problem.detail = f"{name}: {problem.detail}"
         problem.extra["file"] = name
         raise
+
+
+def check_upload(name: str, data: bytes) -> Upload:
+    """Check one uploaded file whole and make its upright, metadata-free copy."""
+    kind, image = _open_upload(name, data)
     try:
-        image.load()  # a truncated file fails here, not later in a check
-        facts = read_exif(image, config["PHOTO_UTC_OFFSET_MINUTES"])
-        upright = ImageOps.exif_transpose(image).convert("RGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # as in _open_upload
+            image.load()  # a truncated file fails here, not later in a check
+            facts = read_exif(image, current_app.config["PHOTO_UTC_OFFSET_MINUTES"])
+            # In place, and no conversion an RGB or grey image does not need: each copy of
+            # a 50 MP photo is another 150 MB in the worker.
+            ImageOps.exif_transpose(image, in_place=True)
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        buffer = io.BytesIO()
+        # A new encoding carries no EXIF: no GPS, no camera serial leaves with it.
+        image.save(buffer, "JPEG", quality=88)
     except (OSError, ValueError, SyntaxError) as error:
         raise ApiProblem("unreadable-image", f"{name}: the {kind} data is broken: {error}",
                          file=name) from error
-    buffer = io.BytesIO()
-    # A new encoding carries no EXIF: no GPS, no camera serial leaves with it.
-    upright.save(buffer, "JPEG", quality=88)
-    return Upload(name, data, kind, buffer.getvalue(), upright.width, upright.height, facts)
+    return Upload(name, data, kind, buffer.getvalue(), image.width, image.height, facts)
+
+
+def _check_upload_size(files: list[tuple[str, bytes]]) -> None:
+    """Refuse an upload whose files declare more pixels in all than one request may decode."""
+    budget = current_app.config["PHOTO_UPLOAD_MAX_PIXELS"]
+    declared = 0
+    for name, data in files:
+        _, image = _open_upload(name, data)
+        declared += image.width * image.height
+        image.close()
+    if declared > budget:
+        raise ApiProblem("image-too-large",
+                         f"the {len(files)} photos declare {declared:,} pixels in all, more "
+                         f"than the {budget:,} one upload may carry: send them in several "
+                         "uploads", max_upload_pixels=budget, declared_pixels=declared)
 
 
 def _placement(principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +158,12 @@ def _placement(principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
         raise ApiProblem("validation-error", "the component, storey and project do not match",
                          errors={"project_id": ["Does not match the component or storey."]})
     project_id = implied[0]
-    if not principal.is_admin and db.session.scalar(
+    if principal.is_admin:
+        # An admin may document any project, but one that exists: found out here, before
+        # any file is written, not by the foreign key when the row is inserted.
+        if db.session.get(Project, project_id) is None:
+            raise ApiProblem("not-found", f"no project {project_id}")
+    elif db.session.scalar(
             select(ProjectParticipant.id).where(
                 ProjectParticipant.project_id == project_id,
                 ProjectParticipant.organization_id == principal.organization_id)) is None:
@@ -162,6 +198,9 @@ def store_photos(principal: Principal, files: list[tuple[str, bytes]],
         raise ApiProblem("validation-error",
                          f"at most {current_app.config['PHOTO_MAX_FILES']} photos per upload",
                          errors={"image": ["Too many files."]})
+    # Every header first (cheap), then where the photos go, then the slow decoding:
+    # a refusal on any of them stores nothing and costs little.
+    _check_upload_size(files)
     placement = _placement(principal, fields)
     uploads = [check_upload(name, data) for name, data in files]  # all, before storing any
     store = storage()
@@ -211,9 +250,15 @@ def list_photos(principal: Principal, filters: dict[str, Any], page: int,
     scope = visible_project_ids(principal)
     if scope is not None:
         query = query.where(Photo.project_id.in_(scope))
-    for name in ("project_id", "component_id", "storey_id", "status"):
+    for name in ("project_id", "component_id", "storey_id"):
         if filters.get(name) is not None:
             query = query.where(getattr(Photo, name) == filters[name])
+    if filters.get("status") is not None:
+        # A photo with a stalled check is failed, whatever its row still says.
+        stalled = _stalled_photo_ids(_stalled_cutoff())
+        query = query.where(or_(Photo.status == "failed", Photo.id.in_(stalled))
+                            if filters["status"] == "failed" else
+                            (Photo.status == filters["status"]) & Photo.id.not_in(stalled))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     items = db.session.scalars(query.order_by(Photo.id.desc()).limit(per_page)
                                .offset((page - 1) * per_page)).all()
@@ -226,22 +271,32 @@ def photo_views(photos: list[Photo]) -> list[dict[str, Any]]:
     Three queries for a whole page of photos, not three per photo.
     """
     ids = [photo.id for photo in photos]
-    stalled_after = timedelta(seconds=current_app.config["PHOTO_JOB_TIMEOUT"])
-    now = datetime.now(UTC)
+    cutoff = _stalled_cutoff()
+    rows: dict[int, list[PhotoCheck]] = {i: [] for i in ids}
     checks: dict[int, dict] = {i: {} for i in ids}
     shown: dict[int, list] = {i: [] for i in ids}
     findings: dict[int, list] = {i: [] for i in ids}
     if ids:
         for check in db.session.scalars(select(PhotoCheck).where(PhotoCheck.photo_id.in_(ids))
                                         .order_by(PhotoCheck.id)):
-            status = check.status
-            if status == "running" and check.started_at and \
-                    now - check.started_at > stalled_after:
-                status = "failed"  # its worker died: shown as failed, re-run by reanalyse
-            checks[check.photo_id][check.check] = {
-                "status": status, "version": check.version, "result": check.result,
-                "error": check.error or None, "attempts": check.attempts,
-                "finished_at": check.finished_at}
+            rows[check.photo_id].append(check)
+        for photo in photos:
+            # Nothing has happened to the photo since the cutoff: its worker died.
+            idle = photo.uploaded_at < cutoff and all(
+                check.started_at is None or check.started_at < cutoff
+                for check in rows[photo.id])
+            for check in rows[photo.id]:
+                status, error = check.status, check.error or None
+                if status == "running" and check.started_at and check.started_at < cutoff:
+                    status = "failed"  # shown as failed, re-run by reanalyse --failed
+                    error = error or "stalled: its worker stopped while it ran"
+                elif status == "pending" and idle:
+                    status = "failed"
+                    error = error or "stalled: it never started"
+                checks[photo.id][check.check] = {
+                    "status": status, "version": check.version, "result": check.result,
+                    "error": error, "attempts": check.attempts,
+                    "finished_at": check.finished_at}
         for row in db.session.scalars(select(PhotoComponent).where(
                 PhotoComponent.photo_id.in_(ids)).order_by(PhotoComponent.id)):
             shown[row.photo_id].append({"component_id": row.component_id, "genuine": row.genuine,
@@ -259,11 +314,46 @@ def photo_views(photos: list[Photo]) -> list[dict[str, Any]]:
             view["exif"] = {**view["exif"], "latitude": None, "longitude": None,
                             "has_gps": view["exif"].get("latitude") is not None}
         view.pop("latitude"), view.pop("longitude")
+        if any(check["status"] == "failed" for check in checks[photo.id].values()):
+            view["status"] = "failed"
         view.update(checks=checks[photo.id], components=shown[photo.id],
                     findings=findings[photo.id], image_url=f"/api/v1/photos/{photo.id}/image",
                     overlay_url=f"/api/v1/photos/{photo.id}/overlay")
         views.append(view)
     return views
+
+
+def _stalled_cutoff() -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=current_app.config["PHOTO_JOB_TIMEOUT"])
+
+
+def _stalled_photo_ids(cutoff: datetime):
+    """Photos with a check its worker will never finish (a SELECT of photo ids).
+
+    Running since before the cutoff, or not started on a photo that nothing has
+    happened to since the cutoff (the worker that had it was killed first).
+    """
+    active = select(PhotoCheck.photo_id).where(PhotoCheck.started_at >= cutoff)
+    old = select(Photo.id).where(Photo.uploaded_at < cutoff)
+    return select(PhotoCheck.photo_id).where(or_(
+        (PhotoCheck.status == "running") & (PhotoCheck.started_at < cutoff),
+        (PhotoCheck.status == "pending") & PhotoCheck.photo_id.in_(old)
+        & PhotoCheck.photo_id.not_in(active)))
+
+
+def photos_to_rerun(failed: bool = False, pending: bool = False) -> list[int]:
+    """Photos whose checks need running again: failed or stalled, and/or never started."""
+    conditions = []
+    if failed:
+        conditions.append(Photo.id.in_(_stalled_photo_ids(_stalled_cutoff())))
+        conditions.append(Photo.id.in_(select(PhotoCheck.photo_id).where(
+            PhotoCheck.status == "failed")))
+    if pending:
+        conditions.append(Photo.id.in_(select(PhotoCheck.photo_id).where(
+            PhotoCheck.status == "pending")))
+    if not conditions:
+        return []
+    return list(db.session.scalars(select(Photo.id).where(or_(*conditions)).order_by(Photo.id)))
 
 
 def photo_view(photo: Photo) -> dict[str, Any]:
@@ -295,8 +385,8 @@ def display_image(photo: Photo, max_side: int | None = None) -> bytes:
 # --- checks ------------------------------------------------------------------
 
 
-def _load(photo: Photo) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(display_image(photo), np.uint8), cv2.IMREAD_COLOR)
+def _load(photo: Photo, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(display_image(photo), np.uint8), flags)
     if image is None:
         raise RuntimeError("the stored display copy cannot be decoded")
     return image
@@ -339,8 +429,11 @@ def analyse_photo(photo_id: int, checks: list[str] | None = None) -> None:
         row.attempts = (row.attempts or 0) + 1
         db.session.commit()
         try:
-            if image is None:
-                image = _load(photo)
+            if image is None and name not in ("evidence", "progress"):
+                # Once per analysis, grey and whole: every check works on grey, labels need
+                # every pixel, and grey is a third of the memory of colour (50 MB, not 150,
+                # for a 50 MP photo); the others shrink it themselves.
+                image = _load(photo, cv2.IMREAD_GRAYSCALE)
             version, result = RUNNERS[name](photo, image, context)
             row = db.session.get(PhotoCheck, row.id)
             row.status, row.version, row.result = "done", version, _plain(result)
@@ -457,14 +550,15 @@ def _run_cracks(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, An
     found = context.get("labels", [])
     scale = _label_scale_mm_per_px(found)
     # The labels' own printed lines are not cracks.
-    ignore = labels_mask(image.shape, [label_outline(label["points"], label["modules"],
-                                                     label.get("layout")) for label in found])
+    ignore = labels_mask(image.shape[:2], [label_outline(label["points"], label["modules"],
+                                                         label.get("layout")) for label in found]
+                         ) if found else None
     result = detect_cracks(image, mm_per_px=scale, ignore=ignore)
     mask_key = None
     if result.segments:
         mask_key = f"masks/{photo.content_hash[:2]}/{photo.content_hash}-v{CHECK_VERSION}.png"
-        ok, png = cv2.imencode(".png", result.mask.astype(np.uint8) * 255,
-                               [cv2.IMWRITE_PNG_BILEVEL, 1])
+        # A bilevel PNG takes the 0/1 mask as it is: no photo-sized copy of it.
+        ok, png = cv2.imencode(".png", result.mask.view(np.uint8), [cv2.IMWRITE_PNG_BILEVEL, 1])
         storage().put(mask_key, png.tobytes(), "image/png")
         _finding(photo, "crack", _subject(photo, context),
                  {"segments": len(result.segments), "mm_per_px": scale,
@@ -476,9 +570,10 @@ def _run_cracks(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, An
 
 
 def _thumbnail(photo_id: int) -> np.ndarray:
-    # A quarter-size decode is several times faster, and matching works at 640 px.
+    # A quarter-size grey decode is several times faster, and matching works at 640 px grey.
     key = db.session.scalar(select(Photo.display_key).where(Photo.id == photo_id))
-    return cv2.imdecode(np.frombuffer(storage().get(key), np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
+    return cv2.imdecode(np.frombuffer(storage().get(key), np.uint8),
+                        cv2.IMREAD_REDUCED_GRAYSCALE_4)
 
 
 def _run_duplicates(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
@@ -513,7 +608,7 @@ def _run_duplicates(photo: Photo, image: np.ndarray, context: dict) -> tuple[int
                                       "candidates_checked": result.candidates_checked}
 
 
-def _run_evidence(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
+def _run_evidence(photo: Photo, image: np.ndarray | None, context: dict) -> tuple[int, Any]:
     config = current_app.config
     exif = photo.exif or {}
     taken_at = datetime.fromisoformat(exif["taken_at"]) if exif.get("taken_at") else None
@@ -532,7 +627,7 @@ def _run_evidence(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, 
     return result.version, result
 
 
-def _run_progress(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
+def _run_progress(photo: Photo, image: np.ndarray | None, context: dict) -> tuple[int, Any]:
     if photo.storey_id is None:
         return 1, {"storey_id": None}
     planned = list(db.session.scalars(select(Component.id).where(
