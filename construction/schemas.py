@@ -47,9 +47,23 @@ def moment(**kw) -> fields.AwareDateTime:
     return fields.AwareDateTime(validate=validate.Range(min=EARLIEST, max=LATEST), **kw)
 
 
+class FullMatch(validate.Regexp):
+    """A pattern the whole value must match, documented as an anchored JSON Schema pattern."""
+
+    def __init__(self, expression: str):
+        # "^...$" is what JSON Schema (ECMA 262) reads; fullmatch keeps a trailing
+        # newline, which "$" alone would let slip, out.
+        super().__init__(f"^(?:{expression})$")
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 def pattern(expression: str) -> validate.Regexp:
     """A pattern that the whole value must match (no trailing newline slips through)."""
-    return validate.Regexp(expression + r"\Z")
+    return FullMatch(expression)
 
 
 class Rounded(fields.Float):
@@ -64,7 +78,12 @@ class Rounded(fields.Float):
         return None if number is None else round(number, self.places)
 
 
+# JSON Schema's form of the NUL check (PostgreSQL cannot store NUL in text).
+NO_NUL = "^[^\\u0000]*$"
+
+
 def text(max_length: int, required: bool = False, min_length: int = 0, **kw) -> fields.String:
+    kw["metadata"] = {"pattern": NO_NUL, **kw.get("metadata", {})}
     return fields.String(required=required,
                          validate=[validate.Length(min=min_length, max=max_length), _no_nul],
                          **kw)
@@ -175,7 +194,8 @@ OPENAPI_RULES = {
             "required": ["action"]},
          "then": {"required": ["data"], "properties": {"data": {
              "type": "object", "required": ["record"],
-             "properties": {"record": {"type": "string", "pattern": "\\S"}}}}}},
+             "properties": {"record": {"type": "string",
+                                     "pattern": "^[\\s\\S]*\\S[\\s\\S]*$"}}}}}},
     ]},
     "Location": {"dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]}},
     "Sheet": {"anyOf": [{"required": ["component_ids"]}, {"required": ["project_id"]}]},

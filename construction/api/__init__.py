@@ -15,6 +15,9 @@ def _state_cross_field_rules() -> None:
     components = api.spec.components
     for name, rules in OPENAPI_RULES.items():
         components.schemas[name].update(rules)
+    for name, schema in components.schemas.items():
+        if name.endswith("Patch"):  # a change must change something
+            schema.setdefault("minProperties", 1)
 
 
 def register_api(app: Flask) -> None:

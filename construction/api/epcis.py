@@ -63,7 +63,9 @@ class EventQueryArgs(Schema):
     EQ_bizStep = _listed(attribute="biz_steps", metadata={
         "description": "CBV business steps, bare (`loading`) or as URIs"})
     EQ_disposition = _listed(attribute="dispositions")
-    EQ_action = _listed(attribute="actions", metadata={"description": "ADD, OBSERVE, DELETE"})
+    EQ_action = fields.List(fields.String(validate=validate.Length(min=1, max=2048), metadata={
+        "pattern": "^(ADD|OBSERVE|DELETE)([|,](ADD|OBSERVE|DELETE))*$"}),
+        attribute="actions", metadata={"description": "ADD, OBSERVE, DELETE"})
     GE_eventTime = _Time(attribute="ge_event_time")
     LT_eventTime = _Time(attribute="lt_event_time")
     GE_recordTime = _Time(attribute="ge_record_time")
