@@ -85,6 +85,7 @@ COMPONENTS_PER_SCANNER = 1_500
 class ScannerResult:
     sent: list[str] = field(default_factory=list)  # client_event_ids, in order
     acked: set[str] = field(default_factory=set)
+    replayed: set[str] = field(default_factory=set)  # acknowledged by a 200 to a re-send
     unacked: list[str] = field(default_factory=list)
     rejected: Counter = field(default_factory=Counter)  # 4xx: not retried
     answers: Counter = field(default_factory=Counter)  # statuses and failures while sending
@@ -134,6 +135,8 @@ class Scanner(threading.Thread):
             if status in (200, 201):
                 self.result.answers[f"HTTP {status}"] += 1
                 self.result.acked.add(item["client_event_id"])
+                if status == 200:  # stored by an attempt whose answer never came
+                    self.result.replayed.add(item["client_event_id"])
                 return "acked"
             kind = _problem_type(answer)
             self.result.answers[f"HTTP {status} {kind}".strip()] += 1
@@ -517,6 +520,8 @@ def report(run: EngineRun) -> None:
             ("stored (in the database)", sum(1 for cid in sent if stored[cid])),
             ("LOST: acknowledged, not stored", len(lost)),
             ("DUPLICATES: stored more than once", len(duplicates)),
+            ("answer lost, the re-send answered 200 (replay)",
+             sum(len(r.replayed) for r in run.results)),
             ("stored but never acknowledged", len(silent)),
             ("never acknowledged (gave up re-sending)", len(unacked)),
             ("refused with a 4xx (not re-sent)", sum(rejected.values()))]

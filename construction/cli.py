@@ -311,6 +311,8 @@ def worker_command(burst: bool) -> None:
         except Exception as error:  # RQ stops when Redis goes: registering, heartbeats...
             if worker is not None and worker.stopping:
                 return  # asked to stop, and Redis was gone to say goodbye to
+            if burst:  # one pass (cron, tests): report the failure
+                raise
             if not is_connection_lost(error):
                 current_app.logger.exception("photo worker failed")
             failure = f"{type(error).__name__}: {str(error).strip()[:200]}"
@@ -323,8 +325,8 @@ def worker_command(burst: bool) -> None:
             backoff.reset()
         delay = backoff.next_delay()
         current_app.logger.warning("photo worker: %s; starting again in %.1f s", failure, delay)
-        stop_on_signals(stop)  # RQ had its own handlers; between workers a stop is ours
-        stop.wait(delay)
+        with stop_on_signals(stop):  # RQ had its own handlers; between workers a stop is ours
+            stop.wait(delay)
 
 
 def _photo_worker_class():
@@ -388,9 +390,8 @@ def seal_command(loop: bool, interval: float, rounds: int | None) -> None:
     if not loop:
         click.echo(f"{seal_all()} events sealed")
         return
-    stop = threading.Event()
-    stop_on_signals(stop)
-    seal_forever(interval, max_rounds=rounds, stop=stop)
+    with stop_on_signals(threading.Event()) as stop:
+        seal_forever(interval, max_rounds=rounds, stop=stop)
 
 
 @ledger.command("checkpoint")

@@ -30,10 +30,9 @@ def deliver_command(loop: bool, interval: float, rounds: int | None) -> None:
     if not loop:
         _echo(deliver())
         return
-    stop = threading.Event()
     # A stop between rounds, never in the middle of recording what was sent.
-    stop_on_signals(stop)
-    deliver_forever(interval, max_rounds=rounds, stop=stop, on_report=_echo)
+    with stop_on_signals(threading.Event()) as stop:
+        deliver_forever(interval, max_rounds=rounds, stop=stop, on_report=_echo)
 
 
 def _echo(report) -> None:

@@ -15,7 +15,8 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import exc as sa_exc
@@ -108,11 +109,19 @@ def discard_session(lost: bool) -> None:
         db.engine.dispose()
 
 
-def stop_on_signals(stop: threading.Event) -> None:
-    """Have SIGTERM and SIGINT set `stop` (between rounds), in the main thread only."""
-    if threading.current_thread() is threading.main_thread():
-        for number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(number, lambda *_: stop.set())
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
+    """Within the block, have SIGTERM and SIGINT set `stop` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {number: signal.signal(number, lambda *_: stop.set())
+                for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def run_rounds(name: str, round_: Callable[[], object], interval_s: float, *,
