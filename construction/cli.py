@@ -335,7 +335,7 @@ def _photo_worker_class():
     class PhotoWorker(SimpleWorker):
         """RQ's worker without a fork per job, leaving no session behind after a job.
 
-        No fork per job: the app, its database pool and OpenCV stay loaded; a
+        Without a fork the app, its database pool and OpenCV stay loaded; a
         check that crashes the process is shown as stalled and re-run later.
         """
 
