@@ -31,11 +31,9 @@ run: setup
 	@echo "Sign in to the pages as demo-site-supervisor, demo-factory-worker, demo-regulator..."
 	@echo "  with the passwords in instance/demo-passwords.json"
 	@echo "Demo API tokens (one per role): instance/demo-tokens.json"
-	@# The ledger sealer runs beside the web workers and stops with them.
-	$(FLASK) ledger seal --loop --interval 2 & sealer=$$!; \
-	trap 'kill $$sealer 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) \
-		--access-logfile - 'app:create_app()'
+	@# The supervisor runs gunicorn, the ledger sealer, the webhook deliverer (and RQ
+	@# photo workers when Redis answers), restarting any that exits; Ctrl-C stops all.
+	$(BIN)/python scripts/serve.py --port $(PORT) --workers $(WORKERS)
 
 test: setup
 	$(BIN)/ruff check .

@@ -282,15 +282,73 @@ def reanalyse_command(photo_ids, failed, pending, checks) -> None:
 @photos.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker_command(burst: bool) -> None:
-    """Run photo checks queued on Redis (JOBS=rq)."""
-    from rq import SimpleWorker
+    """Run photo checks queued on Redis (JOBS=rq); ride out a lost Redis or database."""
+    import threading
+    import time
 
     from construction.jobs import redis_queue
+    from construction.resilience import (
+        Backoff,
+        discard_session,
+        is_connection_lost,
+        stop_on_signals,
+    )
 
     queue = redis_queue(current_app)
-    # No fork per job: the app, its database pool and OpenCV stay loaded; a
-    # check that crashes the process is shown as stalled and re-run later.
-    SimpleWorker([queue], connection=queue.connection).work(burst=burst)
+    backoff = Backoff()
+    stop = threading.Event()
+    while not stop.is_set():
+        started = time.monotonic()
+        worker = None
+        try:
+            worker = _photo_worker_class()([queue], connection=queue.connection)
+            worker.work(burst=burst)
+        except Exception as error:  # RQ stops when Redis goes: registering, heartbeats...
+            if worker is not None and worker.stopping:
+                return  # asked to stop, and Redis was gone to say goodbye to
+            if burst:  # one pass (cron, tests): report the failure
+                raise
+            if not is_connection_lost(error):
+                current_app.logger.exception("photo worker failed")
+            failure = f"{type(error).__name__}: {str(error).strip()[:200]}"
+        else:
+            if burst or worker.stopping:
+                return
+            failure = "the worker stopped by itself (see RQ's log above)"
+        discard_session(lost=True)
+        if time.monotonic() - started > 60:  # it had been working: start over quickly
+            backoff.reset()
+        delay = backoff.next_delay()
+        current_app.logger.warning("photo worker: %s; starting again in %.1f s", failure, delay)
+        with stop_on_signals(stop):  # RQ had its own handlers; between workers a stop is ours
+            stop.wait(delay)
+
+
+def _photo_worker_class():
+    from rq import SimpleWorker
+
+    class PhotoWorker(SimpleWorker):
+        """RQ's worker without a fork per job, leaving no session behind after a job.
+
+        Without a fork the app, its database pool and OpenCV stay loaded; a
+        check that crashes the process is shown as stalled and re-run later.
+        """
+
+        stopping = False
+
+        def request_stop(self, signum, frame):
+            self.stopping = True
+            super().request_stop(signum, frame)
+
+        def execute_job(self, job, queue):
+            try:
+                return super().execute_job(job, queue)
+            finally:
+                # A job that died with the database connection leaves its
+                # transaction broken; the next job must not inherit it.
+                db.session.remove()
+
+    return PhotoWorker
 
 
 @photos.command("init-storage")
@@ -311,20 +369,24 @@ def init_storage_command() -> None:
 @click.option("--loop", is_flag=True, help="Keep sealing (a service beside the web workers).")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between rounds with --loop.")
-def seal_command(loop: bool, interval: float) -> None:
-    """Give every pending event its place in the hash chain."""
-    import time
+@click.option("--rounds", type=click.IntRange(min=1), default=None, hidden=True,
+              help="Stop after this many rounds (tests).")
+def seal_command(loop: bool, interval: float, rounds: int | None) -> None:
+    """Give every pending event its place in the hash chain.
 
-    from construction.services.chain import seal_all
+    With --loop it keeps going until SIGTERM or Ctrl-C (finishing the round
+    under way); a lost database is logged and retried with a growing back-off.
+    """
+    import threading
 
-    while True:
-        sealed = seal_all()
-        if not loop:
-            click.echo(f"{sealed} events sealed")
-            return
-        if sealed:
-            current_app.logger.info("sealed %d events", sealed)
-        time.sleep(interval)
+    from construction.resilience import stop_on_signals
+    from construction.services.chain import seal_all, seal_forever
+
+    if not loop:
+        click.echo(f"{seal_all()} events sealed")
+        return
+    with stop_on_signals(threading.Event()) as stop:
+        seal_forever(interval, max_rounds=rounds, stop=stop)
 
 
 @ledger.command("checkpoint")

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import threading
-import time
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
-
-from construction.extensions import db
 
 webhooks = AppGroup("webhooks", help="Deliver events to webhook subscribers.")
 
@@ -19,34 +14,25 @@ webhooks = AppGroup("webhooks", help="Deliver events to webhook subscribers.")
 @click.option("--loop", is_flag=True, help="Keep delivering until stopped (SIGTERM, Ctrl-C).")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds between rounds with --loop.")
-def deliver_command(loop: bool, interval: float) -> None:
+@click.option("--rounds", type=click.IntRange(min=1), default=None, hidden=True,
+              help="Stop after this many rounds (tests).")
+def deliver_command(loop: bool, interval: float, rounds: int | None) -> None:
     """Queue deliveries for new events and send everything due.
 
     In production run `flask --app app webhooks deliver --loop` as a service
-    beside the web processes (e.g. a systemd unit with Restart=always); it
-    finishes the round under way when stopped. Without --loop it does one
-    round, for cron.
+    beside the web processes (`make run` supervises one); it finishes the
+    round under way when stopped, and a lost database is logged and retried
+    with a growing back-off. Without --loop it does one round, for cron.
     """
-    from construction.services.webhooks import deliver
+    from construction.resilience import stop_on_signals
+    from construction.services.webhooks import deliver, deliver_forever
 
     if not loop:
         _echo(deliver())
         return
-    stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        # A stop between rounds, never in the middle of recording what was sent.
-        for number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(number, lambda *_: stop.set())
-    while not stop.is_set():
-        started = time.monotonic()
-        try:
-            report = deliver()
-            if report.queued or report.delivered or report.retrying or report.failed:
-                _echo(report)
-        except Exception:  # a database restart must not end the service
-            db.session.rollback()
-            current_app.logger.exception("webhook round failed; trying again")
-        stop.wait(max(0.0, interval - (time.monotonic() - started)))
+    # A stop between rounds, never in the middle of recording what was sent.
+    with stop_on_signals(threading.Event()) as stop:
+        deliver_forever(interval, max_rounds=rounds, stop=stop, on_report=_echo)
 
 
 def _echo(report) -> None:

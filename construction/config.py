@@ -96,6 +96,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "S3_REGION": env.get("S3_REGION", ""),
         "REPORT_UTC_OFFSET_MINUTES": int(env.get("REPORT_UTC_OFFSET_MINUTES", "480")),
         "LEDGER_SEAL_INTERVAL_S": float(env.get("LEDGER_SEAL_INTERVAL_S", "0")),
+        # /health says "degraded" when an event waits longer than this to be sealed.
+        "LEDGER_SEAL_MAX_LAG_S": float(env.get("LEDGER_SEAL_MAX_LAG_S", "60")),
         "LEDGER_CHECKPOINT_HOURS": float(env.get("LEDGER_CHECKPOINT_HOURS", "24")),
         "LEDGER_BACKDATE_MINUTES": float(env.get("LEDGER_BACKDATE_MINUTES", "10")),
         "WEBHOOK_ALLOW_PRIVATE": env.get("WEBHOOK_ALLOW_PRIVATE", "").lower()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, current_app, json, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from construction.resilience import is_database_unavailable
 
 PROBLEM_BASE = "/api/v1/problems/"
 
@@ -50,7 +52,15 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
                           "此业务步骤不对应任何生命周期操作"),
     "unsupported-event": (422, "Only ObjectEvents about components are captured",
                           "仅接收关于构件的 ObjectEvent"),
+    "database-unavailable": (503, "The database cannot be reached just now; try again",
+                             "暂时无法连接数据库，请稍后重试"),
+    "uri-too-long": (414, "The request line is too long", "请求行过长"),
+    "headers-too-large": (431, "The request headers are too large", "请求头过大"),
 }
+
+# Seconds a client is told to wait after a lost database connection (a restart or
+# failover takes a few seconds; phones re-send their queue then).
+DATABASE_RETRY_AFTER_S = 5
 
 _BY_STATUS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
               405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
@@ -134,6 +144,17 @@ def handle_http_exception(error: HTTPException):
 def handle_unexpected(error: Exception):
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
+    if is_database_unavailable(error):  # a restart or cut link, not a bug: come back soon
+        current_app.logger.warning("database unavailable on %s %s: %s: %s", request.method,
+                                   request.path, type(error).__name__,
+                                   str(getattr(error, "orig", None) or error).strip()[:200])
+        if not _is_api_request():
+            return ServiceUnavailable(retry_after=DATABASE_RETRY_AFTER_S)
+        return problem_response("database-unavailable", 503,
+                                "The database is not reachable at the moment. Send the "
+                                "request again shortly (a scan sent again with the same "
+                                "client_event_id is recorded once).",
+                                headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
     if not _is_api_request():
         return InternalServerError()
     if isinstance(error, RecursionError):  # JSON nested deeper than the parser goes

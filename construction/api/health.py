@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+from datetime import UTC, datetime
 
 from flask import Blueprint, current_app
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from construction.extensions import db
 
@@ -52,9 +53,45 @@ def label_fonts() -> dict:
     return {"font": None, "embedded": False, "note": font.note}
 
 
+# Unsealed events are counted up to this many: /health stays cheap however far behind.
+UNSEALED_COUNT_CAP = 10_000
+
+
+def _age_s(moment: datetime | None, now: datetime) -> float | None:
+    return None if moment is None else round(max(0.0, (now - moment).total_seconds()), 1)
+
+
+def ledger_lag() -> dict:
+    """Report how far sealing lags: unsealed events, their oldest age, the newest sealed's age.
+
+    Three index lookups (the partial index of unsealed events, the unique
+    sequence): cheap enough for a load balancer's every probe.
+    """
+    from construction.models import Event
+
+    unsealed = db.session.scalar(select(func.count()).select_from(
+        select(Event.id).where(Event.sequence.is_(None)).limit(UNSEALED_COUNT_CAP).subquery()))
+    oldest_unsealed = db.session.scalar(select(Event.server_time).where(
+        Event.sequence.is_(None)).order_by(Event.id).limit(1))
+    newest_sealed = db.session.scalar(select(Event.server_time).where(
+        Event.sequence.is_not(None)).order_by(Event.sequence.desc()).limit(1))
+    now = datetime.now(UTC)
+    oldest_age = _age_s(oldest_unsealed, now)
+    return {"unsealed_events": unsealed, "oldest_unsealed_age_s": oldest_age,
+            "newest_sealed_age_s": _age_s(newest_sealed, now),
+            "max_lag_s": current_app.config["LEDGER_SEAL_MAX_LAG_S"],
+            "ok": oldest_age is None or oldest_age <= current_app.config["LEDGER_SEAL_MAX_LAG_S"]}
+
+
 @bp.get("/health")
 def health():
-    """Report the database, migrations, decoders and back ends."""
+    """Report the database, migrations, ledger sealing, decoders and back ends.
+
+    503 when the database cannot be used; 200 with status `degraded` when
+    events wait longer than LEDGER_SEAL_MAX_LAG_S to be sealed (the sealer is
+    down or behind: scans are still recorded, so a load balancer must keep
+    sending them).
+    """
     report: dict = {"status": "ok"}
     try:
         db.session.execute(text("SELECT 1"))
@@ -62,12 +99,23 @@ def health():
         report["database"] = {"ok": True, "engine": db.engine.dialect.name}
         report["migrations"] = _migrations()
     except Exception as error:  # the report must come back whatever failed
+        db.session.rollback()
         report["database"] = {"ok": False, "error": str(error.__class__.__name__)}
         report["migrations"] = {"ok": False}
+    if report["migrations"]["ok"]:
+        try:
+            report["ledger"] = ledger_lag()
+        except Exception as error:  # the report must come back whatever failed
+            report["ledger"] = {"ok": False, "error": str(error.__class__.__name__)}
+        finally:
+            db.session.rollback()
+    else:
+        report["ledger"] = {"ok": False}
     report["decoders"] = decoders()
     report["labels"] = label_fonts()
     report["back_ends"] = {"storage": current_app.config["STORAGE"],
                            "jobs": current_app.config["JOBS"]}
     healthy = report["database"]["ok"] and report["migrations"]["ok"]
-    report["status"] = "ok" if healthy else "unavailable"
+    report["status"] = ("unavailable" if not healthy else
+                        "ok" if report["ledger"]["ok"] else "degraded")
     return report, 200 if healthy else 503

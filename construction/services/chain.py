@@ -100,6 +100,25 @@ def seal_all() -> int:
             return total
 
 
+def seal_forever(interval_s: float = 2.0, max_rounds: int | None = None,
+                 stop: threading.Event | None = None, stats=None):
+    """Seal every `interval_s` until `stop` is set, riding out a lost database; return stats.
+
+    What `flask ledger seal --loop` runs: a round that fails (PostgreSQL
+    restarted, the connection was cut, SQLite stayed locked) is retried after
+    a growing back-off instead of ending the service.
+    """
+    from construction.resilience import run_rounds
+
+    def round_() -> None:
+        sealed = seal_all()
+        if sealed:
+            current_app.logger.info("sealed %d events", sealed)
+
+    return run_rounds("ledger sealer", round_, interval_s, max_rounds=max_rounds, stop=stop,
+                      stats=stats)
+
+
 def maybe_seal() -> None:
     """Seal now if this process has not sealed for LEDGER_SEAL_INTERVAL_S (after writes).
 

@@ -39,6 +39,7 @@ import json
 import random
 import secrets
 import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -693,3 +694,22 @@ def deliver(now: datetime | None = None) -> SendReport:
     report = send_due(now)
     report.queued = queued
     return report
+
+
+def deliver_forever(interval_s: float = 5.0, max_rounds: int | None = None,
+                    stop: threading.Event | None = None,
+                    on_report: Callable[[SendReport], None] | None = None):
+    """Deliver every `interval_s` until `stop` is set, riding out a lost database; return stats.
+
+    What `flask webhooks deliver --loop` runs: a failed round (the database
+    restarted, the connection was cut) is retried after a growing back-off.
+    """
+    from construction.resilience import run_rounds
+
+    def round_() -> None:
+        report = deliver()
+        if on_report and (report.queued or report.delivered or report.retrying
+                          or report.failed):
+            on_report(report)
+
+    return run_rounds("webhook deliverer", round_, interval_s, max_rounds=max_rounds, stop=stop)

@@ -25,11 +25,18 @@ def test_health_says_when_the_database_is_behind(app, client):
     from construction.extensions import db
 
     with app.app_context():
+        head = db.session.scalar(text("SELECT version_num FROM alembic_version"))
         db.session.execute(text("UPDATE alembic_version SET version_num = 'old'"))
         db.session.commit()
-    response = client.get("/health")
-    assert response.status_code == 503
-    assert response.get_json()["migrations"]["ok"] is False
+    try:
+        response = client.get("/health")
+        assert response.status_code == 503
+        assert response.get_json()["migrations"]["ok"] is False
+    finally:  # the PostgreSQL test database is shared by the tests that follow
+        with app.app_context():
+            db.session.execute(text("UPDATE alembic_version SET version_num = :head"),
+                               {"head": head})
+            db.session.commit()
 
 
 def test_openapi_document_lists_the_api(client):
@@ -111,3 +118,39 @@ def test_tokens_are_remembered_briefly_and_forgotten_on_revocation(world):
     assert client.get("/api/v1/components").status_code == 401
     world.app.config["TOKEN_CACHE_SECONDS"] = 0
     assert world.client("qc_inspector").get("/api/v1/components").status_code == 200
+
+
+def test_health_reports_ledger_sealing_and_degrades_when_it_stalls(world):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from construction.extensions import db
+    from construction.models import Event
+    from construction.services.chain import seal_all
+
+    client = world.app.test_client()
+    world.component("demoulded")  # two events, not sealed yet
+    body = client.get("/health").get_json()
+    assert body["status"] == "ok", body
+    assert body["ledger"]["unsealed_events"] == 2 and body["ledger"]["ok"] is True
+    assert body["ledger"]["oldest_unsealed_age_s"] < 60
+    assert body["ledger"]["newest_sealed_age_s"] is None
+    with world.app.app_context():  # as if the sealer had been down for two minutes
+        db.session.execute(update(Event).values(
+            server_time=datetime.now(UTC) - timedelta(minutes=2)))
+        db.session.commit()
+    response = client.get("/health")
+    body = response.get_json()
+    # Scans are still recorded: a load balancer must keep this node.
+    assert response.status_code == 200 and body["status"] == "degraded"
+    assert body["ledger"]["ok"] is False and body["ledger"]["oldest_unsealed_age_s"] >= 120
+    world.app.config["LEDGER_SEAL_MAX_LAG_S"] = 600
+    assert client.get("/health").get_json()["status"] == "ok"
+    world.app.config["LEDGER_SEAL_MAX_LAG_S"] = 60
+    with world.app.app_context():
+        assert seal_all() == 2
+    body = client.get("/health").get_json()
+    assert body["status"] == "ok" and body["ledger"]["unsealed_events"] == 0
+    assert body["ledger"]["oldest_unsealed_age_s"] is None
+    assert body["ledger"]["newest_sealed_age_s"] >= 120

@@ -1,0 +1,46 @@
+"""Gunicorn settings for PrefabTrace (`gunicorn -c deploy/gunicorn.conf.py`).
+
+`make run` (scripts/serve.py) passes --bind and --workers from PORT and
+WORKERS; everything else is here, each value with its reason.
+"""
+
+import os
+
+wsgi_app = "app:create_app()"
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+
+# Every answer gunicorn writes itself (oversized request line or headers, a
+# malformed request) is problem+json like the app's, not an HTML page.
+worker_class = "construction.gunicorn_worker.ProblemSyncWorker"
+
+# With JOBS=inline the photo checks run inside the upload request: a second
+# or more per 12 MP photo, and an upload may carry PHOTO_MAX_FILES (20) of
+# them. A sync worker busy for longer than `timeout` is killed with its
+# request, so the limit sits well above the slowest upload (gunicorn's 30 s
+# default would cut such uploads off). With JOBS=rq requests are short.
+timeout = 120
+# On SIGTERM (a restart, `make run` stopping) requests under way get this long
+# to finish before their worker is killed.
+graceful_timeout = 30
+# Sync workers close each connection after its answer; behind a proxy that
+# keeps connections, 5 s is enough to reuse one.
+keepalive = 5
+
+# Request size limits. A request line carries at most a path with a query
+# string (label URLs are ~200 characters; filters a few hundred): 8 KiB is
+# ample and refuses junk early (answered 414). Headers: at most 100, each at
+# most 8 KiB (a bearer token, a session cookie and Accept-* fit many times
+# over); more is answered 431. Bodies are limited by the app
+# (MAX_CONTENT_LENGTH).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# Access log on stdout, errors on stderr (the supervisor or journald keeps them).
+accesslog = "-"
+errorlog = "-"
+
+# The control socket is not used; several gunicorns on one machine (tests,
+# benchmarks, blue/green) would otherwise share its single default path.
+control_socket_disable = True

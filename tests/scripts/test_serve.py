@@ -1,0 +1,132 @@
+"""scripts/serve.py: the supervisor `make run` serves with, run on real child processes."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scripts.serve import default_services, redis_answers
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _redis_up() -> bool:
+    return redis_answers("redis://127.0.0.1:6379/0")
+
+
+def wait_until(condition, limit_s: float = 60.0) -> bool:
+    """Poll `condition` until it holds (True) or `limit_s` passed (False)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def _python(code: str) -> str:
+    return shlex.join([sys.executable, "-c", code])
+
+
+def _supervise(tmp_path: Path, services: dict[str, str], **env) -> subprocess.Popen:
+    arguments = [sys.executable, "scripts/serve.py", "--backoff-first", "0.05",
+                 "--backoff-max", "0.2", "--stop-timeout", "20"]
+    for name, command in services.items():
+        arguments += ["--service", f"{name}={command}"]
+    environment = {k: v for k, v in os.environ.items() if k != "JOBS"}
+    environment.update(env)
+    with open(tmp_path / "serve.log", "wb") as log:  # the child keeps its own copy
+        return subprocess.Popen(arguments, cwd=ROOT, env=environment, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_a_child_that_exits_is_restarted_and_a_stop_reaches_every_child(tmp_path):
+    starts, steady_log = tmp_path / "flaky-starts", tmp_path / "steady"
+    flaky = _python(f"open({str(starts)!r}, 'a').write('start\\n'); raise SystemExit(3)")
+    steady = _python(
+        "import signal, sys, time\n"
+        f"log = open({str(steady_log)!r}, 'a', buffering=1)\n"
+        "signal.signal(signal.SIGTERM, lambda *_: (log.write('stopped\\n'), sys.exit(0)))\n"
+        "log.write('ready\\n')\n"
+        "while True: time.sleep(1)\n")
+    supervisor = _supervise(tmp_path, {"flaky": flaky, "steady": steady},
+                            REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0")
+    try:
+        assert wait_until(lambda: len(_lines(starts)) >= 3 and _lines(steady_log)), \
+            (tmp_path / "serve.log").read_text()
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(60) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    log = (tmp_path / "serve.log").read_text()
+    assert "flaky exited with code 3" in log and "restarting in" in log
+    assert _lines(steady_log) == ["ready", "stopped"]  # started once, stopped by the signal
+    assert "no Redis at" in log and "JOBS=inline" in log
+
+
+def test_a_killed_child_is_restarted(tmp_path):
+    pids = tmp_path / "pids"
+    child = _python(f"import os, time; open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n');"
+                    " time.sleep(600)")
+    supervisor = _supervise(tmp_path, {"sleeper": child},
+                            REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0")
+    try:
+        assert wait_until(lambda: len(_lines(pids)) == 1)
+        os.kill(int(_lines(pids)[0]), signal.SIGKILL)
+        assert wait_until(lambda: len(_lines(pids)) == 2), (tmp_path / "serve.log").read_text()
+        supervisor.send_signal(signal.SIGINT)
+        assert supervisor.wait(60) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    assert "sleeper was killed by SIGKILL" in (tmp_path / "serve.log").read_text()
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+def test_children_get_jobs_rq_when_redis_answers(tmp_path):
+    seen = tmp_path / "jobs"
+    child = _python(f"import os, time; open({str(seen)!r}, 'w').write(os.environ['JOBS']);"
+                    " time.sleep(600)")
+    supervisor = _supervise(tmp_path, {"probe": child}, REDIS_URL="redis://127.0.0.1:6379/0")
+    try:
+        assert wait_until(lambda: seen.exists() and seen.read_text())
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(60) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    assert seen.read_text() == "rq"
+
+
+def test_redis_is_probed_with_a_real_ping():
+    assert not redis_answers(f"redis://127.0.0.1:{_closed_port()}/0")
+    if _redis_up():
+        assert redis_answers("redis://127.0.0.1:6379/3")
+
+
+def test_the_default_services_include_photo_workers_only_for_rq():
+    names = [s.name for s in default_services("python", "127.0.0.1", 9000, 3, 2)]
+    assert names == ["web", "sealer", "webhooks", "photos-1", "photos-2"]
+    web = default_services("python", "127.0.0.1", 9000, 3, 0)
+    assert [s.name for s in web] == ["web", "sealer", "webhooks"]
+    assert web[0].argv[-4:] == ["--bind", "127.0.0.1:9000", "--workers", "3"]
+    assert "deploy/gunicorn.conf.py" in web[0].argv
