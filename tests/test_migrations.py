@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from construction.extensions import db
-from tests.conftest import ENGINES, _app
+from tests.conftest import _app
 
 
 def drift(app) -> list:
@@ -44,11 +44,8 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
         db.engine.dispose()
 
 
-@pytest.mark.parametrize("engine_name", ["postgresql"])
-def test_components_leave_room_for_in_place_updates_on_postgresql(engine_name, request):
-    if "postgresql" not in ENGINES:
-        pytest.skip("PostgreSQL is not configured (TEST_DATABASE_URL)")
-    app = request.getfixturevalue("app")
+@pytest.mark.engine("postgresql")
+def test_components_leave_room_for_in_place_updates_on_postgresql(app):
     with app.app_context(), db.engine.connect() as connection:
         options = connection.exec_driver_sql(
             "SELECT reloptions FROM pg_class WHERE relname = 'component'").scalar()

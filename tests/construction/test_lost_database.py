@@ -131,11 +131,6 @@ class SealerThread:
             db.engine.dispose()
 
 
-def _only(engine_name: str, wanted: str) -> None:
-    if engine_name != wanted:
-        pytest.skip(f"{wanted} only")
-
-
 # --- the back-off ---------------------------------------------------------------------
 
 
@@ -157,8 +152,8 @@ def test_passing_database_errors_are_told_from_bugs():
 # --- the ledger sealer ----------------------------------------------------------------
 
 
+@pytest.mark.engine("postgresql")
 def test_sealer_keeps_sealing_after_its_connections_are_killed(world, engine_name, runner):
-    _only(engine_name, "postgresql")
     url = world.app.config["SQLALCHEMY_DATABASE_URI"]
     component = world.component("cast")
     # Twice in a row, the sealer's connection dies just before its UPDATE (mid-seal).
@@ -180,8 +175,8 @@ def test_sealer_keeps_sealing_after_its_connections_are_killed(world, engine_nam
     assert result.exit_code == 0 and "3 events verified" in result.output, result.output
 
 
+@pytest.mark.engine("sqlite")
 def test_sealer_waits_out_a_locked_sqlite_database(world, engine_name, database_url):
-    _only(engine_name, "sqlite")
     world.component("demoulded")
     # The sealer's own app gives up on the lock after 100 ms, as a busy server would.
     sealer_app = _app(database_url, SQLITE_BUSY_TIMEOUT_MS=100)
@@ -217,8 +212,8 @@ def test_seal_loop_command_runs_its_rounds_through_a_lost_connection(world, engi
 # --- the webhook deliverer ------------------------------------------------------------
 
 
+@pytest.mark.engine("postgresql")
 def test_webhook_loop_delivers_after_its_connection_is_killed(world, engine_name, runner):
-    _only(engine_name, "postgresql")
     from tests.construction.test_webhooks import Receiver
 
     receiver = Receiver()
@@ -257,9 +252,9 @@ def _redis_up(port: int = 6379) -> bool:
 
 
 @pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+@pytest.mark.engine("postgresql")
 def test_photo_worker_goes_on_after_a_job_lost_its_database_connection(world, engine_name,
                                                                        runner):
-    _only(engine_name, "postgresql")
     from redis import Redis
     from rq import Queue
 
@@ -308,9 +303,9 @@ def _stop(process: subprocess.Popen, sig=signal.SIGKILL) -> int:
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+@pytest.mark.engine("sqlite")
 def test_photo_worker_waits_for_redis_and_outlives_its_restart(engine_name, database_url,
                                                                tmp_path):
-    _only(engine_name, "sqlite")
     from redis import Redis
     from rq import Queue
 
@@ -357,8 +352,8 @@ def _assert_unavailable(response) -> None:
     assert response.get_json()["type"].endswith("/database-unavailable")
 
 
+@pytest.mark.engine("postgresql")
 def test_a_request_on_a_cut_connection_answers_503_then_the_next_works(world, engine_name):
-    _only(engine_name, "postgresql")
     url = world.app.config["SQLALCHEMY_DATABASE_URI"]
     component = world.component("planned")
     # No test on checkout: the cut connection is handed to the next request as it is.
@@ -381,9 +376,9 @@ def test_a_request_on_a_cut_connection_answers_503_then_the_next_works(world, en
             db.engine.dispose()
 
 
+@pytest.mark.engine("postgresql")
 def test_a_connection_killed_mid_scan_answers_503_and_the_resent_scan_counts_once(
         world, engine_name):
-    _only(engine_name, "postgresql")
     component = world.component("planned")
     scan = {"code": component["code"], "action": "cast", "client_event_id": "mid-scan-1"}
     killer = KillBeforeStatement(world.app, r"\bINSERT INTO event\b")
@@ -398,8 +393,8 @@ def test_a_connection_killed_mid_scan_answers_503_and_the_resent_scan_counts_onc
             Event.client_event_id == "mid-scan-1")) == 1
 
 
+@pytest.mark.engine("sqlite")
 def test_a_scan_on_a_locked_sqlite_database_answers_503(world, engine_name, database_url):
-    _only(engine_name, "sqlite")
     component = world.component("planned")
     app = _app(database_url, SQLITE_BUSY_TIMEOUT_MS=100)
     client = app.test_client()
