@@ -163,13 +163,14 @@ def guarded_app():
 
 @dataclass
 class ServerException:
-    """An exception that a request raised inside the app (answered 500)."""
+    """An exception raised inside the app while it answered a request."""
 
     method: str
     path: str
     kind: str
     message: str
     where: str
+    status: int | None = 500  # of the answer; the photo checks log theirs and answer 202
 
 
 def _where(error: BaseException) -> str:
@@ -185,7 +186,7 @@ def _where(error: BaseException) -> str:
 @contextmanager
 def serve_in_thread(database_url: str, folder: Path) -> Iterator[tuple[str, list]]:
     """Serve the app from a thread on a loopback port; yield its URL and exceptions."""
-    from flask import got_request_exception, has_request_context, request
+    from flask import g, got_request_exception, has_request_context, request, request_finished
     from werkzeug.serving import make_server
 
     from app import create_app
@@ -200,12 +201,18 @@ def serve_in_thread(database_url: str, folder: Path) -> Iterator[tuple[str, list
 
     def record(exception: BaseException) -> None:
         message = str(exception).splitlines()[0][:300] if str(exception) else ""
-        exceptions.append(ServerException(request.method, request.path,
-                                          type(exception).__name__, message,
-                                          _where(exception)))
+        found = ServerException(request.method, request.path, type(exception).__name__,
+                                message, _where(exception), status=None)
+        exceptions.append(found)
+        g.setdefault("fuzz_exceptions", []).append(found)
+
+    def finished(sender, response, **_):
+        for found in g.get("fuzz_exceptions", []):
+            found.status = response.status_code
 
     class Recorder(logging.Handler):
-        """Keeps the exception the app logs when it answers 500 (errors.handle_unexpected)."""
+        """Keeps every exception the app logs with its traceback: the one behind a 500
+        (errors.handle_unexpected) and those it stores and goes on from."""
 
         def emit(self, record_: logging.LogRecord) -> None:
             if record_.exc_info and record_.exc_info[1] and has_request_context():
@@ -217,6 +224,7 @@ def serve_in_thread(database_url: str, folder: Path) -> Iterator[tuple[str, list
     recorder = Recorder(level=logging.ERROR)
     app.logger.addHandler(recorder)
     got_request_exception.connect(unhandled, app)
+    request_finished.connect(finished, app)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -227,6 +235,7 @@ def serve_in_thread(database_url: str, folder: Path) -> Iterator[tuple[str, list
         server.shutdown()
         thread.join(timeout=30)
         got_request_exception.disconnect(unhandled, app)
+        request_finished.disconnect(finished, app)
         app.logger.removeHandler(recorder)
         with app.app_context():
             db.session.remove()
@@ -369,7 +378,7 @@ class RunResult:
 
     engine: str
     role: str
-    operations: set[str] = field(default_factory=set)
+    operations: Counter = field(default_factory=Counter)  # requests per operation
     selected_operations: int = 0
     requests: int = 0
     requests_by_phase: Counter = field(default_factory=Counter)
@@ -477,8 +486,8 @@ def _record_scenario(result: RunResult, recorder, phase: str) -> None:
         result.requests += 1
         result.requests_by_phase[phase] += 1
         node = recorder.cases.get(case_id)
-        if node is not None and phase != "stateful":
-            result.operations.add(node.value.operation.label)
+        if node is not None:
+            result.operations[node.value.operation.label] += 1
     for case_id, checks in recorder.checks.items():
         for check in checks:
             result.checks[check.name] += 1
@@ -617,8 +626,10 @@ def summary_table(results: list[RunResult], checks: list[str]) -> str:
 def findings_text(result: RunResult) -> str:
     """Return the distinct failures of one run with reproductions."""
     phases = ", ".join(f"{name} {count}" for name, count in result.requests_by_phase.items())
+    fewest = min(result.operations.items(), key=lambda item: item[1], default=("-", 0))
     out = [f"== {result.engine} x {result.role}: {len(result.failures)} distinct failures;"
            f" requests by phase: {phases or 'none'};"
+           f" fewest requests: {fewest[1]} ({fewest[0]});"
            f" stateful: {result.transitions or 'no links'}"
            f" (the document declares {result.document_links})"]
     order = {c: i for i, c in enumerate([*ACCEPTANCE_CHECKS, *DEFAULT_CHECKS])}
@@ -643,19 +654,27 @@ def findings_text(result: RunResult) -> str:
 
 
 def exceptions_text(results: list[RunResult]) -> str:
-    """Return the distinct exceptions behind 500s, over all runs."""
+    """Return the distinct exceptions raised in the app over all runs: those behind
+    5xx answers, then those logged while the answer was not a server error."""
     seen: dict[tuple, list] = {}
     for r in results:
         for e in r.exceptions:
-            entry = seen.setdefault((e.kind, e.where), [0, set(), e])
+            answered_5xx = e.status is None or e.status >= 500
+            entry = seen.setdefault((answered_5xx, e.kind, e.where), [0, set(), set(), e])
             entry[0] += 1
             entry[1].add(f"{r.engine}/{r.role}")
-    if not seen:
-        return "server exceptions: none"
-    lines = ["server exceptions (distinct by type and place):"]
-    for (kind, where), (count, runs, example) in sorted(seen.items(), key=lambda x: -x[1][0]):
-        lines.append(f"  {count:5d}x {kind} at {where} [{', '.join(sorted(runs))}]")
-        lines.append(f"         e.g. {example.method} {example.path}: {example.message[:200]}")
+            entry[2].add(str(e.status))
+    lines = []
+    for answered_5xx, title in ((True, "exceptions behind 5xx answers"),
+                                (False, "exceptions logged under answers that were not 5xx")):
+        group = sorted(((key, value) for key, value in seen.items() if key[0] == answered_5xx),
+                       key=lambda item: -item[1][0])
+        lines.append(f"{title}: {len(group) or 'none'}")
+        for (_, kind, where), (count, runs, statuses, example) in group:
+            lines.append(f"  {count:5d}x {kind} at {where} [{', '.join(sorted(runs))}; "
+                         f"answered {', '.join(sorted(statuses))}]")
+            lines.append(f"         e.g. {example.method} {example.path}: "
+                         f"{example.message[:200]}")
     return "\n".join(lines)
 
 
@@ -664,6 +683,7 @@ def report_json(results: list[RunResult], args: argparse.Namespace) -> dict[str,
     return {"arguments": {k: v for k, v in vars(args).items() if k != "database_url"},
             "runs": [{"engine": r.engine, "role": r.role,
                       "operations": len(r.operations), "selected": r.selected_operations,
+                      "requests_by_operation": dict(r.operations),
                       "requests": r.requests, "seconds": round(r.seconds, 1),
                       "stop": r.stop_reason, "transitions": r.transitions,
                       "checks_run": dict(r.checks), "errors": r.errors,
