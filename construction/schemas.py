@@ -44,7 +44,11 @@ def ref(big: bool = False, **kw) -> fields.Integer:
 
 def moment(**kw) -> fields.AwareDateTime:
     """A time with its UTC offset, between 2000 and 2100."""
-    return fields.AwareDateTime(validate=validate.Range(min=EARLIEST, max=LATEST), **kw)
+    metadata = dict(kw.pop("metadata", {}))
+    metadata["description"] = " ".join(filter(None, (
+        metadata.get("description"), "(with its UTC offset, from 2000 to 2100)")))
+    return fields.AwareDateTime(validate=validate.Range(min=EARLIEST, max=LATEST),
+                                metadata=metadata, **kw)
 
 
 class FullMatch(validate.Regexp):
@@ -101,6 +105,15 @@ class Changeable(Schema):
 class PageArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class JsonBoolean(fields.Boolean):
+    """A boolean sent as JSON true or false (not 0, 1 or a string)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Not a boolean.")
+        return value
 
 
 class JsonNumber(fields.Float):
@@ -412,7 +425,7 @@ class LabelListSchema(Schema):
 
 
 class LabelIssueSchema(Schema):
-    reprint = fields.Boolean(load_default=False, metadata={
+    reprint = JsonBoolean(load_default=False, metadata={
         "description": "Issue a new version and revoke the current one (a damaged or lost "
                        "label). Without it, the current label is returned (version 1 is "
                        "issued when there is none)."})
@@ -434,7 +447,7 @@ class SheetSchema(Schema):
     component_type_id = ref()
     state = fields.String(validate=validate.OneOf(lifecycle.STATES))
     layout = fields.String(load_default="a4-3x8", validate=validate.OneOf(LAYOUT_NAMES))
-    reprint = fields.Boolean(load_default=False)
+    reprint = JsonBoolean(load_default=False)
 
     @validates_schema
     def _something_chosen(self, data, **kwargs):

@@ -51,7 +51,8 @@ class ComponentLabels(MethodView):
         return {"items": service.labels_of(authenticate_request(), component_id)}
 
     @idempotent
-    @blp.arguments(LabelIssueSchema())
+    # No body means the defaults: issue version 1, or return the current label.
+    @blp.arguments(LabelIssueSchema(), required=False)
     @blp.response(201, LabelSchema)
     @blp.alt_response(200, schema=LabelSchema, description="The current label, already issued")
     def post(self, values, component_id):

@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from construction import lifecycle
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
-from construction.schemas import PageArgs, pattern, ref, text
+from construction.schemas import JsonBoolean, PageArgs, pattern, ref, text
 from construction.services import webhooks as service
 
 blp = api_blueprint("webhooks", __name__, "Webhook subscriptions and deliveries.",
@@ -38,7 +38,7 @@ class WebhookCreateSchema(Schema):
 
 
 class WebhookPatchSchema(Schema):
-    active = fields.Boolean()
+    active = JsonBoolean()
     actions = _actions()
 
     @validates_schema

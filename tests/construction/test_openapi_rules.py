@@ -63,3 +63,17 @@ def test_patterns_are_anchored_json_schema_patterns(document):
     for expression in found:
         assert expression.startswith("^") and expression.endswith("$"), expression
         assert "\\Z" not in expression, expression
+
+
+def test_flags_are_json_booleans_and_a_label_needs_no_body(world, document):
+    component = world.component("qc_passed")
+    admin = world.client("admin")
+    for flag in (0, 1, "true", None):
+        response = admin.post(f"/api/v1/components/{component['id']}/labels",
+                              json={"reprint": flag})
+        assert response.status_code == 422, (flag, response.get_json())
+    assert admin.post(f"/api/v1/components/{component['id']}/labels").status_code == 201
+    operation = document["paths"]["/api/v1/components/{component_id}/labels"]["post"]
+    assert operation["requestBody"]["required"] is False
+    assert "2000 to 2100" in document["components"]["schemas"]["Scan"]["properties"][
+        "client_time"]["description"]
