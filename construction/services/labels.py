@@ -331,8 +331,9 @@ class LabelCheck:
     """What a scanned label URL is: genuine, invalid or revoked, and what it names."""
 
     text: str
-    status: str  # genuine | invalid | revoked
-    reason: str  # ok | malformed | unsigned | unknown-key | bad-signature | not-issued | revoked
+    status: str  # genuine | invalid | revoked | unknown (a genuine label out of scope)
+    reason: str  # ok | malformed | unsigned | unknown-key | bad-signature | not-issued |
+    # revoked | unknown
     version: int | None = None
     key_id: str | None = None
     component_id: int | None = None
@@ -356,6 +357,13 @@ class LabelCheck:
         return ApiProblem("label-invalid", _INVALID[self.reason], reason=self.reason)
 
 
+def _participating(organization_id: int | None) -> tuple:
+    if organization_id is None:
+        return ()
+    return (Component.project_id.in_(select(ProjectParticipant.project_id).where(
+        ProjectParticipant.organization_id == organization_id)),)
+
+
 _INVALID = {
     "malformed": "this URL is not a label of this system",
     "unsigned": "the label carries no signature: it was not printed by this system",
@@ -365,8 +373,14 @@ _INVALID = {
 }
 
 
-def check_label_urls(texts: Iterable[str]) -> dict[str, LabelCheck]:
-    """Check scanned label URLs: signature, key, and the label record (one query for all)."""
+def check_label_urls(texts: Iterable[str],
+                     organization_id: int | None = None) -> dict[str, LabelCheck]:
+    """Check scanned label URLs: signature, key, and the label record (one query for all).
+
+    With `organization_id`, only components of projects that organization takes
+    part in are looked at: a genuine label of anyone else's component is then
+    `unknown`, as an unknown code is, and tells nothing about it.
+    """
     texts = list(dict.fromkeys(texts))
     keys = verifying_keys()
     verdicts = {}
@@ -404,7 +418,7 @@ def check_label_urls(texts: Iterable[str]) -> dict[str, LabelCheck]:
                    Component.project_id, Label.id.label("label_id"), Label.version,
                    Label.revoked_at)
             .outerjoin(Label, Label.component_id == Component.id)
-            .where(or_(*conditions))
+            .where(or_(*conditions), *_participating(organization_id))
         ):
             components[("code", row.code)] = row
             if row.gtin is not None:
@@ -424,7 +438,9 @@ def check_label_urls(texts: Iterable[str]) -> dict[str, LabelCheck]:
         if check.reason == "malformed" and component is not None and "&s=" not in text \
                 and "?s=" not in text:
             check.reason = "unsigned"
-        if verdict.genuine:
+        if verdict.genuine and component is None and organization_id is not None:
+            check.status, check.reason, check.version = "unknown", "unknown", None
+        elif verdict.genuine:
             versions = labels.get(component.id, []) if component else []
             issued = next((r for r in versions if r.version == verdict.version), None)
             current = max((r.version for r in versions if r.revoked_at is None), default=None)

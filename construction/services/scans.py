@@ -147,7 +147,9 @@ def _record(principal: Principal, items: list[ScanItem],
     keys: dict[int, ComponentKey] = {}
     # A URL must be a genuine, current label; plain codes are typed by hand.
     label_texts = [item.code for item in items if is_label_url(item.code)]
-    checks = check_label_urls(label_texts) if label_texts else {}
+    # Labels resolve within the projects the caller takes part in, as codes do.
+    checks = check_label_urls(label_texts, None if principal.is_admin
+                              else principal.organization_id) if label_texts else {}
     labelled: dict[int, LabelCheck] = {}
     bad_labels: list[tuple[ScanItem, LabelCheck]] = []
     for index, item in enumerate(items):
@@ -159,7 +161,9 @@ def _record(principal: Principal, items: list[ScanItem],
             continue
         check = checks.get(item.code)
         if check is not None:
-            if check.genuine:
+            if check.status == "unknown":
+                results[index] = _rejected(_unknown_code(item))
+            elif check.genuine:
                 keys[index] = ComponentKey("id", id=check.component_id)
                 labelled[index] = check
             else:
@@ -190,9 +194,7 @@ def _record(principal: Principal, items: list[ScanItem],
         item = items[index]
         row = rows.get(key)
         if row is None:
-            results[index] = _rejected(ApiProblem(
-                "unknown-code", f"no component you may act on has the code '{item.code}'",
-                code=item.code))
+            results[index] = _rejected(_unknown_code(item))
             continue
         earlier = existing.get(item.client_event_id)
         if earlier is not None:
@@ -265,6 +267,11 @@ def _record(principal: Principal, items: list[ScanItem],
         results[index] = ScanResult("duplicate", event=results[first].event,
                                     component=results[first].component)
     return results
+
+
+def _unknown_code(item: ScanItem) -> ApiProblem:
+    return ApiProblem("unknown-code", f"no component you may act on has the code '{item.code}'",
+                      code=item.code)
 
 
 def _rejected(problem: ApiProblem) -> ScanResult:

@@ -201,6 +201,32 @@ def test_a_forged_label_is_refused_and_recorded_once(world):
     assert detail["state"] == "planned"
 
 
+def test_another_tenants_labels_resolve_to_nothing_and_raise_nothing(world):
+    """A worker of another maker scans our genuine, revoked and forged labels."""
+    component = world.component("planned")
+    revoked = world.label(component["id"])["url"]
+    current = world.label(component["id"], reprint=True)["url"]
+    forged = current[:-1] + ("A" if current[-1] != "A" else "B")
+    answers = {}
+    for name, url in (("current", current), ("revoked", revoked), ("forged", forged)):
+        response = world.scan(url, "cast", role="other_worker")
+        answers[name] = response.get_json()
+        assert response.mimetype == PROBLEM
+    # Genuine labels, current or revoked, are as unknown as any code: no version told.
+    for name in ("current", "revoked"):
+        assert answers[name]["type"].endswith("/unknown-code"), answers[name]
+        assert "current_version" not in answers[name]
+    assert answers["forged"]["type"].endswith("/label-invalid")
+    # Nothing lands on our component, our project's alerts or our quality figures.
+    assert _count(world, SecurityEvent, component_id=component["id"]) == 0
+    assert _count(world, SecurityEvent, kind="label-revoked") == 0
+    assert world.client("admin").get("/api/v1/alerts").get_json()["total"] == 0
+    # The same scans by our own worker still name our component.
+    response = world.scan(revoked, "cast", role="factory_worker")
+    assert response.get_json()["type"].endswith("/label-revoked")
+    world.scan(current, "cast", role="factory_worker", expect=201)
+
+
 def test_a_label_signed_with_an_unknown_key_is_invalid(world):
     component = world.component("planned")
     stranger = Ed25519PrivateKey.generate()
