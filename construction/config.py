@@ -74,6 +74,7 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
             "LABEL_SIGNING_KEY_FILE", os.path.join(instance_path, "label-signing-key.pem")),
         "LABEL_SHEET_MAX": int(env.get("LABEL_SHEET_MAX", "5000")),
         "DECODE_MAX_PIXELS": int(env.get("DECODE_MAX_PIXELS", "50000000")),
+        "DECODE_RETRY_MAX_PIXELS": int(env.get("DECODE_RETRY_MAX_PIXELS", "12000000")),
         "PHOTO_MAX_BYTES": int(env.get("PHOTO_MAX_BYTES", str(25 * 1024 * 1024))),
         "PHOTO_MAX_PIXELS": int(env.get("PHOTO_MAX_PIXELS", "50000000")),
         "PHOTO_MAX_FILES": int(env.get("PHOTO_MAX_FILES", "20")),

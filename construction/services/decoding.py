@@ -22,6 +22,9 @@ from construction.services.labels import check_label_urls, is_label_url
 from labels.codes import CodeError
 from labels.decode import decode_image
 
+# Those who scan labels on the job; regulators read records, not photos of labels.
+DECODING_ROLES = frozenset({"admin", "project_manager", "factory_worker", "qc_inspector",
+                            "site_supervisor"})
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
@@ -75,9 +78,14 @@ def decode_upload(principal: Principal, upload) -> dict[str, Any]:
     if upload is None:
         raise ApiProblem("validation-error", "send the photo as multipart field 'image'",
                          errors={"image": ["Missing data for required field."]})
+    if principal.role not in DECODING_ROLES:
+        raise ApiProblem("forbidden", f"the role '{principal.role}' does not scan labels")
     image = load_image(upload.read(), current_app.config["DECODE_MAX_PIXELS"])
-    codes = decode_image(image)
-    labels = check_label_urls([c.text for c in codes if is_label_url(c.text)])
+    # The retries (a 2x enlargement decodes four times the pixels) only on photos
+    # small enough that a handful of requests cannot pin every worker.
+    codes = decode_image(image, retry_limit_pixels=current_app.config["DECODE_RETRY_MAX_PIXELS"])
+    labels = check_label_urls([c.text for c in codes if is_label_url(c.text)],
+                              None if principal.is_admin else principal.organization_id)
     found = []
     for code in codes:
         check = labels.get(code.text)
@@ -89,7 +97,9 @@ def decode_upload(principal: Principal, upload) -> dict[str, Any]:
         found.append({"text": code.text, "points": [list(p) for p in code.points],
                       "engine": code.engine,
                       "component": _visible_component(principal, component_id),
-                      "genuine": check.genuine if check is not None else None,
+                      # Out of the caller's projects a label is as unknown as any code.
+                      "genuine": check.genuine if check is not None
+                      and check.status != "unknown" else None,
                       "label_status": check.reason if check is not None else None})
     return {"codes": found, "width": image.shape[1], "height": image.shape[0]}
 

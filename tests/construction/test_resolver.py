@@ -111,8 +111,18 @@ def test_a_photo_of_a_label_gives_the_component_back(world):
     xs = [x for x, _ in codes[0]["points"]]
     assert min(xs) > 300 and codes[0]["engine"] == "zxing-cpp"
     # Outside the project the code is read but the component is not shown.
+    # Outside the project the code is read, but neither the component nor the state of
+    # its label (current, revoked) is told.
+    world.label(component["id"], reprint=True)
     other = _decode(world, _label_photo(world, component), role="other_worker").get_json()
-    assert other["codes"][0]["component"] is None and other["codes"][0]["genuine"] is True
+    assert other["codes"][0]["component"] is None and other["codes"][0]["genuine"] is None
+    assert other["codes"][0]["label_status"] == "unknown"
+
+
+def test_regulators_do_not_decode_photos(world):
+    component = world.component("in_transit")
+    response = _decode(world, _label_photo(world, component), role="regulator")
+    assert response.status_code == 403 and response.mimetype == PROBLEM
 
 
 def test_a_photo_without_codes_reads_nothing(world):
