@@ -166,11 +166,12 @@ def _acting_user(name: str | None):
 @click.option("--layout", type=click.Choice(["a4-3x8", "thermal-100x70", "thermal-62x29"]),
               default="a4-3x8", show_default=True)
 @click.option("--reprint", is_flag=True, help="Issue new label versions, revoking the old.")
+@click.option("--reason", default="", help="Why the labels are reprinted (with --reprint).")
 @click.option("--user", "user_name", default=None,
               help="Who prints (default: the first admin).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
 def sheet_command(project_code, building_name, storey_name, type_name, state, layout, reprint,
-                  user_name, output) -> None:
+                  reason, user_name, output) -> None:
     """Print the labels of a project, building or storey to a PDF."""
     from construction.errors import ApiProblem
     from construction.models import Building, ComponentType, Project, Storey
@@ -205,7 +206,8 @@ def sheet_command(project_code, building_name, storey_name, type_name, state, la
     try:
         components = sheet_components(principal, selection,
                                       current_app.config["LABEL_SHEET_MAX"])
-        issued = issue_labels(principal, components, reprint=reprint, layout=layout)
+        issued = issue_labels(principal, components, reprint=reprint, reason=reason,
+                              layout=layout)
         contents = label_contents(issued)
         db.session.commit()
     except ApiProblem as problem:

@@ -427,9 +427,10 @@ class LabelListSchema(Schema):
 class LabelIssueSchema(Schema):
     reprint = JsonBoolean(load_default=False, metadata={
         "description": "Issue a new version and revoke the current one (a damaged or lost "
-                       "label). Without it, the current label is returned (version 1 is "
-                       "issued when there is none)."})
-    reason = text(200, load_default="")
+                       "label; project managers and QC inspectors, with a `reason`). Without "
+                       "it, the current label is returned (version 1 is issued when there is "
+                       "none)."})
+    reason = text(200, load_default="", metadata={"description": "Why the label is reprinted"})
 
 
 class LayoutArgs(Schema):
@@ -447,7 +448,10 @@ class SheetSchema(Schema):
     component_type_id = ref()
     state = fields.String(validate=validate.OneOf(lifecycle.STATES))
     layout = fields.String(load_default="a4-3x8", validate=validate.OneOf(LAYOUT_NAMES))
-    reprint = JsonBoolean(load_default=False)
+    reprint = JsonBoolean(load_default=False, metadata={
+        "description": "Issue new versions and revoke the current labels (project managers "
+                       "and QC inspectors; `reason` required)"})
+    reason = text(200, load_default="", metadata={"description": "Why the labels are reprinted"})
 
     @validates_schema
     def _something_chosen(self, data, **kwargs):

@@ -168,8 +168,9 @@ class World:
 
     def label(self, component_id: int, role: str = "admin", reprint: bool = False) -> dict:
         """Issue (or reprint) a component's label; return it, with its signed URL."""
+        body = {"reprint": True, "reason": "torn"} if reprint else {"reprint": False}
         response = self.client(role).post(f"/api/v1/components/{component_id}/labels",
-                                          json={"reprint": reprint})
+                                          json=body)
         assert response.status_code in (200, 201), response.get_json()
         return response.get_json()
 

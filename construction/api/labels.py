@@ -111,10 +111,10 @@ class LabelSheets(MethodView):
         principal = authenticate_request()
         layout_name = values.pop("layout")
         layout = LAYOUTS[layout_name]
-        reprint = values.pop("reprint")
+        reprint, reason = values.pop("reprint"), values.pop("reason")
         components = service.sheet_components(principal, values,
                                               current_app.config["LABEL_SHEET_MAX"])
-        labels = service.issue_labels(principal, components, reprint=reprint,
+        labels = service.issue_labels(principal, components, reprint=reprint, reason=reason,
                                       layout=layout_name)
         contents = service.label_contents(labels)
         db.session.commit()

@@ -42,6 +42,8 @@ from labels.payload import LabelIdentity, key_id, sign, verify
 from labels.render import LabelContent
 
 PRINTING_ROLES = frozenset({"admin", "project_manager", "factory_worker", "qc_inspector"})
+# A reprint revokes the label on the piece: a decision for the people answerable for it.
+REPRINTING_ROLES = frozenset({"admin", "project_manager", "qc_inspector"})
 
 _lock = threading.Lock()
 _signing: dict[str, tuple[int, Ed25519PrivateKey]] = {}  # path -> (mtime, key)
@@ -199,6 +201,16 @@ def sheet_components(principal: Principal, selection: dict, limit: int) -> list[
     return components
 
 
+def _check_reprint(principal: Principal, reason: str) -> None:
+    if principal.role not in REPRINTING_ROLES:
+        raise ApiProblem("forbidden", f"the role '{principal.role}' may not reprint labels: "
+                         "a reprint revokes the label on the piece (project managers and QC "
+                         "inspectors reprint)")
+    if not reason.strip():
+        raise ApiProblem("validation-error", "a reprint says why the old label goes",
+                         errors={"reason": ["Say why (torn, lost, wrong data...)."]})
+
+
 def issue_labels(principal: Principal, components: list[Component], reprint: bool = False,
                  reason: str = "", layout: str | None = None) -> list[Label]:
     """Return a current label per component, issuing version 1 where there is none.
@@ -209,6 +221,8 @@ def issue_labels(principal: Principal, components: list[Component], reprint: boo
     """
     if not components:
         return []
+    if reprint:
+        _check_reprint(principal, reason)
     key = signing_key()
     kid = _publish(key.public_key())
     base = current_app.config["PUBLIC_BASE_URL"]

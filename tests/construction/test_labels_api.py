@@ -53,7 +53,7 @@ def test_issuing_is_safe_to_repeat_and_reprinting_revokes(world):
     again = world.client("factory_worker").post(
         f"/api/v1/components/{component['id']}/labels", json={})
     assert again.status_code == 200 and again.get_json()["id"] == first.get_json()["id"]
-    reprint = world.client("factory_worker").post(
+    reprint = world.client("qc_inspector").post(
         f"/api/v1/components/{component['id']}/labels",
         json={"reprint": True, "reason": "torn in the yard"})
     assert reprint.status_code == 201 and reprint.get_json()["version"] == 2
@@ -63,14 +63,37 @@ def test_issuing_is_safe_to_repeat_and_reprinting_revokes(world):
     assert items[1]["revoked_reason"] == "torn in the yard"
 
 
+def test_reprinting_is_for_managers_and_qc_with_a_reason(world):
+    component = world.component("planned")
+    world.label(component["id"])
+    url = f"/api/v1/components/{component['id']}/labels"
+    refused = world.client("factory_worker").post(url, json={"reprint": True,
+                                                             "reason": "torn"})
+    assert refused.status_code == 403 and refused.mimetype == PROBLEM
+    sheet = world.client("factory_worker").post("/api/v1/labels/sheets", json={
+        "project_id": world.ids["project_main"], "reprint": True, "reason": "all of them"})
+    assert sheet.status_code == 403
+    for reason in (None, "", "   "):
+        body = {"reprint": True} if reason is None else {"reprint": True, "reason": reason}
+        response = world.client("qc_inspector").post(url, json=body)
+        assert response.status_code == 422 and "reason" in response.get_json()["errors"]
+    assert _count(world, Label, component_id=component["id"]) == 1
+    sheet = world.client("project_manager").post("/api/v1/labels/sheets", json={
+        "component_ids": [component["id"]], "reprint": True, "reason": "ink faded"})
+    assert sheet.status_code == 200
+    labels = world.client("admin").get(url).get_json()["items"]
+    assert [label["version"] for label in labels] == [2, 1]
+    assert labels[1]["revoked_reason"] == "ink faded"
+
+
 def test_a_reprint_with_an_idempotency_key_happens_once(world):
     component = world.component("planned")
     world.label(component["id"])
-    client = world.client("factory_worker")
+    client = world.client("project_manager")
     headers = {"Idempotency-Key": "reprint-" + uuid.uuid4().hex}
     url = f"/api/v1/components/{component['id']}/labels"
-    first = client.post(url, json={"reprint": True}, headers=headers)
-    second = client.post(url, json={"reprint": True}, headers=headers)
+    first = client.post(url, json={"reprint": True, "reason": "lost"}, headers=headers)
+    second = client.post(url, json={"reprint": True, "reason": "lost"}, headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.get_json()["version"] == second.get_json()["version"] == 2
     assert _count(world, Label, component_id=component["id"]) == 2
