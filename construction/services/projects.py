@@ -91,6 +91,11 @@ def create_project(principal: Principal, fields: dict[str, Any]) -> Project:
 def update_project(principal: Principal, project_id: int, fields: dict[str, Any]) -> Project:
     """Change a project's fields or add participants."""
     project = project_for_managing(principal, project_id)
+    if "region_code" in fields and fields["region_code"] != project.region_code \
+            and not principal.is_admin:
+        # The region decides which regulator oversees the project: moving it out of
+        # its regulator's sight is not the project's own call.
+        raise ApiProblem("forbidden", "only an admin moves a project to another region")
     participant_ids = fields.pop("participant_ids", None)
     for name, value in fields.items():
         setattr(project, name, value)

@@ -136,3 +136,17 @@ def test_a_deleted_storey_id_is_never_given_to_a_new_storey(world):
     fresh = client.post(f"/api/v1/buildings/{building}/storeys", json={"name": "9F"}).get_json()
     assert fresh["id"] != doomed["id"]
     assert client.get(f"/api/v1/storeys/{doomed['id']}").status_code == 404
+
+
+def test_only_an_admin_moves_a_project_to_another_region(world):
+    path = f"/api/v1/projects/{world.ids['project_main']}"
+    manager = world.client("project_manager")
+    response = manager.patch(path, json={"region_code": "440106"})
+    assert response.status_code == 403, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    # The regulator of the region still sees it; the same region again is no change.
+    assert world.client("regulator").get(path).status_code == 200
+    assert manager.patch(path, json={"region_code": "330106", "name": "Renamed"}).status_code \
+        == 200
+    moved = world.client("admin").patch(path, json={"region_code": "440106"})
+    assert moved.status_code == 200 and moved.get_json()["region_code"] == "440106"
