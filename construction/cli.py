@@ -47,8 +47,8 @@ def create_org(name: str, kind: str, region_code: str) -> None:
 @click.option("--org", "organization_id", type=int, required=True, help="Organization id.")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--token/--no-token", default=True, help="Also issue an API token.")
-@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True,
-              help="Token lifetime in days.")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Token lifetime in days (default: TOKEN_DEFAULT_DAYS).")
 def create_user_command(name: str, organization_id: int, role: str, token: bool,
                         days: int) -> None:
     """Create a user (and print a token, shown only this once)."""
@@ -62,21 +62,23 @@ def create_user_command(name: str, organization_id: int, role: str, token: bool,
         raise click.ClickException(f"a user named '{name}' already exists") from error
     click.echo(f"user {user.id}: {user.name} ({user.role.value})")
     if token:
-        record, secret = issue_token(user.id, name="cli", days=days)
+        record, secret = issue_token(user.id, name="cli", days=days or
+                                     current_app.config["TOKEN_DEFAULT_DAYS"])
         click.echo(f"token {record.id} (shown once): {secret}")
 
 
 @users.command("token")
 @click.argument("user_id", type=int)
 @click.option("--name", default="cli")
-@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True,
-              help="Token lifetime in days.")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Token lifetime in days (default: TOKEN_DEFAULT_DAYS).")
 def token_command(user_id: int, name: str, days: int) -> None:
     """Issue an API token for a user (shown only this once)."""
     from construction.services.accounts import issue_token
 
     try:
-        record, secret = issue_token(user_id, name=name, days=days)
+        record, secret = issue_token(user_id, name=name, days=days or
+                                     current_app.config["TOKEN_DEFAULT_DAYS"])
     except (LookupError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"token {record.id} (shown once): {secret}")
@@ -109,6 +111,32 @@ def password_command(user_id: int, password: str) -> None:
     click.echo(f"user {user_id}: password set; their page sessions have ended")
 
 
+@users.command("deactivate")
+@click.argument("user_id", type=int)
+def deactivate_command(user_id: int) -> None:
+    """Deactivate a user: their tokens and page sessions stop working at once."""
+    from construction.services.accounts import set_active
+
+    try:
+        user = set_active(user_id, False)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"user {user.id}: {user.name} deactivated; tokens and page sessions stopped")
+
+
+@users.command("activate")
+@click.argument("user_id", type=int)
+def activate_command(user_id: int) -> None:
+    """Activate a deactivated user again (their unexpired tokens work again)."""
+    from construction.services.accounts import set_active
+
+    try:
+        user = set_active(user_id, True)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"user {user.id}: {user.name} active")
+
+
 @users.command("list")
 def list_command() -> None:
     """List organizations, users and their tokens."""
@@ -117,7 +145,8 @@ def list_command() -> None:
                    f"{organization.region_code:<8} {organization.name}")
         for user in db.session.scalars(select(User).where(
                 User.organization_id == organization.id).order_by(User.id)):
-            click.echo(f"       user {user.id}: {user.name} ({user.role.value})")
+            inactive = "" if user.active else ", deactivated"
+            click.echo(f"       user {user.id}: {user.name} ({user.role.value}{inactive})")
             for token in db.session.scalars(select(ApiToken).where(
                     ApiToken.user_id == user.id).order_by(ApiToken.id)):
                 state = "revoked" if token.revoked_at else \

@@ -63,11 +63,17 @@ def create_user(name: str, organization_id: int, role: str) -> User:
     return user
 
 
-def issue_token(user_id: int, name: str = "", days: int | None = 365) -> tuple[ApiToken, str]:
+DEFAULT = object()
+
+
+def issue_token(user_id: int, name: str = "", days=DEFAULT) -> tuple[ApiToken, str]:
     """Create a token for a user; return the record and the secret (shown once).
 
-    `days=None` makes a token that never expires.
+    Without `days` the token lives TOKEN_DEFAULT_DAYS; `days=None` makes a token
+    that never expires.
     """
+    if days is DEFAULT:
+        days = current_app.config["TOKEN_DEFAULT_DAYS"]
     check_text(name, "the token name")
     if days is not None and days < 1:
         raise ValueError("a token lives at least one day")
@@ -198,6 +204,19 @@ def principal_for_session(user_id: int, stamp: str) -> Principal | None:
     if not secrets.compare_digest(password_stamp(row), stamp):
         return None
     return _principal(row)
+
+
+def set_active(user_id: int, active: bool) -> User:
+    """Deactivate a user (every token and page session stops at once) or activate again."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"no user {user_id}")
+    user.active = active
+    if not active:
+        user.session_generation = (user.session_generation or 0) + 1
+    db.session.commit()
+    forget_tokens()
+    return user
 
 
 def end_page_sessions(user_id: int) -> None:

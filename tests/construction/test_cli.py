@@ -159,3 +159,32 @@ def test_production_needs_an_existing_signing_key(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "a-real-secret")
     with pytest.raises(RuntimeError, match="LABEL_SIGNING_KEY_FILE"):
         create_app({"LABEL_SIGNING_KEY_FILE": str(tmp_path / "missing.pem")})
+
+
+def test_a_deactivated_user_is_shut_out_at_once_and_can_come_back(world, runner):
+    user_id = world.ids["user_factory_worker"]
+    assert world.client("factory_worker").get("/api/v1/components").status_code == 200
+    result = runner.invoke(args=["users", "deactivate", str(user_id)])
+    assert result.exit_code == 0, result.output
+    assert world.client("factory_worker").get("/api/v1/components").status_code == 401
+    assert "deactivated" in runner.invoke(args=["users", "list"]).output
+    assert runner.invoke(args=["users", "deactivate", "999999"]).exit_code == 1
+    assert runner.invoke(args=["users", "activate", str(user_id)]).exit_code == 0
+    assert world.client("factory_worker").get("/api/v1/components").status_code == 200
+
+
+def test_tokens_live_token_default_days_unless_told(world, runner):
+    from datetime import UTC, datetime
+
+    from construction.models import ApiToken
+
+    world.app.config["TOKEN_DEFAULT_DAYS"] = 30
+    user_id = str(world.ids["user_regulator"])
+    assert runner.invoke(args=["users", "token", user_id, "--name", "short"]).exit_code == 0
+    assert runner.invoke(args=["users", "token", user_id, "--name", "long", "--days",
+                               "400"]).exit_code == 0
+    with world.app.app_context():
+        lives = {token.name: (token.expires_at - datetime.now(UTC)).days for token in
+                 db.session.scalars(db.select(ApiToken).where(
+                     ApiToken.name.in_(("short", "long"))))}
+    assert lives == {"short": 29, "long": 399}
