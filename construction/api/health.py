@@ -6,7 +6,7 @@ import functools
 import importlib.metadata
 from datetime import UTC, datetime
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request, session
 from sqlalchemy import func, select, text
 
 from construction.extensions import db
@@ -90,7 +90,8 @@ def health():
     503 when the database cannot be used; 200 with status `degraded` when
     events wait longer than LEDGER_SEAL_MAX_LAG_S to be sealed (the sealer is
     down or behind: scans are still recorded, so a load balancer must keep
-    sending them).
+    sending them). Without a valid token or page session the answer is the
+    status alone.
     """
     report: dict = {"status": "ok"}
     try:
@@ -118,4 +119,21 @@ def health():
     healthy = report["database"]["ok"] and report["migrations"]["ok"]
     report["status"] = ("unavailable" if not healthy else
                         "ok" if report["ledger"]["ok"] else "degraded")
+    if not _signed_in():
+        # Versions, file paths and the ledger's figures are for the service's users; a
+        # load balancer or a stranger gets the verdict alone.
+        report = {"status": report["status"]}
     return report, 200 if healthy else 503
+
+
+def _signed_in() -> bool:
+    from construction.auth import authenticate_request
+    from construction.errors import ApiProblem
+
+    if not request.headers.get("Authorization") and not session.get("user_id"):
+        return False
+    try:
+        authenticate_request()
+    except ApiProblem:
+        return False
+    return True

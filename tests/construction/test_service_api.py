@@ -5,8 +5,8 @@ from sqlalchemy import select
 PROBLEM = "application/problem+json"
 
 
-def test_health_reports_database_migrations_and_decoders(client):
-    response = client.get("/health")
+def test_health_reports_database_migrations_and_decoders(world):
+    response = world.client("regulator").get("/health")
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok"
@@ -19,7 +19,16 @@ def test_health_reports_database_migrations_and_decoders(client):
     assert fonts["embedded"] or "note" in fonts
 
 
-def test_health_says_when_the_database_is_behind(app, client):
+def test_health_tells_strangers_the_status_alone(world, client):
+    for anonymous in (client, world.client(token="pt_not-a-token")):
+        response = anonymous.get("/health")
+        assert response.status_code == 200
+        assert response.get_json() == {"status": "ok"}
+    assert "decoders" in world.client("factory_worker").get("/health").get_json()
+
+
+def test_health_says_when_the_database_is_behind(app, world):
+    client = world.client("admin")
     from sqlalchemy import text
 
     from construction.extensions import db
@@ -129,7 +138,7 @@ def test_health_reports_ledger_sealing_and_degrades_when_it_stalls(world):
     from construction.models import Event
     from construction.services.chain import seal_all
 
-    client = world.app.test_client()
+    client = world.client("admin")
     world.component("demoulded")  # two events, not sealed yet
     body = client.get("/health").get_json()
     assert body["status"] == "ok", body
