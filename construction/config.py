@@ -68,6 +68,7 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "BATCH_MAX_ITEMS": int(env.get("BATCH_MAX_ITEMS", "500")),
         "IMPORT_MAX_ROWS": int(env.get("IMPORT_MAX_ROWS", "20000")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(64 * 1024 * 1024))),
+        "JSON_MAX_BYTES": int(env.get("JSON_MAX_BYTES", str(8 * 1024 * 1024))),
         "TOKEN_DEFAULT_DAYS": int(env.get("TOKEN_DEFAULT_DAYS", "90")),
         "TOKEN_CACHE_SECONDS": float(env.get("TOKEN_CACHE_SECONDS", "5")),
         "LABEL_SIGNING_KEY_FILE": env.get(

@@ -102,9 +102,14 @@ def page(roles: frozenset[str]):
     return decorate
 
 
+# The pages' own forms (sign-in, sign-out, language) are a few fields; uploads go to the API.
+PAGE_FORM_MAX_BYTES = 64 * 1024
+
+
 @bp.before_request
 def _protect_forms():
     if request.method == "POST":
+        request.max_content_length = PAGE_FORM_MAX_BYTES
         csrf.protect()
 
 

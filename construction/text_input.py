@@ -15,7 +15,7 @@ import re
 import sys
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 
 from construction.errors import ApiProblem
 
@@ -67,9 +67,12 @@ def surrogate_errors(value: Any) -> dict | list | None:
 
 
 def refuse_unsound_json() -> None:
-    """Refuse a JSON body that is not UTF-8, holds a lone surrogate or an unparseable number."""
+    """Refuse a JSON body that is too large, not UTF-8, or holds unstorable text or numbers."""
     if request.method not in _WRITES or not request.is_json:
         return
+    # The largest JSON write (a full batch of scans) is a few megabytes; the 64 MiB
+    # limit is for photo uploads.
+    request.max_content_length = current_app.config["JSON_MAX_BYTES"]
     body = request.get_data(cache=True)
     if not body:
         return

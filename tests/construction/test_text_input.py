@@ -273,3 +273,18 @@ def test_a_stored_lone_surrogate_reaches_webhooks_and_csv_as_valid_utf8(world, a
     exported = world.client("regulator").get("/api/v1/exports/events.csv")
     assert exported.status_code == 200
     assert "north\\ud800" in exported.get_data().decode("utf-8")
+
+
+def test_json_bodies_and_page_forms_have_their_own_size_limits(world, app):
+    app.config["JSON_MAX_BYTES"] = 100_000
+    component = world.component("planned")
+    padding = "x" * 7000
+    items = [{"code": component["code"], "action": "hold", "client_event_id": f"big-{i:04d}",
+              "data": {"note": padding}} for i in range(20)]
+    response = world.client("admin").post("/api/v1/scans/batch", json={"items": items})
+    assert response.status_code == 413 and response.mimetype == PROBLEM
+    assert _events(app) == 0
+    response = world.client("admin").post("/api/v1/scans/batch", json={"items": items[:5]})
+    assert response.status_code == 200
+    sign_in = app.test_client().post("/login", data={"name": "x", "password": "y" * 70_000})
+    assert sign_in.status_code == 413
