@@ -102,9 +102,22 @@ class Changeable(Schema):
             raise ValidationError("Send at least one field to change.")
 
 
+# Pages reach this far into a list: further, the database would read and throw away
+# that many rows per request; narrow the list with its filters instead.
+MAX_PAGE_OFFSET = 100_000
+
+
 class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000),
+                          metadata={"description": "Pages reach the first 100,000 items; "
+                                                   "filters narrow longer lists"})
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+    @validates_schema
+    def _within_reach(self, values, **kwargs):
+        if (values.get("page", 1) - 1) * values.get("per_page", 50) >= MAX_PAGE_OFFSET:
+            raise ValidationError(f"Pages reach the first {MAX_PAGE_OFFSET:,} items; narrow the "
+                                  "list with its filters.", "page")
 
 
 class JsonBoolean(fields.Boolean):

@@ -279,3 +279,14 @@ def test_a_component_keeps_a_valid_code(world):
         assert "code" in response.get_json()["errors"]
     fresh = client.post("/api/v1/components", json=component_body(world, code=None))
     assert fresh.status_code == 201 and len(fresh.get_json()["code"]) == 9
+
+
+@pytest.mark.parametrize("query,status", [
+    ("page=2000&per_page=50", 200), ("page=2001&per_page=50", 422),
+    ("page=201&per_page=500", 422), ("page=1000000", 422), ("page=200&per_page=500", 200)])
+def test_pages_reach_the_first_hundred_thousand_items(world, query, status):
+    for path in ("/api/v1/components", "/api/v1/alerts", "/api/v1/photos"):
+        response = world.client("admin").get(f"{path}?{query}")
+        assert response.status_code == status, (path, response.get_json())
+        if status == 422:
+            assert "page" in response.get_json()["errors"]["query"]
