@@ -260,11 +260,11 @@ def test_storey_progress_counts_components_seen_in_photos(world):
         f"/api/v1/storeys/{world.ids['storey_main']}/photo-progress").status_code == 404
 
 
-def test_a_failed_check_is_visible_and_can_be_rerun(world, runner, monkeypatch):
+def test_a_failed_check_is_visible_and_can_be_rerun(world, runner, monkeypatch, caplog):
     from construction.services import photos
 
     def broken(photo, image, context):
-        raise RuntimeError("quality model missing")
+        raise RuntimeError("quality model missing at s3://secret-bucket/models")
 
     monkeypatch.setitem(photos.RUNNERS, "quality", broken)
     response = upload(world, [("x.jpg", jpeg(np.full((300, 300, 3), 128, np.uint8)))],
@@ -272,7 +272,10 @@ def test_a_failed_check_is_visible_and_can_be_rerun(world, runner, monkeypatch):
     item = response.get_json()["items"][0]
     assert item["status"] == "failed"
     assert item["checks"]["quality"]["status"] == "failed"
-    assert "quality model missing" in item["checks"]["quality"]["error"]
+    # Readers learn that it failed and where to look, not the internals.
+    error = item["checks"]["quality"]["error"]
+    assert error.startswith("RuntimeError: the check failed") and "secret-bucket" not in error
+    assert "quality model missing at s3://secret-bucket/models" in caplog.text
     assert item["checks"]["evidence"]["status"] == "done"  # the others still ran
     monkeypatch.undo()
     result = runner.invoke(args=["photos", "reanalyse", "--failed"])
