@@ -420,6 +420,22 @@ def seal_command(loop: bool, interval: float, rounds: int | None) -> None:
         seal_forever(interval, max_rounds=rounds, stop=stop)
 
 
+@ledger.command("new-key")
+def ledger_new_key_command() -> None:
+    """Create the checkpoint signing key (LEDGER_SIGNING_KEY_FILE; refused when one exists)."""
+    from construction.services.chain import ledger_keys
+    from labels.keys import write_new_key
+
+    path = current_app.config["LEDGER_SIGNING_KEY_FILE"]
+    try:
+        write_new_key(path)
+    except FileExistsError as error:
+        raise click.ClickException(f"{path} exists") from error
+    keys = ledger_keys()
+    click.echo(f"ledger signing key {keys[0].key_id} written to {path}; publish "
+               "GET /api/v1/ledger/keys to the regulators")
+
+
 @ledger.command("checkpoint")
 def checkpoint_command() -> None:
     """Seal and sign a checkpoint now (run daily, e.g. from cron)."""
@@ -435,15 +451,28 @@ def checkpoint_command() -> None:
 @ledger.command("verify")
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
               show_default=True, help="Processes sharing the stretches between checkpoints.")
-def verify_command(workers: int) -> None:
+@click.option("--trusted-keys", type=click.File("r", encoding="utf-8"), default=None,
+              help="Check checkpoint signatures only against these keys (a saved copy of "
+                   "GET /api/v1/ledger/keys), not the keys the database publishes.")
+@click.option("--checkpoints", "held_file", type=click.File("r", encoding="utf-8"),
+              default=None, help="Checkpoints kept outside (a saved GET "
+                                 "/api/v1/ledger/checkpoints): each must still be in the "
+                                 "ledger, unchanged.")
+def verify_command(workers: int, trusted_keys, held_file) -> None:
     """Recompute every hash and check every checkpoint; exit 1 naming the first bad event."""
     from construction.models import Event
-    from construction.services.chain import seal_all, verify_ledger
+    from construction.services.chain import keys_from_document, seal_all, verify_ledger
 
+    try:
+        pinned = keys_from_document(json.load(trusted_keys)) if trusted_keys else None
+        held = json.load(held_file)["items"] if held_file else None
+    except (ValueError, KeyError, TypeError) as error:
+        raise click.ClickException(f"cannot read the file: {error}") from error
     seal_all()
     total = db.session.scalar(select(func.count()).select_from(Event))
     with reading(), click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
-        checked, breach = verify_ledger(progress=bar.update, workers=workers)
+        checked, breach = verify_ledger(progress=bar.update, workers=workers,
+                                        trusted_keys=pinned, held=held)
     if breach is not None:
         where = f"event {breach.event_id} " if breach.event_id else ""
         click.echo(f"BROKEN at sequence {breach.sequence}: {where}— {breach.reason}")

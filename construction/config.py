@@ -73,6 +73,9 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "TOKEN_CACHE_SECONDS": float(env.get("TOKEN_CACHE_SECONDS", "5")),
         "LABEL_SIGNING_KEY_FILE": env.get(
             "LABEL_SIGNING_KEY_FILE", os.path.join(instance_path, "label-signing-key.pem")),
+        # Checkpoints are signed with a key of their own, kept apart from the label key.
+        "LEDGER_SIGNING_KEY_FILE": env.get(
+            "LEDGER_SIGNING_KEY_FILE", os.path.join(instance_path, "ledger-signing-key.pem")),
         "LABEL_SHEET_MAX": int(env.get("LABEL_SHEET_MAX", "5000")),
         "DECODE_MAX_PIXELS": int(env.get("DECODE_MAX_PIXELS", "50000000")),
         "DECODE_RETRY_MAX_PIXELS": int(env.get("DECODE_RETRY_MAX_PIXELS", "12000000")),
@@ -150,4 +153,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         # accident would sign labels nobody has published or backed up.
         raise RuntimeError("LABEL_SIGNING_KEY_FILE must name an existing key in production "
                            "(create one with `flask labels new-key`)")
+    if config["ENV_NAME"] == "production" and not os.path.exists(
+            config["LEDGER_SIGNING_KEY_FILE"]):
+        raise RuntimeError("LEDGER_SIGNING_KEY_FILE must name an existing key in production "
+                           "(create one with `flask ledger new-key`)")
     return config

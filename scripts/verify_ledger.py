@@ -6,17 +6,21 @@ Download once (with a read-only token), keep the files, verify any time later:
     python scripts/verify_ledger.py download https://trace.example.cn TOKEN ./ledger-2026-11
     python scripts/verify_ledger.py check ./ledger-2026-11
     python scripts/verify_ledger.py check ./ledger-2026-12 --kept ./ledger-2026-11
+    python scripts/verify_ledger.py check ./ledger-2026-12 --key ./ledger-2026-11/keys.json
     python scripts/verify_ledger.py proof ./ledger-2026-11 proof-1234.json
 
-`download` saves keys.json (GET /api/v1/labels/keys), checkpoints.json
+`download` saves keys.json (GET /api/v1/ledger/keys), checkpoints.json
 (GET /api/v1/ledger/checkpoints) and chain.jsonl (every page of
 GET /api/v1/ledger/events). `check` verifies every checkpoint's Ed25519
 signature, recomputes the content hash of every event whose content you can
 see and the whole hash chain, and compares the chain's head and Merkle root
 with every signed checkpoint. `--kept` also checks that the checkpoints you
 kept from an earlier download still hold: a ledger rewritten since cannot
-match a checkpoint signed before. `proof` checks a component's proof file
-(GET /api/v1/components/{id}/proof) against the signed checkpoints.
+match a checkpoint signed before. `--key` checks the signatures against keys you
+saved earlier (or got from the operator) instead of the downloaded keys.json: a
+server that signs a rewritten ledger with a key of its own is caught. `proof`
+checks a component's proof file (GET /api/v1/components/{id}/proof) against the
+signed checkpoints.
 Exit status 0 when everything holds, 1 otherwise, naming the first failure.
 Needs Python 3.10+ and the `cryptography` package; nothing else.
 """
@@ -57,7 +61,7 @@ def _get(base: str, token: str, path: str) -> dict:
 def download(base: str, token: str, folder: Path) -> None:
     """Save the keys, the checkpoints and the whole chain into a folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "keys.json").write_text(json.dumps(_get(base, token, "/api/v1/labels/keys")))
+    (folder / "keys.json").write_text(json.dumps(_get(base, token, "/api/v1/ledger/keys")))
     checkpoints, after = [], 0
     while True:
         page = _get(base, token, f"/api/v1/ledger/checkpoints?after_sequence={after}&limit=1000")
@@ -76,8 +80,8 @@ def download(base: str, token: str, folder: Path) -> None:
     print(f"saved {len(checkpoints)} checkpoints and the chain in {folder}")
 
 
-def _keys(folder: Path) -> dict:
-    keys = json.loads((folder / "keys.json").read_text())["keys"]
+def _keys(folder: Path, pinned: Path | None = None) -> dict:
+    keys = json.loads((pinned or folder / "keys.json").read_text())["keys"]
     return {key["key_id"]: public_key_from_text(key["public_key"]) for key in keys}
 
 
@@ -99,9 +103,9 @@ def _checkpoints(folder: Path, keys: dict) -> list[dict]:
     return items
 
 
-def check(folder: Path, kept: Path | None = None) -> str:
+def check(folder: Path, kept: Path | None = None, pinned: Path | None = None) -> str:
     """Verify a downloaded ledger; return a summary line or raise Broken."""
-    keys = _keys(folder)
+    keys = _keys(folder, pinned)
     marks = {c["signed"]["sequence"]: c["signed"] for c in _checkpoints(folder, keys)}
     if kept is not None:
         for old in _checkpoints(kept, keys):
@@ -140,9 +144,9 @@ def check(folder: Path, kept: Path | None = None) -> str:
             "recomputed")
 
 
-def check_proof(folder: Path, proof_path: Path) -> str:
+def check_proof(folder: Path, proof_path: Path, pinned: Path | None = None) -> str:
     """Verify a component's proof file against signed checkpoints; return a summary."""
-    keys = _keys(folder)
+    keys = _keys(folder, pinned)
     proof = json.loads(proof_path.read_text())
     signed = {}
     for checkpoint in proof["checkpoints"]:
@@ -177,17 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     verify = commands.add_parser("check")
     verify.add_argument("folder", type=Path)
     verify.add_argument("--kept", type=Path)
+    verify.add_argument("--key", type=Path, help="keys.json saved earlier: trust only these")
     prove = commands.add_parser("proof")
     prove.add_argument("folder", type=Path)
     prove.add_argument("proof", type=Path)
+    prove.add_argument("--key", type=Path, help="keys.json saved earlier: trust only these")
     args = parser.parse_args(argv)
     try:
         if args.command == "download":
             download(args.base_url, args.token, args.folder)
         elif args.command == "check":
-            print(check(args.folder, args.kept))
+            print(check(args.folder, args.kept, args.key))
         else:
-            print(check_proof(args.folder, args.proof))
+            print(check_proof(args.folder, args.proof, args.key))
     except Broken as broken:
         print(f"BROKEN: {broken}")
         return 1

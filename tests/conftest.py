@@ -36,8 +36,9 @@ ROLES = [r.value for r in Role]
 
 
 # One label signing key for the whole run, outside the instance folder.
-SIGNING_KEY_FILE = os.path.join(tempfile.mkdtemp(prefix="prefabtrace-keys-"),
-                                "label-signing-key.pem")
+KEY_FOLDER = tempfile.mkdtemp(prefix="prefabtrace-keys-")
+SIGNING_KEY_FILE = os.path.join(KEY_FOLDER, "label-signing-key.pem")
+LEDGER_KEY_FILE = os.path.join(KEY_FOLDER, "ledger-signing-key.pem")
 
 
 class ClosingClient(FlaskClient):
@@ -61,6 +62,7 @@ def _app(uri: str, **extra):
     # Tokens are looked up every time: tests change users and tokens directly.
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": uri,
                               "LABEL_SIGNING_KEY_FILE": SIGNING_KEY_FILE,
+                              "LEDGER_SIGNING_KEY_FILE": LEDGER_KEY_FILE,
                               "TOKEN_CACHE_SECONDS": 0, **extra})
     application.test_client_class = ClosingClient
     return application

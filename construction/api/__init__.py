@@ -41,6 +41,7 @@ def register_api(app: Flask) -> None:
                    webhooks, ledger, reports):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
+    api.register_blueprint(ledger.public)
     _state_cross_field_rules()
     app.register_blueprint(health.bp)
     from construction import resolver

@@ -67,7 +67,7 @@ def ledger_lag() -> dict:
     Three index lookups (the partial index of unsealed events, the unique
     sequence): cheap enough for a load balancer's every probe.
     """
-    from construction.models import Event
+    from construction.models import Event, LedgerCheckpoint
 
     unsealed = db.session.scalar(select(func.count()).select_from(
         select(Event.id).where(Event.sequence.is_(None)).limit(UNSEALED_COUNT_CAP).subquery()))
@@ -75,10 +75,13 @@ def ledger_lag() -> dict:
         Event.sequence.is_(None)).order_by(Event.id).limit(1))
     newest_sealed = db.session.scalar(select(Event.server_time).where(
         Event.sequence.is_not(None)).order_by(Event.sequence.desc()).limit(1))
+    newest_checkpoint = db.session.scalar(select(LedgerCheckpoint.created_at).order_by(
+        LedgerCheckpoint.sequence.desc()).limit(1))
     now = datetime.now(UTC)
     oldest_age = _age_s(oldest_unsealed, now)
     return {"unsealed_events": unsealed, "oldest_unsealed_age_s": oldest_age,
             "newest_sealed_age_s": _age_s(newest_sealed, now),
+            "newest_checkpoint_age_s": _age_s(newest_checkpoint, now),
             "max_lag_s": current_app.config["LEDGER_SEAL_MAX_LAG_S"],
             "ok": oldest_age is None or oldest_age <= current_app.config["LEDGER_SEAL_MAX_LAG_S"]}
 

@@ -3,17 +3,44 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.extensions import mark_writing
-from construction.schemas import MAX_BIG_ID
+from construction.schemas import MAX_BIG_ID, LabelKeySchema
 from construction.services import chain
 
 blp = api_blueprint("ledger", __name__, "Signed checkpoints and proofs of the event ledger.",
                     url_prefix="/api/v1")
+public = Blueprint("ledger-keys", __name__, url_prefix="/api/v1/ledger",
+                   description="Public keys that verify ledger checkpoints (no token needed).")
+
+
+class LedgerKeySchema(LabelKeySchema):
+    purpose = fields.String(metadata={"description": "ledger; label for checkpoints signed "
+                                                     "before the ledger had a key of its own"})
+
+
+class LedgerKeysSchema(Schema):
+    keys = fields.List(fields.Nested(LedgerKeySchema))
+
+
+@public.route("/keys")
+class LedgerKeys(MethodView):
+    @public.response(200, LedgerKeysSchema)
+    @public.doc(security=[])
+    def get(self):
+        """List the public keys that verify checkpoint signatures, retired ones included.
+
+        Keep a copy: `flask ledger verify --trusted-keys FILE` and
+        `scripts/verify_ledger.py verify --keys FILE` check the ledger against
+        the keys in that copy, not against the keys its database publishes.
+        """
+        mark_writing()  # the first request publishes the signing key
+        return {"keys": chain.ledger_keys()}
 
 
 class CheckpointSchema(Schema):

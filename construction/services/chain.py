@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, func, select, text, update
@@ -37,6 +38,7 @@ from construction.ledger_format import (
     merkle_levels,
     merkle_root,
     statement_text,
+    utf8,
     verify_statement,
 )
 from construction.models import Event, LabelKey, LedgerCheckpoint
@@ -146,8 +148,32 @@ def maybe_seal() -> None:
 def _signing():
     from construction.services.labels import _publish, signing_key
 
-    key = signing_key()
-    return key, _publish(key.public_key())
+    key = signing_key("LEDGER_SIGNING_KEY_FILE")
+    return key, _publish(key.public_key(), "ledger")
+
+
+def ledger_keys() -> list[LabelKey]:
+    """List the keys checkpoints are signed with, newest first (publishing today's).
+
+    Checkpoints made before the ledger had a key of its own were signed with a
+    label key: those label keys are listed too, so that a verifier that pins this
+    list can check every checkpoint.
+    """
+    _signing()
+    db.session.commit()
+    legacy = select(LedgerCheckpoint.key_id).distinct()
+    return list(db.session.scalars(
+        select(LabelKey).where((LabelKey.purpose == "ledger") | LabelKey.key_id.in_(legacy))
+        .order_by(LabelKey.created_at.desc(), LabelKey.key_id)))
+
+
+def keys_from_document(document: dict) -> dict[str, Any]:
+    """Read pinned public keys from what GET /api/v1/ledger/keys returned."""
+    try:
+        return {key["key_id"]: public_key_from_text(key["public_key"])
+                for key in document["keys"]}
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"not a ledger keys document ({error})") from error
 
 
 def signed_checkpoint(first: int, sequence: int, head_hash: str, root: str,
@@ -164,7 +190,7 @@ def signed_checkpoint(first: int, sequence: int, head_hash: str, root: str,
     return LedgerCheckpoint(
         sequence=sequence, first_sequence=first, head_hash=head_hash, merkle_root=root,
         previous_id=last.id if last else None, created_at=created, key_id=kid,
-        statement=statement, signature=base64.b64encode(key.sign(statement.encode())).decode())
+        statement=statement, signature=base64.b64encode(key.sign(utf8(statement))).decode())
 
 
 def create_checkpoint() -> LedgerCheckpoint | None:
@@ -326,20 +352,59 @@ def _checkpoint_breach(checkpoint: LedgerCheckpoint, keys: dict) -> Breach | Non
     return None
 
 
+def _held_breach(marks: list[LedgerCheckpoint], held: list[dict]) -> Breach | None:
+    by_sequence = {mark.sequence: mark for mark in marks}
+    for copy in held:
+        mark = by_sequence.get(copy.get("sequence"))
+        if mark is None:
+            return Breach(copy.get("sequence"), None,
+                          f"checkpoint {copy.get('id')} up to event {copy.get('sequence')}, "
+                          "held outside, is missing from the ledger")
+        if (mark.statement, mark.signature) != (copy.get("statement"), copy.get("signature")):
+            return Breach(mark.sequence, None,
+                          f"checkpoint {mark.id} differs from the copy held outside "
+                          "(the ledger was rewritten)")
+    return None
+
+
+def _link_breach(marks: list[LedgerCheckpoint]) -> Breach | None:
+    import json
+
+    previous = None
+    for mark in marks:
+        named = json.loads(mark.statement).get("previous")
+        wanted = ({"sequence": previous.sequence, "head_hash": previous.head_hash}
+                  if previous else None)
+        if named != wanted or mark.first_sequence != (previous.sequence + 1 if previous
+                                                      else 1):
+            return Breach(mark.sequence, None, f"checkpoint {mark.id} does not follow the "
+                                               "checkpoint before it (one is missing or moved)")
+        previous = mark
+    return None
+
+
 def verify_ledger(progress: Callable[[int], None] | None = None, batch: int = 20_000,
-                  workers: int = 1) -> tuple[int, Breach | None]:
+                  workers: int = 1, trusted_keys: dict | None = None,
+                  held: list[dict] | None = None) -> tuple[int, Breach | None]:
     """Recompute every hash and check every checkpoint; return events checked, first breach.
 
     The stretch between two checkpoints is checked on its own (each event
     against its stored predecessor), so `workers` processes can share them.
+    `trusted_keys` (pinned outside the database) replace the keys the database
+    publishes; `held` checkpoints (copies a regulator kept) must all be in the
+    ledger unchanged.
     """
-    keys = {row.key_id: public_key_from_text(row.public_key)
-            for row in db.session.scalars(select(LabelKey))}
+    keys = trusted_keys if trusted_keys is not None else {
+        row.key_id: public_key_from_text(row.public_key)
+        for row in db.session.scalars(select(LabelKey))}
     marks = list(db.session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.sequence)))
     for checkpoint in marks:
         breach = _checkpoint_breach(checkpoint, keys)
         if breach:
             return 0, breach
+    breach = _link_breach(marks) or _held_breach(marks, held or [])
+    if breach:
+        return 0, breach
     top = db.session.scalar(select(func.max(Event.sequence))) or 0
     units, first, previous_time = [], 1, None
     for mark in marks:

@@ -54,9 +54,9 @@ _PUBLIC_REFRESH_SECONDS = 5.0
 # --- keys --------------------------------------------------------------------
 
 
-def signing_key() -> Ed25519PrivateKey:
-    """Return the label signing key, creating it on first use outside production."""
-    path = current_app.config["LABEL_SIGNING_KEY_FILE"]
+def signing_key(setting: str = "LABEL_SIGNING_KEY_FILE") -> Ed25519PrivateKey:
+    """Return the signing key the setting names, creating it on first use outside production."""
+    path = current_app.config[setting]
     try:
         mtime = os.stat(path).st_mtime_ns
     except FileNotFoundError:
@@ -64,7 +64,7 @@ def signing_key() -> Ed25519PrivateKey:
             raise
         try:
             write_new_key(path)
-            current_app.logger.warning("created a new label signing key in %s", path)
+            current_app.logger.warning("created a new signing key in %s", path)
         except FileExistsError:
             pass  # another worker created it first
         mtime = os.stat(path).st_mtime_ns
@@ -78,13 +78,14 @@ def signing_key() -> Ed25519PrivateKey:
     return key
 
 
-def _publish(public_key: Ed25519PublicKey) -> str:
-    """Make sure the key's public half is published; return its key id."""
+def _publish(public_key: Ed25519PublicKey, purpose: str = "label") -> str:
+    """Make sure the key's public half is published for its purpose; return its key id."""
     kid = key_id(public_key)
     if db.session.get(LabelKey, kid) is None:
         try:
             with db.session.begin_nested():
-                db.session.add(LabelKey(key_id=kid, public_key=public_key_text(public_key)))
+                db.session.add(LabelKey(key_id=kid, public_key=public_key_text(public_key),
+                                        purpose=purpose))
         except IntegrityError:
             pass  # published by a concurrent request
     return kid
@@ -113,8 +114,8 @@ def published_keys() -> list[LabelKey]:
     """List every public key labels were ever signed with, newest first."""
     _publish(signing_key().public_key())
     db.session.commit()
-    return list(db.session.scalars(select(LabelKey).order_by(LabelKey.created_at.desc(),
-                                                             LabelKey.key_id)))
+    return list(db.session.scalars(select(LabelKey).where(LabelKey.purpose == "label")
+                                   .order_by(LabelKey.created_at.desc(), LabelKey.key_id)))
 
 
 def verifying_keys(refresh: bool = False) -> dict[str, Ed25519PublicKey]:
@@ -128,7 +129,8 @@ def verifying_keys(refresh: bool = False) -> dict[str, Ed25519PublicKey]:
         if (not refresh and _public["database"] == database
                 and time.monotonic() - _public["loaded_at"] < _PUBLIC_REFRESH_SECONDS):
             return _public["keys"]
-    rows = db.session.execute(select(LabelKey.key_id, LabelKey.public_key)).all()
+    rows = db.session.execute(select(LabelKey.key_id, LabelKey.public_key)
+                              .where(LabelKey.purpose == "label")).all()
     keys = {kid: public_key_from_text(text) for kid, text in rows}
     with _lock:
         _public.update(keys=keys, loaded_at=time.monotonic(), database=database)

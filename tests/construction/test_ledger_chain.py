@@ -202,7 +202,7 @@ def _download(world, folder, role="regulator"):
     """What `verify_ledger.py download` saves, fetched through the test client."""
     folder.mkdir(parents=True, exist_ok=True)
     client = world.client(role)
-    (folder / "keys.json").write_text(json.dumps(client.get("/api/v1/labels/keys").get_json()))
+    (folder / "keys.json").write_text(json.dumps(client.get("/api/v1/ledger/keys").get_json()))
     (folder / "checkpoints.json").write_text(json.dumps(
         client.get("/api/v1/ledger/checkpoints").get_json()))
     with open(folder / "chain.jsonl", "w") as out:
@@ -266,7 +266,7 @@ def test_the_offline_script_finds_edited_files_and_rewrites(world, tmp_path, cap
     fields = json.loads(checkpoints["items"][0]["statement"])
     fields["head_hash"] = "e" * 64
     # The server holds the key, so a rewrite comes signed: only the kept copy exposes it.
-    key = read_key(world.app.config["LABEL_SIGNING_KEY_FILE"])
+    key = read_key(world.app.config["LEDGER_SIGNING_KEY_FILE"])
     checkpoints["items"][0]["statement"] = statement_text(fields)
     checkpoints["items"][0]["signature"] = base64.b64encode(
         key.sign(statement_text(fields).encode())).decode()

@@ -348,6 +348,7 @@ def test_production_sends_the_session_cookie_only_over_https(monkeypatch, tmp_pa
     key = tmp_path / "key.pem"
     key.write_text("-")
     monkeypatch.setenv("LABEL_SIGNING_KEY_FILE", str(key))
+    monkeypatch.setenv("LEDGER_SIGNING_KEY_FILE", str(key))
     assert load_config(str(tmp_path))["SESSION_COOKIE_SECURE"] is True
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")
     assert load_config(str(tmp_path))["SESSION_COOKIE_SECURE"] is False
