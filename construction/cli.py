@@ -420,6 +420,15 @@ def seal_command(loop: bool, interval: float, rounds: int | None) -> None:
         seal_forever(interval, max_rounds=rounds, stop=stop)
 
 
+def _held_checkpoints(text: str) -> list[dict]:
+    """Read checkpoints kept outside: a saved GET /ledger/checkpoints, or the JSON-lines export."""
+    try:
+        document = json.loads(text)
+    except ValueError:  # several lines: the export
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return document["items"] if "items" in document else [document]
+
+
 @ledger.command("new-key")
 def ledger_new_key_command() -> None:
     """Create the checkpoint signing key (LEDGER_SIGNING_KEY_FILE; refused when one exists)."""
@@ -465,7 +474,7 @@ def verify_command(workers: int, trusted_keys, held_file) -> None:
 
     try:
         pinned = keys_from_document(json.load(trusted_keys)) if trusted_keys else None
-        held = json.load(held_file)["items"] if held_file else None
+        held = _held_checkpoints(held_file.read()) if held_file else None
     except (ValueError, KeyError, TypeError) as error:
         raise click.ClickException(f"cannot read the file: {error}") from error
     seal_all()

@@ -104,6 +104,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         # /health says "degraded" when an event waits longer than this to be sealed.
         "LEDGER_SEAL_MAX_LAG_S": float(env.get("LEDGER_SEAL_MAX_LAG_S", "60")),
         "LEDGER_CHECKPOINT_HOURS": float(env.get("LEDGER_CHECKPOINT_HOURS", "24")),
+        "LEDGER_CHECKPOINT_EXPORT": env.get(
+            "LEDGER_CHECKPOINT_EXPORT", os.path.join(instance_path, "ledger-checkpoints.jsonl")),
         "LEDGER_BACKDATE_MINUTES": float(env.get("LEDGER_BACKDATE_MINUTES", "10")),
         "WEBHOOK_ALLOW_PRIVATE": env.get("WEBHOOK_ALLOW_PRIVATE", "").lower()
         in ("1", "true", "yes", "on"),

@@ -63,6 +63,7 @@ def _app(uri: str, **extra):
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": uri,
                               "LABEL_SIGNING_KEY_FILE": SIGNING_KEY_FILE,
                               "LEDGER_SIGNING_KEY_FILE": LEDGER_KEY_FILE,
+                              "LEDGER_CHECKPOINT_EXPORT": "",
                               "TOKEN_CACHE_SECONDS": 0, **extra})
     application.test_client_class = ClosingClient
     return application

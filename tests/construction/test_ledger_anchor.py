@@ -102,3 +102,22 @@ def test_health_reports_the_age_of_the_newest_checkpoint(world):
     assert admin.post("/api/v1/ledger/checkpoints").status_code == 201
     age = admin.get("/health").get_json()["ledger"]["newest_checkpoint_age_s"]
     assert 0 <= age < 60
+
+
+def test_checkpoints_are_appended_to_the_export_as_they_are_made(world, runner, tmp_path):
+    export = tmp_path / "checkpoints.jsonl"
+    world.app.config["LEDGER_CHECKPOINT_EXPORT"] = str(export)
+    made = []
+    for _ in range(2):
+        _history(world, 1)
+        made.append(world.client("admin").post("/api/v1/ledger/checkpoints").get_json())
+    lines = [json.loads(line) for line in export.read_text().splitlines()]
+    assert [(c["sequence"], c["signature"]) for c in lines] == \
+        [(c["sequence"], c["signature"]) for c in made]
+    held = runner.invoke(args=["ledger", "verify", "--workers", "1", "--checkpoints",
+                               str(export)])
+    assert held.exit_code == 0, held.output
+    _rewrite_as_an_insider(world, tmp_path)
+    caught = runner.invoke(args=["ledger", "verify", "--workers", "1", "--checkpoints",
+                                 str(export)])
+    assert caught.exit_code == 1 and "held outside" in caught.output, caught.output
