@@ -180,26 +180,80 @@ def _connect_public(address, timeout=None, source_address=None, *args):
     raise last_error
 
 
-class _PublicHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connect_public
+class _Deadline:
+    """Cut an attempt's connections when its wall-clock time is up.
+
+    A socket timeout bounds each read, so a receiver that sends one byte every
+    few seconds would hold a delivery for ever; this bounds the whole attempt.
+    """
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+    def track(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _cut(sock)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _cut(sock)
 
 
-class _PublicHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connect_public
+def _cut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+    except OSError:
+        pass
 
 
-class _PublicHTTPHandler(urllib.request.HTTPHandler):
+def _connection(base: type, deadline: _Deadline, public: bool) -> type:
+    class Connection(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            create = _connect_public if public else socket.create_connection
+
+            def tracked(*args, **kwargs):
+                return deadline.track(create(*args, **kwargs))
+
+            self._create_connection = tracked
+
+    return Connection
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, connection: type):
+        super().__init__()
+        self._connection = connection
+
     def http_open(self, req):
-        return self.do_open(_PublicHTTPConnection, req)
+        return self.do_open(self._connection, req)
 
 
-class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, connection: type):
+        super().__init__()
+        self._connection = connection
+
     def https_open(self, req):
-        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
+        return self.do_open(self._connection, req, context=self._context)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -207,12 +261,13 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # the 3xx answer then surfaces as an HTTPError: a failed attempt
 
 
-def _opener(allow_private: bool) -> urllib.request.OpenerDirector:
+def _opener(allow_private: bool, deadline: _Deadline) -> urllib.request.OpenerDirector:
     # No proxies from the environment: the address check must see the real peer.
-    handlers = [urllib.request.ProxyHandler({}), _NoRedirects()]
-    if not allow_private:
-        handlers += [_PublicHTTPHandler(), _PublicHTTPSHandler()]
-    return urllib.request.build_opener(*handlers)
+    public = not allow_private
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), _NoRedirects(),
+        _HTTPHandler(_connection(http.client.HTTPConnection, deadline, public)),
+        _HTTPSHandler(_connection(http.client.HTTPSConnection, deadline, public)))
 
 
 # --- signing and posting -----------------------------------------------------------
@@ -238,8 +293,17 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float,
     """POST a JSON body; a 2xx answer is delivered, anything else a failure with its reason."""
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json", "User-Agent": USER_AGENT, **headers})
+    with _Deadline(timeout) as deadline:
+        outcome = _post(request, timeout, allow_private, deadline)
+    if deadline.expired and not outcome.delivered:
+        return Outcome(False, None, f"timed out: no complete answer within {timeout:g} s")
+    return outcome
+
+
+def _post(request: urllib.request.Request, timeout: float, allow_private: bool,
+          deadline: _Deadline) -> Outcome:
     try:
-        with _opener(allow_private).open(request, timeout=timeout) as response:
+        with _opener(allow_private, deadline).open(request, timeout=timeout) as response:
             return Outcome(True, response.status, "")
     except urllib.error.HTTPError as error:
         try:

@@ -420,3 +420,37 @@ def test_dispatching_again_from_an_old_cursor_queues_nothing_twice(app, world, r
     assert "0 queued, 0 delivered" in _deliver(runner)
     assert len(receiver.requests) == 2
     assert _detail(world, "admin", subscription["id"])["delivery_counts"]["delivered"] == 2
+
+
+def test_a_receiver_that_answers_one_byte_at_a_time_is_cut_off_at_the_deadline():
+    from construction.services.webhooks import post_json
+
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Padding: " + b"x" * 60 + b"\r\n\r\n"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def drip():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            for byte in answer:  # 80 bytes, one every 0.2 s: each read well within 1 s
+                if stop.wait(0.2):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        outcome = post_json(f"http://127.0.0.1:{listener.getsockname()[1]}/hook", b"{}", {},
+                            timeout=1.0, allow_private=True)
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert not outcome.delivered
+    assert "no complete answer within 1 s" in outcome.error
