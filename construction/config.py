@@ -48,6 +48,7 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "SIGN_IN_MAX_FAILURES": int(env.get("SIGN_IN_MAX_FAILURES", "10")),
         "SIGN_IN_MAX_FAILURES_PER_ADDRESS": int(env.get("SIGN_IN_MAX_FAILURES_PER_ADDRESS",
                                                         "100")),
+        "SIGN_IN_MAX_FAILURES_PER_NAME": int(env.get("SIGN_IN_MAX_FAILURES_PER_NAME", "50")),
         "SIGN_IN_PAUSE_MINUTES": int(env.get("SIGN_IN_PAUSE_MINUTES", "15")),
         # Reverse proxies in front (1 behind nginx or Caddy): their X-Forwarded-*
         # headers then give the client's address and the scheme.

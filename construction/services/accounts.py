@@ -229,15 +229,24 @@ def end_page_sessions(user_id: int) -> None:
 
 def sign_in_paused(name: str, remote_addr: str) -> bool:
     """Tell whether too many wrong passwords came lately for `name` from this address,
-    or from this address for any names."""
+    from this address for any names, or for `name` from any addresses."""
     config = current_app.config
     since = datetime.now(UTC) - timedelta(minutes=config["SIGN_IN_PAUSE_MINUTES"])
-    recent = select(func.count()).select_from(SignInFailure).where(
-        SignInFailure.remote_addr == remote_addr[:64], SignInFailure.at > since)
-    if db.session.scalar(recent) >= config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"]:
-        return True
-    for_name = recent.where(SignInFailure.user_name == name)
-    return db.session.scalar(for_name) >= config["SIGN_IN_MAX_FAILURES"]
+    counted = select(func.count()).select_from(SignInFailure).where(SignInFailure.at > since)
+    from_address = counted.where(SignInFailure.remote_addr == remote_addr[:64])
+    for_name = counted.where(SignInFailure.user_name == name)
+    # Guesses spread over many addresses still add up against the one name they try.
+    for query, limit, what in (
+            (from_address, config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"], "from this address"),
+            (from_address.where(SignInFailure.user_name == name),
+             config["SIGN_IN_MAX_FAILURES"], "for this name from this address"),
+            (for_name, config["SIGN_IN_MAX_FAILURES_PER_NAME"], "for this name")):
+        if db.session.scalar(query) >= limit:
+            current_app.logger.warning("sign-in paused for %r from %s: %d wrong passwords %s "
+                                       "in %d min", name, remote_addr, limit, what,
+                                       config["SIGN_IN_PAUSE_MINUTES"])
+            return True
+    return False
 
 
 def record_sign_in_failure(name: str, remote_addr: str) -> None:
@@ -247,6 +256,7 @@ def record_sign_in_failure(name: str, remote_addr: str) -> None:
     db.session.execute(delete(SignInFailure).where(SignInFailure.at <= since))
     db.session.add(SignInFailure(user_name=name, remote_addr=remote_addr[:64], at=now))
     db.session.commit()
+    current_app.logger.warning("wrong password for %r from %s", name, remote_addr)
 
 
 def clear_sign_in_failures(name: str) -> None:

@@ -294,6 +294,28 @@ def test_one_address_guessing_many_names_is_paused(world):
     assert response.status_code == 429
 
 
+def test_guesses_at_one_name_from_many_addresses_add_up_and_are_logged(world, caplog):
+    world.app.config["SIGN_IN_MAX_FAILURES_PER_NAME"] = 5
+    with world.app.app_context():
+        set_password(world.ids["user_admin"], PASSWORD)
+    for number in range(5):
+        guesser = world.app.test_client()
+        guesser.environ_base["REMOTE_ADDR"] = f"203.0.113.{number + 1}"
+        response = guesser.post("/login", data={"csrf_token": _form_token(guesser),
+                                                "name": "user-admin",
+                                                "password": f"guess-{number}-xxxxxxx"})
+        assert response.status_code == 401
+    assert "wrong password for 'user-admin' from 203.0.113.5" in caplog.text
+    newcomer = world.app.test_client()
+    newcomer.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    response = newcomer.post("/login", data={"csrf_token": _form_token(newcomer),
+                                             "name": "user-admin", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "sign-in paused for 'user-admin'" in caplog.text
+    # Other names are not affected.
+    assert _sign_in(world, "project_manager")[1].status_code == 302
+
+
 def test_signing_out_ends_the_sessions_on_every_device_and_a_stale_form_still_signs_out(world):
     phone, _ = _sign_in(world, "site_supervisor")
     tablet = world.app.test_client()
