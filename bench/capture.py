@@ -889,6 +889,14 @@ def main(argv: list[str] | None = None) -> int:
     if not (BIN / "gunicorn").exists():
         print(f"no virtualenv at {BIN.parent}: run `make setup` first", file=sys.stderr)
         return 2
+    return run_per_database(args, run_database, lambda run: report(run, args), "benchmark")
+
+
+def run_per_database(args: argparse.Namespace, run, report, what: str) -> int:
+    """Run `run(kind, args)` on the chosen databases, then `report` each run; the exit status.
+
+    `args.database` is sqlite, postgresql, both, or None (both when PostgreSQL answers).
+    """
     reachable = postgres_reachable()
     if args.database is None:
         args.database = "both" if reachable else "sqlite"
@@ -902,15 +910,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     try:
         for kind in kinds:
-            runs.append(run_database(kind, args))
+            runs.append(run(kind, args))
     except BenchError as error:
-        print(f"benchmark failed: {error}", file=sys.stderr)
+        print(f"{what} failed to run: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    for run in runs:
-        report(run, args)
+    for finished in runs:
+        report(finished)
     print(f"\ntotal time {time.monotonic() - began:.0f} s")
     return 0
 

@@ -70,7 +70,7 @@ from bench.capture import (  # noqa: E402
     http,
     http_json,
     import_components,
-    postgres_reachable,
+    run_per_database,
 )
 
 PG_DATABASE = "bench_crash"
@@ -566,29 +566,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    reachable = postgres_reachable()
-    if args.database is None:
-        args.database = "both" if reachable else "sqlite"
-    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
-    if "postgresql" in kinds and not reachable:
-        print("PostgreSQL is not reachable at 127.0.0.1:5432", file=sys.stderr)
-        return 2
-    began = time.monotonic()
-    runs = []
-    try:
-        for kind in kinds:
-            runs.append(run_engine(kind, args))
-    except BenchError as error:
-        print(f"crash test failed to run: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    for run in runs:
-        report(run)
-    print(f"\ntotal time {time.monotonic() - began:.0f} s")
-    return 0
+    return run_per_database(parse_args(argv), run_engine, report, "crash test")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import logging
 import os
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +55,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.capture import stop_gunicorn  # noqa: E402
 
 SPEC_PATH = "/api/v1/openapi.json"
 PHASES = ["examples", "coverage", "fuzzing", "stateful"]
@@ -306,13 +307,7 @@ def serve_with_gunicorn(database_url: str, folder: Path) -> Iterator[tuple[str, 
                 time.sleep(0.2)
         yield url, exceptions
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)  # its own session: only what we started
-                server.wait(timeout=10)
+        stop_gunicorn(server)
         exceptions.extend(_gunicorn_exceptions(log))
 
 

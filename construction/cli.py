@@ -52,7 +52,7 @@ def create_org(name: str, kind: str, region_code: str) -> None:
 def create_user_command(name: str, organization_id: int, role: str, token: bool,
                         days: int) -> None:
     """Create a user (and print a token, shown only this once)."""
-    from construction.services.accounts import create_user, issue_token
+    from construction.services.accounts import DEFAULT_LIFETIME, create_user, issue_token
 
     try:
         user = create_user(name, organization_id, role)
@@ -62,8 +62,7 @@ def create_user_command(name: str, organization_id: int, role: str, token: bool,
         raise click.ClickException(f"a user named '{name}' already exists") from error
     click.echo(f"user {user.id}: {user.name} ({user.role.value})")
     if token:
-        record, secret = issue_token(user.id, name="cli", days=days or
-                                     current_app.config["TOKEN_DEFAULT_DAYS"])
+        record, secret = issue_token(user.id, name="cli", days=days or DEFAULT_LIFETIME)
         click.echo(f"token {record.id} (shown once): {secret}")
 
 
@@ -74,11 +73,10 @@ def create_user_command(name: str, organization_id: int, role: str, token: bool,
               help="Token lifetime in days (default: TOKEN_DEFAULT_DAYS).")
 def token_command(user_id: int, name: str, days: int) -> None:
     """Issue an API token for a user (shown only this once)."""
-    from construction.services.accounts import issue_token
+    from construction.services.accounts import DEFAULT_LIFETIME, issue_token
 
     try:
-        record, secret = issue_token(user_id, name=name, days=days or
-                                     current_app.config["TOKEN_DEFAULT_DAYS"])
+        record, secret = issue_token(user_id, name=name, days=days or DEFAULT_LIFETIME)
     except (LookupError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"token {record.id} (shown once): {secret}")
@@ -111,16 +109,20 @@ def password_command(user_id: int, password: str) -> None:
     click.echo(f"user {user_id}: password set; their page sessions have ended")
 
 
+def _set_active(user_id: int, active: bool) -> User:
+    from construction.services.accounts import set_active
+
+    try:
+        return set_active(user_id, active)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from error
+
+
 @users.command("deactivate")
 @click.argument("user_id", type=int)
 def deactivate_command(user_id: int) -> None:
     """Deactivate a user: their tokens and page sessions stop working at once."""
-    from construction.services.accounts import set_active
-
-    try:
-        user = set_active(user_id, False)
-    except LookupError as error:
-        raise click.ClickException(str(error)) from error
+    user = _set_active(user_id, False)
     click.echo(f"user {user.id}: {user.name} deactivated; tokens and page sessions stopped")
 
 
@@ -128,12 +130,7 @@ def deactivate_command(user_id: int) -> None:
 @click.argument("user_id", type=int)
 def activate_command(user_id: int) -> None:
     """Activate a deactivated user again (their unexpired tokens work again)."""
-    from construction.services.accounts import set_active
-
-    try:
-        user = set_active(user_id, True)
-    except LookupError as error:
-        raise click.ClickException(str(error)) from error
+    user = _set_active(user_id, True)
     click.echo(f"user {user.id}: {user.name} active")
 
 

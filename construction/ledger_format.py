@@ -7,7 +7,7 @@ Pure functions (standard library and `cryptography` only), so that
   fixed order (times in UTC ISO 8601 with microseconds, JSON values with
   sorted keys, no spaces); `content_hash` = SHA-256 of its UTF-8 bytes. A lone
   UTF-16 surrogate (which JSON may escape but UTF-8 cannot hold; the API refuses
-  it, but an older row may carry one) is written as its JSON escape `\\udXXX`,
+  it, but an older row may carry one) is written as its JSON escape (`\\udc00`),
   so that every stored event has canonical bytes, and those bytes are valid
   UTF-8 JSON denoting the same text.
 - `chain_hash` = SHA-256(previous chain hash || content hash), over raw bytes;

@@ -29,7 +29,7 @@ _WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 
 
 def lone_surrogate(text: str) -> str | None:
-    """Return the first lone surrogate in `text` as `\\uXXXX`, or None."""
+    """Return the first lone surrogate in `text` as its escape (e.g. `\\udc00`), or None."""
     found = _SURROGATE.search(text)
     return None if found is None else f"\\u{ord(found.group()):04x}"
 

@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -208,6 +209,16 @@ def path_to(state: str) -> list[str]:
         return ["scrap"]
     index = list(STATE_AFTER.values()).index(state)
     return ROUTE[: index + 1]
+
+
+def wait_until(condition, limit_s: float = 60.0) -> bool:
+    """Poll `condition` until it holds (True) or `limit_s` passed (False)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
 
 
 def _new_code() -> str:

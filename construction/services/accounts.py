@@ -63,16 +63,17 @@ def create_user(name: str, organization_id: int, role: str) -> User:
     return user
 
 
-DEFAULT = object()
+# Stands for "as long as TOKEN_DEFAULT_DAYS says" (None already means "never expires").
+DEFAULT_LIFETIME = object()
 
 
-def issue_token(user_id: int, name: str = "", days=DEFAULT) -> tuple[ApiToken, str]:
+def issue_token(user_id: int, name: str = "", days=DEFAULT_LIFETIME) -> tuple[ApiToken, str]:
     """Create a token for a user; return the record and the secret (shown once).
 
     Without `days` the token lives TOKEN_DEFAULT_DAYS; `days=None` makes a token
     that never expires.
     """
-    if days is DEFAULT:
+    if days is DEFAULT_LIFETIME:
         days = current_app.config["TOKEN_DEFAULT_DAYS"]
     check_text(name, "the token name")
     if days is not None and days < 1:

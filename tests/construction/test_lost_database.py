@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from sqlalchemy.engine import make_url
 from construction.extensions import db
 from construction.models import Event
 from construction.resilience import Backoff, LoopStats, is_database_unavailable
-from tests.conftest import _app
+from tests.conftest import _app, wait_until
 
 PROBLEM = "application/problem+json"
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,16 +87,6 @@ def unsealed(url: str) -> int:
 
     with psycopg.connect(_libpq(url)) as connection:
         return connection.execute(query).fetchone()[0]
-
-
-def wait_until(condition, limit_s: float = 60.0) -> bool:
-    """Poll `condition` until it holds (True) or `limit_s` passed (False)."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 class SealerThread:

@@ -8,12 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from scripts.serve import default_services, redis_answers
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,16 +26,6 @@ def _closed_port() -> int:
 
 def _redis_up() -> bool:
     return redis_answers("redis://127.0.0.1:6379/0")
-
-
-def wait_until(condition, limit_s: float = 60.0) -> bool:
-    """Poll `condition` until it holds (True) or `limit_s` passed (False)."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def _python(code: str) -> str:
