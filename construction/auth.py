@@ -1,32 +1,13 @@
-"""Who is calling (bearer token, or a page's session cookie) and project scope."""
+"""Who is calling: a bearer token, or a page's session cookie."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from flask import g, request, session
-from sqlalchemy import Select, select
+from flask import current_app, g, request, session
 
 from construction.errors import ApiProblem
 from construction.extensions import lone_read
-from construction.models import Project, ProjectParticipant
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is acting: a user, their role and their organization."""
-
-    user_id: int
-    user_name: str
-    role: str
-    organization_id: int
-    organization_kind: str
-    region_code: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
+from construction.permissions import Principal, declared_capability, require
+from construction.services.accounts import principal_for_session, principal_for_token
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -39,8 +20,6 @@ def authenticate_request() -> Principal:
     """
     if "principal" in g:
         return g.principal
-    from construction.services.accounts import principal_for_token
-
     header = request.headers.get("Authorization", "")
     if not header and "user_id" in session:
         principal = session_principal()
@@ -69,8 +48,6 @@ def session_principal() -> Principal | None:
     """Return the principal of the signed-in page session, or None."""
     if "principal" in g:
         return g.principal
-    from construction.services.accounts import principal_for_session
-
     user_id, stamp = session.get("user_id"), session.get("stamp")
     if not isinstance(user_id, int) or not isinstance(stamp, str):
         return None
@@ -91,29 +68,13 @@ def _check_csrf_header() -> None:
             from error
 
 
-def readable_or_404(principal: Principal, model, object_id: int, noun: str,
-                    project_column=None):
-    """Return the row of `model` with this id if the principal may read its project, else 404."""
-    from construction.extensions import db
-
-    column = project_column if project_column is not None else model.project_id
-    query = select(model).where(model.id == object_id)
-    scope = visible_project_ids(principal)
-    if scope is not None:
-        query = query.where(column.in_(scope))
-    row = db.session.scalar(query)
-    if row is None:
-        raise ApiProblem("not-found", f"no {noun} {object_id}")
-    return row
-
-
-def visible_project_ids(principal: Principal) -> Select | None:
-    """Return a select of the project ids `principal` may read (None means all)."""
-    if principal.is_admin:
-        return None
-    if principal.role == "regulator":
-        return select(Project.id).where(
-            Project.region_code.startswith(principal.region_code, autoescape=True))
-    return select(ProjectParticipant.project_id).where(
-        ProjectParticipant.organization_id == principal.organization_id
-    )
+def authorize_request() -> Principal:
+    """Authenticate the caller and check the capability the route declares (403 if not held)."""
+    principal = authenticate_request()
+    view = current_app.view_functions.get(request.endpoint)
+    capability = declared_capability(view, request.method)
+    if capability is None:
+        # A route that declares nothing is open to nobody (a test finds it first).
+        raise ApiProblem("forbidden", "this route declares no capability")
+    require(principal, capability)
+    return principal

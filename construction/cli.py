@@ -15,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from construction.extensions import db, reading
 from construction.models import ApiToken, Organization, OrganizationKind, Role, User
+from construction.permissions import Principal
+from construction.services.accounts import principal_of_user
 
 users = AppGroup("users", help="Manage organizations, users and API tokens.")
 ledger = AppGroup("ledger", help="Check, seal and checkpoint the event ledger.")
@@ -167,9 +169,7 @@ def check_command() -> None:
         sys.exit(1)
 
 
-def _acting_user(name: str | None):
-    from construction.auth import Principal
-
+def _acting_user(name: str | None) -> Principal:
     query = select(User).where(User.active.is_(True))
     query = query.where(User.name == name) if name else \
         query.where(User.role == Role.admin).order_by(User.id)
@@ -177,9 +177,7 @@ def _acting_user(name: str | None):
     if user is None:
         raise click.ClickException(f"no active user named {name!r}" if name else
                                    "no active admin user: pass --user NAME")
-    organization = db.session.get(Organization, user.organization_id)
-    return Principal(user.id, user.name, user.role.value, organization.id,
-                     organization.kind.value, organization.region_code)
+    return principal_of_user(user.id)
 
 
 @labels.command("sheet")

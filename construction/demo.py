@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from construction.auth import Principal
 from construction.extensions import db
 from construction.models import (
     Building,
@@ -26,6 +25,7 @@ from construction.models import (
     Storey,
     User,
 )
+from construction.permissions import Principal
 from construction.services.accounts import issue_token, principal_for_token, set_password
 from construction.services.scans import ScanItem, record_scans
 from labels.codes import new_code

@@ -169,11 +169,11 @@ def init_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)
 
-    @app.get("/api/v1/problems/<type_>")
-    def problem_type(type_: str):
-        """Describe one problem type."""
-        if type_ not in PROBLEM_TYPES:
-            raise ApiProblem("not-found", f"no problem type '{type_}'")
-        status, title_en, title_zh = PROBLEM_TYPES[type_]
-        return {"type": PROBLEM_BASE + type_, "status": status,
-                "title": {"en": title_en, "zh-CN": title_zh}}
+
+def describe_problem_type(type_: str) -> dict[str, Any]:
+    """Return what GET /api/v1/problems/{type} answers for one problem type."""
+    if type_ not in PROBLEM_TYPES:
+        raise ApiProblem("not-found", f"no problem type '{type_}'")
+    status, title_en, title_zh = PROBLEM_TYPES[type_]
+    return {"type": PROBLEM_BASE + type_, "status": status,
+            "title": {"en": title_en, "zh-CN": title_zh}}

@@ -34,7 +34,8 @@ from construction import lifecycle
 from construction.auth import session_principal
 from construction.extensions import csrf, lone_read
 from construction.i18n import LANGUAGES, page_language
-from construction.services.photos import DECIDING_ROLES, UPLOAD_ROLES
+from construction.models import Component, Photo
+from construction.permissions import PUBLIC, Principal, may, readable, requires
 
 bp = Blueprint("pages", __name__)
 
@@ -75,19 +76,14 @@ ROLE_LABELS = {
     "site_supervisor": _l("Site supervisor"), "regulator": _l("Regulator"),
 }
 
-# Who sees which page. Scanning is for roles that record actions; the photo
-# pages for roles that upload or decide findings (regulators read them).
-SCAN_ROLES = frozenset(role for role in lifecycle.ROLES if lifecycle.role_actions(role))
-PHOTO_ROLES = UPLOAD_ROLES | DECIDING_ROLES | {"regulator"}
-DASHBOARD_ROLES = frozenset({"admin", "project_manager", "qc_inspector", "site_supervisor",
-                             "regulator"})
-NAVIGATION = (("pages.scan", _l("Scan"), SCAN_ROLES),
-              ("pages.photos", _l("Photos"), PHOTO_ROLES),
-              ("pages.dashboard", _l("Dashboard"), DASHBOARD_ROLES))
+# Which page the navigation offers to whom: each is open to the holders of a capability.
+NAVIGATION = (("pages.scan", _l("Scan"), "scan.record"),
+              ("pages.photos", _l("Photos"), "photo.read"),
+              ("pages.dashboard", _l("Dashboard"), "page.dashboard"))
 
 
-def page(roles: frozenset[str]):
-    """Serve a view only to a signed-in user whose role may use it."""
+def page(capability: str):
+    """Serve a view only to a signed-in user who holds the capability."""
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
@@ -95,10 +91,10 @@ def page(roles: frozenset[str]):
             if principal is None:
                 session.pop("user_id", None)
                 return redirect(url_for("pages.sign_in", next=request.full_path.rstrip("?")))
-            if principal.role not in roles:
+            if not may(principal, capability):
                 abort(403)
             return view(*args, **kwargs)
-        return wrapper
+        return requires(capability)(wrapper)
     return decorate
 
 
@@ -120,8 +116,8 @@ def _page_context():
     return {
         "principal": principal,
         "role_label": ROLE_LABELS.get(role, "") if role else "",
-        "navigation": [(endpoint, label) for endpoint, label, roles in NAVIGATION
-                       if role in roles],
+        "navigation": [(endpoint, label) for endpoint, label, capability in NAVIGATION
+                       if may(principal, capability)],
         "languages": LANGUAGES,
         "locale": page_language(),
     }
@@ -165,9 +161,9 @@ def page_config(script: str, **extra) -> dict:
     }
 
 
-def _home_for(role: str) -> str:
-    for endpoint, _label, roles in NAVIGATION:
-        if role in roles:
+def _home_for(principal: Principal) -> str:
+    for endpoint, _label, capability in NAVIGATION:
+        if may(principal, capability):
             return url_for(endpoint)
     return url_for("pages.sign_in")
 
@@ -181,15 +177,17 @@ def _local(target: str | None) -> str | None:
 
 
 @bp.get("/")
+@requires(PUBLIC)
 def index():
     """Send visitors to their first page, or to sign in."""
     principal = session_principal()
     if principal is None:
         return redirect(url_for("pages.sign_in"))
-    return redirect(_home_for(principal.role))
+    return redirect(_home_for(principal))
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@requires(PUBLIC)
 def sign_in():
     """Sign in to the pages with a user name and password."""
     from construction.services import accounts
@@ -216,13 +214,14 @@ def sign_in():
             session.permanent = True
             session.update(user_id=principal.user_id, stamp=stamp)
             current_app.logger.info("page sign-in: %s", principal.user_name)
-            return redirect(target or _home_for(principal.role))
+            return redirect(target or _home_for(principal))
         flash(_("The user name or password is wrong."), "error")
         return render_template("pages/login.html", next=target, name=name), 401
     return render_template("pages/login.html", next=target, name="")
 
 
 @bp.post("/logout")
+@requires(PUBLIC)
 def sign_out():
     """End the user's page sessions (on every device)."""
     from construction.services.accounts import end_page_sessions
@@ -242,6 +241,7 @@ def _forget_session() -> None:
 
 
 @bp.get("/language/<code>")
+@requires(PUBLIC)
 def choose_language(code: str):
     """Switch the pages' language and go back."""
     if code not in LANGUAGES:
@@ -251,7 +251,7 @@ def choose_language(code: str):
 
 
 @bp.get("/scan")
-@page(SCAN_ROLES)
+@page("scan.record")
 def scan():
     """Scan labels with the camera, a scanner or by hand, and record actions."""
     role = g.principal.role
@@ -263,6 +263,7 @@ def scan():
 
 
 @bp.get("/sw.js")
+@requires(PUBLIC)  # the offline scan page's worker: no data in it
 def service_worker():
     """Serve the service worker that keeps the scan page usable offline (root scope)."""
     with open(os.path.join(bp.root_path, "static", "js", "sw.js"), encoding="utf-8") as handle:
@@ -277,36 +278,41 @@ def service_worker():
 
 
 @bp.get("/photos")
-@page(PHOTO_ROLES)
+@page("photo.read")
 def photos():
     """Upload site photos and list them with their checks."""
     return render_template("pages/photos.html", page_data=page_config(
-        "photos.js", may_upload=g.principal.role in UPLOAD_ROLES))
+        "photos.js", may_upload=may(g.principal, "photo.upload")))
 
 
 @bp.get("/photos/<id:photo_id>")
-@page(PHOTO_ROLES)
+@page("photo.read")
 def photo(photo_id: int):
     """Review one photo: overlay, check results, findings to confirm or dismiss."""
+    if not readable(g.principal, Photo, photo_id):
+        abort(404)
     role = g.principal.role
     # Confirming a finding records the action behind it: offer only those the role may do.
     outcomes = [outcome for outcome, action in (("hold", "hold"), ("ncr", "qc_fail"))
                 if lifecycle.role_may(role, action)]
     return render_template("pages/photo.html", photo_id=photo_id, page_data=page_config(
-        "photo.js", photo_id=photo_id, may_decide=role in DECIDING_ROLES, outcomes=outcomes))
+        "photo.js", photo_id=photo_id, may_decide=may(g.principal, "photo.decide"),
+        outcomes=outcomes))
 
 
 @bp.get("/dashboard")
-@page(DASHBOARD_ROLES)
+@page("page.dashboard")
 def dashboard():
     """Progress charts, the storey grid, NCRs and alerts of the projects in scope."""
     return render_template("pages/dashboard.html", page_data=page_config("dashboard.js"))
 
 
 @bp.get("/components/<id:component_id>")
-@page(DASHBOARD_ROLES | SCAN_ROLES)
+@page("component.read")
 def component(component_id: int):
     """Show one component with its history."""
+    if not readable(g.principal, Component, component_id):
+        abort(404)  # out of scope or absent: the same page
     return render_template("pages/component.html", component_id=component_id,
                            page_data=page_config("component.js",
                                                  component_id=component_id))

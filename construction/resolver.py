@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, session
 from sqlalchemy import select
 
-from construction.auth import authenticate_request, visible_project_ids
+from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import (
@@ -23,6 +23,7 @@ from construction.models import (
     Project,
     Storey,
 )
+from construction.permissions import PUBLIC, project_in_scope, requires
 from construction.services.alerts import open_alert_kinds
 from construction.services.components import component_events
 from construction.services.labels import check_label_urls
@@ -49,6 +50,7 @@ VERDICTS = {
 
 
 @bp.get("/c/<code>")
+@requires(PUBLIC)  # anyone holding the label; details only for readers in scope
 def by_code(code: str):
     """Show the component a short-code label names."""
     try:
@@ -60,6 +62,7 @@ def by_code(code: str):
 
 
 @bp.get("/01/<gtin>/21/<path:serial>")
+@requires(PUBLIC)
 def by_gs1(gtin: str, serial: str):
     """Show the component a GS1 Digital Link label names."""
     return _resolve(LabelIdentity(gtin=gtin, serial=serial),
@@ -93,11 +96,7 @@ def _viewer_may_read(project_id: int) -> bool:
         principal = authenticate_request()
     except ApiProblem:
         return False
-    scope = visible_project_ids(principal)
-    if scope is None:
-        return True
-    return db.session.scalar(select(Project.id).where(Project.id == project_id,
-                                                      Project.id.in_(scope))) is not None
+    return project_in_scope(principal, project_id)
 
 
 def _resolve(identity: LabelIdentity, condition):

@@ -6,7 +6,9 @@ import os
 
 from flask import Flask, request, send_from_directory
 
+from construction.errors import describe_problem_type
 from construction.extensions import api, mark_read_only
+from construction.permissions import PUBLIC, requires
 
 
 def _state_cross_field_rules() -> None:
@@ -60,7 +62,14 @@ def register_api(app: Flask) -> None:
 
     assets = swagger_ui_bundle.swagger_ui_path
 
+    @app.get("/api/v1/problems/<type_>")
+    @requires(PUBLIC)
+    def problem_type(type_: str):
+        """Describe one problem type."""
+        return describe_problem_type(type_)
+
     @app.get("/api/v1/docs-assets/<path:filename>")
+    @requires(PUBLIC)
     def docs_assets(filename: str):
         """Serve the Swagger UI files from the installed package (no CDN)."""
         return send_from_directory(os.fspath(assets), filename, max_age=86400)

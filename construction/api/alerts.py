@@ -6,6 +6,7 @@ from flask.views import MethodView
 
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
+from construction.permissions import requires
 from construction.schemas import (
     AlertCloseSchema,
     AlertPageSchema,
@@ -22,6 +23,7 @@ blp = api_blueprint("alerts", __name__, "Alerts and security events about labels
 
 @blp.route("/alerts")
 class Alerts(MethodView):
+    @requires("alert.read")
     @blp.arguments(AlertQueryArgs(), location="query")
     @blp.response(200, AlertPageSchema)
     def get(self, args):
@@ -35,6 +37,7 @@ class Alerts(MethodView):
 
 @blp.route("/alerts/<id(max=9223372036854775807):alert_id>")
 class AlertById(MethodView):
+    @requires("alert.read")
     @blp.response(200, AlertSchema)
     def get(self, alert_id):
         """Read one alert."""
@@ -43,6 +46,7 @@ class AlertById(MethodView):
 
 @blp.route("/alerts/<id(max=9223372036854775807):alert_id>/close")
 class AlertClose(MethodView):
+    @requires("alert.close")
     @blp.arguments(AlertCloseSchema())
     @blp.response(200, AlertSchema)
     def post(self, values, alert_id):
@@ -53,6 +57,7 @@ class AlertClose(MethodView):
 
 @blp.route("/security-events")
 class SecurityEvents(MethodView):
+    @requires("alert.read")
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, SecurityEventPageSchema)
     def get(self, args):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from construction.auth import authenticate_request
+from construction.auth import authorize_request
 from construction.text_input import refuse_unsound_json
 
 
@@ -12,13 +12,13 @@ def api_blueprint(name: str, import_name: str, description: str,
                   url_prefix: str = "/api/v1") -> Blueprint:
     """Return a blueprint whose every request must carry a valid token."""
     blueprint = Blueprint(name, import_name, url_prefix=url_prefix, description=description)
-    # Authenticate before anything else, so that a caller without a valid
-    # token learns nothing from validation errors.
-    blueprint.before_request(_require_token)
+    # Authenticate and check the route's capability before anything else, so that
+    # a caller without a valid token or the right role learns nothing from validation.
+    blueprint.before_request(_authorize)
     # Then refuse text no view should store (lone surrogates, unparseable numbers).
     blueprint.before_request(refuse_unsound_json)
     return blueprint
 
 
-def _require_token() -> None:
-    authenticate_request()
+def _authorize() -> None:
+    authorize_request()

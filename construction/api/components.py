@@ -11,6 +11,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.idempotency import idempotent
+from construction.permissions import requires
 from construction.schemas import (
     ComponentDetailSchema,
     ComponentPageSchema,
@@ -37,6 +38,7 @@ def _with_history(component_id: int):
 
 @blp.route("/components")
 class Components(MethodView):
+    @requires("component.read")
     @blp.arguments(ComponentQueryArgs(), location="query")
     @blp.response(200, ComponentPageSchema)
     def get(self, args):
@@ -48,6 +50,7 @@ class Components(MethodView):
         return {"items": items, "page": page, "per_page": per_page, "total": total,
                 "pages": math.ceil(total / per_page) if total else 0}
 
+    @requires("component.change")
     @idempotent
     @blp.arguments(ComponentSchema())
     @blp.response(201, ComponentSchema)
@@ -59,11 +62,13 @@ class Components(MethodView):
 
 @blp.route("/components/<id(max=9223372036854775807):component_id>")
 class ComponentById(MethodView):
+    @requires("component.read")
     @blp.response(200, ComponentDetailSchema)
     def get(self, component_id):
         """Read one component with its event history."""
         return _with_history(component_id)
 
+    @requires("component.change")
     @blp.arguments(ComponentSchema(partial=True, exclude=("project_id",)))
     @blp.response(200, ComponentSchema)
     def patch(self, fields, component_id):
@@ -74,6 +79,7 @@ class ComponentById(MethodView):
 
 @blp.route("/components/<id(max=9223372036854775807):component_id>/events")
 class ComponentEvents(MethodView):
+    @requires("component.read")
     @blp.response(200, ComponentDetailSchema(only=("id", "code", "state", "events")))
     def get(self, component_id):
         """Read one component's events in order."""
@@ -88,6 +94,7 @@ class ComponentImport(MethodView):
         "text/csv": {"schema": {"type": "string"}},
         "multipart/form-data": {"schema": {"type": "object", "properties": {
             "file": {"type": "string", "format": "binary"}}}}}})
+    @requires("component.change")
     def post(self, project_id):
         """Import components from CSV: every row or none.
 

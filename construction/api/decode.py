@@ -8,6 +8,7 @@ from flask.views import MethodView
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.extensions import mark_read_only
+from construction.permissions import requires
 from construction.schemas import DecodeResultSchema
 from construction.services import decoding as service
 
@@ -21,6 +22,7 @@ class Decode(MethodView):
     @blp.doc(requestBody={"content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["image"],
         "properties": {"image": {"type": "string", "format": "binary"}}}}}})
+    @requires("label.decode")
     def post(self):
         """Read every code in a photo (JPEG, PNG or WebP) and find its component.
 

@@ -13,6 +13,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import problem_body
+from construction.permissions import requires
 from construction.schemas import EARLIEST, LATEST, ref
 from construction.services import epcis as service
 
@@ -170,6 +171,7 @@ def _event_result(outcome: service.EventOutcome) -> dict[str, Any]:
 
 @blp.route("/events")
 class EpcisEvents(MethodView):
+    @requires("export.read")
     @blp.arguments(EventQueryArgs(), location="query", as_kwargs=False)
     @blp.response(200, description="An EPCISQueryDocument (JSON-LD); a `Link: <…>; "
                                    "rel=\"next\"` header points to the next page")
@@ -205,6 +207,7 @@ class EpcisCapture(MethodView):
         media: {"schema": {"type": "object", "description": "An EPCISDocument (or an "
                                                              "EPCISQueryDocument)"}}
         for media in ("application/json", "application/ld+json")}})
+    @requires("scan.record")
     @blp.response(200, CaptureResultSchema)
     def post(self):
         """Capture the ObjectEvents of an EPCIS 2.0 document as lifecycle scans.

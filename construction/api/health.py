@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, request, session
 from sqlalchemy import func, select, text
 
 from construction.extensions import db
+from construction.permissions import PUBLIC, requires
 
 bp = Blueprint("health", __name__)
 
@@ -87,6 +88,7 @@ def ledger_lag() -> dict:
 
 
 @bp.get("/health")
+@requires(PUBLIC)  # a bare liveness answer; details only with a token
 def health():
     """Report the database, migrations, ledger sealing, decoders and back ends.
 

@@ -10,6 +10,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.extensions import db, mark_writing
 from construction.idempotency import idempotent
+from construction.permissions import PUBLIC, requires
 from construction.schemas import (
     LabelIssueSchema,
     LabelKeysSchema,
@@ -31,6 +32,7 @@ _MEDIA = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
 
 @public.route("/keys")
 class LabelKeys(MethodView):
+    @requires(PUBLIC)
     @public.response(200, LabelKeysSchema)
     @public.doc(security=[])
     def get(self):
@@ -45,6 +47,7 @@ class LabelKeys(MethodView):
 
 @blp.route("/components/<id(max=9223372036854775807):component_id>/labels")
 class ComponentLabels(MethodView):
+    @requires("component.read")
     @blp.response(200, LabelListSchema)
     def get(self, component_id):
         """List every label version of a component, newest first."""
@@ -52,6 +55,7 @@ class ComponentLabels(MethodView):
 
     @idempotent
     # No body means the defaults: issue version 1, or return the current label.
+    @requires("label.print")
     @blp.arguments(LabelIssueSchema(), required=False)
     @blp.response(201, LabelSchema)
     @blp.alt_response(200, schema=LabelSchema, description="The current label, already issued")
@@ -72,6 +76,7 @@ class ComponentLabels(MethodView):
 @blp.route("/components/<id(max=9223372036854775807):component_id>/"
            "label.<any(png, svg, pdf):kind>")
 class ComponentLabelImage(MethodView):
+    @requires("label.print")
     @blp.arguments(LayoutArgs(), location="query")
     @blp.doc(responses={"200": {"description": "The label", "content": {
         "image/png": {}, "image/svg+xml": {}, "application/pdf": {}}}})
@@ -99,6 +104,7 @@ class ComponentLabelImage(MethodView):
 
 @blp.route("/labels/sheets")
 class LabelSheets(MethodView):
+    @requires("label.print")
     @blp.arguments(SheetSchema())
     @blp.doc(responses={"200": {"description": "A PDF of label sheets",
                                 "content": {"application/pdf": {}}}})

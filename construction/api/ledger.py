@@ -10,6 +10,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.extensions import mark_writing
+from construction.permissions import PUBLIC, requires
 from construction.schemas import MAX_BIG_ID, LabelKeySchema
 from construction.services import chain
 
@@ -30,6 +31,7 @@ class LedgerKeysSchema(Schema):
 
 @public.route("/keys")
 class LedgerKeys(MethodView):
+    @requires(PUBLIC)
     @public.response(200, LedgerKeysSchema)
     @public.doc(security=[])
     def get(self):
@@ -81,6 +83,7 @@ class ProofSchema(Schema):
 
 @blp.route("/ledger/checkpoints")
 class Checkpoints(MethodView):
+    @requires("ledger.read")
     @blp.arguments(AfterArgs(), location="query")
     @blp.response(200, CheckpointListSchema)
     def get(self, args):
@@ -94,12 +97,10 @@ class Checkpoints(MethodView):
         items = chain.checkpoints(args["after_sequence"], args["limit"])
         return {"items": [chain.checkpoint_view(c) for c in items]}
 
+    @requires("ledger.checkpoint")
     @blp.response(201, CheckpointSchema)
     def post(self):
         """Seal and sign a checkpoint now (admins and regulators)."""
-        principal = authenticate_request()
-        if principal.role not in ("admin", "regulator"):
-            raise ApiProblem("forbidden", "only admins and regulators ask for checkpoints")
         checkpoint = chain.create_checkpoint()
         if checkpoint is None:
             raise ApiProblem("conflict", "the ledger has no events yet")
@@ -108,6 +109,7 @@ class Checkpoints(MethodView):
 
 @blp.route("/ledger/events")
 class ChainEvents(MethodView):
+    @requires("ledger.read")
     @blp.arguments(AfterArgs(), location="query")
     @blp.response(200, ChainPageSchema)
     def get(self, args):
@@ -122,6 +124,7 @@ class ChainEvents(MethodView):
 
 @blp.route("/components/<id(max=9223372036854775807):component_id>/proof")
 class ComponentProof(MethodView):
+    @requires("ledger.read")
     @blp.response(200, ProofSchema)
     def get(self, component_id):
         """A component's events, each with its Merkle path to a signed checkpoint."""

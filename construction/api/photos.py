@@ -10,6 +10,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.jobs import enqueue_analysis
+from construction.permissions import requires
 from construction.schemas import (
     FindingDecisionSchema,
     FindingSchema,
@@ -40,6 +41,7 @@ class Photos(MethodView):
             "project_id": {"type": "integer"}, "component_id": {"type": "integer"},
             "storey_id": {"type": "integer"}, "event_id": {"type": "integer"},
             "claimed_at": {"type": "string", "format": "date-time"}}}}}})
+    @requires("photo.upload")
     def post(self):
         """Upload one or more site photos (multipart `image`, repeatable); checks follow.
 
@@ -67,6 +69,7 @@ class Photos(MethodView):
         headers = {"Location": f"/api/v1/photos/{items[0]['id']}"}
         return {"items": items}, 202 if new else 200, headers
 
+    @requires("photo.read")
     @blp.arguments(PhotoQueryArgs(), location="query")
     @blp.response(200, PhotoPageSchema)
     def get(self, args):
@@ -80,6 +83,7 @@ class Photos(MethodView):
 
 @blp.route(f"/photos/<id(max={BIG}):photo_id>")
 class PhotoById(MethodView):
+    @requires("photo.read")
     @blp.response(200, PhotoSchema)
     def get(self, photo_id):
         """Read a photo: its checks (pending, running, done, failed), components, findings."""
@@ -95,6 +99,7 @@ def _jpeg(data: bytes, name: str) -> Response:
 
 @blp.route(f"/photos/<id(max={BIG}):photo_id>/image")
 class PhotoImage(MethodView):
+    @requires("photo.read")
     @blp.arguments(ImageSizeArgs(), location="query")
     @blp.doc(responses={"200": {"description": "The photo as JPEG",
                                 "content": {"image/jpeg": {}}}})
@@ -107,6 +112,7 @@ class PhotoImage(MethodView):
 
 @blp.route(f"/photos/<id(max={BIG}):photo_id>/overlay")
 class PhotoOverlay(MethodView):
+    @requires("photo.read")
     @blp.doc(responses={"200": {"description": "The photo with its overlay as JPEG",
                                 "content": {"image/jpeg": {}}}})
     def get(self, photo_id):
@@ -117,12 +123,11 @@ class PhotoOverlay(MethodView):
 
 @blp.route(f"/photos/<id(max={BIG}):photo_id>/reanalyse")
 class PhotoReanalyse(MethodView):
+    @requires("photo.reanalyse")
     @blp.response(202, PhotoSchema)
     def post(self, photo_id):
         """Run a photo's checks again (admin, project manager)."""
         principal = authenticate_request()
-        if principal.role not in ("admin", "project_manager"):
-            raise ApiProblem("forbidden", f"the role '{principal.role}' may not reanalyse")
         photo = service.photo_for_reading(principal, photo_id)
         enqueue_analysis([photo.id])
         return service.photo_view(service.photo_for_reading(principal, photo_id))
@@ -130,6 +135,7 @@ class PhotoReanalyse(MethodView):
 
 @blp.route(f"/findings/<id(max={BIG}):finding_id>/<any(confirm, dismiss):decision>")
 class FindingDecision(MethodView):
+    @requires("photo.decide")
     @blp.arguments(FindingDecisionSchema())
     @blp.response(200, FindingSchema)
     def post(self, values, finding_id, decision):
@@ -140,6 +146,7 @@ class FindingDecision(MethodView):
 
 @blp.route("/storeys/<id:storey_id>/photo-progress")
 class StoreyPhotoProgress(MethodView):
+    @requires("photo.read")
     @blp.response(200, StoreyProgressSchema)
     def get(self, storey_id):
         """Each planned component of a storey and the photos that show it."""

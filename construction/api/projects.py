@@ -7,6 +7,7 @@ from flask.views import MethodView
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.idempotency import idempotent
+from construction.permissions import requires
 from construction.schemas import BuildingSchema, ComponentTypeSchema, ProjectSchema, StoreySchema
 from construction.services import projects as service
 
@@ -16,11 +17,13 @@ blp = api_blueprint("projects", __name__, "Projects, buildings, storeys and comp
 
 @blp.route("/projects")
 class Projects(MethodView):
+    @requires("project.read")
     @blp.response(200, ProjectSchema(many=True))
     def get(self):
         """List the projects you may read."""
         return service.list_projects(authenticate_request())
 
+    @requires("project.create")
     @idempotent
     @blp.arguments(ProjectSchema())
     @blp.response(201, ProjectSchema)
@@ -31,17 +34,20 @@ class Projects(MethodView):
 
 @blp.route("/projects/<id:project_id>")
 class ProjectById(MethodView):
+    @requires("project.read")
     @blp.response(200, ProjectSchema)
     def get(self, project_id):
         """Read one project."""
         return service.project_for_reading(authenticate_request(), project_id)
 
+    @requires("project.change")
     @blp.arguments(ProjectSchema(partial=True))
     @blp.response(200, ProjectSchema)
     def patch(self, fields, project_id):
         """Change a project (admin, project manager)."""
         return service.update_project(authenticate_request(), project_id, fields)
 
+    @requires("project.change")
     @blp.response(204)
     def delete(self, project_id):
         """Delete a project that has no components."""
@@ -50,11 +56,13 @@ class ProjectById(MethodView):
 
 @blp.route("/projects/<id:project_id>/buildings")
 class Buildings(MethodView):
+    @requires("project.read")
     @blp.response(200, BuildingSchema(many=True))
     def get(self, project_id):
         """List a project's buildings."""
         return service.project_for_reading(authenticate_request(), project_id).buildings
 
+    @requires("project.change")
     @idempotent
     @blp.arguments(BuildingSchema())
     @blp.response(201, BuildingSchema)
@@ -65,17 +73,20 @@ class Buildings(MethodView):
 
 @blp.route("/buildings/<id:building_id>")
 class BuildingById(MethodView):
+    @requires("project.read")
     @blp.response(200, BuildingSchema)
     def get(self, building_id):
         """Read one building."""
         return service.building_for(authenticate_request(), building_id)
 
+    @requires("project.change")
     @blp.arguments(BuildingSchema(partial=True))
     @blp.response(200, BuildingSchema)
     def patch(self, fields, building_id):
         """Rename a building."""
         return service.update_building(authenticate_request(), building_id, fields)
 
+    @requires("project.change")
     @blp.response(204)
     def delete(self, building_id):
         """Delete a building that has no components."""
@@ -84,11 +95,13 @@ class BuildingById(MethodView):
 
 @blp.route("/buildings/<id:building_id>/storeys")
 class Storeys(MethodView):
+    @requires("project.read")
     @blp.response(200, StoreySchema(many=True))
     def get(self, building_id):
         """List a building's storeys, lowest first."""
         return service.building_for(authenticate_request(), building_id).storeys
 
+    @requires("project.change")
     @idempotent
     @blp.arguments(StoreySchema())
     @blp.response(201, StoreySchema)
@@ -99,17 +112,20 @@ class Storeys(MethodView):
 
 @blp.route("/storeys/<id:storey_id>")
 class StoreyById(MethodView):
+    @requires("project.read")
     @blp.response(200, StoreySchema)
     def get(self, storey_id):
         """Read one storey."""
         return service.storey_for(authenticate_request(), storey_id)
 
+    @requires("project.change")
     @blp.arguments(StoreySchema(partial=True))
     @blp.response(200, StoreySchema)
     def patch(self, fields, storey_id):
         """Change a storey."""
         return service.update_storey(authenticate_request(), storey_id, fields)
 
+    @requires("project.change")
     @blp.response(204)
     def delete(self, storey_id):
         """Delete a storey that has no components."""
@@ -118,11 +134,13 @@ class StoreyById(MethodView):
 
 @blp.route("/projects/<id:project_id>/component-types")
 class ComponentTypes(MethodView):
+    @requires("project.read")
     @blp.response(200, ComponentTypeSchema(many=True))
     def get(self, project_id):
         """List a project's component types."""
         return service.list_component_types(authenticate_request(), project_id)
 
+    @requires("project.change")
     @idempotent
     @blp.arguments(ComponentTypeSchema())
     @blp.response(201, ComponentTypeSchema)
@@ -133,17 +151,20 @@ class ComponentTypes(MethodView):
 
 @blp.route("/component-types/<id:type_id>")
 class ComponentTypeById(MethodView):
+    @requires("project.read")
     @blp.response(200, ComponentTypeSchema)
     def get(self, type_id):
         """Read one component type."""
         return service.component_type_for(authenticate_request(), type_id)
 
+    @requires("project.change")
     @blp.arguments(ComponentTypeSchema(partial=True))
     @blp.response(200, ComponentTypeSchema)
     def patch(self, fields, type_id):
         """Change a component type."""
         return service.update_component_type(authenticate_request(), type_id, fields)
 
+    @requires("project.change")
     @blp.response(204)
     def delete(self, type_id):
         """Delete a component type no component uses."""

@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
+from construction.permissions import requires
 from construction.schemas import ref
 from construction.services import reports as service
 
@@ -67,6 +68,7 @@ def _filters(args: dict) -> service.ReportFilters:
 
 @blp.route("/progress")
 class Progress(MethodView):
+    @requires("report.read")
     @blp.arguments(ReportArgs(), location="query")
     @blp.response(200, ProgressSchema)
     def get(self, args):
@@ -76,6 +78,7 @@ class Progress(MethodView):
 
 @blp.route("/progress/daily")
 class ProgressDaily(MethodView):
+    @requires("report.read")
     @blp.arguments(ReportArgs(), location="query")
     @blp.response(200, DailySchema)
     def get(self, args):
@@ -85,6 +88,7 @@ class ProgressDaily(MethodView):
 
 @blp.route("/progress/stalled")
 class ProgressStalled(MethodView):
+    @requires("report.read")
     @blp.arguments(StalledArgs(), location="query")
     @blp.response(200, StalledSchema)
     def get(self, args):
@@ -95,6 +99,7 @@ class ProgressStalled(MethodView):
 
 @blp.route("/quality")
 class Quality(MethodView):
+    @requires("report.read")
     @blp.arguments(ReportArgs(), location="query")
     @blp.response(200, QualitySchema)
     def get(self, args):
@@ -111,6 +116,7 @@ def _csv(lines, name: str) -> Response:
 
 @blp.route("/exports/components.csv")
 class ComponentsCsv(MethodView):
+    @requires("export.read")
     @blp.arguments(ReportArgs(), location="query")
     @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
                                 "content": {"text/csv": {}}}})
@@ -122,6 +128,7 @@ class ComponentsCsv(MethodView):
 
 @blp.route("/exports/events.csv")
 class EventsCsv(MethodView):
+    @requires("export.read")
     @blp.arguments(ReportArgs(), location="query")
     @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
                                 "content": {"text/csv": {}}}})

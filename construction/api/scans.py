@@ -8,10 +8,10 @@ from flask import current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from construction import lifecycle
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem, problem_body
+from construction.permissions import requires
 from construction.schemas import BatchResultSchema, BatchSchema, ScanResultSchema, ScanSchema
 from construction.services.scans import ScanItem, ScanResult, record_scans
 
@@ -19,13 +19,6 @@ blp = api_blueprint("scans", __name__, "Record lifecycle scans from phones and s
                     url_prefix="/api/v1/scans")
 
 _scan_schema = ScanSchema()
-
-
-def _capturing_principal():
-    principal = authenticate_request()
-    if not lifecycle.role_actions(principal.role):
-        raise ApiProblem("forbidden-action", f"the role '{principal.role}' may only read")
-    return principal
 
 
 def _header_device() -> str | None:
@@ -46,6 +39,7 @@ def _item(values: dict[str, Any], header_device: str | None) -> ScanItem:
 
 @blp.route("")
 class Scans(MethodView):
+    @requires("scan.record")
     @blp.arguments(ScanSchema())
     @blp.response(201, ScanResultSchema)
     @blp.alt_response(200, schema=ScanResultSchema, description="A replay: the original event")
@@ -55,7 +49,7 @@ class Scans(MethodView):
         The same client_event_id again returns the original event (200) and
         never records a second one.
         """
-        principal = _capturing_principal()
+        principal = authenticate_request()
         result = record_scans(principal, [_item(values, _header_device())])[0]
         if result.outcome == "rejected":
             raise result.problem
@@ -67,11 +61,12 @@ class Scans(MethodView):
 
 @blp.route("/batch")
 class ScanBatch(MethodView):
+    @requires("scan.record")
     @blp.arguments(BatchSchema())
     @blp.response(200, BatchResultSchema)
     def post(self, values):
         """Record up to 500 scans in order; one result per item."""
-        principal = _capturing_principal()
+        principal = authenticate_request()
         limit = current_app.config["BATCH_MAX_ITEMS"]
         raw_items = values["items"]
         header_device = _header_device()

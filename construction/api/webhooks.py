@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from construction import lifecycle
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
+from construction.permissions import requires
 from construction.schemas import JsonBoolean, PageArgs, pattern, ref, text
 from construction.services import webhooks as service
 
@@ -111,6 +112,7 @@ class DeliveryQueryArgs(PageArgs):
 
 @blp.route("")
 class Webhooks(MethodView):
+    @requires("webhook.manage")
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, WebhookPageSchema)
     def get(self, args):
@@ -121,6 +123,7 @@ class Webhooks(MethodView):
                 "total": total}
 
     # No Idempotency-Key here: a replayed answer would have to store the secret.
+    @requires("webhook.manage")
     @blp.arguments(WebhookCreateSchema())
     @blp.response(201, WebhookCreatedSchema)
     def post(self, values):
@@ -135,17 +138,20 @@ class Webhooks(MethodView):
 
 @blp.route("/<id:subscription_id>")
 class WebhookById(MethodView):
+    @requires("webhook.manage")
     @blp.response(200, WebhookDetailSchema)
     def get(self, subscription_id):
         """Read a subscription: its last status and its recent deliveries."""
         return service.subscription_detail(authenticate_request(), subscription_id)
 
+    @requires("webhook.manage")
     @blp.arguments(WebhookPatchSchema())
     @blp.response(200, WebhookSchema)
     def patch(self, values, subscription_id):
         """Switch a subscription on or off, or change its actions."""
         return service.update_subscription(authenticate_request(), subscription_id, **values)
 
+    @requires("webhook.manage")
     @blp.response(204)
     def delete(self, subscription_id):
         """Deactivate a subscription (it and its deliveries stay on record)."""
@@ -154,6 +160,7 @@ class WebhookById(MethodView):
 
 @blp.route("/<id:subscription_id>/deliveries")
 class WebhookDeliveries(MethodView):
+    @requires("webhook.manage")
     @blp.arguments(DeliveryQueryArgs(), location="query")
     @blp.response(200, WebhookDeliveryPageSchema)
     def get(self, args, subscription_id):
@@ -167,6 +174,7 @@ class WebhookDeliveries(MethodView):
 
 @blp.route("/<id:subscription_id>/deliveries/<id(max=9223372036854775807):delivery_id>/retry")
 class WebhookDeliveryRetry(MethodView):
+    @requires("webhook.manage")
     @blp.response(200, WebhookDeliverySchema)
     def post(self, subscription_id, delivery_id):
         """Send a failed delivery again now, once, and answer how it went."""

@@ -12,7 +12,6 @@ from flask import current_app
 from sqlalchemy import bindparam, delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from construction.auth import Principal
 from construction.extensions import db
 from construction.models import (
     ApiToken,
@@ -22,6 +21,7 @@ from construction.models import (
     SignInFailure,
     User,
 )
+from construction.permissions import Principal, principal_from
 from construction.text_input import check_text
 
 MIN_PASSWORD_LENGTH = 10
@@ -119,11 +119,10 @@ _SIGN_IN_BY_ID = _SIGN_IN.where(_user.c.id == bindparam("user_id"))
 _SIGN_IN_BY_NAME = _SIGN_IN.where(_user.c.name == bindparam("name"))
 
 
-def _principal(row) -> Principal:
-    return Principal(user_id=row.id, user_name=row.name, role=Role(row.role).value,
-                     organization_id=row.organization_id,
-                     organization_kind=OrganizationKind(row.kind).value,
-                     region_code=row.region_code)
+def principal_of_user(user_id: int) -> Principal | None:
+    """Return the principal of an active user, or None."""
+    row = db.session.connection().execute(_SIGN_IN_BY_ID, {"user_id": user_id}).first()
+    return principal_from(row) if row is not None and row.active else None
 
 
 # token hash -> (monotonic deadline, principal, token expiry): a phone scanning
@@ -159,7 +158,7 @@ def principal_for_token(secret: str) -> Principal | None:
         return None
     if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
         return None
-    principal = _principal(row)
+    principal = principal_from(row)
     if ttl > 0:
         if len(_recent) >= _RECENT_MAX:
             _recent.clear()
@@ -194,7 +193,7 @@ def check_sign_in(name: str, password: str) -> tuple[Principal, str] | None:
         return None
     if not row.active:
         return None
-    return _principal(row), password_stamp(row)
+    return principal_from(row), password_stamp(row)
 
 
 def principal_for_session(user_id: int, stamp: str) -> Principal | None:
@@ -204,7 +203,7 @@ def principal_for_session(user_id: int, stamp: str) -> Principal | None:
         return None
     if not secrets.compare_digest(password_stamp(row), stamp):
         return None
-    return _principal(row)
+    return principal_from(row)
 
 
 def set_active(user_id: int, active: bool) -> User:

@@ -14,10 +14,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from construction.auth import Principal, readable_or_404, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import Alert, Event, LabelSighting, Project, SecurityEvent
+from construction.permissions import Principal, in_scope, readable_or_404, require
 from vision.evidence import distance_km
 
 ALERT_KINDS = {
@@ -29,7 +29,6 @@ ALERT_KINDS = {
     "label-invalid": "a forged, altered or unissued label naming this component was scanned",
     "label-revoked": "a revoked label version of this component was scanned",
 }
-CLOSING_ROLES = frozenset({"admin", "project_manager", "qc_inspector"})
 INSTALLED_STATES = frozenset({"installed", "connected", "accepted"})
 
 
@@ -197,10 +196,7 @@ class AlertFilters:
 def list_alerts(principal: Principal, filters: AlertFilters, page: int,
                 per_page: int) -> tuple[list[Alert], int]:
     """List the alerts the principal may read, newest activity first."""
-    query = select(Alert)
-    scope = visible_project_ids(principal)
-    if scope is not None:
-        query = query.where(Alert.project_id.in_(scope))
+    query = in_scope(select(Alert), principal, Alert.project_id)
     if filters.kind:
         query = query.where(Alert.kind == filters.kind)
     if filters.status:
@@ -233,8 +229,7 @@ def alert_for_reading(principal: Principal, alert_id: int) -> Alert:
 
 def close_alert(principal: Principal, alert_id: int, status: str, note: str) -> Alert:
     """Close an alert as confirmed or dismissed; closing it the same way again changes nothing."""
-    if principal.role not in CLOSING_ROLES:
-        raise ApiProblem("forbidden", f"the role '{principal.role}' may not close alerts")
+    require(principal, "alert.close")
     alert = alert_for_reading(principal, alert_id)
     if alert.status != "open":
         if alert.status == status:
@@ -256,10 +251,9 @@ def list_security_events(principal: Principal, page: int,
     from construction.models import Component
 
     query = select(SecurityEvent)
-    scope = visible_project_ids(principal)
-    if scope is not None:
+    if not principal.is_admin:
         query = query.where(SecurityEvent.component_id.in_(
-            select(Component.id).where(Component.project_id.in_(scope))))
+            in_scope(select(Component.id), principal, Component.project_id)))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     items = db.session.scalars(query.order_by(SecurityEvent.id.desc())
                                .limit(per_page).offset((page - 1) * per_page)).all()

@@ -26,7 +26,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import bindparam, func, select, text, update
 
-from construction.auth import Principal
 from construction.extensions import db
 from construction.ledger_format import (
     FIELDS,
@@ -42,6 +41,7 @@ from construction.ledger_format import (
     verify_statement,
 )
 from construction.models import Event, LabelKey, LedgerCheckpoint
+from construction.permissions import Principal, in_scope
 from labels.keys import public_key_from_text
 
 _event = Event.__table__
@@ -329,7 +329,6 @@ def export_events(principal: Principal, after_sequence: int = 0,
     The chain is one for all projects, so a verifier needs every link; the
     content of events outside the reader's scope stays out (`event` is null).
     """
-    from construction.auth import visible_project_ids
     from construction.models import Component
 
     seal_all()
@@ -337,12 +336,12 @@ def export_events(principal: Principal, after_sequence: int = 0,
         select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
         .where(_event.c.sequence > after_sequence).order_by(_event.c.sequence)
         .limit(limit)).all()
-    scope = visible_project_ids(principal)
     visible = None
-    if scope is not None:
+    if not principal.is_admin:
         ids = {r.component_id for r in rows}
-        visible = set(db.session.scalars(select(Component.id).where(
-            Component.id.in_(ids), Component.project_id.in_(scope)))) if ids else set()
+        visible = set(db.session.scalars(in_scope(
+            select(Component.id).where(Component.id.in_(ids)), principal,
+            Component.project_id))) if ids else set()
     return [{"sequence": r.sequence, "content_hash": r.content_hash, "chain_hash": r.chain_hash,
              "event": event_record(r) if visible is None or r.component_id in visible
              else None} for r in rows]

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
-from construction.auth import Principal, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import parse_scanned
 from construction.models import Building, Component, ComponentType, Event, Storey, User
+from construction.permissions import Principal, in_scope
 from construction.services.projects import project_for_managing
 from labels.codes import CodeError, new_code, normalize
 
@@ -49,11 +49,8 @@ class ComponentFilters:
 
 def visible_component(principal: Principal, component_id: int) -> Component | None:
     """Return a component if the principal may read it, else None."""
-    query = select(Component).where(Component.id == component_id)
-    scope = visible_project_ids(principal)
-    if scope is not None:
-        query = query.where(Component.project_id.in_(scope))
-    return db.session.scalar(query)
+    return db.session.scalar(in_scope(select(Component).where(Component.id == component_id),
+                                      principal, Component.project_id))
 
 
 def component_for_reading(principal: Principal, component_id: int) -> Component:
@@ -67,10 +64,7 @@ def component_for_reading(principal: Principal, component_id: int) -> Component:
 def list_components(principal: Principal, filters: ComponentFilters, page: int,
                     per_page: int) -> tuple[list[Component], int]:
     """Return one page of components matching `filters`, and the total."""
-    query = select(Component)
-    scope = visible_project_ids(principal)
-    if scope is not None:
-        query = query.where(Component.project_id.in_(scope))
+    query = in_scope(select(Component), principal, Component.project_id)
     for column, value in ((Component.project_id, filters.project_id),
                           (Component.storey_id, filters.storey_id),
                           (Component.component_type_id, filters.component_type_id),

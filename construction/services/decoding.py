@@ -12,19 +12,16 @@ from flask import current_app
 from PIL import Image
 from sqlalchemy import select
 
-from construction.auth import Principal
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import parse_scanned
 from construction.models import Component
+from construction.permissions import Principal, require
 from construction.services.components import visible_component
 from construction.services.labels import check_label_urls, is_label_url
 from labels.codes import CodeError
 from labels.decode import decode_image
 
-# Those who scan labels on the job; regulators read records, not photos of labels.
-DECODING_ROLES = frozenset({"admin", "project_manager", "factory_worker", "qc_inspector",
-                            "site_supervisor"})
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
@@ -78,8 +75,7 @@ def decode_upload(principal: Principal, upload) -> dict[str, Any]:
     if upload is None:
         raise ApiProblem("validation-error", "send the photo as multipart field 'image'",
                          errors={"image": ["Missing data for required field."]})
-    if principal.role not in DECODING_ROLES:
-        raise ApiProblem("forbidden", f"the role '{principal.role}' does not scan labels")
+    require(principal, "label.decode")
     image = load_image(upload.read(), current_app.config["DECODE_MAX_PIXELS"])
     # The retries (a 2x enlargement decodes four times the pixels) only on photos
     # small enough that a handful of requests cannot pin every worker.

@@ -43,7 +43,6 @@ from typing import Any
 from sqlalchemy import func, or_, select, tuple_
 
 from construction import lifecycle
-from construction.auth import Principal, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import ComponentKey, parse_scanned
@@ -54,9 +53,9 @@ from construction.models import (
     Event,
     Organization,
     Project,
-    ProjectParticipant,
     User,
 )
+from construction.permissions import Principal, in_scope, project_in_scope, require
 from construction.services.scans import ScanItem, ScanResult, record_scans
 from labels.codes import CodeError
 from labels.payload import LabelIdentity
@@ -299,13 +298,8 @@ def _epc_condition(epcs: list[str]):
 def query_events(principal: Principal, query: EventQuery,
                  base_url: str) -> tuple[dict[str, Any], int | None]:
     """Return an EPCISQueryDocument of the events matching `query`, and the id to continue after."""
-    scope = visible_project_ids(principal)
-    if query.project_id is not None:
-        visible = select(Project.id).where(Project.id == query.project_id)
-        if scope is not None:
-            visible = visible.where(Project.id.in_(scope))
-        if db.session.scalar(visible) is None:
-            raise ApiProblem("not-found", f"no project {query.project_id}")
+    if query.project_id is not None and not project_in_scope(principal, query.project_id):
+        raise ApiProblem("not-found", f"no project {query.project_id}")
     events: list[dict[str, Any]] = []
     last_id = None
     actions = _matching_actions(query)
@@ -324,8 +318,7 @@ def query_events(principal: Principal, query: EventQuery,
         )
         if actions != set(lifecycle.ACTIONS):
             statement = statement.where(Event.action.in_(sorted(actions)))
-        if scope is not None:
-            statement = statement.where(Component.project_id.in_(scope))
+        statement = in_scope(statement, principal, Component.project_id)
         if query.project_id is not None:
             statement = statement.where(Component.project_id == query.project_id)
         if epc_condition is not None:
@@ -847,8 +840,7 @@ def _client_event_id(event_key: str, component_id: int) -> str:
 
 def capture_document(principal: Principal, document: Any, base_limit: int) -> list[EventOutcome]:
     """Record the ObjectEvents of an EPCIS document as scans; return one outcome per event."""
-    if not lifecycle.role_actions(principal.role):
-        raise ApiProblem("forbidden-action", f"the role '{principal.role}' may only read")
+    require(principal, "scan.record")
     events, contexts = document_events(document, base_limit)
     prefixes = _extension_names(contexts)
     for event in events:
@@ -904,10 +896,7 @@ def _components(principal: Principal, epcs: set[Any]) -> dict[str, _Known]:
                        Component.ncr_open).where(or_(*conditions))
     # Writes need the organization to take part in the project, as for scans;
     # components elsewhere are answered as unknown.
-    if not principal.is_admin:
-        statement = statement.where(Component.project_id.in_(
-            select(ProjectParticipant.project_id)
-            .where(ProjectParticipant.organization_id == principal.organization_id)))
+    statement = in_scope(statement, principal, Component.project_id, write=True)
     by_key = {}
     for row in db.session.execute(statement):
         known = _Known(row.id, row.code, Status(row.state, row.on_hold, row.damaged,

@@ -19,7 +19,6 @@ from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from construction.auth import Principal
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import parse_scanned
@@ -31,19 +30,15 @@ from construction.models import (
     LabelKey,
     Organization,
     Project,
-    ProjectParticipant,
     Storey,
     User,
 )
+from construction.permissions import Principal, in_scope, participant_project_ids, require
 from construction.services.components import component_for_reading
 from labels.codes import CodeError
 from labels.keys import public_key_from_text, public_key_text, read_key, write_new_key
 from labels.payload import LabelIdentity, key_id, sign, verify
 from labels.render import LabelContent
-
-PRINTING_ROLES = frozenset({"admin", "project_manager", "factory_worker", "qc_inspector"})
-# A reprint revokes the label on the piece: a decision for the people answerable for it.
-REPRINTING_ROLES = frozenset({"admin", "project_manager", "qc_inspector"})
 
 _lock = threading.Lock()
 _signing: dict[str, tuple[int, Ed25519PrivateKey]] = {}  # path -> (mtime, key)
@@ -149,16 +144,12 @@ def identity_of(component: Component) -> LabelIdentity:
 
 def printable_components(principal: Principal, component_ids: Iterable[int]) -> list[Component]:
     """Return the components in the order given, refusing any the principal may not print."""
-    if principal.role not in PRINTING_ROLES:
-        raise ApiProblem("forbidden", f"the role '{principal.role}' may not print labels")
+    require(principal, "label.print")
     ids = list(dict.fromkeys(component_ids))
     if not ids:
         return []
-    query = select(Component).where(Component.id.in_(ids))
-    if not principal.is_admin:
-        query = query.where(Component.project_id.in_(
-            select(ProjectParticipant.project_id)
-            .where(ProjectParticipant.organization_id == principal.organization_id)))
+    query = in_scope(select(Component).where(Component.id.in_(ids)), principal,
+                     Component.project_id, write=True)
     found = {c.id: c for c in db.session.scalars(query)}
     missing = [i for i in ids if i not in found]
     if missing:
@@ -176,15 +167,10 @@ def sheet_components(principal: Principal, selection: dict, limit: int) -> list[
             raise ApiProblem("validation-error", f"at most {limit} labels per request",
                              errors={"component_ids": [f"Longer than {limit}."]})
         return printable_components(principal, ids)
-    if principal.role not in PRINTING_ROLES:
-        raise ApiProblem("forbidden", f"the role '{principal.role}' may not print labels")
-    query = (select(Component)
-             .outerjoin(Storey, Component.storey_id == Storey.id)
-             .where(Component.project_id == selection["project_id"]))
-    if not principal.is_admin:
-        query = query.where(Component.project_id.in_(
-            select(ProjectParticipant.project_id)
-            .where(ProjectParticipant.organization_id == principal.organization_id)))
+    require(principal, "label.print")
+    query = in_scope(select(Component).outerjoin(Storey, Component.storey_id == Storey.id)
+                     .where(Component.project_id == selection["project_id"]),
+                     principal, Component.project_id, write=True)
     for column, name in ((Component.storey_id, "storey_id"), (Storey.building_id, "building_id"),
                          (Component.component_type_id, "component_type_id"),
                          (Component.state, "state")):
@@ -204,10 +190,7 @@ def sheet_components(principal: Principal, selection: dict, limit: int) -> list[
 
 
 def _check_reprint(principal: Principal, reason: str) -> None:
-    if principal.role not in REPRINTING_ROLES:
-        raise ApiProblem("forbidden", f"the role '{principal.role}' may not reprint labels: "
-                         "a reprint revokes the label on the piece (project managers and QC "
-                         "inspectors reprint)")
+    require(principal, "label.reprint")
     if not reason.strip():
         raise ApiProblem("validation-error", "a reprint says why the old label goes",
                          errors={"reason": ["Say why (torn, lost, wrong data...)."]})
@@ -376,8 +359,7 @@ class LabelCheck:
 def _participating(organization_id: int | None) -> tuple:
     if organization_id is None:
         return ()
-    return (Component.project_id.in_(select(ProjectParticipant.project_id).where(
-        ProjectParticipant.organization_id == organization_id)),)
+    return (Component.project_id.in_(participant_project_ids(organization_id)),)
 
 
 _INVALID = {

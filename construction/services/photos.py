@@ -22,7 +22,6 @@ from flask import current_app
 from PIL import Image, ImageOps
 from sqlalchemy import delete, func, or_, select
 
-from construction.auth import Principal, readable_or_404, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import (
@@ -34,17 +33,14 @@ from construction.models import (
     PhotoCheck,
     PhotoComponent,
     Project,
-    ProjectParticipant,
     Storey,
 )
+from construction.permissions import Principal, in_scope, project_in_scope, readable_or_404, require
 from construction.services.decoding import open_image
 from construction.storage import storage
 from vision.evidence import ExifFacts, check_evidence, read_exif
 
 CHECKS = ("labels", "quality", "cracks", "duplicates", "evidence", "progress")
-UPLOAD_ROLES = frozenset({"admin", "project_manager", "factory_worker", "qc_inspector",
-                          "site_supervisor"})
-DECIDING_ROLES = frozenset({"admin", "project_manager", "qc_inspector", "site_supervisor"})
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 _MEDIA = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -157,15 +153,8 @@ def _placement(principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
         raise ApiProblem("validation-error", "the component, storey and project do not match",
                          errors={"project_id": ["Does not match the component or storey."]})
     project_id = implied[0]
-    if principal.is_admin:
-        # An admin may document any project, but one that exists: found out here, before
-        # any file is written, not by the foreign key when the row is inserted.
-        if db.session.get(Project, project_id) is None:
-            raise ApiProblem("not-found", f"no project {project_id}")
-    elif db.session.scalar(
-            select(ProjectParticipant.id).where(
-                ProjectParticipant.project_id == project_id,
-                ProjectParticipant.organization_id == principal.organization_id)) is None:
+    # Found out here, before any file is written, not by the foreign key on insert.
+    if not project_in_scope(principal, project_id, write=True):
         raise ApiProblem("not-found", f"no project {project_id} you take part in")
     claimed_at = fields.get("claimed_at")
     if claimed_at is None and event is not None:
@@ -188,8 +177,7 @@ def store_photos(principal: Principal, files: list[tuple[str, bytes]],
     The same file sent again to the same project is the same photo (a retried
     upload never makes a second one).
     """
-    if principal.role not in UPLOAD_ROLES:
-        raise ApiProblem("forbidden", f"the role '{principal.role}' may not upload photos")
+    require(principal, "photo.upload")
     if not files:
         raise ApiProblem("validation-error", "send one or more files in the field 'image'",
                          errors={"image": ["Missing data for required field."]})
@@ -245,10 +233,7 @@ def photo_for_reading(principal: Principal, photo_id: int) -> Photo:
 def list_photos(principal: Principal, filters: dict[str, Any], page: int,
                 per_page: int) -> tuple[list[Photo], int]:
     """List photos the principal may read, newest first."""
-    query = select(Photo)
-    scope = visible_project_ids(principal)
-    if scope is not None:
-        query = query.where(Photo.project_id.in_(scope))
+    query = in_scope(select(Photo), principal, Photo.project_id)
     for name in ("project_id", "component_id", "storey_id"):
         if filters.get(name) is not None:
             query = query.where(getattr(Photo, name) == filters[name])
@@ -658,8 +643,7 @@ def decide_finding(principal: Principal, finding_id: int, decision: str, outcome
     """
     from construction.services.scans import ScanItem, record_scans
 
-    if principal.role not in DECIDING_ROLES:
-        raise ApiProblem("forbidden", f"the role '{principal.role}' may not decide findings")
+    require(principal, "photo.decide")
     finding = readable_or_404(principal, Finding, finding_id, "finding")
     wanted_status = "confirmed" if decision == "confirm" else "dismissed"
     if finding.status != "open":
@@ -699,10 +683,7 @@ def storey_photo_progress(principal: Principal, storey_id: int) -> dict[str, Any
     row = db.session.execute(select(Storey.id, Storey.name, Project.id.label("project_id"))
                              .join(Storey.building).join(Project)
                              .where(Storey.id == storey_id)).first()
-    scope = visible_project_ids(principal)
-    if row is None or (scope is not None and db.session.scalar(
-            select(Project.id).where(Project.id == row.project_id,
-                                     Project.id.in_(scope))) is None):
+    if row is None or not project_in_scope(principal, row.project_id):
         raise ApiProblem("not-found", f"no storey {storey_id}")
     components = db.session.execute(
         select(Component.id, Component.code, Component.mark, Component.state)

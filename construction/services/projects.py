@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from construction.auth import Principal, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import (
@@ -19,16 +18,13 @@ from construction.models import (
     ProjectParticipant,
     Storey,
 )
-
-MANAGERS = ("admin", "project_manager")
+from construction.permissions import Principal, in_scope, may, project_in_scope, require
 
 
 def project_for_reading(principal: Principal, project_id: int) -> Project:
     """Return a project the principal may read, or raise 404."""
     project = db.session.get(Project, project_id)
-    scope = visible_project_ids(principal)
-    if project is None or (scope is not None and not db.session.scalar(
-            select(func.count()).where(Project.id == project_id, Project.id.in_(scope)))):
+    if project is None or not project_in_scope(principal, project_id):
         raise ApiProblem("not-found", f"no project {project_id}")
     return project
 
@@ -36,17 +32,15 @@ def project_for_reading(principal: Principal, project_id: int) -> Project:
 def project_for_managing(principal: Principal, project_id: int) -> Project:
     """Return a project the principal may change, or raise 404/403."""
     project = project_for_reading(principal, project_id)
-    if principal.role not in MANAGERS:
-        raise ApiProblem("forbidden", f"the role '{principal.role}' may not change projects")
+    require(principal, "project.change")
+    if not project_in_scope(principal, project_id, write=True):
+        raise ApiProblem("not-found", f"no project {project_id}")
     return project
 
 
 def list_projects(principal: Principal) -> list[Project]:
     """List the projects the principal may read."""
-    query = select(Project).order_by(Project.id)
-    scope = visible_project_ids(principal)
-    if scope is not None:
-        query = query.where(Project.id.in_(scope))
+    query = in_scope(select(Project).order_by(Project.id), principal, Project.id)
     return list(db.session.scalars(query))
 
 
@@ -76,8 +70,7 @@ def _set_participants(project: Project, organization_ids: list[int]) -> None:
 
 def create_project(principal: Principal, fields: dict[str, Any]) -> Project:
     """Create a project; the creator's organization takes part in it."""
-    if principal.role not in MANAGERS:
-        raise ApiProblem("forbidden", f"the role '{principal.role}' may not create projects")
+    require(principal, "project.create")
     participant_ids = list(fields.pop("participant_ids", []))
     project = Project(**fields)
     db.session.add(project)
@@ -92,9 +85,7 @@ def update_project(principal: Principal, project_id: int, fields: dict[str, Any]
     """Change a project's fields or add participants."""
     project = project_for_managing(principal, project_id)
     if "region_code" in fields and fields["region_code"] != project.region_code \
-            and not principal.is_admin:
-        # The region decides which regulator oversees the project: moving it out of
-        # its regulator's sight is not the project's own call.
+            and not may(principal, "project.move_region"):
         raise ApiProblem("forbidden", "only an admin moves a project to another region")
     participant_ids = fields.pop("participant_ids", None)
     for name, value in fields.items():

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import aliased
 
-from construction.auth import Principal, visible_project_ids
 from construction.extensions import db
 from construction.ledger_format import utf8
 from construction.models import (
@@ -35,6 +34,7 @@ from construction.models import (
     Storey,
     User,
 )
+from construction.permissions import Principal, in_scope
 
 FINISHED = ("accepted", "scrapped")
 
@@ -53,9 +53,7 @@ class ReportFilters:
 
 def _scoped(principal: Principal, query: Select, project_column, filters: ReportFilters,
             storey_column=None, type_column=None) -> Select:
-    scope = visible_project_ids(principal)
-    if scope is not None:
-        query = query.where(project_column.in_(scope))
+    query = in_scope(query, principal, project_column)
     if filters.region:
         query = query.where(project_column.in_(select(Project.id).where(
             Project.region_code.startswith(filters.region, autoescape=True))))

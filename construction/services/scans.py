@@ -17,12 +17,12 @@ from sqlalchemy import and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from construction import lifecycle
-from construction.auth import Principal
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import ComponentKey, parse_scanned
 from construction.lifecycle import LedgerEntry, Status, TransitionError
-from construction.models import Component, Event, ProjectParticipant, User
+from construction.models import Component, Event, User
+from construction.permissions import Principal, participant_project_ids
 from construction.services import progress
 from construction.services.alerts import LabelScan, note_label_scans, record_security_events
 from construction.services.chain import maybe_seal
@@ -109,9 +109,9 @@ def _lock_statement(kinds: tuple[str, ...], scoped: bool):
     """Select and lock components by the given kinds of key, in id order."""
     statement = select(*_LOCK_COLUMNS).where(or_(*(_KEY_CONDITIONS[k] for k in kinds)))
     if scoped:
+        # The write scope of construction.permissions, with the organization bound late.
         statement = statement.where(_component.c.project_id.in_(
-            select(ProjectParticipant.project_id)
-            .where(ProjectParticipant.organization_id == bindparam("organization_id"))))
+            participant_project_ids(bindparam("organization_id"))))
     return statement.order_by(_component.c.id).with_for_update(of=_component)
 
 

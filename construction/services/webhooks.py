@@ -54,7 +54,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from construction import lifecycle
-from construction.auth import Principal, visible_project_ids
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.ledger_format import utf8
@@ -66,6 +65,8 @@ from construction.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from construction.permissions import Principal, project_in_scope, readable_project_ids
+from construction.services.accounts import principal_of_user
 from construction.services.chain import seal_all
 from construction.services.scans import event_view
 
@@ -358,18 +359,12 @@ def _checked_actions(actions: list[str] | None) -> list[str] | None:
 
 
 def _check_project(principal: Principal, project_id: int) -> None:
-    query = select(Project.id).where(Project.id == project_id)
-    scope = visible_project_ids(principal)
-    if scope is not None:
-        query = query.where(Project.id.in_(scope))
-    if db.session.scalar(query) is None:
+    if not project_in_scope(principal, project_id):
         if principal.is_admin:
             raise _invalid("project_id", f"There is no project {project_id}.")
-        # The same answer for a project that does not exist: nothing leaks.
-        raise ApiProblem("forbidden", f"you may not subscribe to project {project_id}: "
-                         "it is not one you take part in" + (" or in your region"
-                                                            if principal.role == "regulator"
-                                                            else ""))
+        # Out of scope is absent: the same answer as for a project that does not exist.
+        raise ApiProblem("not-found", f"no project {project_id} you take part in"
+                         + (" or oversee" if principal.role == "regulator" else ""))
 
 
 def create_subscription(principal: Principal, url: str, actions: list[str] | None = None,
@@ -523,15 +518,10 @@ def _clock(now: datetime | None) -> Callable[[], datetime]:
 
 def _reader_scope(user_id: int) -> set[int] | None:
     """Return the projects a subscription's creator may read now (None: all)."""
-    user = db.session.get(User, user_id)
-    if user is None or not user.active:
+    principal = principal_of_user(user_id)
+    if principal is None:
         return set()
-    organization = user.organization
-    principal = Principal(user_id=user.id, user_name=user.name, role=user.role.value,
-                          organization_id=organization.id,
-                          organization_kind=organization.kind.value,
-                          region_code=organization.region_code)
-    query = visible_project_ids(principal)
+    query = readable_project_ids(principal)
     return None if query is None else set(db.session.scalars(query))
 
 

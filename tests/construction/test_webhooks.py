@@ -128,15 +128,15 @@ def _run_service(app, function, **kw):
     ("regulator", {"region_code": "4401"}, 403),
     ("regulator", {"region_code": "33"}, 403),           # wider than its region
     ("regulator", {"project": "main"}, 201),
-    ("regulator", {"project": "far"}, 403),
-    ("far_regulator", {"project": "main"}, 403),
+    ("regulator", {"project": "far"}, 404),  # out of scope: absent,
+    ("far_regulator", {"project": "main"}, 404),  # out of scope: absent,
     ("far_regulator", {"region_code": "440106"}, 201),
     ("project_manager", {"project": "main"}, 201),
     ("factory_worker", {"project": "main"}, 201),
-    ("project_manager", {"project": "far"}, 403),
+    ("project_manager", {"project": "far"}, 404),  # out of scope: absent,
     ("project_manager", {"region_code": "330106"}, 403),
     ("project_manager", {}, 422),
-    ("other_worker", {"project": "main"}, 403),
+    ("other_worker", {"project": "main"}, 404),  # out of scope: absent,
     ("other_worker", {"project": "far"}, 201),
     ("admin", {}, 201),
     ("admin", {"project_id": 999999}, 422),
@@ -149,7 +149,8 @@ def test_who_may_subscribe_to_what(world, receiver, role, body, status):
         if role == "regulator" and not body:
             assert created["region_code"] == "3301"
     else:
-        assert created["type"].endswith({403: "forbidden", 422: "validation-error"}[status])
+        assert created["type"].endswith({403: "forbidden", 404: "not-found",
+                                          422: "validation-error"}[status])
 
 
 def test_subscribing_needs_a_token_and_valid_fields(world, receiver):
