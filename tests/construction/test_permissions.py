@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -489,3 +490,17 @@ class _RoleOnly:
 def _user_name(app, user_id: int) -> str:
     with app.app_context():
         return db.session.get(User, user_id).name
+
+
+def test_the_readme_shows_the_table_as_it_is():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    shown = {}
+    for line in readme.splitlines():
+        match = re.fullmatch(r"\| `([a-z_.]+)` \|(.*)\|", line)
+        if match and match.group(1) in CAPABILITIES:
+            cells = [cell.strip() for cell in match.group(2).split("|")]
+            shown[match.group(1)] = frozenset(
+                role for role, cell in zip(lifecycle.ROLES, cells, strict=True) if cell == "✓")
+    assert shown == CAPABILITIES
