@@ -948,7 +948,7 @@ def deliver_forever(interval_s: float = 5.0, max_rounds: int | None = None,
     def round_() -> None:
         report = deliver()
         if on_report and (report.queued or report.delivered or report.retrying
-                          or report.failed):
+                          or report.failed or report.circuits_opened):
             on_report(report)
 
     return run_rounds("webhook deliverer", round_, interval_s, max_rounds=max_rounds, stop=stop)

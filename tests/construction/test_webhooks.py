@@ -606,7 +606,8 @@ def test_checkpoints_go_to_the_regulators_and_admins_who_ask(app, world, receive
 
     regulator = _subscribe(world, "regulator", url=receiver.url + "/regulator",
                            actions=["checkpoint"])
-    _subscribe(world, "far_regulator", url=receiver.url + "/events")  # null: actions only
+    # null: every lifecycle action, no checkpoints
+    events = _subscribe(world, "far_regulator", url=receiver.url + "/events")
     _subscribe(world, "admin", url=receiver.url + "/admin", actions=["cast", "checkpoint"])
     refused = _subscribe(world, "project_manager", expect=403, url=receiver.url,
                          project="main", actions=["checkpoint"])
@@ -655,9 +656,12 @@ def test_checkpoints_go_to_the_regulators_and_admins_who_ask(app, world, receive
     assert [(d["event_id"], d["checkpoint_id"]) for d in deliveries] == [
         (None, checkpoint["id"])]
 
-    # The next one links to it; a subscription made after the first gets only the next.
+    # The next one links to it; a subscription made, or opted in, after the first gets only
+    # the next.
     late = _subscribe(world, "far_regulator", url=receiver.url + "/late",
                       actions=["checkpoint"])
+    assert world.client("far_regulator").patch(f"/api/v1/webhooks/{events['id']}", json={
+        "actions": ["checkpoint"]}).status_code == 200
     world.component("cast", mark="YWQ-2")
     _checkpoint(runner)
     _deliver(runner)
@@ -665,6 +669,8 @@ def test_checkpoints_go_to_the_regulators_and_admins_who_ask(app, world, receive
     assert json.loads(second["statement"])["previous"] == {
         "sequence": checkpoint["sequence"], "head_hash": checkpoint["head_hash"]}
     assert [b["checkpoint"]["id"] for b in receiver.delivered("/late")] == [second["id"]]
+    assert [b["checkpoint"]["id"] for b in receiver.delivered("/events")
+            if "checkpoint" in b] == [second["id"]]
     assert _detail(world, "far_regulator", late["id"])["delivery_counts"]["delivered"] == 1
 
 
@@ -682,3 +688,12 @@ def test_a_checkpoint_delivery_is_retried_like_an_event(app, world, receiver):
     first, second = receiver.requests
     assert first["body"] == second["body"]
     assert _detail(world, "admin", subscription["id"])["deliveries"][0]["attempts"] == 2
+
+
+def test_the_deliverer_says_when_a_circuit_opens(app, world, receiver, runner):
+    app.config["WEBHOOK_BREAKER_FAILURES"] = 1
+    receiver.fail_next = 1
+    _subscribe(world, "admin", url=receiver.url)
+    world.component("cast")
+    assert _deliver(runner).strip() == (
+        "1 queued, 0 delivered, 1 to retry, 0 failed, 1 circuit opened")
