@@ -765,15 +765,13 @@ def _claim_due(due_before: datetime, at: datetime, leased_until: datetime,
     return claimed
 
 
-def _release(subscription_id: int, claim: datetime, until: datetime | None = None) -> bool:
-    """End (or, with `until`, extend) our claim; False if it was not ours any more."""
+def _hand_back(subscription_id: int, claim: datetime, until: datetime | None = None) -> bool:
+    """End (or, with `until`, extend) our claim, uncommitted; False if it was not ours."""
     # The lease's end names the claim: after it expired another deliverer set its own.
-    released = db.session.execute(
+    return db.session.execute(
         update(WebhookSubscription).where(WebhookSubscription.id == subscription_id,
                                           WebhookSubscription.claimed_until == claim)
-        .values(claimed_until=until)).rowcount
-    db.session.commit()
-    return released == 1
+        .values(claimed_until=until)).rowcount == 1
 
 
 def payload(delivery_id: int, subscription_id: int, event: Event, user_name: str,
@@ -833,8 +831,13 @@ def _attempt(job: _Job, sent_at: datetime, timeout: float, allow_private: bool) 
     }, timeout, allow_private)
 
 
-def _record(job: _Job, outcome: Outcome, at: datetime, report: SendReport) -> None:
-    """Write an attempt's outcome to its delivery and its subscription's breaker."""
+def _record(job: _Job, outcome: Outcome, at: datetime, report: SendReport, claim: datetime,
+            renewed: datetime) -> bool:
+    """Write an attempt's outcome to its delivery and its subscription's breaker.
+
+    After a delivered attempt the claim is extended to `renewed`, else released,
+    in the same transaction; return whether the subscription is still ours.
+    """
     attempts = job.attempts + 1
     values: dict[str, Any] = {"attempts": attempts, "last_status_code": outcome.status_code,
                               "last_error": outcome.error[:500]}
@@ -872,7 +875,9 @@ def _record(job: _Job, outcome: Outcome, at: datetime, report: SendReport) -> No
         .values(last_status="delivered" if outcome.delivered else "failed",
                 last_status_code=outcome.status_code, last_error=outcome.error[:500],
                 last_delivery_at=at, **circuit))
+    kept = _hand_back(job.subscription_id, claim, renewed if outcome.delivered else None)
     db.session.commit()
+    return kept and outcome.delivered
 
 
 def _send(claims: dict[int, datetime], due_before: datetime, clock: Callable[[], datetime],
@@ -891,7 +896,8 @@ def _send(claims: dict[int, datetime], due_before: datetime, clock: Callable[[],
         def start(subscription_id: int) -> None:
             job = _next_job(subscription_id, due_before)
             if job is None:
-                _release(subscription_id, claims.pop(subscription_id))
+                _hand_back(subscription_id, claims.pop(subscription_id))
+                db.session.commit()
                 return
             running[pool.submit(_attempt, job, clock(), timeout, allow_private)] = job
 
@@ -901,14 +907,8 @@ def _send(claims: dict[int, datetime], due_before: datetime, clock: Callable[[],
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 job = running.pop(future)
-                outcome = future.result()
-                _record(job, outcome, clock(), report)
-                claim = claims.pop(job.subscription_id)
-                if not outcome.delivered:
-                    _release(job.subscription_id, claim)
-                    continue
-                renewed = clock() + _lease()
-                if _release(job.subscription_id, claim, until=renewed):
+                claim, renewed = claims.pop(job.subscription_id), clock() + _lease()
+                if _record(job, future.result(), clock(), report, claim, renewed):
                     claims[job.subscription_id] = renewed
                     start(job.subscription_id)
 
