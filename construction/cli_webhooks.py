@@ -17,12 +17,13 @@ webhooks = AppGroup("webhooks", help="Deliver events to webhook subscribers.")
 @click.option("--rounds", type=click.IntRange(min=1), default=None, hidden=True,
               help="Stop after this many rounds (tests).")
 def deliver_command(loop: bool, interval: float, rounds: int | None) -> None:
-    """Queue deliveries for new events and send everything due.
+    """Queue deliveries for new events and checkpoints, and send everything due.
 
     In production run `flask --app app webhooks deliver --loop` as a service
     beside the web processes (`make run` supervises one); it finishes the
     round under way when stopped, and a lost database is logged and retried
     with a growing back-off. Without --loop it does one round, for cron.
+    Several may run at once: each subscription is sent for by one at a time.
     """
     from construction.resilience import stop_on_signals
     from construction.services.webhooks import deliver, deliver_forever
@@ -36,5 +37,7 @@ def deliver_command(loop: bool, interval: float, rounds: int | None) -> None:
 
 
 def _echo(report) -> None:
+    opened = (f", {report.circuits_opened} circuit{'s' * (report.circuits_opened != 1)} "
+              "opened" if report.circuits_opened else "")
     click.echo(f"{report.queued} queued, {report.delivered} delivered, "
-               f"{report.retrying} to retry, {report.failed} failed")
+               f"{report.retrying} to retry, {report.failed} failed{opened}")

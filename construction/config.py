@@ -117,6 +117,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "WEBHOOK_DISPATCH_BATCH": int(env.get("WEBHOOK_DISPATCH_BATCH", "500")),
         "WEBHOOK_SEND_BATCH": int(env.get("WEBHOOK_SEND_BATCH", "50")),
         "WEBHOOK_SEND_WORKERS": int(env.get("WEBHOOK_SEND_WORKERS", "4")),
+        "WEBHOOK_BREAKER_FAILURES": int(env.get("WEBHOOK_BREAKER_FAILURES", "10")),
+        "WEBHOOK_BREAKER_COOLDOWN_S": float(env.get("WEBHOOK_BREAKER_COOLDOWN_S", "600")),
         "COPY_MAX_SPEED_KMH": float(env.get("COPY_MAX_SPEED_KMH", "120")),
         "COPY_GPS_TOLERANCE_KM": float(env.get("COPY_GPS_TOLERANCE_KM", "3")),
         "COPY_SITE_RADIUS_KM": float(env.get("COPY_SITE_RADIUS_KM", "2")),

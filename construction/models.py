@@ -575,19 +575,40 @@ class WebhookSubscription(db.Model):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str] = mapped_column(String(500), default="")
     last_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    after_checkpoint: Mapped[int] = mapped_column(BigInteger, default=0)  # checkpoint cursor
+    # The circuit breaker: open (nothing sent) until circuit_open_until after
+    # WEBHOOK_BREAKER_FAILURES failures in a row; a success closes it.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    circuit_open_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A deliverer sends for this subscription until then (one attempt in flight at once).
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def circuit(self) -> str:
+        """Return the breaker's state: closed, open, or half-open (the next attempt probes)."""
+        if self.circuit_open_until is None:
+            return "closed"
+        return "open" if self.circuit_open_until > utcnow() else "half-open"
 
 
 class WebhookDelivery(db.Model):
-    """One event to send to one subscription, retried with back-off until it is taken."""
+    """One event or checkpoint to send to one subscription, retried with back-off until taken."""
 
     __tablename__ = "webhook_delivery"
     __table_args__ = (UniqueConstraint("subscription_id", "event_id"),
-                      Index("ix_webhook_delivery_due", "status", "next_attempt_at"))
+                      UniqueConstraint("subscription_id", "checkpoint_id"),
+                      # A subscription's queue: its oldest pending delivery goes next.
+                      Index("ix_webhook_delivery_queue", "subscription_id", "status", "id"),
+                      Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+                      CheckConstraint("(event_id IS NULL) <> (checkpoint_id IS NULL)",
+                                      name="event_or_checkpoint"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # Indexed by the unique (subscription_id, event_id), whose first column it is.
     subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscription.id"))
-    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
+    checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_checkpoint.id"),
+                                                      index=True)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -78,6 +78,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "export.read": EVERYONE,
     "ledger.read": EVERYONE,
     "webhook.manage": EVERYONE,  # one's own subscriptions, to what one may read
+    "webhook.checkpoints": frozenset({"admin", "regulator"}),  # the ledger's checkpoints
     # Planning projects and their components.
     "project.create": MANAGERS,
     "project.change": MANAGERS,
@@ -106,10 +107,12 @@ FRAMEWORK_ENDPOINTS = frozenset({"static", "api-docs.openapi_json",
 
 def may(principal: Principal | None, capability: str) -> bool:
     """Return whether the principal holds the capability (anyone holds PUBLIC)."""
-    if capability == PUBLIC:
-        return True
-    roles = CAPABILITIES[capability]
-    return principal is not None and principal.role in roles
+    return capability == PUBLIC or (principal is not None and role_may(principal.role, capability))
+
+
+def role_may(role: str, capability: str) -> bool:
+    """Return whether a role holds a capability."""
+    return role in CAPABILITIES[capability]
 
 
 def require(principal: Principal, capability: str) -> None:
@@ -123,7 +126,9 @@ _PHRASES = {
     "project.read": "read projects", "component.read": "read components",
     "photo.read": "read photos", "alert.read": "read alerts", "report.read": "read reports",
     "export.read": "export", "ledger.read": "read the ledger",
-    "webhook.manage": "subscribe to webhooks", "project.create": "create projects",
+    "webhook.manage": "subscribe to webhooks",
+    "webhook.checkpoints": "receive checkpoints: only regulators and admins do",
+    "project.create": "create projects",
     "project.change": "change projects",
     "project.move_region": "move a project to another region (only an admin does)",
     "component.change": "change components", "scan.record": "record actions: it may only read",

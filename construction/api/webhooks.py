@@ -15,15 +15,18 @@ from construction.services import webhooks as service
 blp = api_blueprint("webhooks", __name__, "Webhook subscriptions and deliveries.",
                     url_prefix="/api/v1/webhooks")
 
+EVENT_NAMES = (*lifecycle.ACTIONS, service.CHECKPOINT)
 ACTIONS_FIELD = {
     "allow_none": True,
-    "validate": validate.Length(min=1, max=len(lifecycle.ACTIONS)),
-    "metadata": {"description": "Lifecycle actions to send; null for every action"},
+    "validate": validate.Length(min=1, max=len(EVENT_NAMES)),
+    "metadata": {"description": "Lifecycle actions to send; null for every action. "
+                                "Regulators and admins may add `checkpoint` (or name it "
+                                "alone) for each ledger checkpoint as it is made"},
 }
 
 
 def _actions(**kw) -> fields.List:
-    return fields.List(fields.String(validate=validate.OneOf(lifecycle.ACTIONS)),
+    return fields.List(fields.String(validate=validate.OneOf(EVENT_NAMES)),
                        **ACTIONS_FIELD, **kw)
 
 
@@ -66,6 +69,13 @@ class WebhookSchema(Schema):
     last_error = fields.String()
     last_delivery_at = fields.AwareDateTime(allow_none=True, metadata={
         "description": "When the latest attempt was made"})
+    circuit = fields.String(metadata={
+        "description": "closed; open (nothing is sent until circuit_open_until, after "
+                       "WEBHOOK_BREAKER_FAILURES failures in a row); half-open (the next "
+                       "attempt probes: a success closes it, a failure opens it again)"})
+    consecutive_failures = fields.Integer(metadata={
+        "description": "Failed attempts since the last delivered one"})
+    circuit_open_until = fields.AwareDateTime(allow_none=True)
 
 
 class WebhookCreatedSchema(WebhookSchema):
@@ -76,7 +86,10 @@ class WebhookCreatedSchema(WebhookSchema):
 class WebhookDeliverySchema(Schema):
     id = fields.Integer()
     subscription_id = fields.Integer()
-    event_id = fields.Integer()
+    event_id = fields.Integer(allow_none=True, metadata={
+        "description": "The event sent (null for a checkpoint)"})
+    checkpoint_id = fields.Integer(allow_none=True, metadata={
+        "description": "The ledger checkpoint sent (null for an event)"})
     status = fields.String(metadata={"description": "pending, delivered or failed"})
     attempts = fields.Integer()
     next_attempt_at = fields.AwareDateTime()
@@ -175,7 +188,12 @@ class WebhookDeliveries(MethodView):
 @blp.route("/<id:subscription_id>/deliveries/<id(max=9223372036854775807):delivery_id>/retry")
 class WebhookDeliveryRetry(MethodView):
     @requires("webhook.manage")
-    @blp.response(200, WebhookDeliverySchema)
+    @blp.response(202, WebhookDeliverySchema)
     def post(self, subscription_id, delivery_id):
-        """Send a failed delivery again now, once, and answer how it went."""
+        """Queue a failed delivery for one more attempt now; the deliverer sends it.
+
+        It goes in its turn (after its subscription's older pending
+        deliveries); an open circuit is made half-open so that it is the probe.
+        Asking again is harmless.
+        """
         return service.retry_delivery(authenticate_request(), subscription_id, delivery_id)

@@ -229,8 +229,7 @@ def export_checkpoint(checkpoint: LedgerCheckpoint) -> None:
     path = current_app.config["LEDGER_CHECKPOINT_EXPORT"]
     if not path:
         return
-    view = checkpoint_view(checkpoint)
-    line = json.dumps({**view, "created_at": view["created_at"].isoformat()}) + "\n"
+    line = json.dumps(checkpoint_document(checkpoint)) + "\n"
     try:
         # One write of one line with O_APPEND: concurrent writers never interleave.
         descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -263,6 +262,16 @@ def checkpoint_view(checkpoint: LedgerCheckpoint) -> dict:
             "merkle_root": checkpoint.merkle_root, "created_at": checkpoint.created_at,
             "key_id": checkpoint.key_id, "statement": checkpoint.statement,
             "signature": checkpoint.signature}
+
+
+def checkpoint_document(checkpoint: LedgerCheckpoint) -> dict:
+    """Return a checkpoint as JSON-ready values, as GET /api/v1/ledger/checkpoints shows it.
+
+    What the export file and the `checkpoint` webhook carry, so that a copy
+    kept from either compares equal to the API's.
+    """
+    view = checkpoint_view(checkpoint)
+    return {**view, "created_at": view["created_at"].isoformat()}
 
 
 # --- proofs --------------------------------------------------------------------------

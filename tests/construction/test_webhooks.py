@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -31,8 +32,13 @@ class _Handler(BaseHTTPRequestHandler):
             status = receiver.fail_status if failing else 200
             receiver.requests.append({"path": self.path, "headers": self.headers,
                                       "body": body, "status": status})
+            receiver.in_flight[self.path] += 1
+            receiver.most_at_once[self.path] = max(receiver.most_at_once[self.path],
+                                                   receiver.in_flight[self.path])
         if receiver.delay_s:
             time.sleep(receiver.delay_s)
+        with receiver.lock:  # before answering: the sender may go on once it has the answer
+            receiver.in_flight[self.path] -= 1
         try:
             self.send_response(status)
             if 300 <= status < 400:
@@ -56,6 +62,8 @@ class Receiver:
         self.fail_next = 0
         self.fail_status = 500
         self.delay_s = 0.0
+        self.in_flight: Counter[str] = Counter()
+        self.most_at_once: Counter[str] = Counter()  # requests to one path handled at once
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.receiver = self
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -229,7 +237,9 @@ def test_matching_events_are_delivered_once_and_signed(world, receiver, runner):
         assert body["subscription_id"] == subscription["id"]
     bodies = receiver.delivered("/hook")
     assert _actions(bodies) == ["cast", "demould"]
-    # Deliveries are sent in parallel: arrival order is not event order.
+    # One subscription's deliveries go one at a time, in ledger order.
+    assert [b["event"]["sequence"] for b in bodies] == sorted(
+        b["event"]["sequence"] for b in bodies)
     event = next(b["event"] for b in bodies if b["event"]["action"] == "cast")
     assert event["component_id"] == main["id"] and event["component_code"] == main["code"]
     assert event["project_code"] == "P-MAIN"
@@ -339,13 +349,20 @@ def test_after_the_last_attempt_it_fails_and_can_be_retried(app, world, receiver
 
     url = f"/api/v1/webhooks/{subscription['id']}/deliveries/{delivery['id']}/retry"
     assert world.client("far_regulator").post(url).status_code == 404
-    response = world.client("regulator").post(url)  # still failing: stays failed
-    assert response.status_code == 200
-    assert (response.get_json()["status"], response.get_json()["attempts"]) == ("failed", 3)
+    for _ in range(2):  # queued, not sent by the request; asking twice is the same
+        response = world.client("regulator").post(url)
+        assert response.status_code == 202, response.get_json()
+        assert (response.get_json()["status"], response.get_json()["attempts"]) == (
+            "pending", 2)
+        assert len(receiver.requests) == 2
+    assert "0 delivered, 0 to retry, 1 failed" in _deliver(runner)  # one more attempt
+    assert len(receiver.requests) == 3
+    assert _detail(world, "regulator", subscription["id"])["deliveries"][0]["attempts"] == 3
     receiver.fail_next = 0
-    response = world.client("regulator").post(url)
-    assert response.status_code == 200, response.get_json()
-    assert (response.get_json()["status"], response.get_json()["attempts"]) == ("delivered", 4)
+    assert world.client("regulator").post(url).status_code == 202
+    assert "1 delivered" in _deliver(runner)
+    delivery = _detail(world, "regulator", subscription["id"])["deliveries"][0]
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 4)
     assert len(receiver.delivered()) == 1
     again = world.client("regulator").post(url)
     assert again.status_code == 409 and again.mimetype == PROBLEM
@@ -455,3 +472,229 @@ def test_a_receiver_that_answers_one_byte_at_a_time_is_cut_off_at_the_deadline()
         listener.close()
     assert not outcome.delivered
     assert "no complete answer within 1 s" in outcome.error
+
+
+# --- one attempt in flight per subscription, in order ---------------------------------
+
+
+def test_two_deliverers_never_send_one_subscriptions_deliveries_at_once(app, world, receiver,
+                                                                        runner):
+    app.config.update(WEBHOOK_SEND_WORKERS=4, WEBHOOK_SEND_BATCH=2)
+    for path in ("/a", "/b", "/c"):
+        _subscribe(world, "admin", url=receiver.url + path)
+    for mark in ("YWQ-1", "YWQ-2", "YWQ-3", "YWQ-4"):
+        world.component("demoulded", mark=mark)  # two events each
+    receiver.delay_s = 0.02  # long enough for a second sender to overlap, if it could
+    start, errors = threading.Barrier(2), []
+
+    def deliverer():
+        try:
+            with app.app_context():
+                start.wait(5)
+                service.deliver()
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=deliverer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    _deliver(runner)  # what a deliverer found claimed by the other is sent in a later round
+    with receiver.lock:
+        paths = [r["path"] for r in receiver.requests]
+    assert sorted(paths) == sorted(["/a", "/b", "/c"] * 8)  # each delivery sent once
+    assert dict(receiver.most_at_once) == {"/a": 1, "/b": 1, "/c": 1}
+    for path in ("/a", "/b", "/c"):
+        arrived = [b["event"]["sequence"] for b in receiver.delivered(path)]
+        assert arrived == sorted(arrived) and len(set(arrived)) == 8
+
+
+def test_a_failing_delivery_holds_the_ones_behind_it(app, world, receiver):
+    receiver.fail_next = 1
+    subscription = _subscribe(world, "admin", url=receiver.url)
+    world.component("demoulded")
+    start = datetime.now(UTC)
+    report = _run_service(app, service.deliver, now=start)
+    assert (report.delivered, report.retrying) == (0, 1)
+    assert len(receiver.requests) == 1  # the demould waits for the cast
+    detail = _detail(world, "admin", subscription["id"])
+    assert [d["attempts"] for d in detail["deliveries"]] == [0, 1]
+    report = _run_service(app, service.deliver, now=start + timedelta(minutes=5))
+    assert report.delivered == 2
+    assert _actions(receiver.delivered()) == ["cast", "demould"]
+    assert [json.loads(r["body"])["event"]["action"] for r in receiver.requests] == [
+        "cast", "cast", "demould"]
+
+
+# --- the circuit breaker ------------------------------------------------------------
+
+
+def test_the_circuit_opens_after_failures_in_a_row_and_a_probe_closes_it(app, world,
+                                                                        receiver, runner):
+    app.config.update(WEBHOOK_BREAKER_FAILURES=3, WEBHOOK_BREAKER_COOLDOWN_S=600,
+                      WEBHOOK_MAX_ATTEMPTS=20)
+    receiver.fail_next = 100
+    subscription = _subscribe(world, "admin", url=receiver.url)
+    path = f"/api/v1/webhooks/{subscription['id']}"
+    assert (_detail(world, "admin", subscription["id"])["circuit"],
+            world.client("admin").get("/api/v1/webhooks").get_json()["items"][0]["circuit"]
+            ) == ("closed", "closed")
+    world.component("cast")
+    world.component("cast", mark="YWQ-2")
+    start = datetime.now(UTC)
+    opened = 0
+    for minutes in (0, 2, 5):  # three failures of the oldest delivery, each after its back-off
+        opened += _run_service(app, service.deliver,
+                               now=start + timedelta(minutes=minutes)).circuits_opened
+    assert len(receiver.requests) == 3 and opened == 1
+    detail = _detail(world, "admin", subscription["id"])
+    assert (detail["circuit"], detail["consecutive_failures"]) == ("open", 3)
+    open_until = datetime.fromisoformat(detail["circuit_open_until"])
+    assert open_until == start + timedelta(minutes=5, seconds=600)
+
+    # Open: nothing is sent during the cool-down, and nothing waiting is dropped.
+    report = _run_service(app, service.deliver, now=start + timedelta(minutes=14))
+    assert (report.delivered, report.retrying, report.failed) == (0, 0, 0)
+    assert len(receiver.requests) == 3
+    assert world.client("admin").get(path).get_json()["delivery_counts"]["pending"] == 2
+
+    # After it, one probe: it fails, and the circuit opens again.
+    report = _run_service(app, service.deliver, now=start + timedelta(minutes=16))
+    assert (report.retrying, report.circuits_opened, len(receiver.requests)) == (1, 1, 4)
+    detail = _detail(world, "admin", subscription["id"])
+    assert (detail["circuit"], detail["consecutive_failures"]) == ("open", 4)
+    assert [d["attempts"] for d in detail["deliveries"]] == [0, 4]
+
+    # A retry through the API makes it half-open: the retried delivery is the probe.
+    oldest = detail["deliveries"][1]["id"]
+    retried = world.client("admin").post(f"{path}/deliveries/{oldest}/retry")
+    assert retried.status_code == 202 and len(receiver.requests) == 4
+    assert _detail(world, "admin", subscription["id"])["circuit"] == "half-open"
+    receiver.fail_next = 0
+    assert "2 delivered, 0 to retry" in _deliver(runner)
+    detail = _detail(world, "admin", subscription["id"])
+    assert (detail["circuit"], detail["consecutive_failures"],
+            detail["circuit_open_until"]) == ("closed", 0, None)
+    assert _actions(receiver.delivered()) == ["cast", "cast"]
+
+
+def test_the_breaker_can_be_switched_off(app, world, receiver):
+    app.config.update(WEBHOOK_BREAKER_FAILURES=0, WEBHOOK_MAX_ATTEMPTS=3)
+    receiver.fail_next = 100
+    subscription = _subscribe(world, "admin", url=receiver.url)
+    world.component("cast")
+    start = datetime.now(UTC)
+    for hours in (0, 1, 2):
+        _run_service(app, service.deliver, now=start + timedelta(hours=hours))
+    detail = _detail(world, "admin", subscription["id"])
+    assert (detail["circuit"], detail["consecutive_failures"]) == ("closed", 3)
+    assert detail["delivery_counts"]["failed"] == 1
+
+
+# --- checkpoints ---------------------------------------------------------------------
+
+
+def _checkpoint(runner) -> None:
+    result = runner.invoke(args=["ledger", "checkpoint"])
+    assert result.exit_code == 0 and result.output.startswith("checkpoint "), result.output
+
+
+def test_checkpoints_go_to_the_regulators_and_admins_who_ask(app, world, receiver, runner):
+    from construction.ledger_format import verify_statement
+    from labels.keys import public_key_from_text
+
+    regulator = _subscribe(world, "regulator", url=receiver.url + "/regulator",
+                           actions=["checkpoint"])
+    # null: every lifecycle action, no checkpoints
+    events = _subscribe(world, "far_regulator", url=receiver.url + "/events")
+    _subscribe(world, "admin", url=receiver.url + "/admin", actions=["cast", "checkpoint"])
+    refused = _subscribe(world, "project_manager", expect=403, url=receiver.url,
+                         project="main", actions=["checkpoint"])
+    assert refused["type"].endswith("forbidden")
+    manager = _subscribe(world, "project_manager", url=receiver.url, project="main")
+    patched = world.client("admin").patch(f"/api/v1/webhooks/{manager['id']}",
+                                          json={"actions": ["checkpoint"]})
+    assert patched.status_code == 403 and patched.mimetype == PROBLEM
+
+    world.component("demoulded")
+    world.component("cast", project="far")
+    _checkpoint(runner)
+    # The manager: cast, demould; far: cast; admin: 2 casts, checkpoint; regulator: checkpoint.
+    assert "7 queued, 7 delivered" in _deliver(runner)
+    assert "0 queued, 0 delivered" in _deliver(runner)
+
+    listed = world.client("regulator").get("/api/v1/ledger/checkpoints").get_json()["items"]
+    with receiver.lock:
+        requests = [r for r in receiver.requests if r["path"] == "/regulator"]
+    assert len(requests) == 1
+    request = requests[0]
+    body = json.loads(request["body"])
+    assert body["checkpoint"] == listed[0] and "event" not in body
+    assert body["subscription_id"] == regulator["id"]
+    headers = request["headers"]
+    assert headers["X-PrefabTrace-Event"] == "checkpoint"
+    assert headers["X-PrefabTrace-Delivery"] == str(body["delivery_id"])
+    assert headers["X-PrefabTrace-Signature"] == "sha256=" + hmac.new(
+        regulator["secret"].encode(),
+        headers["X-PrefabTrace-Timestamp"].encode() + b"." + request["body"],
+        hashlib.sha256).hexdigest()
+    # The checkpoint itself verifies with the published ledger key.
+    keys = {k["key_id"]: k["public_key"]
+            for k in world.client().get("/api/v1/ledger/keys").get_json()["keys"]}
+    checkpoint = body["checkpoint"]
+    assert verify_statement(checkpoint["statement"], checkpoint["signature"],
+                            public_key_from_text(keys[checkpoint["key_id"]]))
+    assert (checkpoint["first_sequence"], checkpoint["sequence"]) == (1, 3)
+
+    # After the events it covers; never to a subscription that did not ask for it.
+    admin = receiver.delivered("/admin")
+    assert ["checkpoint" in b for b in admin] == [False, False, True]
+    assert all("event" in b for b in receiver.delivered("/events"))
+    deliveries = world.client("regulator").get(
+        f"/api/v1/webhooks/{regulator['id']}/deliveries").get_json()["items"]
+    assert [(d["event_id"], d["checkpoint_id"]) for d in deliveries] == [
+        (None, checkpoint["id"])]
+
+    # The next one links to it; a subscription made, or opted in, after the first gets only
+    # the next.
+    late = _subscribe(world, "far_regulator", url=receiver.url + "/late",
+                      actions=["checkpoint"])
+    assert world.client("far_regulator").patch(f"/api/v1/webhooks/{events['id']}", json={
+        "actions": ["checkpoint"]}).status_code == 200
+    world.component("cast", mark="YWQ-2")
+    _checkpoint(runner)
+    _deliver(runner)
+    second = [b["checkpoint"] for b in receiver.delivered("/regulator")][1]
+    assert json.loads(second["statement"])["previous"] == {
+        "sequence": checkpoint["sequence"], "head_hash": checkpoint["head_hash"]}
+    assert [b["checkpoint"]["id"] for b in receiver.delivered("/late")] == [second["id"]]
+    assert [b["checkpoint"]["id"] for b in receiver.delivered("/events")
+            if "checkpoint" in b] == [second["id"]]
+    assert _detail(world, "far_regulator", late["id"])["delivery_counts"]["delivered"] == 1
+
+
+def test_a_checkpoint_delivery_is_retried_like_an_event(app, world, receiver):
+    receiver.fail_next = 1
+    subscription = _subscribe(world, "admin", url=receiver.url, actions=["checkpoint"])
+    world.component("cast")
+    with app.app_context():
+        from construction.services.chain import create_checkpoint
+
+        create_checkpoint()
+    start = datetime.now(UTC)
+    assert _run_service(app, service.deliver, now=start).retrying == 1
+    assert _run_service(app, service.deliver, now=start + timedelta(minutes=5)).delivered == 1
+    first, second = receiver.requests
+    assert first["body"] == second["body"]
+    assert _detail(world, "admin", subscription["id"])["deliveries"][0]["attempts"] == 2
+
+
+def test_the_deliverer_says_when_a_circuit_opens(app, world, receiver, runner):
+    app.config["WEBHOOK_BREAKER_FAILURES"] = 1
+    receiver.fail_next = 1
+    _subscribe(world, "admin", url=receiver.url)
+    world.component("cast")
+    assert _deliver(runner).strip() == (
+        "1 queued, 0 delivered, 1 to retry, 0 failed, 1 circuit opened")
