@@ -9,6 +9,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 
 from construction import lifecycle
 from construction.models import OrganizationKind
+from construction.pagination import page_schema
 
 
 def _no_nul(value: str) -> None:
@@ -369,12 +370,7 @@ class ComponentDetailSchema(ComponentSchema):
         "description": "Label versions printed, and photos that show it with their findings"})
 
 
-class ComponentPageSchema(Schema):
-    items = fields.List(fields.Nested(ComponentSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
+ComponentPageSchema = page_schema(ComponentSchema, "ComponentPageSchema")
 
 
 class ComponentQueryArgs(PageArgs):
@@ -496,11 +492,7 @@ class AlertSchema(Schema):
         return ALERT_KINDS.get(alert.kind, "")
 
 
-class AlertPageSchema(Schema):
-    items = fields.List(fields.Nested(AlertSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
+AlertPageSchema = page_schema(AlertSchema, "AlertPageSchema")
 
 
 class AlertQueryArgs(PageArgs):
@@ -533,11 +525,7 @@ class SecurityEventSchema(Schema):
     created_at = fields.AwareDateTime()
 
 
-class SecurityEventPageSchema(Schema):
-    items = fields.List(fields.Nested(SecurityEventSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
+SecurityEventPageSchema = page_schema(SecurityEventSchema, "SecurityEventPageSchema")
 
 
 class DecodedComponentSchema(Schema):
@@ -638,11 +626,7 @@ class PhotoUploadResultSchema(Schema):
     items = fields.List(fields.Nested(PhotoSchema))
 
 
-class PhotoPageSchema(Schema):
-    items = fields.List(fields.Nested(PhotoSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
+PhotoPageSchema = page_schema(PhotoSchema, "PhotoPageSchema")
 
 
 class FindingDecisionSchema(Schema):

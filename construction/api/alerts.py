@@ -6,6 +6,7 @@ from flask.views import MethodView
 
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
+from construction.pagination import paged
 from construction.permissions import requires
 from construction.schemas import (
     AlertCloseSchema,
@@ -30,9 +31,8 @@ class Alerts(MethodView):
         """List alerts (copied, forged, revoked labels) with filters, newest first."""
         principal = authenticate_request()
         page, per_page = args.pop("page"), args.pop("per_page")
-        items, total = service.list_alerts(principal, service.AlertFilters(**args), page,
-                                           per_page)
-        return {"items": items, "page": page, "per_page": per_page, "total": total}
+        return paged(service.list_alerts(principal, service.AlertFilters(**args), page,
+                                         per_page))
 
 
 @blp.route("/alerts/<id(max=9223372036854775807):alert_id>")
@@ -62,7 +62,5 @@ class SecurityEvents(MethodView):
     @blp.response(200, SecurityEventPageSchema)
     def get(self, args):
         """List refused label scans (forged, unknown key, unissued, revoked), newest first."""
-        items, total = service.list_security_events(authenticate_request(), args["page"],
-                                                    args["per_page"])
-        return {"items": items, "page": args["page"], "per_page": args["per_page"],
-                "total": total}
+        return paged(service.list_security_events(authenticate_request(), args["page"],
+                                                  args["per_page"]))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from flask import current_app, request
 from flask.views import MethodView
 
@@ -11,6 +9,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.idempotency import idempotent
+from construction.pagination import paged
 from construction.permissions import requires
 from construction.schemas import (
     ComponentDetailSchema,
@@ -45,10 +44,8 @@ class Components(MethodView):
         """List components with filters and pagination."""
         principal = authenticate_request()
         page, per_page = args.pop("page"), args.pop("per_page")
-        items, total = service.list_components(principal, service.ComponentFilters(**args),
-                                               page, per_page)
-        return {"items": items, "page": page, "per_page": per_page, "total": total,
-                "pages": math.ceil(total / per_page) if total else 0}
+        return paged(service.list_components(principal, service.ComponentFilters(**args),
+                                             page, per_page))
 
     @requires("component.change")
     @idempotent

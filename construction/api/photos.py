@@ -10,6 +10,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.jobs import enqueue_analysis
+from construction.pagination import paged
 from construction.permissions import requires
 from construction.schemas import (
     FindingDecisionSchema,
@@ -76,9 +77,8 @@ class Photos(MethodView):
         """List photos (filters: project, component, storey, status), newest first."""
         principal = authenticate_request()
         page, per_page = args.pop("page"), args.pop("per_page")
-        photos, total = service.list_photos(principal, args, page, per_page)
-        return {"items": service.photo_views(photos), "page": page,
-                "per_page": per_page, "total": total}
+        photos = service.list_photos(principal, args, page, per_page)
+        return paged(photos, service.photo_views(photos.items))
 
 
 @blp.route(f"/photos/<id(max={BIG}):photo_id>")

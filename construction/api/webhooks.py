@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from construction import lifecycle
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
+from construction.pagination import page_schema, paged
 from construction.permissions import requires
 from construction.schemas import JsonBoolean, PageArgs, pattern, ref, text
 from construction.services import webhooks as service
@@ -105,18 +106,8 @@ class WebhookDetailSchema(WebhookSchema):
         "description": f"The {service.RECENT_DELIVERIES} most recent, newest first"})
 
 
-class WebhookPageSchema(Schema):
-    items = fields.List(fields.Nested(WebhookSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
-
-
-class WebhookDeliveryPageSchema(Schema):
-    items = fields.List(fields.Nested(WebhookDeliverySchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
+WebhookPageSchema = page_schema(WebhookSchema, "WebhookPageSchema")
+WebhookDeliveryPageSchema = page_schema(WebhookDeliverySchema, "WebhookDeliveryPageSchema")
 
 
 class DeliveryQueryArgs(PageArgs):
@@ -130,10 +121,8 @@ class Webhooks(MethodView):
     @blp.response(200, WebhookPageSchema)
     def get(self, args):
         """List your organization's webhook subscriptions (admins: all)."""
-        items, total = service.list_subscriptions(authenticate_request(), args["page"],
-                                                  args["per_page"])
-        return {"items": items, "page": args["page"], "per_page": args["per_page"],
-                "total": total}
+        return paged(service.list_subscriptions(authenticate_request(), args["page"],
+                                                args["per_page"]))
 
     # No Idempotency-Key here: a replayed answer would have to store the secret.
     @requires("webhook.manage")
@@ -178,11 +167,9 @@ class WebhookDeliveries(MethodView):
     @blp.response(200, WebhookDeliveryPageSchema)
     def get(self, args, subscription_id):
         """List a subscription's deliveries, newest first."""
-        items, total = service.list_deliveries(authenticate_request(), subscription_id,
-                                               args.get("status"), args["page"],
-                                               args["per_page"])
-        return {"items": items, "page": args["page"], "per_page": args["per_page"],
-                "total": total}
+        return paged(service.list_deliveries(authenticate_request(), subscription_id,
+                                             args.get("status"), args["page"],
+                                             args["per_page"]))
 
 
 @blp.route("/<id:subscription_id>/deliveries/<id(max=9223372036854775807):delivery_id>/retry")

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import Alert, Event, LabelSighting, Project, SecurityEvent
+from construction.pagination import Page, paginate
 from construction.permissions import Principal, in_scope, readable_or_404, require
 from vision.evidence import distance_km
 
@@ -194,7 +195,7 @@ class AlertFilters:
 
 
 def list_alerts(principal: Principal, filters: AlertFilters, page: int,
-                per_page: int) -> tuple[list[Alert], int]:
+                per_page: int) -> Page:
     """List the alerts the principal may read, newest activity first."""
     query = in_scope(select(Alert), principal, Alert.project_id)
     if filters.kind:
@@ -209,10 +210,7 @@ def list_alerts(principal: Principal, filters: AlertFilters, page: int,
         query = query.where(Alert.last_seen_at >= filters.since)
     if filters.until is not None:
         query = query.where(Alert.last_seen_at < filters.until)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = db.session.scalars(query.order_by(Alert.last_seen_at.desc(), Alert.id.desc())
-                               .limit(per_page).offset((page - 1) * per_page)).all()
-    return list(items), total
+    return paginate(query.order_by(Alert.last_seen_at.desc(), Alert.id.desc()), page, per_page)
 
 
 def open_alert_kinds(component_id: int) -> list[str]:
@@ -246,7 +244,7 @@ def close_alert(principal: Principal, alert_id: int, status: str, note: str) -> 
 
 
 def list_security_events(principal: Principal, page: int,
-                         per_page: int) -> tuple[list[SecurityEvent], int]:
+                         per_page: int) -> Page:
     """List refused labels: all for admins, those naming a visible component for others."""
     from construction.models import Component
 
@@ -254,7 +252,4 @@ def list_security_events(principal: Principal, page: int,
     if not principal.is_admin:
         query = query.where(SecurityEvent.component_id.in_(
             in_scope(select(Component.id), principal, Component.project_id)))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = db.session.scalars(query.order_by(SecurityEvent.id.desc())
-                               .limit(per_page).offset((page - 1) * per_page)).all()
-    return list(items), total
+    return paginate(query.order_by(SecurityEvent.id.desc()), page, per_page)

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import parse_scanned
 from construction.models import Building, Component, ComponentType, Event, Storey, User
+from construction.pagination import Page, paginate
 from construction.permissions import Principal, in_scope
 from construction.services.projects import project_for_managing
 from labels.codes import CodeError, new_code, normalize
@@ -62,8 +63,8 @@ def component_for_reading(principal: Principal, component_id: int) -> Component:
 
 
 def list_components(principal: Principal, filters: ComponentFilters, page: int,
-                    per_page: int) -> tuple[list[Component], int]:
-    """Return one page of components matching `filters`, and the total."""
+                    per_page: int) -> Page:
+    """Return one page of components matching `filters`."""
     query = in_scope(select(Component), principal, Component.project_id)
     for column, value in ((Component.project_id, filters.project_id),
                           (Component.storey_id, filters.storey_id),
@@ -82,10 +83,7 @@ def list_components(principal: Principal, filters: ComponentFilters, page: int,
         query = query.where(_scanned_key_clause(filters.code))
     if filters.updated_since is not None:
         query = query.where(Component.updated_at >= filters.updated_since)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = db.session.scalars(
-        query.order_by(Component.id).limit(per_page).offset((page - 1) * per_page)).all()
-    return list(items), total or 0
+    return paginate(query.order_by(Component.id), page, per_page)
 
 
 def _scanned_key_clause(scanned: str):

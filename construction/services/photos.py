@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from flask import current_app
 from PIL import Image, ImageOps
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 
 from construction.errors import ApiProblem
 from construction.extensions import db
@@ -35,6 +35,7 @@ from construction.models import (
     Project,
     Storey,
 )
+from construction.pagination import Page, paginate
 from construction.permissions import Principal, in_scope, project_in_scope, readable_or_404, require
 from construction.services.decoding import open_image
 from construction.storage import storage
@@ -231,7 +232,7 @@ def photo_for_reading(principal: Principal, photo_id: int) -> Photo:
 
 
 def list_photos(principal: Principal, filters: dict[str, Any], page: int,
-                per_page: int) -> tuple[list[Photo], int]:
+                per_page: int) -> Page:
     """List photos the principal may read, newest first."""
     query = in_scope(select(Photo), principal, Photo.project_id)
     for name in ("project_id", "component_id", "storey_id"):
@@ -243,10 +244,7 @@ def list_photos(principal: Principal, filters: dict[str, Any], page: int,
         query = query.where(or_(Photo.status == "failed", Photo.id.in_(stalled))
                             if filters["status"] == "failed" else
                             (Photo.status == filters["status"]) & Photo.id.not_in(stalled))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = db.session.scalars(query.order_by(Photo.id.desc()).limit(per_page)
-                               .offset((page - 1) * per_page)).all()
-    return list(items), total
+    return paginate(query.order_by(Photo.id.desc()), page, per_page)
 
 
 def photo_views(photos: list[Photo]) -> list[dict[str, Any]]:

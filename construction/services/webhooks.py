@@ -77,6 +77,7 @@ from construction.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from construction.pagination import Page, paginate
 from construction.permissions import Principal, project_in_scope, readable_project_ids, role_may
 from construction.services.accounts import principal_of_user
 from construction.services.chain import checkpoint_document, seal_all
@@ -440,15 +441,12 @@ def _managed(principal: Principal, subscription_id: int) -> WebhookSubscription:
 
 
 def list_subscriptions(principal: Principal, page: int,
-                       per_page: int) -> tuple[list[WebhookSubscription], int]:
+                       per_page: int) -> Page:
     """List your organization's subscriptions (admins: all), oldest first."""
     query = select(WebhookSubscription)
     if not principal.is_admin:
         query = query.where(WebhookSubscription.organization_id == principal.organization_id)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = db.session.scalars(query.order_by(WebhookSubscription.id)
-                               .limit(per_page).offset((page - 1) * per_page)).all()
-    return list(items), total
+    return paginate(query.order_by(WebhookSubscription.id), page, per_page)
 
 
 def subscription_detail(principal: Principal, subscription_id: int) -> dict[str, Any]:
@@ -471,16 +469,13 @@ def subscription_detail(principal: Principal, subscription_id: int) -> dict[str,
 
 
 def list_deliveries(principal: Principal, subscription_id: int, status: str | None,
-                    page: int, per_page: int) -> tuple[list[WebhookDelivery], int]:
+                    page: int, per_page: int) -> Page:
     """List a subscription's deliveries, newest first, optionally of one status."""
     _managed(principal, subscription_id)
     query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
     if status:
         query = query.where(WebhookDelivery.status == status)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    items = db.session.scalars(query.order_by(WebhookDelivery.id.desc())
-                               .limit(per_page).offset((page - 1) * per_page)).all()
-    return list(items), total
+    return paginate(query.order_by(WebhookDelivery.id.desc()), page, per_page)
 
 
 def update_subscription(principal: Principal, subscription_id: int, active: bool | None = None,
