@@ -360,6 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     except Broken as broken:
         print(f"BROKEN: {broken}")
         return 1
+    except (KeyError, TypeError) as error:
+        print(f"BROKEN: a file does not hold what the service writes ({error!r} missing or "
+              "of the wrong type)")
+        return 1
     return 0
 
 

@@ -153,6 +153,17 @@ def test_a_sealed_event_passed_off_as_pending_fails(world, tmp_path, capsys):
     assert "gives it no path" in capsys.readouterr().out
 
 
+def test_a_malformed_proof_file_fails_without_a_traceback(world, tmp_path, capsys):
+    component = _history(world, 1)[0]
+    _checkpoint(world)
+    folder = tmp_path / "ledger"
+    _download(world, folder)
+    proof = _proof(world, component["id"])
+    proof["events"][0]["sequence"] = None
+    assert _check(tmp_path, folder, proof) == 1
+    assert "BROKEN: a file does not hold" in capsys.readouterr().out
+
+
 def test_a_path_for_another_leaf_fails(world, tmp_path, capsys):
     component = _history(world, 2)[1]
     _checkpoint(world)
