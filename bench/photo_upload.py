@@ -1,14 +1,18 @@
 """Photo upload benchmark: peak memory and wall time of one gunicorn worker per upload.
 
-    .venv/bin/python bench/photo_upload.py [--timeout 120] [--case NAME ...]
+    .venv/bin/python bench/photo_upload.py [--timeout 120] [--case NAME ...] [--checks-later]
 
 Each case starts a fresh gunicorn (one sync worker, JOBS=inline, SQLite, local storage,
 every other setting at its default), sends one multipart upload to POST /api/v1/photos over
 loopback and reports: the HTTP answer (status, problem type), wall time, the worker's peak
 resident memory (VmHWM from /proc, polled while the request runs, so a worker killed on its
 timeout is measured too) beside the same worker's peak when warm (after one small photo was
-uploaded and checked, so every library is loaded), and what the database holds afterwards
-(photos stored, photos still `pending`; the warm-up photo not counted).
+uploaded and checked, so every library is loaded), what the database holds afterwards
+(photos stored, photos still `pending`; the warm-up photo not counted), and the longest
+another writer waited for SQLite's write lock while the upload ran (a thread of this
+script taking the lock as a scan does, `BEGIN IMMEDIATE` then `COMMIT`, again and again
+until the answer is in; the inline checks after the upload count too, unless
+`--checks-later` leaves them pending, as a queue with no worker would: the upload alone).
 
 Cases (PNGs are flat colour rectangles, so they compress ~700:1 — the cheapest way to send
 many pixels):
@@ -189,12 +193,15 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def run_case(name: str, timeout: int) -> dict[str, str]:
+def run_case(name: str, timeout: int, checks_later: bool = False) -> dict[str, str]:
     kind, width, height, count = CASES[name]
     files = _files(kind, width, height, count)
     folder = Path(tempfile.mkdtemp(prefix="prefabtrace-bench-"))
     try:
         env, project_id, token = _prepare_database(folder)
+        if checks_later:
+            # No time for inline checks, and no Redis to hand them to: they stay pending.
+            env = {**env, "PHOTO_INLINE_BUDGET_S": "0", "REDIS_URL": "redis://127.0.0.1:1/0"}
         server = Server(env, timeout)
         try:
             worker = server.wait_ready(token)
@@ -217,8 +224,23 @@ def run_case(name: str, timeout: int) -> dict[str, str]:
                             peaks[pid] = max(peaks.get(pid, 0), value)
                     time.sleep(0.02)
 
+            waits = [0.0]
+
+            def write() -> None:
+                # What a scan needs: the write lock, briefly. How long does it wait for it?
+                with sqlite3.connect(folder / "bench.db", isolation_level=None,
+                                     timeout=600) as writer:
+                    while not done.is_set():
+                        began = time.perf_counter()
+                        writer.execute("BEGIN IMMEDIATE")
+                        writer.execute("COMMIT")
+                        waits[0] = max(waits[0], time.perf_counter() - began)
+                        time.sleep(0.01)
+
             watcher = threading.Thread(target=watch, daemon=True)
             watcher.start()
+            scanner = threading.Thread(target=write, daemon=True)
+            scanner.start()
             body, content_type = _multipart(files, project_id)
             start = time.perf_counter()
             try:
@@ -230,6 +252,7 @@ def run_case(name: str, timeout: int) -> dict[str, str]:
             wall = time.perf_counter() - start
             done.set()
             watcher.join()
+            scanner.join()
         finally:
             server.stop()
         answer_text = answer.decode("utf-8", "replace")
@@ -249,7 +272,7 @@ def run_case(name: str, timeout: int) -> dict[str, str]:
                 "body MB": f"{len(body) / 1e6:.1f}", "answer": f"{status} {what}",
                 "wall s": f"{wall:.1f}", "worker peak MB": f"{max(peaks.values()) / 1024:.0f}",
                 "warm worker MB": f"{idle_kib / 1024:.0f}", "stored": str(stored),
-                "pending": str(pending)}
+                "pending": str(pending), "longest write wait s": f"{waits[0]:.2f}"}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -259,14 +282,17 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=120, help="gunicorn worker timeout (s)")
     parser.add_argument("--case", action="append", choices=list(CASES),
                         help="run only these cases (repeatable)")
+    parser.add_argument("--checks-later", action="store_true",
+                        help="leave the checks pending: time and lock the upload alone")
     args = parser.parse_args()
     rows = []
     for name in args.case or list(CASES):
-        rows.append(run_case(name, args.timeout))
+        rows.append(run_case(name, args.timeout, args.checks_later))
         print(f"# {rows[-1]}", file=sys.stderr, flush=True)
     header = list(rows[0])
     widths = [max(len(h), *(len(row[h]) for row in rows)) for h in header]
-    print(f"gunicorn: 1 sync worker, --timeout {args.timeout}, JOBS=inline, SQLite")
+    print(f"gunicorn: 1 sync worker, --timeout {args.timeout}, JOBS=inline, SQLite"
+          + (", checks left pending" if args.checks_later else ""))
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
     for row in rows:

@@ -103,7 +103,19 @@ def merkle_levels(contents: Sequence[str]) -> list[list[bytes]]:
     """Return every level of the Merkle tree over content hashes, leaves first."""
     if not contents:
         raise ValueError("a Merkle tree needs at least one leaf")
-    levels = [[_leaf(c) for c in contents]]
+    return merkle_levels_above([_leaf(c) for c in contents])
+
+
+def merkle_levels_above(nodes: list[bytes]) -> list[list[bytes]]:
+    """Return the given level of a Merkle tree and every level above it, up to the root.
+
+    Level j of the tree over n leaves holds, at position p, the root of the
+    tree over leaves p·2^j up to (p+1)·2^j (or n): so the roots of aligned
+    blocks of 2^j leaves, built here upwards, give the whole tree's top levels.
+    """
+    if not nodes:
+        raise ValueError("a Merkle tree needs at least one leaf")
+    levels = [nodes]
     while len(levels[-1]) > 1:
         level = levels[-1]
         parents = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
@@ -111,6 +123,21 @@ def merkle_levels(contents: Sequence[str]) -> list[list[bytes]]:
             parents.append(level[-1])
         levels.append(parents)
     return levels
+
+
+def audit_sides(index: int, leaves: int) -> list[tuple[int, int, str]]:
+    """Return where a leaf's audit path takes each sibling: (level, position, "L" or "R").
+
+    Levels without a sibling (an odd last node carried up) give no step, as in
+    `audit_path`.
+    """
+    steps, level, width = [], 0, leaves
+    while width > 1:
+        sibling = index ^ 1
+        if sibling < width:
+            steps.append((level, sibling, "L" if sibling < index else "R"))
+        index, width, level = index // 2, (width + 1) // 2, level + 1
+    return steps
 
 
 class MerkleBuilder:

@@ -535,6 +535,24 @@ class LedgerCheckpoint(db.Model):
     signature: Mapped[str] = mapped_column(String(128))  # base64
 
 
+class MerkleNode(db.Model):
+    """A node of a checkpoint's Merkle tree, stored from the block level up as it is signed.
+
+    Position p at level j is the root over the checkpoint's leaves p·2^j to
+    (p+1)·2^j - 1: a proof reads one block of leaves (its events' content
+    hashes) and one stored sibling per level above it, never the whole range.
+    """
+
+    __tablename__ = "merkle_node"
+
+    # Derived from its checkpoint alone: gone with it.
+    checkpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_checkpoint.id", ondelete="CASCADE"), primary_key=True)
+    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))  # raw SHA-256
+
+
 class ProgressCounter(db.Model):
     """Counts kept as events are written, so progress is read, never recounted.
 

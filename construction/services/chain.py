@@ -18,29 +18,30 @@ import base64
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.exc import IntegrityError
 
 from construction.extensions import db
 from construction.ledger_format import (
     FIELDS,
     GENESIS,
     MerkleBuilder,
-    audit_path,
+    audit_sides,
     chain_hash,
     content_hash_of_values,
     merkle_levels,
-    merkle_root,
+    merkle_levels_above,
     statement_text,
     utf8,
     verify_statement,
 )
-from construction.models import Event, LabelKey, LedgerCheckpoint
+from construction.models import Event, LabelKey, LedgerCheckpoint, MerkleNode
 from construction.permissions import Principal, in_scope
 from labels.keys import public_key_from_text
 
@@ -204,14 +205,12 @@ def create_checkpoint() -> LedgerCheckpoint | None:
     if head is None or (last is not None and last.sequence >= head.sequence):
         return last
     first = last.sequence + 1 if last else 1
-    # Streamed: a first checkpoint over millions of events must not hold them all.
-    contents = db.session.scalars(select(Event.content_hash)
-                                  .where(Event.sequence.between(first, head.sequence))
-                                  .order_by(Event.sequence)
-                                  .execution_options(yield_per=20_000))
-    checkpoint = signed_checkpoint(first, head.sequence, head.chain_hash,
-                                   merkle_root(contents), last, datetime.now(UTC))
+    top = merkle_top(first, head.sequence)
+    checkpoint = signed_checkpoint(first, head.sequence, head.chain_hash, top[-1][0].hex(),
+                                   last, datetime.now(UTC))
     db.session.add(checkpoint)
+    db.session.flush()
+    store_merkle_nodes(checkpoint.id, top)
     db.session.commit()
     export_checkpoint(checkpoint)
     return checkpoint
@@ -274,6 +273,105 @@ def checkpoint_document(checkpoint: LedgerCheckpoint) -> dict:
     return {**view, "created_at": view["created_at"].isoformat()}
 
 
+# --- Merkle nodes --------------------------------------------------------------------
+
+# Nodes from this level up are stored with each checkpoint (about 2 rows per 256 events);
+# a proof rebuilds the one block of 2^level leaves below from its events' content hashes.
+MERKLE_BLOCK_LEVEL = 8
+_node = MerkleNode.__table__
+
+
+def _block_roots(contents: Iterable[str], block: int) -> list[bytes]:
+    roots, leaves = [], []
+    for content in contents:
+        leaves.append(content)
+        if len(leaves) == block:
+            roots.append(merkle_levels(leaves)[-1][0])
+            leaves = []
+    if leaves:
+        roots.append(merkle_levels(leaves)[-1][0])
+    return roots
+
+
+def merkle_top(first: int, last: int) -> list[list[bytes]]:
+    """Return the Merkle tree over events first..last from the block level up to the root."""
+    # Streamed: a first checkpoint over millions of events must not hold them all.
+    contents = db.session.scalars(select(Event.content_hash)
+                                  .where(Event.sequence.between(first, last))
+                                  .order_by(Event.sequence)
+                                  .execution_options(yield_per=20_000))
+    return merkle_levels_above(_block_roots(contents, 1 << MERKLE_BLOCK_LEVEL))
+
+
+def store_merkle_nodes(checkpoint_id: int, top: list[list[bytes]]) -> None:
+    """Store a checkpoint's tree from the block level up (what `merkle_top` returned)."""
+    db.session.execute(insert(_node), [
+        {"checkpoint_id": checkpoint_id, "level": MERKLE_BLOCK_LEVEL + height,
+         "position": position, "digest": digest}
+        for height, level in enumerate(top) for position, digest in enumerate(level)])
+
+
+def _index_checkpoint(checkpoint: LedgerCheckpoint) -> None:
+    """Store the nodes of a checkpoint signed before they were kept (once, on first proof)."""
+    top = merkle_top(checkpoint.first_sequence, checkpoint.sequence)
+    try:
+        with db.session.begin_nested():
+            store_merkle_nodes(checkpoint.id, top)
+    except IntegrityError:  # another request stored the same nodes first
+        pass
+    db.session.commit()
+
+
+def audit_paths(checkpoint: LedgerCheckpoint, indexes: Iterable[int]) -> dict[int, list]:
+    """Return the audit path of each leaf index in a checkpoint, reading O(log n) rows each.
+
+    The same paths as `audit_path` over the whole tree: levels below
+    MERKLE_BLOCK_LEVEL come from the leaf's block of events, the rest from
+    the stored nodes. Two statements, however many leaves.
+    """
+    indexes = sorted(set(indexes))
+    if not indexes:
+        return {}
+    width = checkpoint.sequence - checkpoint.first_sequence + 1
+    block = 1 << MERKLE_BLOCK_LEVEL
+    steps = {index: audit_sides(index, width) for index in indexes}
+    blocks = sorted({index // block for index in indexes})
+    # Each block's root too: it is there once the checkpoint's nodes are stored.
+    wanted = {(MERKLE_BLOCK_LEVEL, number) for number in blocks} | {
+        (level, position) for path in steps.values() for level, position, _ in path
+        if level >= MERKLE_BLOCK_LEVEL}
+    stored = _stored_nodes(checkpoint.id, wanted)
+    if any((MERKLE_BLOCK_LEVEL, number) not in stored for number in blocks):
+        _index_checkpoint(checkpoint)
+        stored = _stored_nodes(checkpoint.id, wanted)
+    ranges = [Event.sequence.between(checkpoint.first_sequence + number * block,
+                                     min(checkpoint.first_sequence + (number + 1) * block - 1,
+                                         checkpoint.sequence)) for number in blocks]
+    contents: dict[int, list[str]] = {number: [] for number in blocks}
+    for sequence, content in db.session.execute(
+            select(Event.sequence, Event.content_hash).where(or_(*ranges))
+            .order_by(Event.sequence)):
+        contents[(sequence - checkpoint.first_sequence) // block].append(content)
+    levels = {number: merkle_levels(contents[number]) for number in blocks}
+    paths = {}
+    for index in indexes:
+        below = levels[index // block]
+        offset = index // block * block
+        paths[index] = [[side, (below[level][position - (offset >> level)]
+                                if level < MERKLE_BLOCK_LEVEL
+                                else stored[(level, position)]).hex()]
+                        for level, position, side in steps[index]]
+    return paths
+
+
+def _stored_nodes(checkpoint_id: int, wanted: set[tuple[int, int]]) -> dict:
+    rows = db.session.execute(
+        select(_node.c.level, _node.c.position, _node.c.digest)
+        .where(_node.c.checkpoint_id == checkpoint_id,
+               tuple_(_node.c.level, _node.c.position).in_(sorted(wanted))))
+    return {(level, position): bytes(digest) for level, position, digest in rows}
+
+
 # --- proofs --------------------------------------------------------------------------
 
 
@@ -286,10 +384,6 @@ def event_record(row) -> dict:
     return record
 
 
-# Checkpoints never change: the trees of the last few read are kept (per database).
-_TREES: dict[str, dict[tuple[int, str], list]] = {}
-
-
 def component_proof(principal: Principal, component_id: int) -> dict:
     """Return a component's events with what proves each one against a signed checkpoint."""
     from construction.services.components import component_for_reading
@@ -299,36 +393,40 @@ def component_proof(principal: Principal, component_id: int) -> dict:
     rows = db.session.execute(
         select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
         .where(_event.c.component_id == component_id).order_by(_event.c.sequence)).all()
-    covering: dict[int, LedgerCheckpoint] = {}
-    trees = _TREES.setdefault(current_app.config["SQLALCHEMY_DATABASE_URI"], {})
+    covering = _covering_checkpoints([row.sequence for row in rows
+                                      if row.sequence is not None])
+    paths: dict[int, dict[int, list]] = {}
+    for checkpoint in {c.id: c for c in covering.values()}.values():
+        paths[checkpoint.id] = audit_paths(checkpoint, [
+            sequence - checkpoint.first_sequence for sequence, mark in covering.items()
+            if mark.id == checkpoint.id])
     events = []
     for row in rows:
-        checkpoint = covering.get(row.sequence) or db.session.scalar(
-            select(LedgerCheckpoint).where(LedgerCheckpoint.first_sequence <= row.sequence,
-                                           LedgerCheckpoint.sequence >= row.sequence))
         entry = {"event": event_record(row), "sequence": row.sequence,
                  "content_hash": row.content_hash, "chain_hash": row.chain_hash,
                  "checkpoint_id": None, "leaf_index": None, "audit_path": None}
+        checkpoint = covering.get(row.sequence)
         if checkpoint is not None:
-            if (checkpoint.id, checkpoint.head_hash) not in trees:
-                if len(trees) >= 8:
-                    trees.pop(next(iter(trees)))
-                trees[(checkpoint.id, checkpoint.head_hash)] = merkle_levels(db.session.scalars(
-                    select(Event.content_hash)
-                    .where(Event.sequence.between(checkpoint.first_sequence,
-                                                  checkpoint.sequence))
-                    .order_by(Event.sequence)).all())
             index = row.sequence - checkpoint.first_sequence
             entry.update(checkpoint_id=checkpoint.id, leaf_index=index,
-                         audit_path=audit_path(trees[(checkpoint.id, checkpoint.head_hash)],
-                                               index))
-            covering[row.sequence] = checkpoint
+                         audit_path=paths[checkpoint.id][index])
         events.append(entry)
     used = {c.id: c for c in covering.values()}
     return {"component_id": component_id, "events": events,
             "checkpoints": [checkpoint_view(c) for c in sorted(used.values(),
                                                                 key=lambda c: c.sequence)],
             "pending": sum(1 for e in events if e["checkpoint_id"] is None)}
+
+
+def _covering_checkpoints(sequences: list[int]) -> dict[int, LedgerCheckpoint]:
+    """Map each sequence to the checkpoint that covers it (one statement; none: absent)."""
+    if not sequences:
+        return {}
+    marks = db.session.scalars(select(LedgerCheckpoint).where(or_(*(
+        and_(LedgerCheckpoint.first_sequence <= sequence, LedgerCheckpoint.sequence >= sequence)
+        for sequence in sequences)))).all()
+    return {sequence: mark for sequence in sequences for mark in marks
+            if mark.first_sequence <= sequence <= mark.sequence}
 
 
 def export_events(principal: Principal, after_sequence: int = 0,

@@ -23,7 +23,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import delete, or_, select
 
 from construction.errors import ApiProblem
-from construction.extensions import db
+from construction.extensions import db, reading
 from construction.models import (
     Component,
     Event,
@@ -189,35 +189,62 @@ def store_photos(principal: Principal, files: list[tuple[str, bytes]],
     # Every header first (cheap), then where the photos go, then the slow decoding:
     # a refusal on any of them stores nothing and costs little.
     _check_upload_size(files)
-    placement = _placement(principal, fields)
+    with reading():
+        # Read without SQLite's write lock, and let go of the snapshot before decoding:
+        # every other writer (each scan) would wait on it for the seconds decoding takes.
+        _placement(principal, fields)
     uploads = [check_upload(name, data) for name, data in files]  # all, before storing any
+    with reading():
+        # Photos are never deleted: a file some photo has is stored already.
+        stored = set(db.session.scalars(select(Photo.content_hash).where(
+            Photo.content_hash.in_({upload.content_hash for upload in uploads}))))
     store = storage()
+    for upload in uploads:
+        if upload.content_hash in stored:
+            continue
+        # Files first, outside any transaction: a row never points at a file that is not
+        # there, and a file under its content hash is the same whoever writes it.
+        store.put(_original_key(upload), upload.data, _MEDIA[upload.kind])
+        store.put(_display_key(upload), upload.display, "image/jpeg")
+    return _insert_photos(principal, fields, uploads)
+
+
+def _original_key(upload: Upload) -> str:
+    digest = upload.content_hash
+    return f"originals/{digest[:2]}/{digest}.{_EXTENSIONS[upload.kind]}"
+
+
+def _display_key(upload: Upload) -> str:
+    return f"display/{upload.content_hash[:2]}/{upload.content_hash}.jpg"
+
+
+def _insert_photos(principal: Principal, fields: dict[str, Any],
+                   uploads: list[Upload]) -> list[tuple[Photo, bool]]:
+    """Write the rows of checked, stored uploads in one short transaction."""
+    # Again, now under the write lock: a few indexed reads, and the project may have
+    # gone or the principal's organization left it while the files were decoded.
+    placement = _placement(principal, fields)
+    existing = {photo.content_hash: photo for photo in db.session.scalars(select(Photo).where(
+        Photo.project_id == placement["project_id"],
+        Photo.content_hash.in_({upload.content_hash for upload in uploads})))}
     results = []
     for upload in uploads:
-        existing = db.session.scalar(select(Photo).where(
-            Photo.project_id == placement["project_id"],
-            Photo.content_hash == upload.content_hash))
-        if existing is not None:
-            results.append((existing, False))
+        if upload.content_hash in existing:
+            results.append((existing[upload.content_hash], False))
             continue
-        digest = upload.content_hash
-        original_key = f"originals/{digest[:2]}/{digest}.{_EXTENSIONS[upload.kind]}"
-        display_key = f"display/{digest[:2]}/{digest}.jpg"
-        # Files first: a row never points at a file that is not there.
-        store.put(original_key, upload.data, _MEDIA[upload.kind])
-        store.put(display_key, upload.display, "image/jpeg")
         facts = upload.facts
         photo = Photo(
-            content_hash=digest, media_type=_MEDIA[upload.kind], size_bytes=len(upload.data),
-            width=upload.width, height=upload.height, display_key=display_key,
-            original_name=upload.name[:200], uploaded_by_user_id=principal.user_id,
-            organization_id=principal.organization_id, exif=_exif_view(facts),
-            taken_at=facts.taken_at, latitude=facts.latitude, longitude=facts.longitude,
-            status="pending", **placement)
+            content_hash=upload.content_hash, media_type=_MEDIA[upload.kind],
+            size_bytes=len(upload.data), width=upload.width, height=upload.height,
+            display_key=_display_key(upload), original_name=upload.name[:200],
+            uploaded_by_user_id=principal.user_id, organization_id=principal.organization_id,
+            exif=_exif_view(facts), taken_at=facts.taken_at, latitude=facts.latitude,
+            longitude=facts.longitude, status="pending", **placement)
         db.session.add(photo)
         db.session.flush()
         for check in CHECKS:
             db.session.add(PhotoCheck(photo_id=photo.id, check=check, status="pending"))
+        existing[upload.content_hash] = photo  # the same file twice in one upload: one photo
         results.append((photo, True))
     db.session.commit()
     return results

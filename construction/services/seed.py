@@ -31,7 +31,7 @@ from construction.models import (
     Storey,
     User,
 )
-from construction.services.chain import signed_checkpoint
+from construction.services.chain import merkle_top, signed_checkpoint, store_merkle_nodes
 from construction.services.progress import (
     _text,
     day_key,
@@ -157,6 +157,7 @@ def seed(components: int, projects: int = 10, seed_value: int = 2026,
                                            head, root, last_mark, moment + timedelta(minutes=1))
             db.session.add(checkpoint)
             db.session.flush()
+            store_merkle_nodes(checkpoint.id, merkle_top(checkpoint.first_sequence, sequence))
             last_mark, marks = checkpoint, marks + 1
         written += len(component_rows)
         if progress:

@@ -3,13 +3,14 @@ and files that must be refused (or taken) cleanly, never with a 500."""
 
 import io
 import struct
+import threading
 import uuid
 from datetime import timedelta
 
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from construction.extensions import db
 from construction.models import Photo, PhotoCheck
@@ -60,6 +61,63 @@ def test_an_admin_uploading_to_a_missing_project_gets_404_and_nothing_is_stored(
     assert response.status_code == 404, response.get_json()
     assert response.mimetype == PROBLEM and response.get_json()["type"].endswith("/not-found")
     assert stored_files(photo_dir) == [] and photo_count(world) == 0
+
+
+def test_an_upload_whose_placement_changes_while_decoding_stores_no_row(world, photo_dir,
+                                                                       monkeypatch):
+    from construction.models import ProjectParticipant
+    from construction.services import photos as service
+
+    real_check = service.check_upload
+
+    def leave_the_project(name, data):
+        upload = real_check(name, data)
+        with world.app.app_context():
+            db.session.execute(delete(ProjectParticipant).where(
+                ProjectParticipant.organization_id == world.ids["org_supervisor"]))
+            db.session.commit()
+        return upload
+
+    monkeypatch.setattr(service, "check_upload", leave_the_project)
+    response = upload(world, [("x.jpg", noise_photo(3))], project_id=project(world))
+    assert response.status_code == 404, response.get_json()
+    assert photo_count(world) == 0
+
+
+# --- SQLite's write lock is not held while photos are decoded ------------------------
+
+
+@pytest.mark.engine("sqlite")
+def test_a_scan_goes_through_while_an_upload_is_being_decoded(world, photo_dir, monkeypatch):
+    from construction import extensions
+    from construction.services import photos as service
+
+    component = world.component("planned")
+    # Held by the upload, the lock would make the scan fail after this long, not hang.
+    monkeypatch.setattr(extensions, "_busy_timeout_ms", 2000)
+    decoding, release = threading.Event(), threading.Event()
+    real_check = service.check_upload
+
+    def blocking_check(name, data):
+        decoding.set()
+        release.wait(timeout=60)
+        return real_check(name, data)
+
+    monkeypatch.setattr(service, "check_upload", blocking_check)
+    answers = {}
+    uploader = threading.Thread(target=lambda: answers.update(upload=upload(
+        world, [("big.jpg", noise_photo(2, size=(1500, 2000)))], project_id=project(world))))
+    uploader.start()
+    try:
+        assert decoding.wait(timeout=60)
+        scan = world.scan(component["code"], "cast")
+        assert not release.is_set() and uploader.is_alive()  # still decoding
+    finally:
+        release.set()
+        uploader.join()
+    assert scan.status_code == 201, scan.get_data(as_text=True)[:300]
+    assert answers["upload"].status_code == 202, answers["upload"].get_json()
+    assert photo_count(world) == 1
 
 
 # --- pixels per upload -------------------------------------------------------------
