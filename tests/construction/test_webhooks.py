@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import delete, update
 
+from construction import public_http
 from construction.extensions import db
 from construction.models import ProjectParticipant, WebhookDelivery, WebhookSubscription
 from construction.services import webhooks as service
@@ -186,10 +187,10 @@ def test_a_public_url_is_accepted_and_private_ones_refused_on_connect(app, world
     app.config["WEBHOOK_ALLOW_PRIVATE"] = False
     _subscribe(world, "admin", url="https://93.184.215.14/hook")
     # The check is repeated on every connection (DNS can change after subscribing).
-    outcome = service.post_json("http://127.0.0.1:9/x", b"{}", {}, 1.0, allow_private=False)
+    outcome = public_http.post_json("http://127.0.0.1:9/x", b"{}", {}, 1.0, allow_private=False)
     assert not outcome.delivered and "not a public address" in outcome.error
-    assert service.is_public_address("93.184.215.14")
-    assert not any(service.is_public_address(a) for a in (
+    assert public_http.is_public_address("93.184.215.14")
+    assert not any(public_http.is_public_address(a) for a in (
         "127.0.0.1", "10.0.0.1", "172.16.0.1", "169.254.169.254", "::1", "fe80::1%eth0",
         "::ffff:10.0.0.1", "0.0.0.0", "224.0.0.1", "fd00::1"))
 
@@ -441,8 +442,6 @@ def test_dispatching_again_from_an_old_cursor_queues_nothing_twice(app, world, r
 
 
 def test_a_receiver_that_answers_one_byte_at_a_time_is_cut_off_at_the_deadline():
-    from construction.services.webhooks import post_json
-
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Padding: " + b"x" * 60 + b"\r\n\r\n"
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -464,8 +463,9 @@ def test_a_receiver_that_answers_one_byte_at_a_time_is_cut_off_at_the_deadline()
     thread = threading.Thread(target=drip, daemon=True)
     thread.start()
     try:
-        outcome = post_json(f"http://127.0.0.1:{listener.getsockname()[1]}/hook", b"{}", {},
-                            timeout=1.0, allow_private=True)
+        outcome = public_http.post_json(
+            f"http://127.0.0.1:{listener.getsockname()[1]}/hook", b"{}", {}, timeout=1.0,
+            allow_private=True)
     finally:
         stop.set()
         thread.join(5)
