@@ -16,23 +16,16 @@ from collections.abc import Iterable
 
 from flask import Flask, current_app, has_app_context, has_request_context
 
-_worker_app: Flask | None = None
-
 
 def run_analysis(photo_id: int, checks: list[str] | None = None) -> None:
-    """Run a photo's checks (what an RQ worker executes)."""
+    """Run a photo's checks (what an RQ worker executes, inside `flask photos worker`)."""
+    # Imported here: the photo service queues its jobs through this module.
     from construction.services.photos import analyse_photo
 
-    if has_app_context():
-        analyse_photo(photo_id, checks)
-        return
-    global _worker_app
-    if _worker_app is None:  # a plain `rq worker` process: build the app once
-        from app import create_app
-
-        _worker_app = create_app()
-    with _worker_app.app_context():
-        analyse_photo(photo_id, checks)
+    if not has_app_context():
+        # The app is built by `flask photos worker`; a bare `rq worker` has none.
+        raise RuntimeError("photo jobs run in `flask --app app photos worker`")
+    analyse_photo(photo_id, checks)
 
 
 def _inline(app: Flask, photo_ids: list[int], checks: list[str] | None) -> None:
