@@ -61,11 +61,13 @@ class ClosingClient(FlaskClient):
 
 def _app(uri: str, **extra):
     # Tokens are looked up every time: tests change users and tokens directly.
+    # Rate limits are off but where a test turns them on (tests/construction/test_rate_limits.py).
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": uri,
                               "LABEL_SIGNING_KEY_FILE": SIGNING_KEY_FILE,
                               "LEDGER_SIGNING_KEY_FILE": LEDGER_KEY_FILE,
                               "LEDGER_CHECKPOINT_EXPORT": "",
-                              "TOKEN_CACHE_SECONDS": 0, **extra})
+                              "TOKEN_CACHE_SECONDS": 0, "RATELIMIT_ENABLED": False,
+                              "RATELIMIT_STORAGE_URI": "memory://", **extra})
     application.test_client_class = ClosingClient
     return application
 

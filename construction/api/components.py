@@ -11,6 +11,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.idempotency import idempotent
+from construction.rate_limits import upload_limit
 from construction.schemas import (
     ComponentDetailSchema,
     ComponentPageSchema,
@@ -82,6 +83,7 @@ class ComponentEvents(MethodView):
 
 @blp.route("/projects/<id:project_id>/components/import")
 class ComponentImport(MethodView):
+    @upload_limit
     @idempotent
     @blp.response(201, ImportResultSchema)
     @blp.doc(requestBody={"content": {

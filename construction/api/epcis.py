@@ -13,6 +13,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import problem_body
+from construction.rate_limits import export_limit
 from construction.schemas import EARLIEST, LATEST, ref
 from construction.services import epcis as service
 
@@ -170,6 +171,7 @@ def _event_result(outcome: service.EventOutcome) -> dict[str, Any]:
 
 @blp.route("/events")
 class EpcisEvents(MethodView):
+    @export_limit
     @blp.arguments(EventQueryArgs(), location="query", as_kwargs=False)
     @blp.response(200, description="An EPCISQueryDocument (JSON-LD); a `Link: <…>; "
                                    "rel=\"next\"` header points to the next page")

@@ -10,6 +10,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.jobs import enqueue_analysis
+from construction.rate_limits import upload_limit
 from construction.schemas import (
     FindingDecisionSchema,
     FindingSchema,
@@ -31,6 +32,7 @@ BIG = "9223372036854775807"
 
 @blp.route("/photos")
 class Photos(MethodView):
+    @upload_limit
     @blp.response(202, PhotoUploadResultSchema)
     @blp.alt_response(200, schema=PhotoUploadResultSchema,
                       description="Every file was uploaded before: the photos as they are")

@@ -57,6 +57,7 @@ from construction.models import (
     ProjectParticipant,
     User,
 )
+from construction.services import audit
 from construction.services.scans import ScanItem, ScanResult, record_scans
 from labels.codes import CodeError
 from labels.payload import LabelIdentity
@@ -306,6 +307,7 @@ def query_events(principal: Principal, query: EventQuery,
             visible = visible.where(Project.id.in_(scope))
         if db.session.scalar(visible) is None:
             raise ApiProblem("not-found", f"no project {query.project_id}")
+    audit.record_export("export.epcis", principal, query)
     events: list[dict[str, Any]] = []
     last_id = None
     actions = _matching_actions(query)
