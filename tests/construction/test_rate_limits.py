@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import socket
 import uuid
 
 import numpy as np
@@ -15,24 +14,16 @@ from sqlalchemy import func, select
 from construction.config import load_config
 from construction.extensions import db
 from construction.models import Alert, SecurityEvent
-from tests.conftest import _app, _empty_postgres
+from tests.conftest import _app, redis_up
 
 PROBLEM = "application/problem+json"
 REDIS_URL = "redis://127.0.0.1:6379/7"  # this suite's own Redis database
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 BOTH_STORAGES = pytest.mark.parametrize("storage", [
     "memory://",
     pytest.param(REDIS_URL, marks=pytest.mark.skipif(
-        not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")),
+        not redis_up(), reason="Redis is not running on 127.0.0.1:6379")),
 ], indirect=True)
 
 
@@ -58,15 +49,9 @@ def storage(request):
 
 
 @pytest.fixture
-def app(database_url, engine_name, storage):
+def app_config(storage):
     # Each app binds the limiter to a fresh storage: memory starts empty, Redis is flushed.
-    application = _app(database_url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=storage)
-    if engine_name == "postgresql":
-        _empty_postgres(application)
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return {"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": storage}
 
 
 def _blank_png() -> bytes:
@@ -210,17 +195,11 @@ def test_security_events_are_limited_per_user_and_genuine_labels_still_scan(worl
     assert other.status_code == 422 and _count(world, SecurityEvent) == 3
 
 
-def test_limits_do_nothing_when_turned_off(database_url, engine_name):
-    application = _app(database_url, RATELIMIT_ENABLED=False, RATE_LIMIT_SIGN_IN="1/minute")
-    if engine_name == "postgresql":
-        _empty_postgres(application)
-    client = application.test_client()
-    try:
-        for _ in range(3):
-            assert client.post("/login", data=_wrong_password(client)).status_code == 401
-    finally:
-        with application.app_context():
-            db.engine.dispose()
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_ENABLED": False,
+                                          "RATE_LIMIT_SIGN_IN": "1/minute"}])
+def test_limits_do_nothing_when_turned_off(client):
+    for _ in range(3):
+        assert client.post("/login", data=_wrong_password(client)).status_code == 401
 
 
 # Nothing listens on port 1: the storage's errors are logged and swallowed.
