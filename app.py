@@ -49,10 +49,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Answer API errors as application/problem+json."""
+    """Answer API errors as application/problem+json, spent rate limits with 429."""
     from construction.errors import init_error_handlers
+    from construction.rate_limits import init_rate_limits
 
     init_error_handlers(app)
+    init_rate_limits(app)
 
 
 def register_response_headers(app: Flask) -> None:

@@ -1,5 +1,5 @@
 """Command-line groups: `flask users`, `flask ledger`, `flask labels`, `flask photos`,
-`flask demo`."""
+`flask audit`, `flask demo`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from construction.extensions import db, reading
 from construction.models import ApiToken, Organization, OrganizationKind, Role, User
 from construction.permissions import Principal
 from construction.services.accounts import principal_of_user
+from construction.services.audit import ACTIONS as AUDIT_ACTIONS
 
 users = AppGroup("users", help="Manage organizations, users and API tokens.")
 ledger = AppGroup("ledger", help="Check, seal and checkpoint the event ledger.")
@@ -24,6 +25,7 @@ demo = AppGroup("demo", help="Demo data.")
 labels = AppGroup("labels", help="Print labels and manage the label signing key.")
 bench = AppGroup("bench", help="Benchmark data.")
 photos = AppGroup("photos", help="Run photo checks: re-run them, serve jobs, prepare storage.")
+audit = AppGroup("audit", help="Read the audit log.")
 
 
 @users.command("create-org")
@@ -248,15 +250,13 @@ def sheet_command(project_code, building_name, storey_name, type_name, state, la
 @labels.command("new-key")
 def new_key_command() -> None:
     """Create the label signing key (refused when one exists: rotate it instead)."""
-    from construction.services.labels import published_keys
-    from labels.keys import write_new_key
+    from construction.services.labels import create_signing_key
 
     path = current_app.config["LABEL_SIGNING_KEY_FILE"]
     try:
-        write_new_key(path)
+        create_signing_key()
     except FileExistsError as error:
         raise click.ClickException(f"{path} exists; use `flask labels rotate-key`") from error
-    published_keys()
     click.echo(f"created {path}")
 
 
@@ -427,16 +427,14 @@ def _held_checkpoints(text: str) -> list[dict]:
 @ledger.command("new-key")
 def ledger_new_key_command() -> None:
     """Create the checkpoint signing key (LEDGER_SIGNING_KEY_FILE; refused when one exists)."""
-    from construction.services.chain import ledger_keys
-    from labels.keys import write_new_key
+    from construction.services.chain import create_ledger_key
 
     path = current_app.config["LEDGER_SIGNING_KEY_FILE"]
     try:
-        write_new_key(path)
+        kid = create_ledger_key()
     except FileExistsError as error:
         raise click.ClickException(f"{path} exists") from error
-    keys = ledger_keys()
-    click.echo(f"ledger signing key {keys[0].key_id} written to {path}; publish "
+    click.echo(f"ledger signing key {kid} written to {path}; publish "
                "GET /api/v1/ledger/keys to the regulators")
 
 
@@ -497,6 +495,33 @@ def bench_seed_command(components: int, projects: int) -> None:
     click.echo(", ".join(f"{value:,} {name}" for name, value in counts.items()))
 
 
+@audit.command("list")
+@click.option("--action", type=click.Choice(sorted(AUDIT_ACTIONS)), default=None)
+@click.option("--user", "user_id", type=int, default=None, help="A user id.")
+@click.option("--project", "project_id", type=int, default=None, help="A project id.")
+@click.option("--since", type=click.DateTime(), default=None, help="From this UTC time.")
+@click.option("--until", type=click.DateTime(), default=None, help="Before this UTC time.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+def audit_list_command(action, user_id, project_id, since, until, limit) -> None:
+    """List audit records, newest first: when, what, who, from where, about what."""
+    from datetime import UTC
+
+    from construction.models import AuditRecord
+    from construction.services.audit import AuditFilters, matching
+
+    filters = AuditFilters(action=action, user_id=user_id, project_id=project_id,
+                           since=since.replace(tzinfo=UTC) if since else None,
+                           until=until.replace(tzinfo=UTC) if until else None)
+    with reading():
+        for entry in db.session.scalars(matching(filters).order_by(AuditRecord.id.desc())
+                                        .limit(limit)):
+            who = entry.user_name + (f" ({entry.role})" if entry.role else "")
+            where = f" project {entry.project_id}" if entry.project_id else ""
+            detail = f" {json.dumps(entry.detail, ensure_ascii=False)}" if entry.detail else ""
+            click.echo(f"{entry.id} {entry.at:%Y-%m-%d %H:%M:%S}Z {entry.action} by {who} "
+                       f"from {entry.address}{where}: {entry.subject}{detail}")
+
+
 @demo.command("load")
 @click.option("--tokens", "tokens_path", default=None,
               help="Where to write the tokens (default: instance/demo-tokens.json).")
@@ -544,5 +569,5 @@ def init_commands(app: Flask) -> None:
     """Register the command groups."""
     from construction.cli_webhooks import webhooks
 
-    for group in (users, ledger, labels, photos, webhooks, bench, demo):
+    for group in (users, ledger, labels, photos, webhooks, audit, bench, demo):
         app.cli.add_command(group)

@@ -50,6 +50,21 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
                                                         "100")),
         "SIGN_IN_MAX_FAILURES_PER_NAME": int(env.get("SIGN_IN_MAX_FAILURES_PER_NAME", "50")),
         "SIGN_IN_PAUSE_MINUTES": int(env.get("SIGN_IN_PAUSE_MINUTES", "15")),
+        # Request rates (Flask-Limiter), per signed-in user, per address for sign-in.
+        # Counts live in Redis when REDIS_URL is set, so every worker shares them;
+        # else in each process's memory.
+        "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "1").lower()
+        not in ("0", "false", "no", "off"),
+        "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
+        "RATELIMIT_KEY_PREFIX": "prefabtrace",
+        # A Redis outage must not stop scanning and uploads: limits lapse, logged.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        # Many workers sign in from one site address at the start of a shift.
+        "RATE_LIMIT_SIGN_IN": env.get("RATE_LIMIT_SIGN_IN", "30/minute"),
+        "RATE_LIMIT_DECODE": env.get("RATE_LIMIT_DECODE", "30/minute"),
+        "RATE_LIMIT_UPLOADS": env.get("RATE_LIMIT_UPLOADS", "30/minute"),
+        "RATE_LIMIT_EXPORTS": env.get("RATE_LIMIT_EXPORTS", "60/minute"),
+        "RATE_LIMIT_SECURITY_EVENTS": env.get("RATE_LIMIT_SECURITY_EVENTS", "30/hour"),
         # Reverse proxies in front (1 behind nginx or Caddy): their X-Forwarded-*
         # headers then give the client's address and the scheme.
         "PROXY_HOPS": int(env.get("PROXY_HOPS", "0")),

@@ -56,6 +56,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
                              "暂时无法连接数据库，请稍后重试"),
     "uri-too-long": (414, "The request line is too long", "请求行过长"),
     "headers-too-large": (431, "The request headers are too large", "请求头过大"),
+    "too-many-requests": (429, "Too many requests; wait and try again", "请求过多，请稍后重试"),
 }
 
 # Seconds a client is told to wait after a lost database connection (a restart or
@@ -64,18 +65,22 @@ DATABASE_RETRY_AFTER_S = 5
 
 _BY_STATUS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
               405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
-              415: "unsupported-media-type", 422: "validation-error", 500: "internal-error"}
+              415: "unsupported-media-type", 422: "validation-error", 429: "too-many-requests",
+              500: "internal-error"}
+# Refusals of who may do what: each is written to the audit log.
+AUTHORISATION_REFUSALS = frozenset({"forbidden", "forbidden-action"})
 
 
 class ApiProblem(Exception):
     """A domain error answered as problem+json."""
 
     def __init__(self, type_: str, detail: str = "", status: int | None = None,
-                 **extra: Any):
+                 headers: dict[str, str] | None = None, **extra: Any):
         super().__init__(detail or type_)
         self.type = type_
         self.status = status or PROBLEM_TYPES[type_][0]
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -117,7 +122,12 @@ def _is_api_request() -> bool:
 
 
 def handle_api_problem(error: ApiProblem) -> Response:
-    return problem_response(error.type, error.status, error.detail, **error.extra)
+    if error.status == 403 and error.type in AUTHORISATION_REFUSALS:
+        from construction.services.audit import record_refusal
+
+        record_refusal(error.type, error.detail)
+    return problem_response(error.type, error.status, error.detail, headers=error.headers,
+                            **error.extra)
 
 
 def handle_http_exception(error: HTTPException):

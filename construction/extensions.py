@@ -11,8 +11,9 @@ from contextvars import ContextVar
 
 import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, g, has_app_context, has_request_context
+from flask import Flask, g, has_app_context, has_request_context, request
 from flask_babel import Babel
+from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
@@ -42,6 +43,19 @@ babel = Babel()
 # Pages check their forms; the API checks the header only for cookie sign-ins
 # (bearer tokens are not sent by browsers on their own).
 csrf = CSRFProtect()
+
+
+def rate_limit_key() -> str:
+    """Count requests per signed-in user, or per address before anyone is signed in."""
+    principal = g.get("principal")
+    if principal is not None:
+        return f"user:{principal.user_id}"
+    return f"address:{request.remote_addr or ''}"
+
+
+# Limits are checked inside the views they decorate, after the token is read,
+# so that they count per user; settings name them (RATE_LIMIT_*).
+limiter = Limiter(key_func=rate_limit_key)
 
 
 def schema_name(schema) -> str:
@@ -237,6 +251,7 @@ def init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=_translations_dir())
     csrf.init_app(app)
+    limiter.init_app(app)
 
 
 def _translations_dir() -> str:

@@ -634,3 +634,26 @@ class WebhookDelivery(db.Model):
     last_error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditRecord(db.Model):
+    """Who did what, when and from where: exports, accounts, labels, keys, projects, refusals.
+
+    Ids are plain columns, not foreign keys: a record outlives what it names
+    (a project may be deleted; its records stay).
+    """
+
+    __tablename__ = "audit_record"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    user_name: Mapped[str] = mapped_column(String(200), default="")
+    organization_id: Mapped[int | None] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(32), default="")
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    project_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    address: Mapped[str] = mapped_column(String(64), default="")  # "cli" for commands
+    request_id: Mapped[str | None] = mapped_column(String(64))

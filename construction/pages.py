@@ -36,6 +36,7 @@ from construction.extensions import csrf, lone_read
 from construction.i18n import LANGUAGES, page_language
 from construction.models import Component, Photo
 from construction.permissions import PUBLIC, Principal, may, readable, requires
+from construction.rate_limits import sign_in_limit
 
 bp = Blueprint("pages", __name__)
 
@@ -188,6 +189,7 @@ def index():
 
 @bp.route("/login", methods=["GET", "POST"])
 @requires(PUBLIC)
+@sign_in_limit
 def sign_in():
     """Sign in to the pages with a user name and password."""
     from construction.services import accounts
@@ -339,5 +341,9 @@ def _page_error(error):
     if request.path.startswith("/api/") or request.path == "/health" or (
             request.blueprint not in (None, "pages")):
         return handle_http_exception(error)
-    session_principal()  # the navigation of whoever is signed in
+    principal = session_principal()  # the navigation of whoever is signed in
+    if error.code == 403 and principal is not None:
+        from construction.services.audit import record_refusal
+
+        record_refusal("forbidden", f"the page is not for the role '{principal.role}'")
     return render_template("pages/error.html", status=error.code), error.code

@@ -96,6 +96,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "alert.close": QUALITY,
     # Sealing the ledger on demand.
     "ledger.checkpoint": frozenset({"admin", "regulator"}),
+    # Who exported, changed accounts, keys or projects, or was refused.
+    "audit.read": frozenset({"admin", "regulator"}),
     # Pages: the dashboard is for those who follow progress, not the factory floor.
     "page.dashboard": EVERYONE - {"factory_worker"},
 }
@@ -137,7 +139,7 @@ _PHRASES = {
     "photo.upload": "upload photos", "photo.decide": "decide findings",
     "photo.reanalyse": "reanalyse photos", "alert.close": "close alerts",
     "ledger.checkpoint": "ask for checkpoints: only admins and regulators do",
-    "page.dashboard": "open the dashboard",
+    "page.dashboard": "open the dashboard", "audit.read": "read the audit log",
 }
 
 

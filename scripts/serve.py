@@ -5,9 +5,9 @@
 Starts gunicorn (deploy/gunicorn.conf.py), the ledger sealer
 (`flask ledger seal --loop`) and the webhook deliverer (`flask webhooks
 deliver --loop`). When Redis answers a PING at REDIS_URL (and JOBS is not
-set), every child gets JOBS=rq and two RQ photo workers (`flask photos
-worker`) start too; otherwise photo checks run in the upload request
-(JOBS=inline), which needs nothing else.
+set), every child gets JOBS=rq and REDIS_URL (rate limits then count in
+Redis) and two RQ photo workers (`flask photos worker`) start too; otherwise
+photo checks run in the upload request (JOBS=inline), which needs nothing else.
 
 A child that exits is started again, after a back-off that doubles from
 --backoff-first up to --backoff-max while it keeps dying within
@@ -217,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     if "JOBS" not in env:
         if redis_answers(redis_url):
             env["JOBS"] = "rq"
-            log(f"Redis answers at {redis_url}: photo checks run on RQ workers (JOBS=rq)")
+            # Rate limits count in Redis too, shared by every gunicorn worker.
+            env["REDIS_URL"] = redis_url
+            log(f"Redis answers at {redis_url}: photo checks run on RQ workers (JOBS=rq), "
+                "rate limits count there")
         else:
             env["JOBS"] = "inline"
             log(f"no Redis at {redis_url}: photo checks run in the upload request "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import tempfile
 import time
 import uuid
@@ -61,11 +62,13 @@ class ClosingClient(FlaskClient):
 
 def _app(uri: str, **extra):
     # Tokens are looked up every time: tests change users and tokens directly.
+    # Rate limits are off but where a test turns them on (tests/construction/test_rate_limits.py).
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": uri,
                               "LABEL_SIGNING_KEY_FILE": SIGNING_KEY_FILE,
                               "LEDGER_SIGNING_KEY_FILE": LEDGER_KEY_FILE,
                               "LEDGER_CHECKPOINT_EXPORT": "",
-                              "TOKEN_CACHE_SECONDS": 0, **extra})
+                              "TOKEN_CACHE_SECONDS": 0, "RATELIMIT_ENABLED": False,
+                              "RATELIMIT_STORAGE_URI": "memory://", **extra})
     application.test_client_class = ClosingClient
     return application
 
@@ -118,8 +121,14 @@ def database_url(engine_name, tmp_path, request):
 
 
 @pytest.fixture
-def app(database_url, engine_name):
-    application = _app(database_url)
+def app_config() -> dict:
+    """Settings a test module's app adds to the test defaults (override the fixture)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, engine_name, app_config):
+    application = _app(database_url, **app_config)
     if engine_name == "postgresql":
         _empty_postgres(application)
     yield application
@@ -209,6 +218,15 @@ def path_to(state: str) -> list[str]:
         return ["scrap"]
     index = list(STATE_AFTER.values()).index(state)
     return ROUTE[: index + 1]
+
+
+def redis_up(port: int = 6379) -> bool:
+    """Tell whether something answers on Redis's port on this machine."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def wait_until(condition, limit_s: float = 60.0) -> bool:

@@ -26,6 +26,7 @@ def register_api(app: Flask) -> None:
     """Register every blueprint and the locally served docs assets."""
     from construction.api import (
         alerts,
+        audit,
         components,
         decode,
         epcis,
@@ -40,7 +41,7 @@ def register_api(app: Flask) -> None:
     )
 
     for module in (scans, components, projects, labels, alerts, decode, photos, epcis,
-                   webhooks, ledger, reports):
+                   webhooks, ledger, reports, audit):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     api.register_blueprint(ledger.public)

@@ -11,6 +11,7 @@ from construction.errors import ApiProblem
 from construction.idempotency import idempotent
 from construction.pagination import paged
 from construction.permissions import requires
+from construction.rate_limits import upload_limit
 from construction.schemas import (
     ComponentDetailSchema,
     ComponentPageSchema,
@@ -85,6 +86,7 @@ class ComponentEvents(MethodView):
 
 @blp.route("/projects/<id:project_id>/components/import")
 class ComponentImport(MethodView):
+    @upload_limit
     @idempotent
     @blp.response(201, ImportResultSchema)
     @blp.doc(requestBody={"content": {

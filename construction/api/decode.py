@@ -9,6 +9,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.extensions import mark_read_only
 from construction.permissions import requires
+from construction.rate_limits import decode_limit
 from construction.schemas import DecodeResultSchema
 from construction.services import decoding as service
 
@@ -18,6 +19,7 @@ blp = api_blueprint("decode", __name__, "Read label codes in an uploaded photo."
 
 @blp.route("/decode")
 class Decode(MethodView):
+    @decode_limit
     @blp.response(200, DecodeResultSchema)
     @blp.doc(requestBody={"content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["image"],

@@ -14,6 +14,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import problem_body
 from construction.permissions import requires
+from construction.rate_limits import export_limit
 from construction.schemas import EARLIEST, LATEST, ref
 from construction.services import epcis as service
 
@@ -172,6 +173,7 @@ def _event_result(outcome: service.EventOutcome) -> dict[str, Any]:
 @blp.route("/events")
 class EpcisEvents(MethodView):
     @requires("export.read")
+    @export_limit
     @blp.arguments(EventQueryArgs(), location="query", as_kwargs=False)
     @blp.response(200, description="An EPCISQueryDocument (JSON-LD); a `Link: <…>; "
                                    "rel=\"next\"` header points to the next page")

@@ -12,6 +12,7 @@ from construction.errors import ApiProblem
 from construction.jobs import enqueue_analysis
 from construction.pagination import paged
 from construction.permissions import requires
+from construction.rate_limits import upload_limit
 from construction.schemas import (
     FindingDecisionSchema,
     FindingSchema,
@@ -33,6 +34,7 @@ BIG = "9223372036854775807"
 
 @blp.route("/photos")
 class Photos(MethodView):
+    @upload_limit
     @blp.response(202, PhotoUploadResultSchema)
     @blp.alt_response(200, schema=PhotoUploadResultSchema,
                       description="Every file was uploaded before: the photos as they are")

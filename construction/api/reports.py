@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.permissions import requires
+from construction.rate_limits import export_limit
 from construction.schemas import ref
 from construction.services import reports as service
 
@@ -117,6 +118,7 @@ def _csv(lines, name: str) -> Response:
 @blp.route("/exports/components.csv")
 class ComponentsCsv(MethodView):
     @requires("export.read")
+    @export_limit
     @blp.arguments(ReportArgs(), location="query")
     @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
                                 "content": {"text/csv": {}}}})
@@ -129,6 +131,7 @@ class ComponentsCsv(MethodView):
 @blp.route("/exports/events.csv")
 class EventsCsv(MethodView):
     @requires("export.read")
+    @export_limit
     @blp.arguments(ReportArgs(), location="query")
     @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
                                 "content": {"text/csv": {}}}})

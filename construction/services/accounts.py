@@ -22,6 +22,7 @@ from construction.models import (
     User,
 )
 from construction.permissions import Principal, principal_from
+from construction.services import audit
 from construction.text_input import check_text
 
 MIN_PASSWORD_LENGTH = 10
@@ -59,8 +60,15 @@ def create_user(name: str, organization_id: int, role: str) -> User:
         raise ValueError("the regulator role belongs to a regulator organization")
     user = User(name=name, organization_id=organization_id, role=role_value)
     db.session.add(user)
+    db.session.flush()
+    audit.record("user.create", _user_subject(user),
+                 detail={"organization_id": organization_id, "role": role_value.value})
     db.session.commit()
     return user
+
+
+def _user_subject(user: User) -> str:
+    return f"user {user.id} ({user.name})"
 
 
 # Stands for "as long as TOKEN_DEFAULT_DAYS says" (None already means "never expires").
@@ -78,13 +86,18 @@ def issue_token(user_id: int, name: str = "", days=DEFAULT_LIFETIME) -> tuple[Ap
     check_text(name, "the token name")
     if days is not None and days < 1:
         raise ValueError("a token lives at least one day")
-    if db.session.get(User, user_id) is None:
+    user = db.session.get(User, user_id)
+    if user is None:
         raise LookupError(f"no user {user_id}")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = None if days is None else datetime.now(UTC) + timedelta(days=days)
     token = ApiToken(user_id=user_id, token_hash=hash_token(secret), prefix=secret[:10],
                      name=name, expires_at=expires)
     db.session.add(token)
+    db.session.flush()
+    audit.record("token.create", f"token {token.id} of {_user_subject(user)}",
+                 detail={"user_id": user_id, "name": name, "prefix": token.prefix,
+                         "expires_at": expires})
     db.session.commit()
     return token, secret
 
@@ -96,6 +109,8 @@ def revoke_token(token_id: int) -> ApiToken:
         raise LookupError(f"no token {token_id}")
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
+        audit.record("token.revoke", f"token {token.id} of user {token.user_id}",
+                     detail={"user_id": token.user_id, "prefix": token.prefix})
         db.session.commit()
     forget_tokens()
     return token
@@ -175,6 +190,7 @@ def set_password(user_id: int, password: str) -> None:
     if user is None:
         raise LookupError(f"no user {user_id}")
     user.password_hash = generate_password_hash(password)
+    audit.record("user.password", _user_subject(user))
     db.session.commit()
 
 
@@ -211,6 +227,8 @@ def set_active(user_id: int, active: bool) -> User:
     user = db.session.get(User, user_id)
     if user is None:
         raise LookupError(f"no user {user_id}")
+    if user.active != active:
+        audit.record("user.activate" if active else "user.deactivate", _user_subject(user))
     user.active = active
     if not active:
         user.session_generation = (user.session_generation or 0) + 1

@@ -19,6 +19,7 @@ from construction.extensions import db
 from construction.models import Alert, Event, LabelSighting, Project, SecurityEvent
 from construction.pagination import Page, paginate
 from construction.permissions import Principal, in_scope, readable_or_404, require
+from construction.rate_limits import security_event_refusal
 from vision.evidence import distance_km
 
 ALERT_KINDS = {
@@ -155,10 +156,20 @@ def _raiser(scan: LabelScan, now: datetime):
 
 
 def record_security_events(principal: Principal, refused: list[tuple[Any, Any]],
-                           now: datetime) -> None:
-    """Record refused labels (each a (ScanItem, LabelCheck)); a retry records nothing new."""
+                           now: datetime,
+                           allowance: dict[str, ApiProblem | None] | None = None,
+                           ) -> dict[str, ApiProblem]:
+    """Record refused labels (each a (ScanItem, LabelCheck)); a retry records nothing new.
+
+    Each new security event counts against the user's RATE_LIMIT_SECURITY_EVENTS;
+    once it is spent, nothing is recorded and the scans' client event ids come
+    back with a 429 problem each. `allowance` remembers what was counted, for a
+    transaction tried again.
+    """
     if not refused:
-        return
+        return {}
+    allowance = {} if allowance is None else allowance
+    over_limit: dict[str, ApiProblem] = {}
     already = set(db.session.scalars(
         select(SecurityEvent.client_event_id).where(
             SecurityEvent.user_id == principal.user_id,
@@ -167,6 +178,11 @@ def record_security_events(principal: Principal, refused: list[tuple[Any, Any]],
         if item.client_event_id in already:
             continue
         already.add(item.client_event_id)
+        if item.client_event_id not in allowance:
+            allowance[item.client_event_id] = security_event_refusal(principal.user_id)
+        if allowance[item.client_event_id] is not None:
+            over_limit[item.client_event_id] = allowance[item.client_event_id]
+            continue
         db.session.add(SecurityEvent(
             kind="label-revoked" if check.status == "revoked" else "label-invalid",
             reason=check.reason, scanned_text=item.code[:500], component_id=check.component_id,
@@ -179,6 +195,7 @@ def record_security_events(principal: Principal, refused: list[tuple[Any, Any]],
                         {"reason": check.reason, "scanned_text": item.code[:500],
                          "user_id": principal.user_id, "client_event_id": item.client_event_id},
                         now)
+    return over_limit
 
 
 # --- reading and closing -------------------------------------------------------

@@ -56,6 +56,7 @@ from construction.models import (
     User,
 )
 from construction.permissions import Principal, in_scope, project_in_scope, require
+from construction.services import audit
 from construction.services.scans import ScanItem, ScanResult, record_scans
 from labels.codes import CodeError
 from labels.payload import LabelIdentity
@@ -300,6 +301,7 @@ def query_events(principal: Principal, query: EventQuery,
     """Return an EPCISQueryDocument of the events matching `query`, and the id to continue after."""
     if query.project_id is not None and not project_in_scope(principal, query.project_id):
         raise ApiProblem("not-found", f"no project {query.project_id}")
+    audit.record_export("export.epcis", principal, query)
     events: list[dict[str, Any]] = []
     last_id = None
     actions = _matching_actions(query)

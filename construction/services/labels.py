@@ -34,6 +34,7 @@ from construction.models import (
     User,
 )
 from construction.permissions import Principal, in_scope, participant_project_ids, require
+from construction.services import audit
 from construction.services.components import component_for_reading
 from labels.codes import CodeError
 from labels.keys import public_key_from_text, public_key_text, read_key, write_new_key
@@ -101,8 +102,19 @@ def rotate_signing_key() -> tuple[str | None, str]:
         db.session.execute(update(LabelKey).where(LabelKey.key_id == old_kid,
                                                   LabelKey.retired_at.is_(None))
                            .values(retired_at=datetime.now(UTC)))
+    audit.record("key.rotate", f"label key {new_kid}",
+                 detail={"old_key_id": old_kid, "new_key_id": new_kid})
     db.session.commit()
     return old_kid, new_kid
+
+
+def create_signing_key() -> str:
+    """Create the label signing key and publish it (FileExistsError when one exists)."""
+    key = write_new_key(current_app.config["LABEL_SIGNING_KEY_FILE"])
+    kid = _publish(key.public_key())
+    audit.record("key.create", f"label key {kid}", detail={"key_id": kid})
+    db.session.commit()
+    return kid
 
 
 def published_keys() -> list[LabelKey]:
@@ -222,6 +234,7 @@ def issue_labels(principal: Principal, components: list[Component], reprint: boo
             select(Label.component_id, func.max(Label.version))
             .where(Label.component_id.in_(chunk)).group_by(Label.component_id)).all())
     issued = []
+    reprinted: dict[int, list[dict]] = {}  # project id -> the components reprinted
     for component in components:
         label = current.get(component.id)
         if label is None or reprint:
@@ -236,6 +249,9 @@ def issue_labels(principal: Principal, components: list[Component], reprint: boo
             db.session.add(label)
             label.newly_issued = True  # not a column: tells the view 201 from 200
             latest[component.id] = version
+            if reprint:
+                reprinted.setdefault(component.project_id, []).append(
+                    {"id": component.id, "code": component.code, "version": version})
         if layout is not None:
             label.print_count = (label.print_count or 0) + 1
             label.last_printed_at = now
@@ -248,6 +264,10 @@ def issue_labels(principal: Principal, components: list[Component], reprint: boo
         db.session.rollback()
         raise ApiProblem("conflict", "a label of one of these components was issued at the "
                          "same moment; send the request again") from error
+    for project_id, reprints in reprinted.items():
+        audit.record("label.reprint", f"component {reprints[0]['id']}" if len(reprints) == 1
+                     else f"{len(reprints)} components", project_id=project_id,
+                     detail={"reason": reason, "components": reprints}, principal=principal)
     return issued
 
 

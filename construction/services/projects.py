@@ -19,6 +19,7 @@ from construction.models import (
     Storey,
 )
 from construction.permissions import Principal, in_scope, may, project_in_scope, require
+from construction.services import audit
 
 
 def project_for_reading(principal: Principal, project_id: int) -> Project:
@@ -44,15 +45,16 @@ def list_projects(principal: Principal) -> list[Project]:
     return list(db.session.scalars(query))
 
 
-def _commit_unique(what: str) -> None:
+def _commit_unique(what: str, flush_only: bool = False) -> None:
     try:
-        db.session.commit()
+        db.session.flush() if flush_only else db.session.commit()
     except IntegrityError as error:
         db.session.rollback()
         raise ApiProblem("conflict", f"{what} already exists") from error
 
 
-def _set_participants(project: Project, organization_ids: list[int]) -> None:
+def _set_participants(project: Project, organization_ids: list[int]) -> list[int]:
+    """Add the organizations not yet taking part; return their ids."""
     # No autoflush: a clash in the pending project must surface at commit, as a 409.
     with db.session.no_autoflush:
         known = set(db.session.scalars(
@@ -64,8 +66,24 @@ def _set_participants(project: Project, organization_ids: list[int]) -> None:
                              errors={"participant_ids": [f"no organization {i}"
                                                          for i in missing]})
         current = {p.organization_id for p in project.participants}
-        for organization_id in sorted(set(organization_ids) - current):
+        added = sorted(set(organization_ids) - current)
+        for organization_id in added:
             db.session.add(ProjectParticipant(project=project, organization_id=organization_id))
+    return added
+
+
+def _audit_participants(project: Project, organization_ids: list[int], action: str,
+                        **detail) -> None:
+    if not organization_ids:
+        return
+    with db.session.no_autoflush:  # a clash in the pending project surfaces at commit
+        names = dict(db.session.execute(select(Organization.id, Organization.name)
+                                        .where(Organization.id.in_(organization_ids))).all())
+    for organization_id in organization_ids:
+        audit.record(action, f"organization {organization_id} in project {project.code}",
+                     project_id=project.id, detail={
+                         "organization_id": organization_id,
+                         "organization_name": names.get(organization_id, ""), **detail})
 
 
 def create_project(principal: Principal, fields: dict[str, Any]) -> Project:
@@ -76,8 +94,11 @@ def create_project(principal: Principal, fields: dict[str, Any]) -> Project:
     db.session.add(project)
     if principal.role != "admin":
         participant_ids.append(principal.organization_id)
-    _set_participants(project, participant_ids)
-    _commit_unique(f"a project with code '{fields.get('code')}'")
+    added = _set_participants(project, participant_ids)
+    # The project's id is needed for its audit records: a clash shows at this flush.
+    _commit_unique(f"a project with code '{fields.get('code')}'", flush_only=True)
+    _audit_participants(project, added, "project.participant_add", project_created=True)
+    db.session.commit()
     return project
 
 
@@ -88,10 +109,14 @@ def update_project(principal: Principal, project_id: int, fields: dict[str, Any]
             and not may(principal, "project.move_region"):
         raise ApiProblem("forbidden", "only an admin moves a project to another region")
     participant_ids = fields.pop("participant_ids", None)
+    if "region_code" in fields and fields["region_code"] != project.region_code:
+        audit.record("project.region_change", f"project {project.code}", project_id=project.id,
+                     detail={"from": project.region_code, "to": fields["region_code"]})
     for name, value in fields.items():
         setattr(project, name, value)
     if participant_ids is not None:
-        _set_participants(project, participant_ids)
+        _audit_participants(project, _set_participants(project, participant_ids),
+                            "project.participant_add")
     _commit_unique(f"a project with code '{project.code}'")
     return project
 
@@ -112,6 +137,8 @@ def delete_project(principal: Principal, project_id: int) -> None:
     for component_type in db.session.scalars(
             select(ComponentType).where(ComponentType.project_id == project_id)):
         db.session.delete(component_type)
+    _audit_participants(project, [p.organization_id for p in project.participants],
+                        "project.participant_remove", project_deleted=True)
     for participant in project.participants:
         db.session.delete(participant)
     db.session.delete(project)

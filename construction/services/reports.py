@@ -35,6 +35,7 @@ from construction.models import (
     User,
 )
 from construction.permissions import Principal, in_scope
+from construction.services import audit
 
 FINISHED = ("accepted", "scrapped")
 
@@ -282,7 +283,8 @@ EVENT_HEADER = ["event_id", "sequence", "component_code", "mark", "project", "ac
 
 
 def components_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
-    """Stream the components matching the filters as CSV (UTF-8 with BOM)."""
+    """Stream the components matching the filters as CSV (UTF-8 with BOM); audit it first."""
+    audit.record_export("export.components_csv", principal, filters)
     maker = aliased(Organization)
     query = _scoped(principal, select(
         Component.id, Component.code, Component.mark, Project.code, Building.name, Storey.name,
@@ -303,7 +305,8 @@ def components_csv(principal: Principal, filters: ReportFilters) -> Iterator[byt
 
 
 def events_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
-    """Stream the events matching the filters as CSV (UTF-8 with BOM), oldest first."""
+    """Stream the events matching the filters as CSV (UTF-8 with BOM), oldest first; audit it."""
+    audit.record_export("export.events_csv", principal, filters)
     query = _scoped(principal, select(
         Event.id, Event.sequence, Component.code, Component.mark, Project.code, Event.action,
         Event.from_state, Event.to_state, User.name, Organization.name, Event.client_time,

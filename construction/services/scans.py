@@ -118,9 +118,11 @@ def _lock_statement(kinds: tuple[str, ...], scoped: bool):
 def record_scans(principal: Principal, items: list[ScanItem]) -> list[ScanResult]:
     """Record scans in order; return one result per item."""
     look_up_all = False
+    # Security events counted against the user's limit, kept across attempts.
+    allowance: dict[str, ApiProblem | None] = {}
     for attempt in range(_RETRIES):
         try:
-            results = _record(principal, items, look_up_all)
+            results = _record(principal, items, look_up_all, allowance)
             maybe_seal()
             return results
         except IntegrityError:
@@ -141,8 +143,8 @@ class _StaleVersion(Exception):
     pass
 
 
-def _record(principal: Principal, items: list[ScanItem],
-            look_up_all: bool) -> list[ScanResult]:
+def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
+            allowance: dict[str, ApiProblem | None]) -> list[ScanResult]:
     results: list[ScanResult | None] = [None] * len(items)
     keys: dict[int, ComponentKey] = {}
     # A URL must be a genuine, current label; plain codes are typed by hand.
@@ -151,7 +153,7 @@ def _record(principal: Principal, items: list[ScanItem],
     checks = check_label_urls(label_texts, None if principal.is_admin
                               else principal.organization_id) if label_texts else {}
     labelled: dict[int, LabelCheck] = {}
-    bad_labels: list[tuple[ScanItem, LabelCheck]] = []
+    bad_labels: list[tuple[int, ScanItem, LabelCheck]] = []
     for index, item in enumerate(items):
         if not lifecycle.role_may(principal.role, item.action):
             results[index] = _rejected(ApiProblem(
@@ -168,7 +170,7 @@ def _record(principal: Principal, items: list[ScanItem],
                 labelled[index] = check
             else:
                 results[index] = _rejected(check.problem())
-                bad_labels.append((item, check))
+                bad_labels.append((index, item, check))
             continue
         try:
             keys[index] = parse_scanned(item.code)
@@ -246,7 +248,11 @@ def _record(principal: Principal, items: list[ScanItem],
         if not _write(new_events, list(moved.values()), now, counters):
             progress.write_rows(db.session.connection(), counters)
     if labelled or bad_labels:
-        record_security_events(principal, bad_labels, now)
+        over_limit = record_security_events(
+            principal, [(item, check) for _, item, check in bad_labels], now, allowance)
+        for index, item, _ in bad_labels:
+            if item.client_event_id in over_limit:
+                results[index] = _rejected(over_limit[item.client_event_id])
         note_label_scans([
             LabelScan(check.label_id, check.component_id, check.project_id,
                       states_before[index], items[index].location,

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from construction.extensions import db
 from construction.models import Event
 from construction.resilience import Backoff, LoopStats, is_database_unavailable
-from tests.conftest import _app, wait_until
+from tests.conftest import _app, redis_up, wait_until
 
 PROBLEM = "application/problem+json"
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,15 +232,7 @@ def test_webhook_loop_delivers_after_its_connection_is_killed(world, engine_name
 # --- the photo workers ----------------------------------------------------------------
 
 
-def _redis_up(port: int = 6379) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 @pytest.mark.engine("postgresql")
 def test_photo_worker_goes_on_after_a_job_lost_its_database_connection(world, engine_name,
                                                                        runner):
@@ -281,7 +273,7 @@ def _start_redis(port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_until(lambda: _redis_up(port), 30)
+    assert wait_until(lambda: redis_up(port), 30)
     return server
 
 

@@ -14,7 +14,8 @@ from sqlalchemy import delete, select
 
 from construction.extensions import db
 from construction.models import Photo, PhotoCheck
-from tests.construction.test_photos_api import PROBLEM, _redis_up, jpeg, upload
+from tests.conftest import redis_up
+from tests.construction.test_photos_api import PROBLEM, jpeg, upload
 from tests.images import png_declaring
 
 
@@ -173,7 +174,7 @@ def test_photos_the_inline_budget_has_no_time_for_stay_pending_until_reanalysed(
     assert again.exit_code == 0 and "no photos" in again.output
 
 
-@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 def test_photos_the_inline_budget_has_no_time_for_go_to_a_worker_serving_the_queue(
         world, runner, photo_dir):
     from redis import Redis

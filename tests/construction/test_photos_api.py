@@ -12,6 +12,7 @@ from werkzeug.test import encode_multipart
 
 from construction.extensions import db
 from construction.models import Photo, PhotoCheck, Project
+from tests.conftest import redis_up
 from tests.images import png_declaring
 
 PROBLEM = "application/problem+json"
@@ -324,15 +325,7 @@ def test_s3_storage_against_a_real_s3_server(world, runner, monkeypatch):
         server.stop()
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 def test_rq_jobs_run_on_a_real_worker(world, runner):
     from redis import Redis
 

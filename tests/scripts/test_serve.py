@@ -39,6 +39,7 @@ def _supervise(tmp_path: Path, services: dict[str, str], **env) -> subprocess.Po
         arguments += ["--service", f"{name}={command}"]
     environment = {k: v for k, v in os.environ.items() if k != "JOBS"}
     environment.update(env)
+    environment = {k: v for k, v in environment.items() if v is not None}  # None: unset
     with open(tmp_path / "serve.log", "wb") as log:  # the child keeps its own copy
         return subprocess.Popen(arguments, cwd=ROOT, env=environment, stdout=log,
                                 stderr=subprocess.STDOUT)
@@ -92,11 +93,13 @@ def test_a_killed_child_is_restarted(tmp_path):
 
 
 @pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
-def test_children_get_jobs_rq_when_redis_answers(tmp_path):
+def test_children_get_jobs_rq_and_redis_url_when_redis_answers(tmp_path):
     seen = tmp_path / "jobs"
-    child = _python(f"import os, time; open({str(seen)!r}, 'w').write(os.environ['JOBS']);"
-                    " time.sleep(600)")
-    supervisor = _supervise(tmp_path, {"probe": child}, REDIS_URL="redis://127.0.0.1:6379/0")
+    child = _python(f"import os, time; open({str(seen)!r}, 'w').write("
+                    "os.environ['JOBS'] + ' ' + os.environ['REDIS_URL']); time.sleep(600)")
+    # REDIS_URL unset: the default address answers, and the children are told it
+    # (rate limits then count in Redis, shared by every worker).
+    supervisor = _supervise(tmp_path, {"probe": child}, REDIS_URL=None)
     try:
         assert wait_until(lambda: seen.exists() and seen.read_text())
         supervisor.send_signal(signal.SIGTERM)
@@ -104,7 +107,7 @@ def test_children_get_jobs_rq_when_redis_answers(tmp_path):
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
-    assert seen.read_text() == "rq"
+    assert seen.read_text() == "rq redis://127.0.0.1:6379/0"
 
 
 def test_redis_is_probed_with_a_real_ping():
