@@ -44,6 +44,8 @@ VERDICTS = {
     "genuine": ("正品标签", "Genuine label"),
     "revoked": ("已作废的标签", "Revoked label"),
     "invalid": ("伪造或被篡改的标签", "Forged or altered label"),
+    # An invalid label whose signing key was revoked: a reprint, not the police.
+    "revoked-key": ("签名密钥已吊销的标签", "Label signed with a revoked key"),
     "unverified": ("未签名的链接", "Unsigned link"),
 }
 
@@ -111,10 +113,10 @@ def _resolve(identity: LabelIdentity, condition):
         abort(404)
     component, component_type, project, maker = row
     verdict = _label_verdict(identity)
+    title = VERDICTS.get(verdict["reason"]) or VERDICTS[verdict["status"]]
     zh, en = STATE_NAMES.get(component.state, (component.state, component.state))
     view: dict[str, Any] = {
-        "label": {**verdict, "title_zh": VERDICTS[verdict["status"]][0],
-                  "title_en": VERDICTS[verdict["status"]][1]},
+        "label": {**verdict, "title_zh": title[0], "title_en": title[1]},
         "component": {"type": component_type.name, "category": component_type.category,
                       "manufacturer": maker, "project": project.name,
                       "state": component.state, "state_zh": zh, "state_en": en,

@@ -26,7 +26,8 @@ ALERT_KINDS = {
     "copy-installed-elsewhere": "the label of an installed component was scanned away from "
                                 "its site",
     "copy-too-many-scans": "the label was scanned more often than its lifecycle explains",
-    "label-invalid": "a forged, altered or unissued label naming this component was scanned",
+    "label-invalid": "a forged, altered or unissued label, or one signed with a revoked key, "
+                     "naming this component was scanned",
     "label-revoked": "a revoked label version of this component was scanned",
 }
 CLOSING_ROLES = frozenset({"admin", "project_manager", "qc_inspector"})

@@ -116,6 +116,10 @@ def seal_forever(interval_s: float = 2.0, max_rounds: int | None = None,
         sealed = seal_all()
         if sealed:
             current_app.logger.info("sealed %d events", sealed)
+        checkpoint = checkpoint_if_due()
+        if checkpoint is not None:
+            current_app.logger.info("checkpoint %d: events up to %d", checkpoint.id,
+                                    checkpoint.sequence)
 
     return run_rounds("ledger sealer", round_, interval_s, max_rounds=max_rounds, stop=stop,
                       stats=stats)
@@ -152,15 +156,22 @@ def _signing():
     return key, _publish(key.public_key(), "ledger")
 
 
-def ledger_keys() -> list[LabelKey]:
-    """List the keys checkpoints are signed with, newest first (publishing today's).
-
-    Checkpoints made before the ledger had a key of its own were signed with a
-    label key: those label keys are listed too, so that a verifier that pins this
-    list can check every checkpoint.
-    """
-    _signing()
+def publish_ledger_key() -> str:
+    """Publish the checkpoint signing key (made if missing, outside production); return its id."""
+    kid = _signing()[1]
     db.session.commit()
+    return kid
+
+
+def ledger_keys() -> list[LabelKey]:
+    """List the keys checkpoints are signed with, newest first.
+
+    A key is published when it first signs a checkpoint, or by `flask ledger
+    new-key`: reading the list writes nothing. Checkpoints made before the
+    ledger had a key of its own were signed with a label key: those label keys
+    are listed too, so that a verifier that pins this list can check every
+    checkpoint.
+    """
     legacy = select(LedgerCheckpoint.key_id).distinct()
     return list(db.session.scalars(
         select(LabelKey).where((LabelKey.purpose == "ledger") | LabelKey.key_id.in_(legacy))
@@ -243,14 +254,23 @@ def export_checkpoint(checkpoint: LedgerCheckpoint) -> None:
                                      path)
 
 
-def checkpoints(after_sequence: int = 0, limit: int = 100) -> list[LedgerCheckpoint]:
-    """List checkpoints in order, making one first when the newest is a day old."""
+def checkpoint_if_due() -> LedgerCheckpoint | None:
+    """Make a checkpoint when the newest is older than LEDGER_CHECKPOINT_HOURS; return it.
+
+    The sealer runs it every round: "at least daily" needs no request and no
+    cron. None when none is due, or when nothing happened since the newest.
+    """
     newest = db.session.scalar(select(LedgerCheckpoint).order_by(
         LedgerCheckpoint.sequence.desc()).limit(1))
     max_age = timedelta(hours=current_app.config["LEDGER_CHECKPOINT_HOURS"])
-    if newest is None or datetime.now(UTC) - newest.created_at > max_age:
-        # "At least daily" without a scheduler: whoever asks first gets a fresh one.
-        create_checkpoint()
+    if newest is not None and datetime.now(UTC) - newest.created_at <= max_age:
+        return None
+    made = create_checkpoint()
+    return made if made is not None and (newest is None or made.id != newest.id) else None
+
+
+def checkpoints(after_sequence: int = 0, limit: int = 100) -> list[LedgerCheckpoint]:
+    """List checkpoints in order (listing makes none: the sealer, POST and cron do)."""
     return list(db.session.scalars(
         select(LedgerCheckpoint).where(LedgerCheckpoint.sequence > after_sequence)
         .order_by(LedgerCheckpoint.sequence).limit(limit)))

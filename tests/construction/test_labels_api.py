@@ -127,7 +127,7 @@ def test_printing_one_label_issues_version_one_once(world, kind, media):
     component = world.component("qc_passed")
     client = world.client("factory_worker")
     url = f"/api/v1/components/{component['id']}/label.{kind}?layout=thermal-62x29"
-    first, second = client.get(url), client.get(url)
+    first, second = client.post(url), client.post(url)
     assert first.status_code == second.status_code == 200
     assert first.mimetype == media
     if kind != "pdf":  # a PDF carries its creation time
@@ -135,19 +135,47 @@ def test_printing_one_label_issues_version_one_once(world, kind, media):
     labels = world.client("admin").get(
         f"/api/v1/components/{component['id']}/labels").get_json()["items"]
     assert len(labels) == 1 and labels[0]["print_count"] == 2
+    assert labels[0]["last_layout"] == "thermal-62x29"
     if kind == "png":
         image = np.asarray(Image.open(io.BytesIO(first.data)).convert("L"))
         assert [c.text for c in decode_image(image)] == [labels[0]["url"]]
     if kind == "svg":
         assert "质检 QC: user-admin" in first.get_data(as_text=True)  # who passed QC
+    # Reading the label back shows the same one and counts no print.
+    shown = client.get(url)
+    assert shown.status_code == 200 and shown.mimetype == media
+    if kind != "pdf":
+        assert shown.data == first.data
+    assert world.client("admin").get(f"/api/v1/components/{component['id']}/labels") \
+        .get_json()["items"][0]["print_count"] == 2
+
+
+@pytest.mark.parametrize("kind", ["png", "svg", "pdf"])
+def test_reading_a_label_never_issues_one(world, kind):
+    component = world.component("planned")
+    url = f"/api/v1/components/{component['id']}/label.{kind}"
+    for _ in range(2):
+        response = world.client("factory_worker").get(url)
+        assert response.status_code == 409 and response.mimetype == PROBLEM
+        body = response.get_json()
+        assert body["type"].endswith("/label-not-issued")
+        assert f"POST /api/v1/components/{component['id']}/labels" in body["detail"]
+    assert _count(world, Label, component_id=component["id"]) == 0
+    assert world.client("regulator").get(url).status_code == 403  # may not print
+    assert world.client("other_worker").get(url).status_code == 404
+    world.label(component["id"])
+    assert world.client("factory_worker").get(url).status_code == 200
+    assert _count(world, Label, component_id=component["id"]) == 1
 
 
 def test_label_layout_and_dpi_are_checked(world):
     component = world.component("planned")
     client = world.client("admin")
     for query in ("layout=a5", "dpi=20", "dpi=x"):
-        response = client.get(f"/api/v1/components/{component['id']}/label.png?{query}")
-        assert response.status_code == 422 and response.mimetype == PROBLEM
+        for send in (client.get, client.post):
+            response = send(f"/api/v1/components/{component['id']}/label.png?{query}")
+            assert response.status_code == 422 and response.mimetype == PROBLEM
+    assert _count(world, Label) == 0
 
 
 def _decode_pdf(data: bytes) -> list[str]:
