@@ -75,14 +75,19 @@ def _scanned_urls(identity: LabelIdentity) -> list[str]:
     return [f"{base}{identity.path()}?{query}" for base in dict.fromkeys(bases)]
 
 
+_SIGNED_FIRST = ["genuine", "revoked", "invalid", "unknown", "unsigned"]
+_SIGNED_INVALID = {"revoked-key", "not-as-issued", "not-issued"}
+
+
 def _label_verdict(identity: LabelIdentity) -> dict[str, Any]:
     if "s" not in request.args:
         return {"status": "unverified", "reason": "unsigned", "version": None}
     checks = check_label_urls(_scanned_urls(identity))
-    # Behind a proxy the host seen here may differ from the printed one: any match counts.
-    best = next((c for c in checks.values() if c.genuine),
-                next((c for c in checks.values() if c.status == "revoked"),
-                     next(iter(checks.values()))))
+    # Behind a proxy the host seen here may differ from the printed one: the host whose
+    # signature verified tells about the label; the other only fails its signature.
+    best = min(checks.values(), key=lambda check: _SIGNED_FIRST.index(
+        check.status if check.status != "invalid" or check.reason in _SIGNED_INVALID
+        else "unsigned"))
     return {"status": best.status, "reason": best.reason, "version": best.version,
             "current_version": best.current_version}
 
