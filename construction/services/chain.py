@@ -215,17 +215,25 @@ def create_checkpoint() -> LedgerCheckpoint | None:
     if head is None or (last is not None and last.sequence >= head.sequence):
         return last
     first = last.sequence + 1 if last else 1
-    # Streamed: a first checkpoint over millions of events must not hold them all.
-    contents = db.session.scalars(select(Event.content_hash)
-                                  .where(Event.sequence.between(first, head.sequence))
-                                  .order_by(Event.sequence)
-                                  .execution_options(yield_per=20_000))
     checkpoint = signed_checkpoint(first, head.sequence, head.chain_hash,
-                                   merkle_root(contents), last, datetime.now(UTC))
+                                   merkle_root(_content_hashes(first, head.sequence)), last,
+                                   datetime.now(UTC))
     db.session.add(checkpoint)
     db.session.commit()
     export_checkpoint(checkpoint)
     return checkpoint
+
+
+def _content_hashes(first: int, last: int, batch: int = 20_000) -> Iterator[str]:
+    """The content hashes of events first..last in order, read a batch at a time."""
+    # Batches rather than a server-side cursor: a first checkpoint over millions of
+    # events must not hold them all, and the sealer, which makes checkpoints too, must
+    # not leave a cursor open on a connection that is cut mid-read.
+    for start in range(first, last + 1, batch):
+        yield from db.session.scalars(
+            select(Event.content_hash)
+            .where(Event.sequence.between(start, min(start + batch - 1, last)))
+            .order_by(Event.sequence))
 
 
 def export_checkpoint(checkpoint: LedgerCheckpoint) -> None:
