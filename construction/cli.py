@@ -254,19 +254,57 @@ def new_key_command() -> None:
 
     path = current_app.config["LABEL_SIGNING_KEY_FILE"]
     try:
-        create_signing_key()
+        kid = create_signing_key()
     except FileExistsError as error:
         raise click.ClickException(f"{path} exists; use `flask labels rotate-key`") from error
-    click.echo(f"created {path}")
+    click.echo(f"label signing key {kid} written to {path}")
 
 
 @labels.command("rotate-key")
-def rotate_key_command() -> None:
-    """Sign new labels with a new key; labels signed with the old one keep verifying."""
+@click.option("--keep-retired", type=click.Path(file_okay=False), default=None,
+              help="Move the retired private key into this folder (outside the key folder) "
+                   "instead of deleting it.")
+def rotate_key_command(keep_retired: str | None) -> None:
+    """Sign new labels with a new key; labels signed with the old one keep verifying.
+
+    The retired private key leaves the key folder: deleted, or moved to
+    --keep-retired. Verifying needs only its public half, which stays published.
+    """
+    from construction.errors import ApiProblem
     from construction.services.labels import rotate_signing_key
 
-    old, new = rotate_signing_key()
-    click.echo(f"signing key {new} now signs labels" + (f"; {old} retired" if old else ""))
+    try:
+        old, new = rotate_signing_key(keep_retired)
+    except (ApiProblem, OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    where = f"moved to {keep_retired}" if keep_retired else "its private key deleted"
+    click.echo(f"signing key {new} now signs labels" + (f"; {old} retired, {where}" if old
+                                                        else ""))
+
+
+@labels.command("revoke-key")
+@click.argument("key_id")
+@click.option("--reason", required=True, help="Why (lost, stolen, leaked...); kept on the key.")
+def revoke_key_command(key_id: str, reason: str) -> None:
+    """Revoke a label key: every label it signed is refused when scanned.
+
+    Rotate first when it is the key that signs now. Components whose current
+    label it signed are listed by project: reprint them (`flask labels sheet
+    --project CODE --reprint --reason ...`).
+    """
+    from construction.errors import ApiProblem
+    from construction.services.labels import revoke_key
+
+    try:
+        key, affected = revoke_key(key_id, reason)
+    except ApiProblem as problem:
+        raise click.ClickException(problem.detail) from problem
+    click.echo(f"label key {key.key_id} revoked {key.revoked_at:%Y-%m-%d %H:%M} UTC: "
+               f"{key.revoked_reason}")
+    for project, count in affected.items():
+        click.echo(f"  {project}: {count} components carry a label it signed; reprint them: "
+                   f"flask labels sheet --project {project} --reprint --reason "
+                   f"'key {key.key_id} revoked' -o {project}.pdf")
 
 
 @labels.command("keys")
@@ -275,7 +313,12 @@ def keys_command() -> None:
     from construction.services.labels import published_keys
 
     for key in published_keys():
-        state = f"retired {key.retired_at:%Y-%m-%d}" if key.retired_at else "signing"
+        if key.revoked_at:
+            state = f"revoked {key.revoked_at:%Y-%m-%d} ({key.revoked_reason})"
+        elif key.retired_at:
+            state = f"retired {key.retired_at:%Y-%m-%d}"
+        else:
+            state = "signing"
         click.echo(f"{key.key_id}  {key.algorithm}  {key.public_key}  {state}")
 
 

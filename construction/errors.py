@@ -27,6 +27,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "invalid-correction": (409, "This event cannot be corrected", "此事件不能更正"),
     "label-invalid": (422, "This label is not genuine", "该标签不是真实标签"),
     "label-revoked": (422, "This label version was revoked", "该标签版本已作废"),
+    "label-not-issued": (409, "No label was issued for this component yet",
+                         "该构件尚未签发标签"),
     "image-too-large": (413, "The image has too many pixels", "图像像素过多"),
     "unsupported-image": (415, "The image type is not supported", "不支持的图像类型"),
     "unreadable-image": (422, "The image cannot be read", "无法读取图像"),

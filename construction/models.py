@@ -321,18 +321,23 @@ class LabelKey(db.Model):
     """A published public key that label signatures (or ledger checkpoints) are checked against.
 
     Rows are never deleted: a retired key no longer signs, but labels it
-    signed keep verifying. `purpose` keeps the two apart: a label key never
-    verifies a checkpoint made after ledger keys existed, nor a ledger key a label.
+    signed keep verifying. A revoked key (lost or stolen) verifies nothing any
+    more: labels it signed are refused. `purpose` keeps the two apart: a label
+    key never verifies a checkpoint made after ledger keys existed, nor a
+    ledger key a label.
     """
 
     __tablename__ = "label_key"
 
-    key_id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # 13 characters since ids grew; keys published before keep their 4.
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(10), default="label", server_default="label")
     algorithm: Mapped[str] = mapped_column(String(20), default="Ed25519")
     public_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32 bytes
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class Label(db.Model):

@@ -45,6 +45,8 @@ VERDICTS = {
     "genuine": ("正品标签", "Genuine label"),
     "revoked": ("已作废的标签", "Revoked label"),
     "invalid": ("伪造或被篡改的标签", "Forged or altered label"),
+    # An invalid label whose signing key was revoked: a reprint, not the police.
+    "revoked-key": ("签名密钥已吊销的标签", "Label signed with a revoked key"),
     "unverified": ("未签名的链接", "Unsigned link"),
 }
 
@@ -76,14 +78,19 @@ def _scanned_urls(identity: LabelIdentity) -> list[str]:
     return [f"{base}{identity.path()}?{query}" for base in dict.fromkeys(bases)]
 
 
+_SIGNED_FIRST = ["genuine", "revoked", "invalid", "unknown", "unsigned"]
+_SIGNED_INVALID = {"revoked-key", "not-as-issued", "not-issued"}
+
+
 def _label_verdict(identity: LabelIdentity) -> dict[str, Any]:
     if "s" not in request.args:
         return {"status": "unverified", "reason": "unsigned", "version": None}
     checks = check_label_urls(_scanned_urls(identity))
-    # Behind a proxy the host seen here may differ from the printed one: any match counts.
-    best = next((c for c in checks.values() if c.genuine),
-                next((c for c in checks.values() if c.status == "revoked"),
-                     next(iter(checks.values()))))
+    # Behind a proxy the host seen here may differ from the printed one: the host whose
+    # signature verified tells about the label; the other only fails its signature.
+    best = min(checks.values(), key=lambda check: _SIGNED_FIRST.index(
+        check.status if check.status != "invalid" or check.reason in _SIGNED_INVALID
+        else "unsigned"))
     return {"status": best.status, "reason": best.reason, "version": best.version,
             "current_version": best.current_version}
 
@@ -110,10 +117,10 @@ def _resolve(identity: LabelIdentity, condition):
         abort(404)
     component, component_type, project, maker = row
     verdict = _label_verdict(identity)
+    title = VERDICTS.get(verdict["reason"]) or VERDICTS[verdict["status"]]
     zh, en = STATE_NAMES.get(component.state, (component.state, component.state))
     view: dict[str, Any] = {
-        "label": {**verdict, "title_zh": VERDICTS[verdict["status"]][0],
-                  "title_en": VERDICTS[verdict["status"]][1]},
+        "label": {**verdict, "title_zh": title[0], "title_en": title[1]},
         "component": {"type": component_type.name, "category": component_type.category,
                       "manufacturer": maker, "project": project.name,
                       "state": component.state, "state_zh": zh, "state_en": en,

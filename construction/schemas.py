@@ -402,6 +402,9 @@ class LabelKeySchema(Schema):
     public_key_pem = fields.Method("_pem")
     created_at = fields.AwareDateTime()
     retired_at = fields.AwareDateTime(allow_none=True)
+    revoked_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "Set when the key was revoked: labels it signed are refused"})
+    revoked_reason = fields.String(allow_none=True)
 
     def _pem(self, key) -> str:
         from labels.keys import public_key_from_text, public_key_pem

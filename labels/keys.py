@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -48,6 +49,37 @@ def write_new_key(path: str | os.PathLike) -> Ed25519PrivateKey:
     finally:
         os.unlink(temporary)
     return key
+
+
+def check_retired_folder(path: str | os.PathLike, keep_in: str | os.PathLike | None) -> None:
+    """Refuse (ValueError) to keep retired keys in the folder of the active key `path`."""
+    if keep_in is not None and Path(keep_in).resolve() == Path(path).parent.resolve():
+        raise ValueError(f"{keep_in} is the folder of the active key: keep retired keys "
+                         "elsewhere")
+
+
+def retire_key_file(path: str | os.PathLike, keep_in: str | os.PathLike | None,
+                     name: str) -> Path | None:
+    """Take a retired private key file out of the key folder; return where it went.
+
+    With `keep_in`, it is moved there as `name` (the folder is made private);
+    without, it is deleted. Either way the folder the service reads keeps only
+    the current key: a retired key signs nothing, and labels it signed verify
+    with its published public half. Refuses a `keep_in` that is the key folder.
+    """
+    path = Path(path)
+    check_retired_folder(path, keep_in)
+    if keep_in is None:
+        path.unlink()
+        return None
+    folder = Path(keep_in)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = folder / name
+    if target.exists():
+        raise FileExistsError(f"{target} exists")
+    shutil.move(path, target)
+    return target
+
 
 def read_key(path: str | os.PathLike) -> Ed25519PrivateKey:
     """Load an Ed25519 private key from a PEM file."""

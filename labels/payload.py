@@ -4,11 +4,15 @@ A label URL names the component by GS1 Digital Link (`/01/{gtin}/21/{serial}`)
 or by short code (`/c/{code}`), then carries the label version, the signing
 key's id and an Ed25519 signature over every byte before it:
 
-    {base}/c/K7M4Q2P9C?v=2&k=7QX4&s=<103 characters of base32>
+    {base}/c/K7M4Q2P9C?v=2&k=7QX4M2ABCDEFG&s=<103 characters of base32>
 
 Changing, cutting or extending any part, host included, breaks the signature;
 an exact copy still verifies (copies are caught from scan history). Base32
 upper case keeps the signature in the QR alphanumeric character set.
+
+Key ids are 13 base32 characters (65 bits of the public key's SHA-256); keys
+made before that have 4 (20 bits) and keep them, so labels already printed
+stay valid. A key id only names a key: the signature is what is checked.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -28,18 +32,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 SIGNATURE_LENGTH = 103  # 64 bytes in unpadded base32
+KEY_ID_LENGTH = 13  # 65 bits: no two keys share an id, by chance or by search
+LEGACY_KEY_ID_LENGTH = 4  # what keys made before had (20 bits); they keep verifying
 _SIGNED = re.compile(
     r"(?P<signed>(?P<base>https?://[^/?#\s]+(?:/[^?#\s]*)?)"
     r"/(?:c/(?P<code>[0-9A-Z]{1,16})|01/(?P<gtin>[0-9]{14})/21/(?P<serial>[!-~]{1,60}))"
-    r"\?v=(?P<version>[1-9][0-9]{0,5})&k=(?P<kid>[0-9A-Z]{4,8}))"
+    r"\?v=(?P<version>[1-9][0-9]{0,5})&k=(?P<kid>[0-9A-Z]{4,16}))"
     rf"&s=(?P<signature>[A-Z2-7]{{{SIGNATURE_LENGTH}}})"
 )
 
 
-def key_id(public_key: Ed25519PublicKey) -> str:
-    """Return the short id of a public key: the first 4 base32 characters of its hash."""
+def key_id(public_key: Ed25519PublicKey, length: int = KEY_ID_LENGTH) -> str:
+    """Return the id of a public key: the first `length` base32 characters of its hash."""
     raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return base64.b32encode(hashlib.sha256(raw).digest()).decode()[:4]
+    return base64.b32encode(hashlib.sha256(raw).digest()).decode()[:length]
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,15 @@ class LabelIdentity:
 
 
 def sign(base_url: str, identity: LabelIdentity, version: int,
-         private_key: Ed25519PrivateKey) -> str:
-    """Return the signed label URL for `identity` at label `version`."""
+         private_key: Ed25519PrivateKey, kid: str | None = None) -> str:
+    """Return the signed label URL for `identity` at label `version`.
+
+    `kid` is the id the key was published under (a key made before ids grew
+    keeps its short one); by default, the key's full-length id.
+    """
     if version < 1:
         raise ValueError("label versions start at 1")
-    kid = key_id(private_key.public_key())
+    kid = kid or key_id(private_key.public_key())
     signed = f"{base_url.rstrip('/')}{identity.path()}?v={version}&k={kid}"
     signature = base64.b32encode(private_key.sign(signed.encode())).decode().rstrip("=")
     return f"{signed}&s={signature}"
@@ -74,14 +84,19 @@ class Verification:
     """The result of checking a label URL offline."""
 
     genuine: bool
-    reason: str  # "ok", "malformed", "unknown-key" or "bad-signature"
+    reason: str  # "ok", "malformed", "unknown-key", "bad-signature" or "revoked-key"
     identity: LabelIdentity | None = None
     version: int | None = None
     key_id: str | None = None
 
 
-def verify(url: str, public_keys: Mapping[str, Ed25519PublicKey]) -> Verification:
-    """Check a label URL against published public keys (by key id), without a network."""
+def verify(url: str, public_keys: Mapping[str, Ed25519PublicKey],
+           revoked: Collection[str] = ()) -> Verification:
+    """Check a label URL against published public keys (by key id), without a network.
+
+    A signature that checks out with a key id in `revoked` is refused
+    (`revoked-key`): whoever held that key could have signed it.
+    """
     match = _SIGNED.fullmatch(url)
     if match is None:
         return Verification(False, "malformed")
@@ -99,4 +114,6 @@ def verify(url: str, public_keys: Mapping[str, Ed25519PublicKey]) -> Verificatio
         public_key.verify(signature, match["signed"].encode())
     except InvalidSignature:
         return Verification(False, "bad-signature", identity, version, kid)
+    if kid in revoked:
+        return Verification(False, "revoked-key", identity, version, kid)
     return Verification(True, "ok", identity, version, kid)

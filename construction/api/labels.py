@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
-from construction.extensions import db, mark_writing
+from construction.extensions import db
 from construction.idempotency import idempotent
 from construction.permissions import PUBLIC, requires
 from construction.schemas import (
@@ -20,7 +20,7 @@ from construction.schemas import (
     SheetSchema,
 )
 from construction.services import labels as service
-from labels.render import LAYOUTS, render_pdf, render_png, render_svg
+from labels.render import LAYOUTS, LabelContent, render_pdf, render_png, render_svg
 
 blp = api_blueprint("labels", __name__, "Labels: issue, reprint and print component labels.",
                     url_prefix="/api/v1")
@@ -36,12 +36,12 @@ class LabelKeys(MethodView):
     @public.response(200, LabelKeysSchema)
     @public.doc(security=[])
     def get(self):
-        """List the public keys that verify label signatures, retired ones included.
+        """List the public keys that verify label signatures, retired and revoked ones included.
 
         A label URL ends `?v={version}&k={key_id}&s={signature}`: the Ed25519
-        signature (unpadded base32) covers every character before `&s=`.
+        signature (unpadded base32) covers every character before `&s=`. A key
+        with `revoked_at` verifies nothing: refuse labels it signed.
         """
-        mark_writing()  # the first request publishes the signing key
         return {"keys": service.published_keys()}
 
 
@@ -73,33 +73,53 @@ class ComponentLabels(MethodView):
         return label, 201 if getattr(label, "newly_issued", False) else 200
 
 
+_IMAGE = {"200": {"description": "The label", "content": {
+    "image/png": {}, "image/svg+xml": {}, "application/pdf": {}}}}
+
+
 @blp.route("/components/<id(max=9223372036854775807):component_id>/"
            "label.<any(png, svg, pdf):kind>")
 class ComponentLabelImage(MethodView):
     @requires("label.print")
     @blp.arguments(LayoutArgs(), location="query")
-    @blp.doc(responses={"200": {"description": "The label", "content": {
-        "image/png": {}, "image/svg+xml": {}, "application/pdf": {}}}})
+    @blp.doc(responses={**_IMAGE, "409": {"description": "No label issued yet (POST issues "
+                                                         "one), or it is signed with a "
+                                                         "revoked key (reprint it)"}})
     def get(self, args, component_id, kind):
-        """Print a component's current label (version 1 is issued on first print)."""
-        mark_writing()
+        """Show a component's current label, as printed (issues nothing, counts no print)."""
+        label = service.current_label(authenticate_request(), component_id)
+        return _label_image(service.label_contents([label])[0], kind, args)
+
+    @requires("label.print")
+    @blp.arguments(LayoutArgs(), location="query")
+    @blp.doc(responses=_IMAGE)
+    def post(self, args, component_id, kind):
+        """Print a component's current label: version 1 is issued the first time.
+
+        Each call counts a print in the layout asked for (a photo of the label
+        is measured by that layout).
+        """
         principal = authenticate_request()
         components = service.printable_components(principal, [component_id])
         label = service.issue_labels(principal, components, layout=args["layout"])[0]
         content = service.label_contents([label])[0]
         db.session.commit()
-        layout = LAYOUTS[args["layout"]]
-        if kind == "png":
-            body = render_png(content, layout, dpi=args["dpi"])
-        elif kind == "svg":
-            body = render_svg(content, layout)
-        else:
-            body = render_pdf([content], layout, title=f"Label {content.code}")
-        response = Response(body, mimetype=_MEDIA[kind])
-        response.headers["Content-Disposition"] = (
-            f'inline; filename="{content.code}-v{content.version}.{kind}"')
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
+        return _label_image(content, kind, args)
+
+
+def _label_image(content: LabelContent, kind: str, args: dict) -> Response:
+    layout = LAYOUTS[args["layout"]]
+    if kind == "png":
+        body = render_png(content, layout, dpi=args["dpi"])
+    elif kind == "svg":
+        body = render_svg(content, layout)
+    else:
+        body = render_pdf([content], layout, title=f"Label {content.code}")
+    response = Response(body, mimetype=_MEDIA[kind])
+    response.headers["Content-Disposition"] = (
+        f'inline; filename="{content.code}-v{content.version}.{kind}"')
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @blp.route("/labels/sheets")

@@ -40,8 +40,9 @@ class LedgerKeys(MethodView):
         Keep a copy: `flask ledger verify --trusted-keys FILE` and
         `scripts/verify_ledger.py verify --keys FILE` check the ledger against
         the keys in that copy, not against the keys its database publishes.
+        A key is listed once it has signed a checkpoint (or was made with
+        `flask ledger new-key`).
         """
-        mark_writing()  # the first request publishes the signing key
         return {"keys": chain.ledger_keys()}
 
 
@@ -87,12 +88,13 @@ class Checkpoints(MethodView):
     @blp.arguments(AfterArgs(), location="query")
     @blp.response(200, CheckpointListSchema)
     def get(self, args):
-        """List signed checkpoints in order (one is made when the newest is a day old).
+        """List signed checkpoints in order (listing makes none).
 
-        Verify each statement with the key named by `key_id` from
-        /api/v1/labels/keys; `scripts/verify_ledger.py` does it offline.
+        The sealer makes one when the newest is LEDGER_CHECKPOINT_HOURS old;
+        POST makes one now. Verify each statement with the key named by
+        `key_id` from /api/v1/ledger/keys; `scripts/verify_ledger.py` does it
+        offline.
         """
-        mark_writing()
         authenticate_request()
         items = chain.checkpoints(args["after_sequence"], args["limit"])
         return {"items": [chain.checkpoint_view(c) for c in items]}

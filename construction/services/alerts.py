@@ -28,7 +28,8 @@ ALERT_KINDS = {
     "copy-installed-elsewhere": "the label of an installed component was scanned away from "
                                 "its site",
     "copy-too-many-scans": "the label was scanned more often than its lifecycle explains",
-    "label-invalid": "a forged, altered or unissued label naming this component was scanned",
+    "label-invalid": "a forged, altered or unissued label, or one signed with a revoked key, "
+                     "naming this component was scanned",
     "label-revoked": "a revoked label version of this component was scanned",
 }
 INSTALLED_STATES = frozenset({"installed", "connected", "accepted"})

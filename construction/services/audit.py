@@ -38,6 +38,7 @@ ACTIONS = {
     "label.reprint": "labels reprinted: new versions, the old ones revoked",
     "key.create": "the label signing key created",
     "key.rotate": "the label signing key rotated",
+    "key.revoke": "a label key revoked: labels it signed are refused",
     "ledger.new_key": "the ledger checkpoint signing key created",
     "project.region_change": "a project moved to another region",
     "project.participant_add": "an organization joined a project",

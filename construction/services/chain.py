@@ -117,6 +117,10 @@ def seal_forever(interval_s: float = 2.0, max_rounds: int | None = None,
         sealed = seal_all()
         if sealed:
             current_app.logger.info("sealed %d events", sealed)
+        checkpoint = checkpoint_if_due()
+        if checkpoint is not None:
+            current_app.logger.info("checkpoint %d: events up to %d", checkpoint.id,
+                                    checkpoint.sequence)
 
     return run_rounds("ledger sealer", round_, interval_s, max_rounds=max_rounds, stop=stop,
                       stats=stats)
@@ -165,15 +169,16 @@ def create_ledger_key() -> str:
     return kid
 
 
-def ledger_keys() -> list[LabelKey]:
-    """List the keys checkpoints are signed with, newest first (publishing today's).
 
-    Checkpoints made before the ledger had a key of its own were signed with a
-    label key: those label keys are listed too, so that a verifier that pins this
-    list can check every checkpoint.
+def ledger_keys() -> list[LabelKey]:
+    """List the keys checkpoints are signed with, newest first.
+
+    A key is published when it first signs a checkpoint, or by `flask ledger
+    new-key`: reading the list writes nothing. Checkpoints made before the
+    ledger had a key of its own were signed with a label key: those label keys
+    are listed too, so that a verifier that pins this list can check every
+    checkpoint.
     """
-    _signing()
-    db.session.commit()
     legacy = select(LedgerCheckpoint.key_id).distinct()
     return list(db.session.scalars(
         select(LabelKey).where((LabelKey.purpose == "ledger") | LabelKey.key_id.in_(legacy))
@@ -228,6 +233,18 @@ def create_checkpoint() -> LedgerCheckpoint | None:
     return checkpoint
 
 
+def _content_hashes(first: int, last: int, batch: int = 20_000) -> Iterator[str]:
+    """The content hashes of events first..last in order, read a batch at a time."""
+    # Batches rather than a server-side cursor: a first checkpoint over millions of
+    # events must not hold them all, and the sealer, which makes checkpoints too, must
+    # not leave a cursor open on a connection that is cut mid-read.
+    for start in range(first, last + 1, batch):
+        yield from db.session.scalars(
+            select(Event.content_hash)
+            .where(Event.sequence.between(start, min(start + batch - 1, last)))
+            .order_by(Event.sequence))
+
+
 def export_checkpoint(checkpoint: LedgerCheckpoint) -> None:
     """Append the checkpoint to LEDGER_CHECKPOINT_EXPORT, one JSON line each, as it is made.
 
@@ -253,14 +270,23 @@ def export_checkpoint(checkpoint: LedgerCheckpoint) -> None:
                                      path)
 
 
-def checkpoints(after_sequence: int = 0, limit: int = 100) -> list[LedgerCheckpoint]:
-    """List checkpoints in order, making one first when the newest is a day old."""
+def checkpoint_if_due() -> LedgerCheckpoint | None:
+    """Make a checkpoint when the newest is older than LEDGER_CHECKPOINT_HOURS; return it.
+
+    The sealer runs it every round: "at least daily" needs no request and no
+    cron. None when none is due, or when nothing happened since the newest.
+    """
     newest = db.session.scalar(select(LedgerCheckpoint).order_by(
         LedgerCheckpoint.sequence.desc()).limit(1))
     max_age = timedelta(hours=current_app.config["LEDGER_CHECKPOINT_HOURS"])
-    if newest is None or datetime.now(UTC) - newest.created_at > max_age:
-        # "At least daily" without a scheduler: whoever asks first gets a fresh one.
-        create_checkpoint()
+    if newest is not None and datetime.now(UTC) - newest.created_at <= max_age:
+        return None
+    made = create_checkpoint()
+    return made if made is not None and (newest is None or made.id != newest.id) else None
+
+
+def checkpoints(after_sequence: int = 0, limit: int = 100) -> list[LedgerCheckpoint]:
+    """List checkpoints in order (listing makes none: the sealer, POST and cron do)."""
     return list(db.session.scalars(
         select(LedgerCheckpoint).where(LedgerCheckpoint.sequence > after_sequence)
         .order_by(LedgerCheckpoint.sequence).limit(limit)))
@@ -307,12 +333,8 @@ def _block_roots(contents: Iterable[str], block: int) -> list[bytes]:
 
 def merkle_top(first: int, last: int) -> list[list[bytes]]:
     """Return the Merkle tree over events first..last from the block level up to the root."""
-    # Streamed: a first checkpoint over millions of events must not hold them all.
-    contents = db.session.scalars(select(Event.content_hash)
-                                  .where(Event.sequence.between(first, last))
-                                  .order_by(Event.sequence)
-                                  .execution_options(yield_per=20_000))
-    return merkle_levels_above(_block_roots(contents, 1 << MERKLE_BLOCK_LEVEL))
+    return merkle_levels_above(_block_roots(_content_hashes(first, last),
+                                            1 << MERKLE_BLOCK_LEVEL))
 
 
 def store_merkle_nodes(checkpoint_id: int, top: list[list[bytes]]) -> None:

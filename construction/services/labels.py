@@ -37,13 +37,21 @@ from construction.permissions import Principal, in_scope, participant_project_id
 from construction.services import audit
 from construction.services.components import component_for_reading
 from labels.codes import CodeError
-from labels.keys import public_key_from_text, public_key_text, read_key, write_new_key
+from labels.keys import (
+    check_retired_folder,
+    public_key_from_text,
+    public_key_text,
+    read_key,
+    retire_key_file,
+    write_new_key,
+)
 from labels.payload import LabelIdentity, key_id, sign, verify
 from labels.render import LabelContent
 
 _lock = threading.Lock()
 _signing: dict[str, tuple[int, Ed25519PrivateKey]] = {}  # path -> (mtime, key)
-_public: dict[str, object] = {"keys": {}, "loaded_at": 0.0, "database": None}
+_public: dict[str, object] = {"keys": {}, "revoked": frozenset(), "loaded_at": 0.0,
+                              "database": None}
 _PUBLIC_REFRESH_SECONDS = 5.0
 
 
@@ -75,27 +83,48 @@ def signing_key(setting: str = "LABEL_SIGNING_KEY_FILE") -> Ed25519PrivateKey:
 
 
 def _publish(public_key: Ed25519PublicKey, purpose: str = "label") -> str:
-    """Make sure the key's public half is published for its purpose; return its key id."""
-    kid = key_id(public_key)
-    if db.session.get(LabelKey, kid) is None:
+    """Make sure the key's public half is published for its purpose; return its key id.
+
+    A key published before ids grew keeps its short id (labels carry it); a new
+    one gets a full-length id.
+    """
+    text = public_key_text(public_key)
+    kid = db.session.scalar(select(LabelKey.key_id).where(LabelKey.public_key == text))
+    if kid is None:
+        kid = key_id(public_key)
         try:
             with db.session.begin_nested():
-                db.session.add(LabelKey(key_id=kid, public_key=public_key_text(public_key),
-                                        purpose=purpose))
+                db.session.add(LabelKey(key_id=kid, public_key=text, purpose=purpose))
         except IntegrityError:
-            pass  # published by a concurrent request
+            # Published by a concurrent request, or another key has this id (2**-65).
+            if db.session.scalar(select(LabelKey.public_key)
+                                 .where(LabelKey.key_id == kid)) != text:
+                raise
     return kid
 
 
-def rotate_signing_key() -> tuple[str | None, str]:
-    """Start signing with a new key; the old one is retired but keeps verifying."""
+def rotate_signing_key(keep_retired: str | None = None) -> tuple[str | None, str]:
+    """Start signing with a new key; the old one is retired but keeps verifying.
+
+    The retired private key leaves the key folder: into `keep_retired`, or
+    deleted (its public half stays published, which is all verifying needs).
+    Retired keys an earlier rotation left beside the key go the same way.
+    """
     path = Path(current_app.config["LABEL_SIGNING_KEY_FILE"])
+    try:
+        check_retired_folder(path, keep_retired)
+    except ValueError as error:
+        raise ApiProblem("validation-error", str(error),
+                         errors={"keep_retired": [str(error)]}) from error
     old_kid = None
+    retiring = []
     if path.exists():
         old = read_key(path)
         old_kid = _publish(old.public_key())
-        # The old private key is kept beside the new one, never overwritten.
-        os.replace(path, path.with_name(f"{path.name}.{old_kid}.retired"))
+        # Moved aside first, never overwritten: the new key takes its name below.
+        aside = path.with_name(f"{path.name}.{old_kid}.retired")
+        os.replace(path, aside)
+        retiring.append(aside)
     new = write_new_key(path)
     new_kid = _publish(new.public_key())
     if old_kid is not None and old_kid != new_kid:
@@ -105,6 +134,9 @@ def rotate_signing_key() -> tuple[str | None, str]:
     audit.record("key.rotate", f"label key {new_kid}",
                  detail={"old_key_id": old_kid, "new_key_id": new_kid})
     db.session.commit()
+    retiring += [p for p in path.parent.glob(f"{path.name}.*.retired") if p not in retiring]
+    for retired in retiring:
+        retire_key_file(retired, keep_retired, retired.name)
     return old_kid, new_kid
 
 
@@ -117,31 +149,75 @@ def create_signing_key() -> str:
     return kid
 
 
+
+def revoke_key(kid: str, reason: str) -> tuple[LabelKey, dict[str, int]]:
+    """Revoke a label key: every label it signed is refused from now on.
+
+    Returns the key and, by project code, how many components carry a current
+    label it signed (they need a reprint). Revoking a revoked key changes
+    nothing. The signing key itself is refused: rotate it first.
+    """
+    if not reason.strip():
+        raise ApiProblem("validation-error", "a revocation says why",
+                         errors={"reason": ["Say why (lost, stolen, leaked...)."]})
+    key = db.session.get(LabelKey, kid)
+    if key is None or key.purpose != "label":
+        raise ApiProblem("not-found", f"no label key {kid!r}")
+    if key.revoked_at is None:
+        path = current_app.config["LABEL_SIGNING_KEY_FILE"]
+        if os.path.exists(path) and public_key_text(read_key(path).public_key()) == \
+                key.public_key:
+            raise ApiProblem("conflict", f"{kid} signs labels now: rotate it first "
+                             "(flask labels rotate-key), then revoke it")
+        key.revoked_at = datetime.now(UTC)
+        key.revoked_reason = reason.strip()[:200]
+        key.retired_at = key.retired_at or key.revoked_at
+        audit.record("key.revoke", f"label key {kid}",
+                     detail={"key_id": kid, "reason": key.revoked_reason})
+        db.session.commit()
+        with _lock:
+            _public["loaded_at"] = 0.0  # this process refuses its labels at once
+    affected = dict(db.session.execute(
+        select(Project.code, func.count(Label.id))
+        .join(Component, Component.project_id == Project.id)
+        .join(Label, Label.component_id == Component.id)
+        .where(Label.key_id == kid, Label.revoked_at.is_(None))
+        .group_by(Project.code).order_by(Project.code)).all())
+    return key, affected
+
+
+
 def published_keys() -> list[LabelKey]:
-    """List every public key labels were ever signed with, newest first."""
-    _publish(signing_key().public_key())
-    db.session.commit()
+    """List every public key labels were ever signed with, newest first (revoked ones too).
+
+    Only what is published: a key is published when it first signs a label (or
+    by `flask labels new-key` and `rotate-key`), so reading the list writes nothing.
+    """
     return list(db.session.scalars(select(LabelKey).where(LabelKey.purpose == "label")
                                    .order_by(LabelKey.created_at.desc(), LabelKey.key_id)))
 
 
-def verifying_keys(refresh: bool = False) -> dict[str, Ed25519PublicKey]:
-    """Return the published public keys by key id (kept in memory a few seconds).
+def verifying_keys(refresh: bool = False) -> tuple[dict[str, Ed25519PublicKey],
+                                                  frozenset[str]]:
+    """Return the published public keys by key id and the ids of revoked ones.
 
-    `refresh` re-reads them: a key id not in memory may have been published
-    since (a rotation in another process). The table is tiny.
+    Kept in memory a few seconds; `refresh` re-reads them: a key id not in
+    memory may have been published since (a rotation in another process). The
+    table is tiny.
     """
     database = current_app.config["SQLALCHEMY_DATABASE_URI"]
     with _lock:
         if (not refresh and _public["database"] == database
                 and time.monotonic() - _public["loaded_at"] < _PUBLIC_REFRESH_SECONDS):
-            return _public["keys"]
-    rows = db.session.execute(select(LabelKey.key_id, LabelKey.public_key)
+            return _public["keys"], _public["revoked"]
+    rows = db.session.execute(select(LabelKey.key_id, LabelKey.public_key, LabelKey.revoked_at)
                               .where(LabelKey.purpose == "label")).all()
-    keys = {kid: public_key_from_text(text) for kid, text in rows}
+    keys = {row.key_id: public_key_from_text(row.public_key) for row in rows}
+    revoked = frozenset(row.key_id for row in rows if row.revoked_at is not None)
     with _lock:
-        _public.update(keys=keys, loaded_at=time.monotonic(), database=database)
-    return keys
+        _public.update(keys=keys, revoked=revoked, loaded_at=time.monotonic(),
+                       database=database)
+    return keys, revoked
 
 
 # --- issuing -------------------------------------------------------------------
@@ -222,6 +298,11 @@ def issue_labels(principal: Principal, components: list[Component], reprint: boo
         _check_reprint(principal, reason)
     key = signing_key()
     kid = _publish(key.public_key())
+    revoked = set(db.session.scalars(select(LabelKey.key_id)
+                                     .where(LabelKey.revoked_at.is_not(None))))
+    if kid in revoked:
+        raise ApiProblem("conflict", f"the label signing key {kid} is revoked: start a new one "
+                         "(flask labels rotate-key) before printing")
     base = current_app.config["PUBLIC_BASE_URL"]
     ids = [c.id for c in components]
     now = datetime.now(UTC)
@@ -233,6 +314,8 @@ def issue_labels(principal: Principal, components: list[Component], reprint: boo
         latest.update(db.session.execute(
             select(Label.component_id, func.max(Label.version))
             .where(Label.component_id.in_(chunk)).group_by(Label.component_id)).all())
+    if not reprint:
+        _refuse_revoked_keys([label for label in current.values() if label.key_id in revoked])
     issued = []
     reprinted: dict[int, list[dict]] = {}  # project id -> the components reprinted
     for component in components:
@@ -244,7 +327,7 @@ def issue_labels(principal: Principal, components: list[Component], reprint: boo
                 label.revoked_by_user_id = principal.user_id
                 label.revoked_reason = (reason or f"reprinted as version {version}")[:200]
             label = Label(component_id=component.id, version=version, key_id=kid,
-                          url=sign(base, identity_of(component), version, key),
+                          url=sign(base, identity_of(component), version, key, kid),
                           issued_at=now, issued_by_user_id=principal.user_id, print_count=0)
             db.session.add(label)
             label.newly_issued = True  # not a column: tells the view 201 from 200
@@ -269,6 +352,35 @@ def issue_labels(principal: Principal, components: list[Component], reprint: boo
                      else f"{len(reprints)} components", project_id=project_id,
                      detail={"reason": reason, "components": reprints}, principal=principal)
     return issued
+
+
+def _refuse_revoked_keys(labels: list[Label]) -> None:
+    # Printing such a label again would stick on a label every scan refuses.
+    if labels:
+        ids = sorted(label.component_id for label in labels)
+        raise ApiProblem("conflict", f"the current label of {len(ids)} component(s) is signed "
+                         f"with a revoked key ({labels[0].key_id}): reprint it (`reprint: true` "
+                         "with a reason) to sign a new version with the current key",
+                         component_ids=ids[:100])
+
+
+def current_label(principal: Principal, component_id: int) -> Label:
+    """Return the component's current label for printing, issuing nothing.
+
+    Refused when no label was issued yet (POST issues it), and when the
+    current one is signed with a revoked key (a reprint replaces it).
+    """
+    printable_components(principal, [component_id])
+    label = db.session.scalar(select(Label).where(Label.component_id == component_id,
+                                                  Label.revoked_at.is_(None)))
+    if label is None:
+        raise ApiProblem("label-not-issued", "no label was issued for this component yet: "
+                         f"POST /api/v1/components/{component_id}/labels issues version 1 "
+                         "(or POST to this address to issue and print it)",
+                         component_id=component_id)
+    if db.session.scalar(select(LabelKey.revoked_at).where(LabelKey.key_id == label.key_id)):
+        _refuse_revoked_keys([label])
+    return label
 
 
 def _chunks(values: list, size: int = 1000):
@@ -352,7 +464,7 @@ class LabelCheck:
     text: str
     status: str  # genuine | invalid | revoked | unknown (a genuine label out of scope)
     reason: str  # ok | malformed | unsigned | unknown-key | bad-signature | not-issued |
-    # revoked | unknown
+    # not-as-issued | revoked-key (invalid) | revoked | unknown
     version: int | None = None
     key_id: str | None = None
     component_id: int | None = None
@@ -388,6 +500,10 @@ _INVALID = {
     "unknown-key": "the label is signed with a key this system never published",
     "bad-signature": "the label's signature does not match its content: it is forged or altered",
     "not-issued": "the signature is genuine but no such label version was ever issued",
+    "not-as-issued": "the signature is genuine but this is not the URL issued for this label "
+                     "version: it was re-signed or altered",
+    "revoked-key": "the label is signed with a key that was revoked: it is no longer valid; "
+                   "the component needs a reprint",
 }
 
 
@@ -395,17 +511,20 @@ def check_label_urls(texts: Iterable[str],
                      organization_id: int | None = None) -> dict[str, LabelCheck]:
     """Check scanned label URLs: signature, key, and the label record (one query for all).
 
-    With `organization_id`, only components of projects that organization takes
-    part in are looked at: a genuine label of anyone else's component is then
-    `unknown`, as an unknown code is, and tells nothing about it.
+    A label is genuine only when the URL is, byte for byte (surrounding white
+    space aside), the one issued for the component's current label version,
+    and its key is not revoked. With `organization_id`, only components of
+    projects that organization takes part in are looked at: a genuine label of
+    anyone else's component is then `unknown`, as an unknown code is, and tells
+    nothing about it.
     """
     texts = list(dict.fromkeys(texts))
-    keys = verifying_keys()
+    keys, revoked = verifying_keys()
     verdicts = {}
     for text in texts:
         verdict = verify(text.strip(), keys)
         if verdict.reason == "unknown-key":
-            keys = verifying_keys(refresh=True)
+            keys, revoked = verifying_keys(refresh=True)
             verdict = verify(text.strip(), keys)
         verdicts[text] = verdict
     codes, pairs, named = set(), set(), {}
@@ -434,8 +553,11 @@ def check_label_urls(texts: Iterable[str],
         for row in db.session.execute(
             select(Component.id, Component.code, Component.gtin, Component.serial,
                    Component.project_id, Label.id.label("label_id"), Label.version,
-                   Label.revoked_at)
+                   Label.revoked_at, Label.url, Label.key_id,
+                   LabelKey.revoked_at.label("key_revoked_at"))
             .outerjoin(Label, Label.component_id == Component.id)
+            # Read with the label, not from memory: a revocation counts at once.
+            .outerjoin(LabelKey, LabelKey.key_id == Label.key_id)
             .where(or_(*conditions), *_participating(organization_id))
         ):
             components[("code", row.code)] = row
@@ -463,12 +585,21 @@ def check_label_urls(texts: Iterable[str],
             issued = next((r for r in versions if r.version == verdict.version), None)
             current = max((r.version for r in versions if r.revoked_at is None), default=None)
             check.current_version = current
-            if issued is None:
-                check.reason = "not-issued"
-            elif issued.revoked_at is not None:
+            exact = issued is not None and text.strip() == issued.url
+            if exact:
+                check.label_id = issued.label_id
+            if exact and issued.revoked_at is not None:
                 check.status, check.reason = "revoked", "revoked"
-                check.label_id, check.revoked_at = issued.label_id, issued.revoked_at
+                check.revoked_at = issued.revoked_at
+            elif verdict.key_id in revoked or (exact and issued.key_revoked_at is not None):
+                check.reason = "revoked-key"
+            elif issued is None:
+                check.reason = "not-issued"
+            elif not exact:
+                # A valid signature over another URL: signed with a retired or
+                # stolen key, or for another host; only the issued URL counts.
+                check.reason = "not-as-issued"
             else:
-                check.status, check.reason, check.label_id = "genuine", "ok", issued.label_id
+                check.status, check.reason = "genuine", "ok"
         checks[text] = check
     return checks

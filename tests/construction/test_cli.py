@@ -129,17 +129,25 @@ def test_labels_sheet_prints_a_storey(world, runner, tmp_path):
 
 
 def test_a_rotated_key_keeps_old_labels_verifying(world, runner, tmp_path):
-    world.app.config["LABEL_SIGNING_KEY_FILE"] = str(tmp_path / "key.pem")
+    import os
+    import stat
+
+    folder = tmp_path / "keys"
+    world.app.config["LABEL_SIGNING_KEY_FILE"] = str(folder / "key.pem")
     created = runner.invoke(args=["labels", "new-key"])
     assert created.exit_code == 0, created.output
     assert runner.invoke(args=["labels", "new-key"]).exit_code != 0  # never overwritten
     old_component, new_component = world.component("planned"), world.component("planned")
     old_label = world.label(old_component["id"])
+    assert len(old_label["key_id"]) == 13 and old_label["key_id"] in created.output
+    # What rotations before this one left beside the key.
+    (folder / "key.pem.ABCD.retired").write_text("an earlier retired key")
     rotated = runner.invoke(args=["labels", "rotate-key"])
     assert rotated.exit_code == 0, rotated.output
     new_label = world.label(new_component["id"])
     assert new_label["key_id"] != old_label["key_id"]
-    assert (tmp_path / f"key.pem.{old_label['key_id']}.retired").exists()
+    # The service's key folder holds the current private key alone.
+    assert [p.name for p in folder.iterdir()] == ["key.pem"]
     world.scan(old_label["url"], "cast", expect=201)
     world.scan(new_label["url"], "cast", expect=201)
     keys = {k["key_id"]: k for k in
@@ -148,6 +156,17 @@ def test_a_rotated_key_keeps_old_labels_verifying(world, runner, tmp_path):
     assert keys[new_label["key_id"]]["retired_at"] is None
     listing = runner.invoke(args=["labels", "keys"])
     assert old_label["key_id"] in listing.output and "retired" in listing.output
+    # Kept, when asked, in a folder of its own outside the key folder.
+    inside = runner.invoke(args=["labels", "rotate-key", "--keep-retired", str(folder)])
+    assert inside.exit_code != 0 and "folder of the active key" in inside.output
+    assert [p.name for p in folder.iterdir()] == ["key.pem"]
+    vault = tmp_path / "vault"
+    kept = runner.invoke(args=["labels", "rotate-key", "--keep-retired", str(vault)])
+    assert kept.exit_code == 0, kept.output
+    assert [p.name for p in vault.iterdir()] == [f"key.pem.{new_label['key_id']}.retired"]
+    assert stat.S_IMODE(os.stat(vault).st_mode) == 0o700
+    assert [p.name for p in folder.iterdir()] == ["key.pem"]
+    world.scan(new_label["url"], "demould", expect=201)
 
 
 def test_production_needs_an_existing_signing_key(tmp_path, monkeypatch):

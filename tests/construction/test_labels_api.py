@@ -127,7 +127,7 @@ def test_printing_one_label_issues_version_one_once(world, kind, media):
     component = world.component("qc_passed")
     client = world.client("factory_worker")
     url = f"/api/v1/components/{component['id']}/label.{kind}?layout=thermal-62x29"
-    first, second = client.get(url), client.get(url)
+    first, second = client.post(url), client.post(url)
     assert first.status_code == second.status_code == 200
     assert first.mimetype == media
     if kind != "pdf":  # a PDF carries its creation time
@@ -135,19 +135,47 @@ def test_printing_one_label_issues_version_one_once(world, kind, media):
     labels = world.client("admin").get(
         f"/api/v1/components/{component['id']}/labels").get_json()["items"]
     assert len(labels) == 1 and labels[0]["print_count"] == 2
+    assert labels[0]["last_layout"] == "thermal-62x29"
     if kind == "png":
         image = np.asarray(Image.open(io.BytesIO(first.data)).convert("L"))
         assert [c.text for c in decode_image(image)] == [labels[0]["url"]]
     if kind == "svg":
         assert "质检 QC: user-admin" in first.get_data(as_text=True)  # who passed QC
+    # Reading the label back shows the same one and counts no print.
+    shown = client.get(url)
+    assert shown.status_code == 200 and shown.mimetype == media
+    if kind != "pdf":
+        assert shown.data == first.data
+    assert world.client("admin").get(f"/api/v1/components/{component['id']}/labels") \
+        .get_json()["items"][0]["print_count"] == 2
+
+
+@pytest.mark.parametrize("kind", ["png", "svg", "pdf"])
+def test_reading_a_label_never_issues_one(world, kind):
+    component = world.component("planned")
+    url = f"/api/v1/components/{component['id']}/label.{kind}"
+    for _ in range(2):
+        response = world.client("factory_worker").get(url)
+        assert response.status_code == 409 and response.mimetype == PROBLEM
+        body = response.get_json()
+        assert body["type"].endswith("/label-not-issued")
+        assert f"POST /api/v1/components/{component['id']}/labels" in body["detail"]
+    assert _count(world, Label, component_id=component["id"]) == 0
+    assert world.client("regulator").get(url).status_code == 403  # may not print
+    assert world.client("other_worker").get(url).status_code == 404
+    world.label(component["id"])
+    assert world.client("factory_worker").get(url).status_code == 200
+    assert _count(world, Label, component_id=component["id"]) == 1
 
 
 def test_label_layout_and_dpi_are_checked(world):
     component = world.component("planned")
     client = world.client("admin")
     for query in ("layout=a5", "dpi=20", "dpi=x"):
-        response = client.get(f"/api/v1/components/{component['id']}/label.png?{query}")
-        assert response.status_code == 422 and response.mimetype == PROBLEM
+        for send in (client.get, client.post):
+            response = send(f"/api/v1/components/{component['id']}/label.png?{query}")
+            assert response.status_code == 422 and response.mimetype == PROBLEM
+    assert _count(world, Label) == 0
 
 
 def _decode_pdf(data: bytes) -> list[str]:
@@ -377,3 +405,144 @@ def test_security_events_are_listed_within_scope(world):
     assert world.client("admin").get("/api/v1/security-events").get_json()["total"] == 2
     regulator = world.client("regulator").get("/api/v1/security-events").get_json()
     assert regulator["total"] == 1 and regulator["items"][0]["component_id"] == component["id"]
+
+
+# --- keys: revoked, old short ids, only the issued URL --------------------------------
+
+
+def _scan_refusal(world, url, role="factory_worker") -> dict:
+    response = world.scan(url, "cast", role=role)
+    assert response.status_code == 422 and response.mimetype == PROBLEM, response.get_json()
+    return response.get_json()
+
+
+def test_labels_signed_with_a_revoked_key_are_refused_until_reprinted(world, runner, tmp_path):
+    from urllib.parse import urlsplit
+
+    world.app.config["LABEL_SIGNING_KEY_FILE"] = str(tmp_path / "keys" / "key.pem")
+    component = world.component("planned")
+    old = world.label(component["id"])
+    kid = old["key_id"]
+    refused = runner.invoke(args=["labels", "revoke-key", kid, "--reason", "laptop stolen"])
+    assert refused.exit_code != 0 and "rotate it first" in refused.output
+    assert runner.invoke(args=["labels", "rotate-key"]).exit_code == 0
+    world.scan(old["url"], "cast", expect=201)  # retired, not revoked: still genuine
+    revoked = runner.invoke(args=["labels", "revoke-key", kid, "--reason", "laptop stolen"])
+    assert revoked.exit_code == 0, revoked.output
+    assert "P-MAIN: 1 components" in revoked.output and "--reprint" in revoked.output
+    # Offline verifiers see it revoked, and refuse what it signed.
+    listed = {k["key_id"]: k for k in
+              world.app.test_client().get("/api/v1/labels/keys").get_json()["keys"]}
+    assert listed[kid]["revoked_at"] is not None
+    assert listed[kid]["revoked_reason"] == "laptop stolen"
+    offline = verify(old["url"], _public_keys(world),
+                     revoked={k for k, v in listed.items() if v["revoked_at"]})
+    assert (offline.genuine, offline.reason) == (False, "revoked-key")
+    # Scanned: refused as invalid, recorded and flagged like any invalid label.
+    body = _scan_refusal(world, old["url"])
+    assert body["type"].endswith("/label-invalid") and body["reason"] == "revoked-key"
+    assert _count(world, SecurityEvent, kind="label-invalid", reason="revoked-key") == 1
+    alerts = world.client("admin").get(
+        f"/api/v1/alerts?component_id={component['id']}").get_json()["items"]
+    assert [a["kind"] for a in alerts] == ["label-invalid"]
+    parts = urlsplit(old["url"])
+    page = world.app.test_client().get(f"{parts.path}?{parts.query}",
+                                       headers={"Accept": "application/json"}).get_json()
+    assert (page["label"]["status"], page["label"]["reason"]) == ("invalid", "revoked-key")
+    assert page["label"]["title_en"] == "Label signed with a revoked key"
+    # Printing it again is refused; a reprint signs a new version with the current key.
+    image = f"/api/v1/components/{component['id']}/label.png"
+    for response in (world.client("factory_worker").post(image),
+                     world.client("factory_worker").get(image),
+                     world.client("factory_worker").post(
+                         f"/api/v1/components/{component['id']}/labels", json={})):
+        assert response.status_code == 409 and response.mimetype == PROBLEM
+        assert response.get_json()["component_ids"] == [component["id"]]
+    new = world.label(component["id"], role="qc_inspector", reprint=True)
+    assert new["version"] == 2 and new["key_id"] != kid
+    world.scan(new["url"], "demould", expect=201)
+    # The old label is now a replaced version: told to remove it.
+    assert _scan_refusal(world, old["url"])["type"].endswith("/label-revoked")
+    # Revoking again changes nothing; unknown keys and empty reasons are refused.
+    again = runner.invoke(args=["labels", "revoke-key", kid, "--reason", "another"])
+    assert again.exit_code == 0 and "laptop stolen" in again.output
+    assert runner.invoke(args=["labels", "revoke-key", "NOPE", "--reason", "x"]).exit_code != 0
+    assert runner.invoke(args=["labels", "revoke-key", new["key_id"],
+                               "--reason", " "]).exit_code != 0
+    assert "revoked" in runner.invoke(args=["labels", "keys"]).output
+
+
+def test_a_revocation_by_another_process_counts_at_once(world):
+    from construction.models import LabelKey
+
+    component = world.component("planned")
+    label = world.label(component["id"])
+    world.scan(label["url"], "cast", expect=201)  # the keys are now in this process's memory
+    with world.app.app_context():
+        db.session.execute(db.update(LabelKey).where(LabelKey.key_id == label["key_id"])
+                           .values(revoked_at=db.func.now(), revoked_reason="leaked"))
+        db.session.commit()
+    body = _scan_refusal(world, label["url"])
+    assert body["reason"] == "revoked-key"
+    with world.app.app_context():
+        db.session.execute(db.update(LabelKey).values(revoked_at=None))
+        db.session.commit()
+
+
+def test_a_key_published_with_a_short_id_keeps_it(world, tmp_path):
+    from construction.models import LabelKey
+    from labels.keys import public_key_text, write_new_key
+    from labels.payload import LEGACY_KEY_ID_LENGTH, key_id
+
+    path = tmp_path / "old-key.pem"
+    key = write_new_key(path)
+    world.app.config["LABEL_SIGNING_KEY_FILE"] = str(path)
+    short = key_id(key.public_key(), LEGACY_KEY_ID_LENGTH)
+    with world.app.app_context():  # as published before key ids grew
+        db.session.add(LabelKey(key_id=short, public_key=public_key_text(key.public_key())))
+        db.session.commit()
+    component = world.component("planned")
+    label = world.label(component["id"])
+    assert label["key_id"] == short and f"&k={short}&s=" in label["url"]
+    assert verify(label["url"], _public_keys(world)).genuine
+    world.scan(label["url"], "cast", expect=201)
+    assert [k["key_id"] for k in world.app.test_client().get(
+        "/api/v1/labels/keys").get_json()["keys"]].count(short) == 1
+
+
+def test_only_the_url_issued_for_the_current_version_is_genuine(world):
+    from construction.models import LabelKey
+    from labels.keys import public_key_text, read_key
+    from labels.payload import key_id
+
+    component = world.component("planned")
+    label = world.label(component["id"])
+    url, identity = label["url"], LabelIdentity(code=component["code"])
+    key = read_key(world.app.config["LABEL_SIGNING_KEY_FILE"])
+    # Another published key (a retired one whose private half got out) signs the same label.
+    other = Ed25519PrivateKey.generate()
+    with world.app.app_context():
+        db.session.add(LabelKey(key_id=key_id(other.public_key()),
+                                public_key=public_key_text(other.public_key())))
+        db.session.commit()
+    base = world.app.config["PUBLIC_BASE_URL"]
+    re_signed = sign(base, identity, 1, other)
+    elsewhere = sign("https://trace.example.cn", identity, 1, key, label["key_id"])
+    keys = _public_keys(world)
+    assert verify(re_signed, keys).genuine and verify(elsewhere, keys).genuine
+    query = url.split("?", 1)[1]
+    version, kid, signature = query.split("&")
+    altered = {
+        re_signed: "not-as-issued",
+        elsewhere: "not-as-issued",
+        url.replace("http://", "HTTP://", 1): "malformed",
+        url.replace("/c/", "/C/", 1): "malformed",
+        url.split("?")[0] + f"?{kid}&{version}&{signature}": "malformed",
+        url + "&x=1": "malformed",
+        url.replace("?v=1", "?x=1&v=1"): "malformed",
+    }
+    for text, reason in altered.items():
+        body = _scan_refusal(world, text)
+        assert body["type"].endswith("/label-invalid") and body["reason"] == reason, text
+    assert _count(world, SecurityEvent, reason="not-as-issued") == 2
+    world.scan(url, "cast", expect=201)

@@ -68,17 +68,31 @@ def test_a_checkpoint_signs_the_head_and_a_merkle_root(world):
     assert [c["sequence"] for c in listed] == [first["sequence"], second["sequence"]]
 
 
-def test_listing_makes_a_checkpoint_when_none_is_recent(world):
+def test_listing_makes_no_checkpoint_and_the_sealer_makes_one_when_due(world, runner):
     _history(world, 1)
-    items = world.client("regulator").get("/api/v1/ledger/checkpoints").get_json()["items"]
-    assert len(items) == 1
+    for _ in range(2):
+        items = world.client("regulator").get("/api/v1/ledger/checkpoints").get_json()["items"]
+        assert items == []
+
+    def sealer_round() -> list:
+        result = runner.invoke(args=["ledger", "seal", "--loop", "--rounds", "1"])
+        assert result.exit_code == 0, result.output
+        return world.client("regulator").get("/api/v1/ledger/checkpoints").get_json()["items"]
+
+    assert len(sealer_round()) == 1  # none yet: one is due
+    _history(world, 1)
+    assert len(sealer_round()) == 1  # the newest is recent
     with world.app.app_context():
         db.session.execute(update(LedgerCheckpoint).values(
             created_at=datetime.now(UTC) - timedelta(days=2)))
         db.session.commit()
-    _history(world, 1)
-    items = world.client("regulator").get("/api/v1/ledger/checkpoints").get_json()["items"]
-    assert len(items) == 2
+    items = sealer_round()
+    assert len(items) == 2 and items[1]["sequence"] == len(_events(world))
+    with world.app.app_context():
+        db.session.execute(update(LedgerCheckpoint).values(
+            created_at=datetime.now(UTC) - timedelta(days=2)))
+        db.session.commit()
+    assert len(sealer_round()) == 2  # due, but nothing happened since the newest
 
 
 def test_a_component_proof_verifies_against_the_signed_checkpoint(world):

@@ -263,6 +263,7 @@ def _body(endpoint: str, method: str, target: Tenant, role: str) -> dict:
                                     "content_type": "multipart/form-data"},
         ("epcis.EpcisCapture", "POST"): {"json": _epcis_document(target)},
         ("labels.ComponentLabels", "POST"): {"json": {"reprint": False}},
+        ("labels.ComponentLabelImage", "POST"): {},
         ("labels.LabelSheets", "POST"): {"json": {"component_ids": [ids["component_id"]]}},
         ("ledger.Checkpoints", "POST"): {},
         ("photos.Photos", "POST"): {"data": {

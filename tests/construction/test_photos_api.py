@@ -42,8 +42,8 @@ def jpeg(array: np.ndarray, exif: dict | None = None, orientation: int | None = 
 
 def scene(world, component_id: int, size=(1200, 1600)) -> np.ndarray:
     """A grey wall with the component's printed label stuck on it."""
-    png = world.client("admin").get(f"/api/v1/components/{component_id}/label.png"
-                                    "?layout=thermal-62x29&dpi=200").data
+    png = world.client("admin").post(f"/api/v1/components/{component_id}/label.png"
+                                     "?layout=thermal-62x29&dpi=200").data
     label = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
     rng = np.random.default_rng(component_id)
     wall = np.clip(rng.normal(150, 12, (*size, 3)), 0, 255).astype(np.uint8)

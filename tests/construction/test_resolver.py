@@ -87,7 +87,7 @@ def _png_bytes(array: np.ndarray) -> bytes:
 
 
 def _label_photo(world, component) -> bytes:
-    png = world.client("admin").get(f"/api/v1/components/{component['id']}/label.png").data
+    png = world.client("admin").post(f"/api/v1/components/{component['id']}/label.png").data
     label = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
     photo = np.full((label.shape[0] + 400, label.shape[1] + 600), 120, np.uint8)
     photo[200:200 + label.shape[0], 300:300 + label.shape[1]] = label

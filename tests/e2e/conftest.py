@@ -44,8 +44,8 @@ class LiveServer:
 
         client = self.app.test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {self.tokens['factory_worker']}"
-        response = client.get(f"/api/v1/components/{component_id}/label.png"
-                              f"?layout={layout}&dpi={dpi}")
+        response = client.post(f"/api/v1/components/{component_id}/label.png"
+                               f"?layout={layout}&dpi={dpi}")
         assert response.status_code == 200
         return cv2.imdecode(np.frombuffer(response.data, np.uint8), flags)
 

@@ -11,6 +11,7 @@ from labels.keys import (
     public_key_pem,
     public_key_text,
     read_key,
+    retire_key_file,
     write_new_key,
 )
 from labels.payload import LabelIdentity, key_id, sign, verify
@@ -50,3 +51,20 @@ def test_published_public_keys_verify_labels(tmp_path):
     loaded = public_key_from_text(published)
     url = sign("https://trace.example.cn", LabelIdentity(code="K7M4Q2P9C"), 1, key)
     assert verify(url, {key_id(loaded): loaded}).genuine
+
+
+def test_a_retired_key_file_leaves_the_key_folder(tmp_path):
+    folder = tmp_path / "keys"
+    write_new_key(folder / "label.pem.A.retired")
+    assert retire_key_file(folder / "label.pem.A.retired", None, "x") is None
+    assert list(folder.iterdir()) == []
+    key = write_new_key(folder / "label.pem.B.retired")
+    with pytest.raises(ValueError, match="active key"):
+        retire_key_file(folder / "label.pem.B.retired", folder, "label.pem.B.retired")
+    kept = retire_key_file(folder / "label.pem.B.retired", tmp_path / "vault", "B.pem")
+    assert kept == tmp_path / "vault" / "B.pem" and list(folder.iterdir()) == []
+    assert stat.S_IMODE(os.stat(kept.parent).st_mode) == 0o700
+    assert key_id(read_key(kept).public_key()) == key_id(key.public_key())
+    write_new_key(folder / "label.pem.C.retired")
+    with pytest.raises(FileExistsError):  # never over another kept key
+        retire_key_file(folder / "label.pem.C.retired", tmp_path / "vault", "B.pem")

@@ -6,7 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labels.codes import new_code
-from labels.payload import LabelIdentity, key_id, sign, verify
+from labels.payload import (
+    KEY_ID_LENGTH,
+    LEGACY_KEY_ID_LENGTH,
+    LabelIdentity,
+    key_id,
+    sign,
+    verify,
+)
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 OLD_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
@@ -87,3 +94,27 @@ def test_any_other_host_fails(identity, version, other):
     if other == BASE:
         return
     assert not verify(other + url[len(BASE):], KEYS).genuine
+
+
+def test_key_ids_have_65_bits_and_labels_with_old_short_ids_verify():
+    kid = key_id(KEY.public_key())
+    assert len(kid) == KEY_ID_LENGTH == 13 and kid.isalnum() and kid.isupper()
+    url = sign(BASE, LabelIdentity(code="K7M4Q2P9C"), 1, KEY)
+    assert f"&k={kid}&s=" in url
+    # Printed before ids grew: the key's first 4 characters name it.
+    short = key_id(OLD_KEY.public_key(), LEGACY_KEY_ID_LENGTH)
+    old = sign(BASE, LabelIdentity(code="K7M4Q2P9C"), 1, OLD_KEY, short)
+    assert f"&k={short}&s=" in old
+    assert verify(old, {short: OLD_KEY.public_key()}).genuine
+    assert verify(old, KEYS).reason == "unknown-key"  # not under its long id
+
+
+def test_a_revoked_key_verifies_nothing():
+    url = sign(BASE, LabelIdentity(code="K7M4Q2P9C"), 1, OLD_KEY)
+    kid = key_id(OLD_KEY.public_key())
+    result = verify(url, KEYS, revoked={kid})
+    assert (result.genuine, result.reason, result.key_id) == (False, "revoked-key", kid)
+    assert verify(url, KEYS, revoked={key_id(KEY.public_key())}).genuine
+    # A forgery under a revoked key is still told as a bad signature.
+    assert verify(url[:-1] + ("A" if url[-1] != "A" else "B"), KEYS,
+                  revoked={kid}).reason == "bad-signature"
