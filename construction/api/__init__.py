@@ -33,6 +33,7 @@ def register_api(app: Flask) -> None:
         labels,
         ledger,
         photos,
+        pours,
         projects,
         reports,
         scans,
@@ -40,7 +41,7 @@ def register_api(app: Flask) -> None:
     )
 
     for module in (scans, components, projects, labels, alerts, decode, photos, epcis,
-                   webhooks, ledger, reports):
+                   webhooks, ledger, reports, pours):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     api.register_blueprint(ledger.public)

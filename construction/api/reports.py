@@ -60,6 +60,13 @@ class QualitySchema(Schema):
     photo_findings = fields.List(fields.Dict())
     alerts = fields.List(fields.Dict())
     rejected_deliveries = fields.Integer()
+    strength = fields.List(fields.Dict(), metadata={
+        "description": "28-day strength per manufacturer and grade: count, mean, standard "
+                       "deviation, minimum and the GB/T 50107-2010 acceptance verdict"})
+    gate_overrides = fields.List(fields.Dict(), metadata={
+        "description": "Gates overridden by QC inspectors, per manufacturer, grade and gate"})
+    inspection_items = fields.List(fields.Dict(), metadata={
+        "description": "Checklist items inspected and failed, per manufacturer and stage"})
 
 
 def _filters(args: dict) -> service.ReportFilters:
@@ -103,7 +110,7 @@ class Quality(MethodView):
     @blp.arguments(ReportArgs(), location="query")
     @blp.response(200, QualitySchema)
     def get(self, args):
-        """QC pass rate by manufacturer, NCRs by category and status, findings and alerts."""
+        """QC pass rate, NCRs, findings, alerts, strength statistics, overrides, inspections."""
         return service.quality(authenticate_request(), _filters(args))
 
 

@@ -35,6 +35,7 @@ from construction.models import (
     User,
 )
 from construction.permissions import Principal, in_scope
+from construction.services import production
 
 FINISHED = ("accepted", "scrapped")
 
@@ -232,6 +233,7 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
         "alerts": [{"kind": k, "status": s, "count": n}
                    for k, s, n in db.session.execute(alerts).all()],
         "rejected_deliveries": rejected,
+        **production.quality_records(principal, filters.project_id),
     }
 
 
