@@ -142,3 +142,26 @@ class EventsCsv(MethodView):
     def get(self, args):
         """Events as CSV (UTF-8 with BOM), oldest first, streamed; since/until by record time."""
         return _csv(service.events_csv(authenticate_request(), _filters(args)), "events.csv")
+
+
+@blp.route("/exports/pours.csv")
+class PoursCsv(MethodView):
+    @requires("export.read")
+    @blp.arguments(ReportArgs(), location="query")
+    @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
+                                "content": {"text/csv": {}}}})
+    def get(self, args):
+        """Pours as CSV (UTF-8 with BOM), by casting time, streamed."""
+        return _csv(service.pours_csv(authenticate_request(), _filters(args)), "pours.csv")
+
+
+@blp.route("/exports/strength-results.csv")
+class StrengthResultsCsv(MethodView):
+    @requires("export.read")
+    @blp.arguments(ReportArgs(), location="query")
+    @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
+                                "content": {"text/csv": {}}}})
+    def get(self, args):
+        """Strength results with their pours as CSV (UTF-8 with BOM), streamed."""
+        return _csv(service.strength_results_csv(authenticate_request(), _filters(args)),
+                    "strength-results.csv")

@@ -296,3 +296,19 @@ def test_the_certificate_is_a_one_page_pdf_for_readers_in_scope(world):
     assert response.data.startswith(b"%PDF") and response.data.count(b"/Type /Page\n") <= 1
     assert world.client("far_regulator").get(
         f"/api/v1/components/{component['id']}/certificate.pdf").status_code == 404
+
+
+def test_the_exports_list_pours_and_strength_results_in_scope(world):
+    _set_type(world)
+    pour = _pour(world, [world.component("planned")["id"]])
+    _result(world, pour["id"], 31.5, age=28)
+    pours = world.client("regulator").get("/api/v1/exports/pours.csv").get_data(as_text=True)
+    lines = pours.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("pour_id,project,manufacturer,mould,cast_at")
+    assert lines[1].startswith(f"{pour['id']},P-MAIN,Maker,M-01,2026-11-20T00:00:00")
+    assert lines[1].endswith(",steam,1")
+    results = world.client("regulator").get("/api/v1/exports/strength-results.csv")
+    row = results.get_data(as_text=True).splitlines()[1].split(",")
+    assert row[7:11] == ["S1", "28", "2026-11-21T00:00:00+00:00", "31.5"]
+    far = world.client("far_regulator").get("/api/v1/exports/pours.csv").get_data(as_text=True)
+    assert len(far.splitlines()) == 1
