@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
+from construction import demo_production
 from construction.extensions import db
 from construction.models import (
     Building,
@@ -117,6 +118,8 @@ def load_demo(tokens_path: str, progress: Callable[[int], None] | None = None,
 
     secrets = {role: issue_token(user.id, name="demo")[1] for role, user in users.items()}
     principals = {role: principal_for_token(secret) for role, secret in secrets.items()}
+    demo_production.set_up(principals, [t for t, _, _ in types],
+                           organizations["manufacturer"].id)
     _drive_lifecycle(principals, components, len(storeys), rng, progress)
     # Every demo component has its label, so its resolver page opens from the QR.
     from construction.services.labels import issue_labels
@@ -164,6 +167,17 @@ def _drive_lifecycle(principals: dict[str, Principal], components, storeys: int,
         when = start + timedelta(days=step * 5)
         data = {"record": "套筒灌浆记录 sleeve grouting record GJ-2026-11"} \
             if action == "connect" else None
+        # The records each gate asks for come first: inspections, the pour, its tests.
+        if action == "cast":
+            demo_production.inspect(principals["qc_inspector"], movers, "pre_pour",
+                                    when - timedelta(hours=2), rng, failing=3)
+            late = demo_production.pour_and_test(principals, movers, when, rng,
+                                                 start + timedelta(days=60))
+        elif action == "qc_pass":
+            demo_production.inspect(principals["qc_inspector"], movers, "post_demould",
+                                    when - timedelta(hours=1), rng)
+        elif action == "store":
+            demo_production.late_results(principals["qc_inspector"], late, rng)
         _scan(principals[role], movers, action, when, rng, data=data)
         if progress:
             progress(1)
@@ -175,8 +189,9 @@ def _drive_lifecycle(principals: dict[str, Principal], components, storeys: int,
     when = start + timedelta(days=60)
     qc, site, manager = principals["qc_inspector"], principals["site_supervisor"], \
         principals["project_manager"]
-    _scan(qc, by_state.get("demoulded", [])[:4], "qc_fail", when, rng,
-          data={"reason": "蜂窝麻面 honeycombing on face", "ncr": "NCR-2026-031"})
+    # Failed post-demould inspections open NCRs with the failed item's category.
+    demo_production.inspect(qc, by_state.get("demoulded", [])[:4], "post_demould", when, rng,
+                            failing=4)
     _scan(qc, by_state.get("stored", [])[:3], "hold", when, rng,
           data={"reason": "awaiting 28-day strength report"})
     _scan(site, by_state.get("delivered", [])[:2], "report_damage", when, rng,

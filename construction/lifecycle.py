@@ -1,7 +1,14 @@
-"""The component lifecycle: states, actions, who may act, and guards.
+"""The component lifecycle: states, actions, who may act, guards and gates.
 
 Pure code: no Flask, no database. `apply` is the single rule book used by
 scans, batches, corrections and `flask ledger check` alike.
+
+Gates are the records an action needs (a strength its pour reached, a checklist
+passed). The scan service looks the records up and writes what it found into
+the event, as `data.gates[<gate name>]`; a gate's condition is checked on that
+evidence alone, so replaying the ledger checks every gate again without the
+records. An event without evidence for a gate recorded no requirement: its type
+stated no strength, had no checklist for that stage, or it predates the gates.
 """
 
 from __future__ import annotations
@@ -30,6 +37,49 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """A record an action needs: a strength its pour reached, or a checklist passed."""
+
+    name: str
+    kind: str  # "strength" or "inspection"
+    subject: str  # the strength ("stripping", "delivery") or the checklist's stage
+    problem: str  # the problem type when the gate does not hold
+
+    def unmet(self, evidence: dict | None) -> tuple[str, dict] | None:
+        """Return why the evidence does not satisfy the gate (and its figures), or None."""
+        if not isinstance(evidence, dict) or evidence.get("override_id") is not None:
+            return None
+        if self.kind == "strength":
+            required, measured = evidence.get("required_mpa"), evidence.get("measured_mpa")
+            if required is None or (measured is not None and measured >= required):
+                return None
+            pour = evidence.get("pour_id")
+            where = f"pour {pour}" if pour is not None else "no pour recorded"
+            best = f"{measured} MPa" if measured is not None else "no result"
+            return (f"the {self.subject} strength {required} MPa is not reached "
+                    f"({where}: best {best})",
+                    {"gate": self.name, "required_mpa": required, "measured_mpa": measured,
+                     "pour_id": pour})
+        if evidence.get("passed"):
+            return None
+        inspection = evidence.get("inspection_id")
+        found = f"inspection {inspection} failed" if inspection is not None else "none recorded"
+        return (f"a passed {self.subject} inspection is needed ({found})",
+                {"gate": self.name, "stage": self.subject, "inspection_id": inspection})
+
+
+PRE_POUR_INSPECTION = Gate("pre_pour_inspection", "inspection", "pre_pour",
+                           "inspection-required")
+STRIPPING_STRENGTH = Gate("stripping_strength", "strength", "stripping",
+                          "strength-not-reached")
+POST_DEMOULD_INSPECTION = Gate("post_demould_inspection", "inspection", "post_demould",
+                               "inspection-required")
+DELIVERY_STRENGTH = Gate("delivery_strength", "strength", "delivery", "strength-not-reached")
+SITE_ACCEPTANCE_INSPECTION = Gate("site_acceptance_inspection", "inspection",
+                                  "site_acceptance", "inspection-required")
+
+
+@dataclass(frozen=True)
 class Action:
     name: str
     roles: frozenset[str]
@@ -38,6 +88,7 @@ class Action:
     blocked_by_hold: bool = False
     blocked_by_defect: bool = False  # damaged or an open NCR
     needs_record: bool = False  # data.record must name the supporting record
+    gates: tuple[Gate, ...] = ()  # records checked on the evidence the event carries
     biz_step: str = ""
     disposition: str = ""
 
@@ -59,23 +110,26 @@ def _a(name, roles, from_states, to_state, **kw) -> Action:
 
 ACTIONS: dict[str, Action] = {a.name: a for a in (
     _a("cast", _WORKER, {"planned"}, "cast", blocked_by_hold=True,
-       biz_step="commissioning", disposition="active"),
+       gates=(PRE_POUR_INSPECTION,), biz_step="commissioning", disposition="active"),
     _a("demould", _WORKER, {"cast"}, "demoulded", blocked_by_hold=True,
-       biz_step="assembling", disposition="in_progress"),
+       gates=(STRIPPING_STRENGTH,), biz_step="assembling", disposition="in_progress"),
     _a("qc_pass", _QC, {"demoulded"}, "qc_passed", blocked_by_hold=True, blocked_by_defect=True,
-       biz_step="inspecting", disposition="conformant"),
+       gates=(POST_DEMOULD_INSPECTION,), biz_step="inspecting", disposition="conformant"),
     _a("qc_fail", _QC, {"demoulded", "qc_passed", "stored"}, None,
        biz_step="inspecting", disposition="non_conformant"),
     _a("store", _WORKER, {"qc_passed", "rejected"}, "stored", blocked_by_hold=True,
        biz_step="storing", disposition="in_progress"),
     _a("load", _WORKER, {"qc_passed", "stored"}, "loaded", blocked_by_hold=True,
-       blocked_by_defect=True, biz_step="loading", disposition="in_progress"),
+       blocked_by_defect=True, gates=(DELIVERY_STRENGTH,), biz_step="loading",
+       disposition="in_progress"),
     _a("depart", _WORKER, {"loaded"}, "in_transit", blocked_by_hold=True,
-       blocked_by_defect=True, biz_step="departing", disposition="in_transit"),
+       blocked_by_defect=True, gates=(DELIVERY_STRENGTH,), biz_step="departing",
+       disposition="in_transit"),
     _a("arrive", _SITE, {"in_transit"}, "delivered",
        biz_step="arriving", disposition="in_progress"),
     _a("accept_delivery", _SITE, {"delivered"}, "accepted_on_site", blocked_by_hold=True,
-       blocked_by_defect=True, biz_step="receiving", disposition="in_progress"),
+       blocked_by_defect=True, gates=(SITE_ACCEPTANCE_INSPECTION,),
+       biz_step="receiving", disposition="in_progress"),
     _a("reject_delivery", _SITE, {"delivered"}, "rejected",
        biz_step="receiving", disposition="returned"),
     _a("install", _SITE, {"accepted_on_site"}, "installed", blocked_by_hold=True,
@@ -97,16 +151,19 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
 )}
 
 RECORDED_ACTIONS = tuple(name for name in ACTIONS if name != "correct")
+GATES: dict[str, Gate] = {gate.name: gate for spec in ACTIONS.values() for gate in spec.gates}
 
 
 class TransitionError(Exception):
     """An action that the lifecycle refuses from the given status."""
 
-    def __init__(self, kind: str, detail: str, status: Status):
+    def __init__(self, kind: str, detail: str, status: Status, extra: dict | None = None):
         super().__init__(detail)
-        self.kind = kind  # "invalid-transition" or "action-blocked" or "record-required"
+        # "invalid-transition", "action-blocked", "record-required" or a gate's problem
+        self.kind = kind
         self.detail = detail
         self.status = status
+        self.extra = extra or {}
 
 
 def role_may(role: str, action: str) -> bool:
@@ -120,7 +177,8 @@ def role_actions(role: str) -> list[str]:
     return [name for name, spec in ACTIONS.items() if role in spec.roles]
 
 
-def _refusal(spec: Action, status: Status, data: dict | None) -> tuple[str, str] | None:
+def _refusal(spec: Action, status: Status,
+             data: dict | None) -> tuple[str, str] | tuple[str, str, dict] | None:
     if status.state not in spec.from_states:
         return "invalid-transition", f"'{spec.name}' is not allowed from state '{status.state}'"
     if spec.blocked_by_hold and status.on_hold:
@@ -139,7 +197,17 @@ def _refusal(spec: Action, status: Status, data: dict | None) -> tuple[str, str]
         return "invalid-transition", "there is no damage or open non-conformance to repair"
     if spec.needs_record and not _has_record(data):
         return "record-required", f"'{spec.name}' needs data.record naming the supporting record"
+    for gate in spec.gates:
+        unmet = gate.unmet(gate_evidence(data, gate.name))
+        if unmet is not None:
+            return gate.problem, f"'{spec.name}' is refused: {unmet[0]}", unmet[1]
     return None
+
+
+def gate_evidence(data: dict | None, gate: str) -> dict | None:
+    """Return the evidence an event's data carries for a gate, or None."""
+    gates = (data or {}).get("gates")
+    return gates.get(gate) if isinstance(gates, dict) else None
 
 
 def _has_record(data: dict | None) -> bool:
@@ -161,7 +229,7 @@ def apply(status: Status, action: str, data: dict | None = None) -> Status:
         raise TransitionError("invalid-transition", f"unknown action '{action}'", status)
     refusal = _refusal(spec, status, data)
     if refusal:
-        raise TransitionError(refusal[0], refusal[1], status)
+        raise TransitionError(*refusal[:2], status, *refusal[2:])
     new = status if spec.to_state is None else replace(status, state=spec.to_state)
     if action == "qc_fail":
         new = replace(new, ncr_open=True)

@@ -150,6 +150,9 @@ class Project(db.Model):
     address: Mapped[str] = mapped_column(String(300), default="")
     latitude: Mapped[float | None] = mapped_column(Numeric(9, 6, asdecimal=False))
     longitude: Mapped[float | None] = mapped_column(Numeric(9, 6, asdecimal=False))
+    # Accepting a delivery then needs a passed site acceptance checklist.
+    site_acceptance_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                           server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -218,6 +221,17 @@ class ComponentType(db.Model):
     height_mm: Mapped[int | None] = mapped_column(Integer)
     weight_kg: Mapped[float | None] = mapped_column(Numeric(10, 1, asdecimal=False))
     concrete_grade: Mapped[str] = mapped_column(String(20), default="")
+    # The strengths the lifecycle's gates ask of a piece's pour: in MPa, or a
+    # percentage of the grade's characteristic strength (75 % of C30 = 22.5 MPa).
+    stripping_strength_mpa: Mapped[float | None] = mapped_column(Numeric(5, 1, asdecimal=False))
+    stripping_strength_percent: Mapped[float | None] = mapped_column(
+        Numeric(5, 1, asdecimal=False))
+    delivery_strength_mpa: Mapped[float | None] = mapped_column(Numeric(5, 1, asdecimal=False))
+    delivery_strength_percent: Mapped[float | None] = mapped_column(
+        Numeric(5, 1, asdecimal=False))
+    # The stages that have a checklist template (space-separated), kept by the
+    # template service: a scan reads it with the lock, without another query.
+    checklist_stages: Mapped[str] = mapped_column(String(80), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     project: Mapped[Project] = relationship()
@@ -248,6 +262,7 @@ class Component(db.Model):
     gtin: Mapped[str | None] = mapped_column(String(14))
     serial: Mapped[str | None] = mapped_column(String(20))
     ifc_global_id: Mapped[str | None] = mapped_column(String(22))
+    pour_id: Mapped[int | None] = mapped_column(ForeignKey("pour.id"), index=True)
     state: Mapped[str] = mapped_column(String(20), default="planned")
     on_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     damaged: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -662,3 +677,122 @@ class AuditRecord(db.Model):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     address: Mapped[str] = mapped_column(String(64), default="")  # "cli" for commands
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- production records -------------------------------------------------------------------
+
+
+class Mould(db.Model):
+    """A mould or casting bed of one plant (a manufacturer's managed list)."""
+
+    __tablename__ = "mould"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Indexed by the unique (organization_id, name), whose first column it is.
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    name: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(10), default="mould")  # mould | bed
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Pour(db.Model):
+    """One casting on one mould or bed: the concrete, its curing and the specimens taken."""
+
+    __tablename__ = "pour"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    manufacturer_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    mould_id: Mapped[int] = mapped_column(ForeignKey("mould.id"), index=True)
+    cast_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    concrete_grade: Mapped[str] = mapped_column(String(20))
+    mix: Mapped[str] = mapped_column(String(60), default="")
+    supplier_ticket: Mapped[str] = mapped_column(String(60), default="")
+    slump_mm: Mapped[int | None] = mapped_column(Integer)
+    concrete_temperature_c: Mapped[float | None] = mapped_column(Numeric(4, 1, asdecimal=False))
+    air_temperature_c: Mapped[float | None] = mapped_column(Numeric(4, 1, asdecimal=False))
+    curing_method: Mapped[str] = mapped_column(String(10), default="ambient")  # ambient | steam
+    # Steam curing: [{"hours": 0, "temperature_c": 20}, ...] from the start of curing.
+    curing_profile: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    # [{"id": "S1", "size_mm": 150, "test_ages_days": [1, 7, 28]}, ...]
+    specimens: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    mould: Mapped[Mould] = relationship()
+
+
+class StrengthResult(db.Model):
+    """A compressive strength test of one specimen group of a pour at one age."""
+
+    __tablename__ = "strength_result"
+    __table_args__ = (UniqueConstraint("pour_id", "specimen", "age_days"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Indexed by the unique (pour_id, specimen, age_days), whose first column it is.
+    pour_id: Mapped[int] = mapped_column(ForeignKey("pour.id"))
+    specimen: Mapped[str] = mapped_column(String(40))
+    age_days: Mapped[int] = mapped_column(Integer)
+    tested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    strength_mpa: Mapped[float] = mapped_column(Numeric(5, 1, asdecimal=False))
+    load_kn: Mapped[float | None] = mapped_column(Numeric(8, 1, asdecimal=False))
+    area_mm2: Mapped[float | None] = mapped_column(Numeric(9, 1, asdecimal=False))
+    laboratory: Mapped[str] = mapped_column(String(100), default="")
+    report_number: Mapped[str] = mapped_column(String(60), default="")
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChecklistTemplate(db.Model):
+    """The checklist of one component type at one stage, item by item."""
+
+    __tablename__ = "checklist_template"
+    __table_args__ = (UniqueConstraint("component_type_id", "stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Indexed by the unique (component_type_id, stage), whose first column it is.
+    component_type_id: Mapped[int] = mapped_column(ForeignKey("component_type.id"))
+    stage: Mapped[str] = mapped_column(String(20))
+    # [{"key", "text_en", "text_zh", "kind", "category", "nominal", "tolerance", "unit"}]
+    items: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Inspection(db.Model):
+    """A filled checklist: who inspected which component at which stage, item by item."""
+
+    __tablename__ = "inspection"
+    __table_args__ = (Index("ix_inspection_component_stage", "component_id", "stage", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    component_id: Mapped[int] = mapped_column(ForeignKey("component.id"))
+    template_id: Mapped[int] = mapped_column(ForeignKey("checklist_template.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    inspector_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    inspected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    # The template's items as filled in: [{"key", "passed", "value", "note", "photo_ids"}]
+    results: Mapped[list] = mapped_column(JSON)
+    # The qc_fail event (the NCR) a failed item opened, when the lifecycle allowed one.
+    ncr_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GateOverride(db.Model):
+    """A QC inspector's decision, with a reason, that a gate need not hold for a component."""
+
+    __tablename__ = "gate_override"
+    __table_args__ = (UniqueConstraint("component_id", "gate"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Indexed by the unique (component_id, gate), whose first column it is.
+    component_id: Mapped[int] = mapped_column(ForeignKey("component.id"))
+    gate: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(String(500))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -94,6 +94,12 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "photo.decide": QUALITY | {"site_supervisor"},
     "photo.reanalyse": MANAGERS,
     "alert.close": QUALITY,
+    # Production records: pours and moulds, strength results, checklists, inspections.
+    "pour.record": QUALITY | {"factory_worker"},
+    "strength.record": QUALITY,
+    "checklist.manage": QUALITY,
+    "inspection.record": QUALITY | {"site_supervisor"},
+    "gate.override": frozenset({"admin", "qc_inspector"}),  # always with a reason
     # Sealing the ledger on demand.
     "ledger.checkpoint": frozenset({"admin", "regulator"}),
     # Who exported, changed accounts, keys or projects, or was refused.
@@ -140,6 +146,9 @@ _PHRASES = {
     "photo.reanalyse": "reanalyse photos", "alert.close": "close alerts",
     "ledger.checkpoint": "ask for checkpoints: only admins and regulators do",
     "page.dashboard": "open the dashboard", "audit.read": "read the audit log",
+    "pour.record": "record pours", "strength.record": "record strength results",
+    "checklist.manage": "manage checklists", "inspection.record": "record inspections",
+    "gate.override": "override gates: only QC inspectors do",
 }
 
 

@@ -469,3 +469,75 @@ def render_pdf(contents: Iterable[LabelContent], layout: Layout,
     canvas.showPage()
     canvas.save()
     return buffer.getvalue()
+
+
+# --- quality certificate ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificateSection:
+    """One titled block of a certificate: a caption in both languages and its lines."""
+
+    title: str
+    lines: tuple[str, ...]
+
+
+def render_certificate(label: LabelContent, heading: str, sections: Iterable[CertificateSection],
+                       footer: tuple[str, ...] = ()) -> bytes:
+    """Return a one-page A4 PDF: the label's QR and identity block, then the sections.
+
+    Lines that do not fit the page are cut and the last line says how many were left out.
+    """
+    font = label_font()
+    page_w_mm, page_h_mm, margin_mm = 210.0, 297.0, 14.0
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=(page_w_mm * PT_PER_MM, page_h_mm * PT_PER_MM),
+                    pageCompression=1)
+    canvas.setTitle(f"{heading} {label.code}")
+    canvas.setCreator("PrefabTrace")
+    qr_layout = LAYOUTS["thermal-100x70"]
+    placement = place(label, qr_layout)
+    # The label's QR, at its printed size, in the top right corner.
+    qr_left_mm = page_w_mm - margin_mm - qr_layout.qr_mm
+    canvas.addLiteral(_pdf_qr(placement, qr_left_mm - placement.qr_x_mm,
+                              margin_mm - placement.qr_y_mm, page_h_mm))
+    text = canvas.beginText()
+
+    def line(x_mm: float, y_mm: float, value: str, size_pt: float, width_mm: float) -> None:
+        fitted, size = _fit(font, printable(value), width_mm, size_pt, size_pt * 0.7)
+        text.setFont(font.pdf_name, size)
+        text.setTextOrigin(x_mm * PT_PER_MM, (page_h_mm - y_mm) * PT_PER_MM)
+        text.textOut(fitted)
+
+    y = margin_mm + 6
+    line(margin_mm, y, heading, 15, qr_left_mm - margin_mm - 4)
+    y += 9
+    line(margin_mm, y, display(label.code), 13, qr_left_mm - margin_mm - 4)
+    y += 6
+    for field in ("manufacturer", "project", "mark", "component_type", "weight_kg",
+                  "concrete_grade", "production_date", "qc_inspector"):
+        line(margin_mm, y, _field_text(label, field), 8.5, qr_left_mm - margin_mm - 4)
+        y += 4.2
+    y = max(y, margin_mm + qr_layout.qr_mm) + 4
+    width = page_w_mm - 2 * margin_mm
+    bottom = page_h_mm - margin_mm - 4.0 * (len(footer) + 1)
+    rows: list[tuple[str, float, float]] = []  # text, size, space before
+    for section in sections:
+        rows.append((section.title, 10.5, 2.0))
+        rows += [(value, 8.0, 0.0) for value in section.lines]
+    for position, (value, size, before) in enumerate(rows):
+        step = size * MM_PER_PT * 1.45 + before
+        if y + step > bottom:
+            line(margin_mm, y + 3.5, f"… {len(rows) - position} lines more in the API / "
+                 f"另有 {len(rows) - position} 行见接口", 8.0, width)
+            break
+        y += step
+        line(margin_mm + (0 if size > 9 else 3), y, value, size, width - 3)
+    y = page_h_mm - margin_mm - 4.0 * len(footer)
+    for value in footer:
+        line(margin_mm, y, value, 7.0, width)
+        y += 4.0
+    canvas.drawText(text)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()

@@ -60,38 +60,49 @@ def test_sqlite_synchronous_is_configurable(tmp_path):
         db.engine.dispose()
 
 
+def _insert_as_it_was(table_name: str, **values) -> int:
+    """Insert a row through the table as the database has it now; fill other NOT NULLs."""
+    import datetime as dt
+
+    from sqlalchemy import Boolean, DateTime, Integer, MetaData, Numeric, Table
+
+    table = Table(table_name, MetaData(), autoload_with=db.session.connection())
+    for column in table.columns:
+        if column.name in values or column.nullable or column.primary_key \
+                or column.server_default is not None:
+            continue
+        kind = column.type
+        values[column.name] = (False if isinstance(kind, Boolean) else
+                               0 if isinstance(kind, Integer | Numeric) else
+                               dt.datetime.now(dt.UTC) if isinstance(kind, DateTime) else "")
+    return db.session.execute(table.insert().values(**values)).inserted_primary_key[0]
+
+
 def test_key_ids_grow_under_labels_and_checkpoints_already_made(app):
     """0007 widens key ids in place: rows signed with 4-character ids stay, linked."""
     from sqlalchemy import text
 
-    from construction.models import (
-        Component,
-        ComponentType,
-        Label,
-        Organization,
-        OrganizationKind,
-        Project,
-        Role,
-        User,
-    )
-
     with app.app_context():
         flask_migrate.downgrade(revision="0009")  # the revision before 0007
+        # The schema of 0009, not today's models: rows go in through the tables as they were.
+        maker = _insert_as_it_was("organization", name="Maker", kind="manufacturer",
+                                  region_code="3301")
+        user_id = _insert_as_it_was("user_account", name="printer", organization_id=maker,
+                                    role="admin")
+        project = _insert_as_it_was("project", code="P", name="P", region_code="330106")
+        kind = _insert_as_it_was("component_type", project_id=project, name="Wall",
+                                 category="wall_panel")
+        component_id = _insert_as_it_was("component", code="K7M4Q2P9C", project_id=project,
+                                         component_type_id=kind, mark="W-1",
+                                         state="planned")
         db.session.execute(text(
             "INSERT INTO label_key (key_id, purpose, algorithm, public_key, created_at) "
             "VALUES ('ABCD', 'label', 'Ed25519', 'k', CURRENT_TIMESTAMP)"))
-        maker = Organization(name="Maker", kind=OrganizationKind.manufacturer,
-                             region_code="3301")
-        user = User(name="printer", organization=maker, role=Role.admin)
-        project = Project(code="P", name="P", region_code="330106")
-        kind = ComponentType(project=project, name="Wall", category="wall_panel")
-        component = Component(code="K7M4Q2P9C", project=project, component_type=kind,
-                              mark="W-1")
-        db.session.add_all([maker, user, project, kind, component])
-        db.session.flush()
-        db.session.add(Label(component_id=component.id, version=1, key_id="ABCD",
-                             url="http://x/c/K7M4Q2P9C?v=1&k=ABCD&s=S",
-                             issued_by_user_id=user.id, print_count=1))
+        db.session.execute(text(
+            "INSERT INTO label (component_id, version, key_id, url, issued_at, "
+            "issued_by_user_id, print_count, revoked_reason) VALUES (:component, 1, 'ABCD', "
+            "'http://x/c/K7M4Q2P9C?v=1&k=ABCD&s=S', CURRENT_TIMESTAMP, :user, 1, '')"),
+            {"component": component_id, "user": user_id})
         db.session.execute(text(
             "INSERT INTO ledger_checkpoint (sequence, first_sequence, head_hash, merkle_root, "
             "created_at, key_id, statement, signature) "

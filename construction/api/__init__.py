@@ -34,6 +34,7 @@ def register_api(app: Flask) -> None:
         labels,
         ledger,
         photos,
+        pours,
         projects,
         reports,
         scans,
@@ -41,7 +42,7 @@ def register_api(app: Flask) -> None:
     )
 
     for module in (scans, components, projects, labels, alerts, decode, photos, epcis,
-                   webhooks, ledger, reports, audit):
+                   webhooks, ledger, reports, audit, pours):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     api.register_blueprint(ledger.public)

@@ -21,6 +21,7 @@ from construction.schemas import (
 )
 from construction.services import components as service
 from construction.services.alerts import open_alert_kinds
+from construction.services.production import component_production
 from construction.services.scans import event_view
 
 blp = api_blueprint("components", __name__, "Components: one physical piece each.",
@@ -33,6 +34,7 @@ def _with_history(component_id: int):
                         service.component_events(component_id)]
     component.open_alerts = open_alert_kinds(component_id)
     component.evidence = service.component_evidence(component_id)
+    component.production = component_production(component)
     return component
 
 

@@ -61,6 +61,13 @@ class QualitySchema(Schema):
     photo_findings = fields.List(fields.Dict())
     alerts = fields.List(fields.Dict())
     rejected_deliveries = fields.Integer()
+    strength = fields.List(fields.Dict(), metadata={
+        "description": "28-day strength per manufacturer and grade: count, mean, standard "
+                       "deviation, minimum and the GB/T 50107-2010 acceptance verdict"})
+    gate_overrides = fields.List(fields.Dict(), metadata={
+        "description": "Gates overridden by QC inspectors, per manufacturer, grade and gate"})
+    inspection_items = fields.List(fields.Dict(), metadata={
+        "description": "Checklist items inspected and failed, per manufacturer and stage"})
 
 
 def _filters(args: dict) -> service.ReportFilters:
@@ -104,7 +111,7 @@ class Quality(MethodView):
     @blp.arguments(ReportArgs(), location="query")
     @blp.response(200, QualitySchema)
     def get(self, args):
-        """QC pass rate by manufacturer, NCRs by category and status, findings and alerts."""
+        """QC pass rate, NCRs, findings, alerts, strength statistics, overrides, inspections."""
         return service.quality(authenticate_request(), _filters(args))
 
 
@@ -138,3 +145,26 @@ class EventsCsv(MethodView):
     def get(self, args):
         """Events as CSV (UTF-8 with BOM), oldest first, streamed; since/until by record time."""
         return _csv(service.events_csv(authenticate_request(), _filters(args)), "events.csv")
+
+
+@blp.route("/exports/pours.csv")
+class PoursCsv(MethodView):
+    @requires("export.read")
+    @blp.arguments(ReportArgs(), location="query")
+    @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
+                                "content": {"text/csv": {}}}})
+    def get(self, args):
+        """Pours as CSV (UTF-8 with BOM), by casting time, streamed."""
+        return _csv(service.pours_csv(authenticate_request(), _filters(args)), "pours.csv")
+
+
+@blp.route("/exports/strength-results.csv")
+class StrengthResultsCsv(MethodView):
+    @requires("export.read")
+    @blp.arguments(ReportArgs(), location="query")
+    @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
+                                "content": {"text/csv": {}}}})
+    def get(self, args):
+        """Strength results with their pours as CSV (UTF-8 with BOM), streamed."""
+        return _csv(service.strength_results_csv(authenticate_request(), _filters(args)),
+                    "strength-results.csv")

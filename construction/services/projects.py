@@ -20,6 +20,7 @@ from construction.models import (
 )
 from construction.permissions import Principal, in_scope, may, project_in_scope, require
 from construction.services import audit
+from construction.services.production import delete_checklists_of_type
 
 
 def project_for_reading(principal: Principal, project_id: int) -> Project:
@@ -271,5 +272,6 @@ def delete_component_type(principal: Principal, type_id: int) -> None:
     component_type = component_type_for(principal, type_id, manage=True)
     _refuse_if_used(select(func.count()).where(Component.component_type_id == type_id),
                     "the component type")
+    delete_checklists_of_type(type_id)
     db.session.delete(component_type)
     db.session.commit()

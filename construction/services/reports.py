@@ -35,7 +35,7 @@ from construction.models import (
     User,
 )
 from construction.permissions import Principal, in_scope
-from construction.services import audit
+from construction.services import audit, production
 
 FINISHED = ("accepted", "scrapped")
 
@@ -233,6 +233,7 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
         "alerts": [{"kind": k, "status": s, "count": n}
                    for k, s, n in db.session.execute(alerts).all()],
         "rejected_deliveries": rejected,
+        **production.quality_records(principal, filters.project_id),
     }
 
 
@@ -335,3 +336,60 @@ def events_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
 
     return _csv_lines(EVENT_HEADER, rows())
 
+
+
+POUR_HEADER = ["pour_id", "project", "manufacturer", "mould", "cast_at", "concrete_grade",
+               "mix", "supplier_ticket", "slump_mm", "concrete_temperature_c",
+               "air_temperature_c", "curing_method", "components"]
+STRENGTH_HEADER = POUR_HEADER[:7] + ["specimen", "age_days", "tested_at", "strength_mpa",
+                                     "load_kn", "area_mm2", "laboratory", "report_number"]
+
+
+def _pours_query(principal: Principal, filters: ReportFilters, *columns):
+    from construction.models import Mould, Pour
+
+    query = select(Pour.id, Project.code, Organization.name, Mould.name, Pour.cast_at,
+                   Pour.concrete_grade, Pour.mix, *columns) \
+        .join(Project, Pour.project_id == Project.id) \
+        .join(Organization, Pour.manufacturer_id == Organization.id) \
+        .join(Mould, Pour.mould_id == Mould.id)
+    query = in_scope(query, principal, Pour.project_id)
+    if filters.project_id is not None:
+        query = query.where(Pour.project_id == filters.project_id)
+    if filters.manufacturer_id is not None:
+        query = query.where(Pour.manufacturer_id == filters.manufacturer_id)
+    return query
+
+
+def _pour_rows(query, order) -> Iterator[list]:
+    for chunk in _chunks(query.order_by(*order)):
+        yield [[*row[:4], _iso(row[4]), *row[5:]] for row in chunk]
+
+
+def pours_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
+    """Stream the pours in scope as CSV (UTF-8 with BOM), by casting time."""
+    from construction.models import Pour
+
+    members = select(func.count()).where(Component.pour_id == Pour.id).scalar_subquery()
+    query = _pours_query(principal, filters, Pour.supplier_ticket, Pour.slump_mm,
+                         Pour.concrete_temperature_c, Pour.air_temperature_c,
+                         Pour.curing_method, members)
+    return _csv_lines(POUR_HEADER, _pour_rows(query, (Pour.cast_at, Pour.id)))
+
+
+def strength_results_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
+    """Stream the strength results of the pours in scope as CSV (UTF-8 with BOM)."""
+    from construction.models import Pour, StrengthResult
+
+    query = _pours_query(principal, filters, StrengthResult.specimen, StrengthResult.age_days,
+                         StrengthResult.tested_at, StrengthResult.strength_mpa,
+                         StrengthResult.load_kn, StrengthResult.area_mm2,
+                         StrengthResult.laboratory, StrengthResult.report_number) \
+        .join(StrengthResult, StrengthResult.pour_id == Pour.id)
+
+    def rows():
+        for chunk in _pour_rows(query, (Pour.id, StrengthResult.age_days,
+                                        StrengthResult.specimen)):
+            yield [[*row[:9], _iso(row[9]), *row[10:]] for row in chunk]
+
+    return _csv_lines(STRENGTH_HEADER, rows())

@@ -21,9 +21,9 @@ from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import ComponentKey, parse_scanned
 from construction.lifecycle import LedgerEntry, Status, TransitionError
-from construction.models import Component, Event, User
+from construction.models import Component, ComponentType, Event, User
 from construction.permissions import Principal, participant_project_ids
-from construction.services import progress
+from construction.services import production, progress
 from construction.services.alerts import LabelScan, note_label_scans, record_security_events
 from construction.services.chain import maybe_seal
 from construction.services.labels import LabelCheck, check_label_urls, is_label_url
@@ -68,10 +68,19 @@ class _Row:
     initial_state: str = ""
     dirty: bool = False
     pending: list[LedgerEntry] = field(default_factory=list)
+    pour_id: int | None = None
+    joins_pour: bool = False  # a cast named its pour: the component joins it
+    gates: production.GateSettings | None = None
 
 
 _component = Component.__table__
 _event = Event.__table__
+_type = ComponentType.__table__
+# What the gates ask of a component's type, read with the lock when an action has gates.
+_GATE_COLUMNS = (_component.c.pour_id, _type.c.concrete_grade, _type.c.stripping_strength_mpa,
+                 _type.c.stripping_strength_percent, _type.c.delivery_strength_mpa,
+                 _type.c.delivery_strength_percent, _type.c.checklist_stages)
+_GATED_ACTIONS = frozenset(name for name, spec in lifecycle.ACTIONS.items() if spec.gates)
 _LOCK_COLUMNS = (_component.c.id, _component.c.code, _component.c.gtin, _component.c.serial,
                  _component.c.project_id, _component.c.storey_id,
                  _component.c.component_type_id, _component.c.version, _component.c.state,
@@ -105,9 +114,14 @@ _MOVE_AND_INSERT = insert(_event).from_select(
 
 
 @functools.cache
-def _lock_statement(kinds: tuple[str, ...], scoped: bool):
+def _lock_statement(kinds: tuple[str, ...], scoped: bool, gated: bool = False):
     """Select and lock components by the given kinds of key, in id order."""
-    statement = select(*_LOCK_COLUMNS).where(or_(*(_KEY_CONDITIONS[k] for k in kinds)))
+    if gated:
+        statement = select(*_LOCK_COLUMNS, *_GATE_COLUMNS).select_from(
+            _component.join(_type, _type.c.id == _component.c.component_type_id))
+    else:
+        statement = select(*_LOCK_COLUMNS)
+    statement = statement.where(or_(*(_KEY_CONDITIONS[k] for k in kinds)))
     if scoped:
         # The write scope of construction.permissions, with the organization bound late.
         statement = statement.where(_component.c.project_id.in_(
@@ -177,7 +191,9 @@ def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
         except CodeError as error:
             results[index] = _rejected(ApiProblem("invalid-code", str(error), code=item.code))
 
-    rows = _lock_components(principal, set(keys.values()))
+    gated = any(items[index].action in _GATED_ACTIONS for index in keys)
+    rows = _lock_components(principal, set(keys.values()), gated)
+    records = _gate_records(items, keys, rows) if gated else None
     # Replays are rare: on the first attempt only scans that the lifecycle
     # refuses are looked up (a replay of an accepted scan usually is refused
     # now); a replay that slips through hits the unique index, and the retry
@@ -215,6 +231,8 @@ def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
             if item.action == "correct":
                 after = _corrected_status(row, item)
             else:
+                if records is not None or (item.data and "gates" in item.data):
+                    item.data = _with_gate_evidence(row, item, records)
                 after = lifecycle.apply(before, item.action, item.data)
         except TransitionError as error:
             refused[index] = results[index] = _rejected(_transition_problem(error))
@@ -223,6 +241,8 @@ def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
             refused[index] = results[index] = _rejected(problem)
             continue
         seen_in_batch[item.client_event_id] = index
+        if item.action == "cast" and production.scan_pour_id(item.data) is not None:
+            row.pour_id, row.joins_pour = production.scan_pour_id(item.data), True
         row.status = after
         row.dirty = True
         row.pending.append(LedgerEntry(-1 - len(new_events), item.action, item.data,
@@ -247,6 +267,10 @@ def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
             [(row, row.initial_state) for row in moved.values()], new_events, places))
         if not _write(new_events, list(moved.values()), now, counters):
             progress.write_rows(db.session.connection(), counters)
+        joined = [{"b_id": row.id, "b_pour_id": row.pour_id}
+                  for row in moved.values() if row.joins_pour]
+        if joined:
+            db.session.connection().execute(_JOIN_POUR, joined)
     if labelled or bad_labels:
         over_limit = record_security_events(
             principal, [(item, check) for _, item, check in bad_labels], now, allowance)
@@ -275,6 +299,56 @@ def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
     return results
 
 
+_JOIN_POUR = (update(_component).where(_component.c.id == bindparam("b_id"))
+              .values(pour_id=bindparam("b_pour_id")))
+
+
+def _gate_records(items: list[ScanItem], keys: dict[int, ComponentKey],
+                  rows: dict[ComponentKey, _Row]) -> production.GateRecords | None:
+    """Read the records the batch's gated actions need; None when no gate applies."""
+    needs, pours = [], []
+    for index, key in keys.items():
+        row, item = rows.get(key), items[index]
+        if row is None:
+            continue
+        named = production.scan_pour_id(item.data) if item.action == "cast" else None
+        if isinstance(named, int) and not isinstance(named, bool):
+            pours.append(named)
+        if named is not None or production.gates_needed(row.gates, item.action):
+            needs.append((row.id, row.project_id, row.pour_id))
+    if not needs:
+        return None
+    return production.load_gate_records(needs, pours)
+
+
+def _with_gate_evidence(row: _Row, item: ScanItem,
+                        records: production.GateRecords | None) -> dict | None:
+    """Return the scan's data with the gates' evidence, which only the server writes."""
+    data = dict(item.data) if item.data else {}
+    data.pop("gates", None)
+    if records is None:
+        return data
+    if item.action == "cast":
+        _check_pour(row, data.get("pour_id"), records)
+    evidence = production.gate_evidence(item.action, row.id, row.project_id, row.pour_id,
+                                        row.gates, records) if row.gates else {}
+    if evidence:
+        data["gates"] = evidence
+    return data if data or item.data is not None else None
+
+
+def _check_pour(row: _Row, pour_id: Any, records: production.GateRecords) -> None:
+    if pour_id is None:
+        return
+    if not isinstance(pour_id, int) or isinstance(pour_id, bool) \
+            or records.pour_projects.get(pour_id) != row.project_id:
+        raise ApiProblem("validation-error", f"no pour {pour_id!r} in the component's project",
+                         errors={"data": {"pour_id": ["No such pour in this project."]}})
+    if row.pour_id is not None and row.pour_id != pour_id:
+        raise ApiProblem("conflict", f"component {row.code} is in pour {row.pour_id}",
+                         pour_id=row.pour_id)
+
+
 def _unknown_code(item: ScanItem) -> ApiProblem:
     return ApiProblem("unknown-code", f"no component you may act on has the code '{item.code}'",
                       code=item.code)
@@ -295,10 +369,11 @@ def _transition_problem(error: TransitionError) -> ApiProblem:
     extra = {"current_state": status.state, "on_hold": status.on_hold,
              "damaged": status.damaged, "ncr_open": status.ncr_open,
              "allowed_actions": lifecycle.allowed_actions(status)}
-    return ApiProblem(error.kind, error.detail, **extra)
+    return ApiProblem(error.kind, error.detail, **extra, **error.extra)
 
 
-def _lock_components(principal: Principal, keys: set[ComponentKey]) -> dict[ComponentKey, _Row]:
+def _lock_components(principal: Principal, keys: set[ComponentKey],
+                     gated: bool = False) -> dict[ComponentKey, _Row]:
     if not keys:
         return {}
     values = {"codes": [k.code for k in keys if k.kind == "code"],
@@ -313,10 +388,15 @@ def _lock_components(principal: Principal, keys: set[ComponentKey]) -> dict[Comp
     if scoped:
         params["organization_id"] = principal.organization_id
     found: dict[ComponentKey, _Row] = {}
-    for r in db.session.connection().execute(_lock_statement(kinds, scoped), params):
+    for r in db.session.connection().execute(_lock_statement(kinds, scoped, gated), params):
         row = _Row(r.id, r.code, r.project_id, r.version,
                    Status(r.state, r.on_hold, r.damaged, r.ncr_open), r.storey_id,
                    r.component_type_id, r.state)
+        if gated:
+            row.pour_id = r.pour_id
+            row.gates = production.GateSettings(
+                r.concrete_grade, r.stripping_strength_mpa, r.stripping_strength_percent,
+                r.delivery_strength_mpa, r.delivery_strength_percent, r.checklist_stages)
         found[ComponentKey("code", code=r.code)] = row
         found[ComponentKey("id", id=r.id)] = row
         if r.gtin is not None:

@@ -33,16 +33,22 @@ from construction.extensions import db
 from construction.models import (
     Alert,
     Building,
+    ChecklistTemplate,
     Component,
     ComponentType,
     Event,
     Finding,
+    GateOverride,
+    Inspection,
     Label,
+    Mould,
     Organization,
     Photo,
+    Pour,
     Project,
     SecurityEvent,
     Storey,
+    StrengthResult,
     User,
     WebhookDelivery,
     WebhookSubscription,
@@ -145,6 +151,9 @@ def _jpeg(seed: int) -> bytes:
     return buffer.getvalue()
 
 
+MATRIX_ITEM = {"key": "surface", "text_en": "Surface", "text_zh": "外观", "kind": "pass_fail"}
+
+
 def _build_tenant(world, key: str, users: dict[str, str]) -> Tenant:
     app = world.app
     tenant = Tenant(key)
@@ -165,6 +174,18 @@ def _build_tenant(world, key: str, users: dict[str, str]) -> Tenant:
         content_type="multipart/form-data")
     assert uploaded.status_code in (200, 201, 202), uploaded.get_json()
     tenant.ids["photo_id"] = uploaded.get_json()["items"][0]["id"]
+    planned = world.component("planned", project=key)
+    with app.app_context():
+        maker = world.ids["org_maker" if key == "main" else "org_other_maker"]
+        db.session.add(Mould(organization_id=maker, name="M-matrix"))
+        db.session.add(ChecklistTemplate(component_type_id=tenant.ids["type_id"],
+                                         stage="pre_delivery", items=[MATRIX_ITEM]))
+        db.session.commit()
+    poured = admin.post("/api/v1/pours", json={
+        "mould": "M-matrix", "concrete_grade": "C30", "cast_at": "2026-11-25T08:00:00+08:00",
+        "component_ids": [planned["id"]]})
+    assert poured.status_code == 201, poured.get_json()
+    tenant.ids["pour_id"] = poured.get_json()["id"]
     with app.app_context():
         for role, user_name in users.items():
             user = db.session.scalar(select(User).where(User.name == user_name))
@@ -271,6 +292,23 @@ def _body(endpoint: str, method: str, target: Tenant, role: str) -> dict:
             "image": (io.BytesIO(_jpeg(hash(token) % 1000)), "p.jpg")},
             "content_type": "multipart/form-data"},
         ("photos.PhotoReanalyse", "POST"): {},
+        ("pours.Moulds", "POST"): {"json": {"name": f"M-{token[:6]}"}},
+        ("pours.Pours", "POST"): {"json": {
+            "mould": "M-matrix", "concrete_grade": "C30", "cast_at": "2026-11-25T08:00:00Z",
+            "component_ids": [ids["component_id"]]}},
+        ("pours.PourStrengthResults", "POST"): {"json": {
+            "specimen": f"S-{token[:6]}", "age_days": 7, "strength_mpa": 25.0,
+            "tested_at": "2026-12-02T08:00:00+08:00"}},
+        ("pours.StrengthImport", "POST"): {
+            "data": (f"pour_id,specimen,age_days,tested_at,strength_mpa\n{ids['pour_id']},"
+                     f"I-{token[:6]},28,2026-12-23T08:00:00Z,35.5\n").encode(),
+            "content_type": "text/csv"},
+        ("pours.Checklists", "POST"): {"json": {"stage": "pre_delivery",
+                                                "items": [MATRIX_ITEM]}},
+        ("pours.ComponentInspections", "POST"): {"json": {
+            "stage": "pre_delivery", "results": [{"key": "surface", "passed": True}]}},
+        ("pours.GateOverrides", "POST"): {"json": {"gate": "delivery_strength",
+                                                   "reason": "matrix"}},
         ("photos.FindingDecision", "POST"): {"json": {"note": "matrix"}},
         ("projects.Projects", "POST"): {"json": {"code": f"P-{token[:8]}", "name": "Matrix",
                                                  "region_code": "330106"}},
@@ -340,6 +378,15 @@ def _fingerprint(app, tenant: Tenant) -> tuple:
             Building.project_id == project_id),
         select(func.count()).select_from(WebhookSubscription).where(
             WebhookSubscription.project_id == project_id),
+        select(func.count()).select_from(Pour).where(Pour.project_id == project_id),
+        select(func.count()).select_from(StrengthResult).where(StrengthResult.pour_id.in_(
+            select(Pour.id).where(Pour.project_id == project_id))),
+        select(func.count()).select_from(Inspection).where(
+            Inspection.component_id.in_(components)),
+        select(func.count()).select_from(GateOverride).where(
+            GateOverride.component_id.in_(components)),
+        select(func.count()).select_from(ChecklistTemplate).where(
+            ChecklistTemplate.component_type_id == tenant.ids["type_id"]),
     )
     with app.app_context():
         project = db.session.get(Project, project_id)
@@ -408,6 +455,8 @@ def _check_cross_write(endpoint: str, response, target: Tenant) -> str | None:
         if not results or results[0].get("outcome") != "rejected":
             return f"batch item not rejected: {answer}"
         return None
+    if endpoint == "pours.StrengthImport":  # rows naming unknown pours: nothing imported
+        return None if response.status_code == 422 else f"{response.status_code}: {answer}"
     if endpoint == "epcis.EpcisCapture":
         return None if response.status_code >= 400 or "accepted" not in json.dumps(answer) \
             or answer.get("accepted", 1) == 0 else f"capture accepted: {answer}"
@@ -415,8 +464,10 @@ def _check_cross_write(endpoint: str, response, target: Tenant) -> str | None:
         f"{response.status_code} instead of 404: {answer}"
 
 
-# Calls that aim at no tenant: creating a project, sealing the (one) ledger.
-UNTARGETED = {("projects.Projects", "POST"), ("ledger.Checkpoints", "POST")}
+# Calls that aim at no tenant: creating a project, sealing the (one) ledger, a mould of
+# the caller's own plant.
+UNTARGETED = {("projects.Projects", "POST"), ("ledger.Checkpoints", "POST"),
+              ("pours.Moulds", "POST")}
 
 
 def _judge(rule, method: str, capability: str, role: str, target: Tenant, own: bool,

@@ -1,0 +1,314 @@
+"""Production records: pours, strength gates, checklists, inspections, overrides, certificate."""
+
+from __future__ import annotations
+
+import pytest
+
+from construction.extensions import db
+from construction.models import ComponentType, Mould
+from construction.services.ledger import check_ledger
+from construction.services.production import evaluate_strength
+
+CAST_AT = "2026-11-20T08:00:00+08:00"
+PRE_POUR = {"stage": "pre_pour", "items": [
+    {"key": "rebar", "text_en": "Reinforcement as drawn", "text_zh": "钢筋符合图纸",
+     "kind": "pass_fail", "category": "reinforcement"},
+    {"key": "cover", "text_en": "Concrete cover", "text_zh": "保护层厚度", "kind": "measured",
+     "nominal": 20, "tolerance": 5, "unit": "mm", "category": "cover"}]}
+POST_DEMOULD = {"stage": "post_demould", "items": [
+    {"key": "length", "text_en": "Length", "text_zh": "长度", "kind": "measured",
+     "tolerance": 5, "unit": "mm", "category": "dimension"}]}
+
+
+def _set_type(world, **values):
+    with world.app.app_context():
+        component_type = db.session.get(ComponentType, world.ids["type_main"])
+        for name, value in values.items():
+            setattr(component_type, name, value)
+        db.session.add(Mould(organization_id=world.ids["org_maker"], name="M-01"))
+        db.session.commit()
+
+
+def _pour(world, component_ids, role="factory_worker", **extra):
+    body = {"mould": "M-01", "concrete_grade": "C30", "cast_at": CAST_AT,
+            "component_ids": component_ids, "curing_method": "steam",
+            "curing_profile": [{"hours": 0, "temperature_c": 20},
+                               {"hours": 4, "temperature_c": 55}],
+            "specimens": [{"id": "S1", "size_mm": 150, "test_ages_days": [1, 28]}], **extra}
+    response = world.client(role).post("/api/v1/pours", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def _result(world, pour_id, mpa, age=1, specimen="S1", role="qc_inspector", expect=201):
+    response = world.client(role).post(f"/api/v1/pours/{pour_id}/strength-results", json={
+        "specimen": specimen, "age_days": age, "tested_at": "2026-11-21T08:00:00+08:00",
+        "strength_mpa": mpa, "laboratory": "Plant lab", "report_number": f"R-{specimen}"})
+    assert response.status_code == expect, response.get_json()
+    return response.get_json()
+
+
+def test_a_pour_records_its_components_and_the_component_names_it(world):
+    _set_type(world)
+    component = world.component("planned")
+    pour = _pour(world, [component["id"]])
+    assert pour["mould"] == "M-01" and pour["curing_method"] == "steam"
+    assert [c["id"] for c in pour["components"]] == [component["id"]]
+    detail = world.client("regulator").get(f"/api/v1/components/{component['id']}").get_json()
+    assert detail["pour_id"] == pour["id"]
+    assert detail["production"]["pour"]["mould"] == "M-01"
+    listed = world.client("regulator").get("/api/v1/pours").get_json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == pour["id"]
+    assert world.client("regulator").get(f"/api/v1/pours/{pour['id']}").status_code == 200
+
+
+def test_a_pour_refuses_an_unknown_mould_a_wrong_grade_and_a_component_in_another_pour(world):
+    _set_type(world)
+    component = world.component("planned")
+    client = world.client("factory_worker")
+    body = {"mould": "nowhere", "concrete_grade": "C30", "cast_at": CAST_AT,
+            "component_ids": [component["id"]]}
+    assert client.post("/api/v1/pours", json=body).get_json()["errors"]["mould"]
+    wrong = client.post("/api/v1/pours", json={**body, "mould": "M-01", "concrete_grade": "C40"})
+    assert wrong.status_code == 422 and "C30" in str(wrong.get_json()["errors"])
+    _pour(world, [component["id"]])
+    again = client.post("/api/v1/pours", json={**body, "mould": "M-01"})
+    assert again.status_code == 422 and "in pour" in str(again.get_json()["errors"])
+
+
+def test_cast_names_its_pour_and_demould_waits_for_the_stripping_strength(world):
+    _set_type(world, stripping_strength_percent=75)  # 75 % of C30 = 22.5 MPa
+    other = world.component("planned")
+    pour = _pour(world, [other["id"]])
+    component = world.component("planned")
+    world.scan(component["code"], "cast", role="factory_worker", expect=201,
+               data={"pour_id": pour["id"]})
+    refused = world.scan(component["code"], "demould", role="factory_worker", expect=409)
+    body = refused.get_json()
+    assert body["type"].endswith("/strength-not-reached")
+    assert (body["required_mpa"], body["measured_mpa"], body["pour_id"]) == \
+        (22.5, None, pour["id"])
+    _result(world, pour["id"], 18.0)
+    body = world.scan(component["code"], "demould", role="factory_worker", expect=409).get_json()
+    assert body["measured_mpa"] == 18.0 and "22.5" in body["detail"]
+    _result(world, pour["id"], 23.4, specimen="S2")
+    accepted = world.scan(component["code"], "demould", role="factory_worker", expect=201)
+    evidence = accepted.get_json()["event"]["data"]["gates"]["stripping_strength"]
+    assert evidence == {"required_mpa": 22.5, "measured_mpa": 23.4, "pour_id": pour["id"]}
+    with world.app.app_context():
+        assert check_ledger()[1] == []
+
+
+def test_a_piece_in_no_pour_is_not_demoulded_when_its_type_states_a_strength(world):
+    _set_type(world, stripping_strength_mpa=15)
+    component = world.component("cast")
+    body = world.scan(component["code"], "demould", expect=409).get_json()
+    assert body["pour_id"] is None and body["required_mpa"] == 15.0
+
+
+def test_types_without_requirements_move_as_before_and_gates_cannot_be_sent(world):
+    _set_type(world)
+    component = world.component("cast")
+    forged = world.scan(component["code"], "demould", expect=201, data={
+        "gates": {"stripping_strength": {"required_mpa": 1, "measured_mpa": 99}}, "note": "x"})
+    assert forged.get_json()["event"]["data"] == {"note": "x"}
+
+
+def test_a_qc_inspector_overrides_the_delivery_gate_with_a_reason(world):
+    _set_type(world, delivery_strength_mpa=30)
+    component = world.component("planned")
+    pour = _pour(world, [component["id"]])
+    for action in ("cast", "demould", "qc_pass"):
+        world.scan(component["code"], action, expect=201)
+    _result(world, pour["id"], 26.0, age=7)
+    assert world.scan(component["code"], "load", expect=409).get_json()["measured_mpa"] == 26.0
+    url = f"/api/v1/components/{component['id']}/gate-overrides"
+    body = {"gate": "delivery_strength", "reason": "Rebound hammer 31 MPa, lab delayed"}
+    assert world.client("factory_worker").post(url, json=body).status_code == 403
+    first = world.client("qc_inspector").post(url, json=body)
+    assert first.status_code == 201 and first.get_json()["by"] == "user-qc_inspector"
+    assert world.client("qc_inspector").post(url, json=body).status_code == 200
+    loaded = world.scan(component["code"], "load", role="factory_worker", expect=201).get_json()
+    evidence = loaded["event"]["data"]["gates"]["delivery_strength"]
+    assert evidence["override_id"] == first.get_json()["id"]
+    assert evidence["override_reason"] == body["reason"]
+    world.scan(component["code"], "depart", role="factory_worker", expect=201)
+    quality = world.client("regulator").get("/api/v1/quality").get_json()
+    assert quality["gate_overrides"][0]["gate"] == "delivery_strength"
+    assert quality["gate_overrides"][0]["count"] == 1
+    with world.app.app_context():
+        assert check_ledger()[1] == []
+
+
+def test_a_checklist_gates_casting_and_qc_and_a_failed_item_opens_an_ncr(world):
+    _set_type(world)
+    for template in (PRE_POUR, POST_DEMOULD):
+        response = world.client("qc_inspector").post(
+            f"/api/v1/component-types/{world.ids['type_main']}/checklists", json=template)
+        assert response.status_code == 201, response.get_json()
+    component = world.component("planned")
+    inspections = f"/api/v1/components/{component['id']}/inspections"
+    body = world.scan(component["code"], "cast", expect=409).get_json()
+    assert body["type"].endswith("/inspection-required") and body["stage"] == "pre_pour"
+    incomplete = world.client("qc_inspector").post(inspections, json={
+        "stage": "pre_pour", "results": [{"key": "rebar", "passed": True}]})
+    assert incomplete.status_code == 422 and "cover" in incomplete.get_json()["errors"]["results"]
+    failed = world.client("qc_inspector").post(inspections, json={
+        "stage": "pre_pour", "results": [{"key": "rebar", "passed": True},
+                                         {"key": "cover", "value": 26}]})
+    assert failed.status_code == 201 and failed.get_json()["passed"] is False
+    assert failed.get_json()["ncr_event_id"] is None  # no piece yet: the inspection is the record
+    assert world.scan(component["code"], "cast", expect=409).get_json()["inspection_id"] == \
+        failed.get_json()["id"]
+    passed = world.client("qc_inspector").post(inspections, json={
+        "stage": "pre_pour", "results": [{"key": "rebar", "passed": True},
+                                         {"key": "cover", "value": 23}]}).get_json()
+    assert passed["passed"] is True and passed["results"][1]["deviation"] == 3
+    world.scan(component["code"], "cast", expect=201)
+    world.scan(component["code"], "demould", expect=201)
+    assert world.scan(component["code"], "qc_pass", role="qc_inspector", expect=409)
+    out = world.client("qc_inspector").post(inspections, json={
+        "stage": "post_demould", "results": [{"key": "length", "value": -7}]}).get_json()
+    assert out["passed"] is False and out["ncr_event_id"] is not None
+    detail = world.client("admin").get(f"/api/v1/components/{component['id']}").get_json()
+    assert detail["ncr_open"] is True
+    assert detail["events"][-1]["data"]["category"] == "dimension"
+    assert len(detail["production"]["inspections"]) == 3
+    world.scan(component["code"], "repair", role="qc_inspector", expect=201,
+               data={"record": "ground 2 mm, re-measured"})
+    world.client("qc_inspector").post(inspections, json={
+        "stage": "post_demould", "results": [{"key": "length", "value": 2}]})
+    world.scan(component["code"], "qc_pass", role="qc_inspector", expect=201)
+    rates = world.client("regulator").get("/api/v1/quality").get_json()["inspection_items"]
+    cover = next(r for r in rates if r["item"] == "cover")
+    assert (cover["inspected"], cover["failed"], cover["failure_rate"]) == (2, 1, 0.5)
+    with world.app.app_context():
+        assert check_ledger()[1] == []
+
+
+def test_site_acceptance_is_checked_only_where_the_project_asks_for_it(world):
+    _set_type(world)
+    world.client("qc_inspector").post(
+        f"/api/v1/component-types/{world.ids['type_main']}/checklists", json={
+            "stage": "site_acceptance", "items": [
+                {"key": "surface", "text_en": "Surface", "text_zh": "外观",
+                 "kind": "pass_fail", "category": "surface"}]})
+    free = world.component("delivered")
+    world.scan(free["code"], "accept_delivery", role="site_supervisor", expect=201)
+    from construction.models import Project
+
+    with world.app.app_context():
+        db.session.get(Project, world.ids["project_main"]).site_acceptance_required = True
+        db.session.commit()
+    asked = world.component("delivered")
+    world.scan(asked["code"], "accept_delivery", role="site_supervisor", expect=409)
+    response = world.client("site_supervisor").post(
+        f"/api/v1/components/{asked['id']}/inspections",
+        json={"stage": "site_acceptance", "results": [{"key": "surface", "passed": True}]})
+    assert response.status_code == 201
+    world.scan(asked["code"], "accept_delivery", role="site_supervisor", expect=201)
+
+
+def test_strength_from_load_and_area_is_converted_to_the_standard_cube(world):
+    _set_type(world)
+    pour = _pour(world, [world.component("planned")["id"]])
+    response = world.client("qc_inspector").post(
+        f"/api/v1/pours/{pour['id']}/strength-results", json={
+            "specimen": "S9", "age_days": 28, "tested_at": "2026-12-18T08:00:00+08:00",
+            "load_kn": 350.0, "area_mm2": 10000})
+    assert response.get_json()["strength_mpa"] == 33.2  # 35.0 MPa x 0.95 for a 100 mm cube
+    same = _result(world, pour["id"], 20.0, specimen="S1", expect=201)
+    assert _result(world, pour["id"], 20.0, specimen="S1", expect=200)["id"] == same["id"]
+    assert _result(world, pour["id"], 21.0, specimen="S1", expect=409)
+
+
+def test_the_csv_import_takes_every_row_or_none(world):
+    _set_type(world)
+    pour = _pour(world, [world.component("planned")["id"]])
+    client = world.client("qc_inspector")
+    header = "pour_id,specimen,age_days,tested_at,strength_mpa,laboratory,report_number\n"
+    bad = (header + f"{pour['id']},A,28,2026-12-18T08:00:00+08:00,38.1,Lab,R1\n"
+           f"{pour['id']},B,28,2026-12-18T08:00:00+08:00,,Lab,R1\n"
+           "999999,C,28,2026-12-18T08:00:00+08:00,35,Lab,R1\n")
+    response = client.post("/api/v1/strength-results/import", data=bad,
+                           content_type="text/csv")
+    assert response.status_code == 422
+    assert [e["row"] for e in response.get_json()["errors"]] == [3, 4]
+    assert client.get(f"/api/v1/pours/{pour['id']}/strength-results").get_json() == []
+    good = header + f"{pour['id']},A,28,2026-12-18T08:00:00+08:00,38.1,Lab,R1\n"
+    response = client.post("/api/v1/strength-results/import", data=good,
+                           content_type="text/csv")
+    assert response.status_code == 201 and response.get_json()["imported"] == 1
+    assert world.client("regulator").post("/api/v1/strength-results/import", data=good,
+                                          content_type="text/csv").status_code == 403
+
+
+def test_the_quality_report_judges_strength_by_gb_t_50107(world):
+    _set_type(world)
+    pour = _pour(world, [world.component("planned")["id"]])
+    for index, mpa in enumerate((36.0, 38.5, 34.8)):
+        _result(world, pour["id"], mpa, age=28, specimen=f"G{index}")
+    _result(world, pour["id"], 12.0, age=1, specimen="G9")  # not a 28-day result
+    strength = world.client("regulator").get("/api/v1/quality").get_json()["strength"]
+    assert len(strength) == 1
+    row = strength[0]
+    assert row["concrete_grade"] == "C30" and row["count"] == 3 and row["min_mpa"] == 34.8
+    assert row["method"].startswith("non-statistical") and row["accepted"] is True
+    assert world.client("far_regulator").get("/api/v1/quality").get_json()["strength"] == []
+
+
+@pytest.mark.parametrize("values,grade,accepted,method", [
+    # n < 10: mean >= 1.15 fcuk, min >= 0.95 fcuk (5.2.2)
+    ([34.5, 35.0, 36.0], 30, True, "non-statistical"),
+    ([34.0, 34.0, 34.0], 30, False, "non-statistical"),  # mean 34.0 < 34.5
+    ([70.0, 66.0, 63.0], 60, True, "non-statistical"),  # lambda3 = 1.10 from C60: 66.0
+    ([36.0, 36.0, 28.4], 30, False, "non-statistical"),  # min 28.4 < 28.5
+    # n = 10: mean >= fcuk + 1.15 S (S at least 2.5), min >= 0.90 fcuk (5.1.3)
+    ([33.0] * 10, 30, True, "statistical"),  # 33.0 >= 30 + 1.15 x 2.5 = 32.875
+    ([32.8] * 10, 30, False, "statistical"),
+    ([40.0] * 14 + [25.6], 30, True, "statistical"),  # n = 15: min >= 0.85 x 30 = 25.5
+    ([40.0] * 13 + [26.9], 30, False, "statistical"),  # n = 14: min >= 0.90 x 30 = 27.0
+])
+def test_gb_t_50107_formulas(values, grade, accepted, method):
+    verdict = evaluate_strength(values, grade)
+    assert verdict["method"].startswith(method)
+    assert verdict["accepted"] is accepted
+
+
+def test_the_statistics_floor_the_standard_deviation_at_2_5_mpa():
+    verdict = evaluate_strength([35.0] * 12, 30)
+    assert verdict["standard_deviation_mpa"] == 0.0 and verdict["s_used_mpa"] == 2.5
+    assert verdict["lambda1"] == 1.15 and verdict["lambda2"] == 0.90
+    assert verdict["mean_limit_mpa"] == 32.88
+
+
+def test_the_certificate_is_a_one_page_pdf_for_readers_in_scope(world):
+    _set_type(world, stripping_strength_mpa=15)
+    component = world.component("planned")
+    pour = _pour(world, [component["id"]])
+    _result(world, pour["id"], 20.0)
+    world.scan(component["code"], "cast", expect=201)
+    world.scan(component["code"], "demould", expect=201)
+    world.label(component["id"])
+    response = world.client("regulator").get(
+        f"/api/v1/components/{component['id']}/certificate.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.data.startswith(b"%PDF") and response.data.count(b"/Type /Page\n") <= 1
+    assert world.client("far_regulator").get(
+        f"/api/v1/components/{component['id']}/certificate.pdf").status_code == 404
+
+
+def test_the_exports_list_pours_and_strength_results_in_scope(world):
+    _set_type(world)
+    pour = _pour(world, [world.component("planned")["id"]])
+    _result(world, pour["id"], 31.5, age=28)
+    pours = world.client("regulator").get("/api/v1/exports/pours.csv").get_data(as_text=True)
+    lines = pours.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("pour_id,project,manufacturer,mould,cast_at")
+    assert lines[1].startswith(f"{pour['id']},P-MAIN,Maker,M-01,2026-11-20T00:00:00")
+    assert lines[1].endswith(",steam,1")
+    results = world.client("regulator").get("/api/v1/exports/strength-results.csv")
+    row = results.get_data(as_text=True).splitlines()[1].split(",")
+    assert row[7:11] == ["S1", "28", "2026-11-21T00:00:00+00:00", "31.5"]
+    far = world.client("far_regulator").get("/api/v1/exports/pours.csv").get_data(as_text=True)
+    assert len(far.splitlines()) == 1
