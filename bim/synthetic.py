@@ -22,8 +22,12 @@ class Piece:
 
 
 def build_model(pieces: list[Piece], schema: str = "IFC4", storeys: int = 1,
-                storey_height_mm: float = 3000.0) -> ifcopenshell.file:
-    """Return a model in millimetres and kilograms: one building, its storeys and the pieces."""
+                storey_height_mm: float = 3000.0,
+                project_global_id: str | None = None) -> ifcopenshell.file:
+    """Return a model in millimetres and kilograms: one building, its storeys and the pieces.
+
+    Versions of one model keep their IfcProject's GlobalId (`project_global_id`).
+    """
     model = ifcopenshell.file(schema=schema)
     new = model.create_entity
     organization = new("IfcOrganization", Name="PrefabTrace")
@@ -47,7 +51,7 @@ def build_model(pieces: list[Piece], schema: str = "IFC4", storeys: int = 1,
         return new(cls, GlobalId=attributes.pop("GlobalId", None) or ifcopenshell.guid.new(),
                    OwnerHistory=owner, **attributes)
 
-    project = root("IfcProject", Name="Synthetic", UnitsInContext=units,
+    project = root("IfcProject", GlobalId=project_global_id, Name="Synthetic", UnitsInContext=units,
                    RepresentationContexts=[context])
     site = root("IfcSite", Name="Site", CompositionType="ELEMENT")
     building = root("IfcBuilding", Name="B1", CompositionType="ELEMENT")

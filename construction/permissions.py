@@ -77,12 +77,14 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "report.read": EVERYONE,
     "export.read": EVERYONE,
     "ledger.read": EVERYONE,
+    "model.read": EVERYONE,  # import status and the as-built model (a regulator's CIM reads it)
     "webhook.manage": EVERYONE,  # one's own subscriptions, to what one may read
     # Planning projects and their components.
     "project.create": MANAGERS,
     "project.change": MANAGERS,
     "project.move_region": frozenset({"admin"}),  # the region decides who oversees it
     "component.change": MANAGERS,
+    "model.import": MANAGERS,
     # Recording what happens to components (each action's roles: lifecycle.ACTIONS).
     "scan.record": CAPTURING,
     "label.decode": STAFF,  # regulators read records, not photos of labels
@@ -133,6 +135,7 @@ _PHRASES = {
     "photo.reanalyse": "reanalyse photos", "alert.close": "close alerts",
     "ledger.checkpoint": "ask for checkpoints: only admins and regulators do",
     "page.dashboard": "open the dashboard",
+    "model.read": "read building models", "model.import": "import building models",
 }
 
 
