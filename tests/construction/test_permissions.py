@@ -16,6 +16,7 @@ Admins operate the platform and see every tenant: for them both tenants are thei
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import uuid
@@ -27,6 +28,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from bim.synthetic import build_model, precast_pieces
 from construction import lifecycle
 from construction.extensions import db
 from construction.models import (
@@ -144,6 +146,11 @@ def _jpeg(seed: int) -> bytes:
     return buffer.getvalue()
 
 
+@functools.cache
+def _model_file() -> bytes:
+    return build_model(precast_pieces(3, storeys=1)).to_string().encode()
+
+
 def _build_tenant(world, key: str, users: dict[str, str]) -> Tenant:
     app = world.app
     tenant = Tenant(key)
@@ -164,6 +171,10 @@ def _build_tenant(world, key: str, users: dict[str, str]) -> Tenant:
         content_type="multipart/form-data")
     assert uploaded.status_code in (200, 201, 202), uploaded.get_json()
     tenant.ids["photo_id"] = uploaded.get_json()["items"][0]["id"]
+    imported = admin.post(f"/api/v1/projects/{tenant.ids['project_id']}/models", data={
+        "file": (io.BytesIO(_model_file()), f"{key}.ifc")}, content_type="multipart/form-data")
+    assert imported.status_code in (200, 202), imported.get_json()
+    tenant.ids["model_id"] = imported.get_json()["id"]
     with app.app_context():
         for role, user_name in users.items():
             user = db.session.scalar(select(User).where(User.name == user_name))
@@ -269,6 +280,8 @@ def _body(endpoint: str, method: str, target: Tenant, role: str) -> dict:
             "image": (io.BytesIO(_jpeg(hash(token) % 1000)), "p.jpg")},
             "content_type": "multipart/form-data"},
         ("photos.PhotoReanalyse", "POST"): {},
+        ("models.ProjectModels", "POST"): {"data": {
+            "file": (io.BytesIO(_model_file()), "m.ifc")}, "content_type": "multipart/form-data"},
         ("photos.FindingDecision", "POST"): {"json": {"note": "matrix"}},
         ("projects.Projects", "POST"): {"json": {"code": f"P-{token[:8]}", "name": "Matrix",
                                                  "region_code": "330106"}},
