@@ -610,7 +610,8 @@ def demo_tokens() -> None:
 
 def init_commands(app: Flask) -> None:
     """Register the command groups."""
+    from construction.cli_bim import bim
     from construction.cli_webhooks import webhooks
 
-    for group in (users, ledger, labels, photos, webhooks, audit, bench, demo):
+    for group in (users, ledger, labels, photos, webhooks, audit, bench, demo, bim):
         app.cli.add_command(group)

@@ -103,6 +103,9 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "PHOTO_DUPLICATE_DAYS": int(env.get("PHOTO_DUPLICATE_DAYS", "90")),
         "PHOTO_DUPLICATE_POOL": int(env.get("PHOTO_DUPLICATE_POOL", "20000")),
         "PHOTO_JOB_TIMEOUT": int(env.get("PHOTO_JOB_TIMEOUT", "300")),
+        # An IFC upload may be larger than other requests; its import runs as a job.
+        "MODEL_MAX_BYTES": int(env.get("MODEL_MAX_BYTES", str(512 * 1024 * 1024))),
+        "MODEL_JOB_TIMEOUT": int(env.get("MODEL_JOB_TIMEOUT", "1800")),
         # Pixels one upload request may decode in all (each photo is decoded whole), and
         # seconds it may spend on checks with JOBS=inline before handing the rest over:
         # both well inside the web server's worker timeout.

@@ -45,6 +45,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "in-use": (409, "The resource is still in use", "资源仍在使用中"),
     "import-failed": (422, "The import has errors; nothing was imported",
                       "导入有错误，未导入任何数据"),
+    "model-invalid": (422, "The model cannot be imported", "无法导入该模型"),
     "payload-too-large": (413, "The request is too large", "请求过大"),
     "method-not-allowed": (405, "Method not allowed", "不允许的方法"),
     "unsupported-media-type": (415, "Unsupported media type", "不支持的媒体类型"),

@@ -1,4 +1,4 @@
-"""Running photo checks: a registry of job back ends keyed by the JOBS setting.
+"""Running photo checks and model imports: a registry of job back ends keyed by the JOBS setting.
 
 `inline` (the default) runs the checks in the request that uploaded the
 photo, before it answers, for at most PHOTO_INLINE_BUDGET_S seconds: photos
@@ -17,15 +17,41 @@ from collections.abc import Iterable
 from flask import Flask, current_app, has_app_context, has_request_context
 
 
+def _in_app(function, *args) -> None:
+    if not has_app_context():
+        # The app is built by `flask photos worker`; a bare `rq worker` has none.
+        raise RuntimeError("jobs run in `flask --app app photos worker`")
+    function(*args)
+
+
 def run_analysis(photo_id: int, checks: list[str] | None = None) -> None:
     """Run a photo's checks (what an RQ worker executes, inside `flask photos worker`)."""
     # Imported here: the photo service queues its jobs through this module.
     from construction.services.photos import analyse_photo
 
-    if not has_app_context():
-        # The app is built by `flask photos worker`; a bare `rq worker` has none.
-        raise RuntimeError("photo jobs run in `flask --app app photos worker`")
-    analyse_photo(photo_id, checks)
+    _in_app(analyse_photo, photo_id, checks)
+
+
+def run_model_import(model_id: int) -> None:
+    """Import an IFC model (what an RQ worker executes)."""
+    from construction.services.models import import_model
+
+    _in_app(import_model, model_id)
+
+
+def enqueue_model_import(model_id: int) -> None:
+    """Have a model's import run by the configured back end (parsed there, never in a view)."""
+    app = current_app._get_current_object()
+    name = app.config["JOBS"]
+    if name not in BACKENDS:
+        raise RuntimeError(f"JOBS is one of {', '.join(BACKENDS)}, not {name!r}")
+    if name == "inline":
+        run_model_import(model_id)
+        return
+    # The photo workers serve the queue: a model import is one more kind of job.
+    redis_queue(app).enqueue(run_model_import, model_id,
+                             job_timeout=app.config["MODEL_JOB_TIMEOUT"],
+                             failure_ttl=7 * 86400, description=f"model {model_id} import")
 
 
 def _inline(app: Flask, photo_ids: list[int], checks: list[str] | None) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -268,12 +269,71 @@ class Component(db.Model):
     damaged: Mapped[bool] = mapped_column(Boolean, default=False)
     ncr_open: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # What the building model says of the piece (set by IFC imports).
+    ifc_class: Mapped[str | None] = mapped_column(String(60))
+    weight_kg: Mapped[float | None] = mapped_column(Numeric(10, 1, asdecimal=False))
+    volume_m3: Mapped[float | None] = mapped_column(Numeric(12, 4, asdecimal=False))
+    grid_code: Mapped[str | None] = mapped_column(String(40))
+    # The model that first brought the piece in: re-imports of that model diff against it.
+    bim_model_id: Mapped[int | None] = mapped_column(ForeignKey("bim_model.id"), index=True)
+    # Gone from the latest import of its model; kept, with its history.
+    removed_from_model: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                     server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     project: Mapped[Project] = relationship()
     component_type: Mapped[ComponentType] = relationship()
     storey: Mapped[Storey | None] = relationship()
+
+
+class BimModel(db.Model):
+    """An imported IFC model: the file (by content hash), its import job and the diff it made."""
+
+    __tablename__ = "bim_model"
+    __table_args__ = (Index("ix_bim_model_project_id_content_hash", "project_id",
+                            "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Indexed by (project_id, content_hash), whose first column it is.
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the uploaded file
+    storage_key: Mapped[str] = mapped_column(String(120))
+    original_name: Mapped[str] = mapped_column(String(200), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    schema: Mapped[str] = mapped_column(String(20), default="")
+    authoring_application: Mapped[str] = mapped_column(String(200), default="")
+    ifc_project_global_id: Mapped[str | None] = mapped_column(String(22))
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    classes: Mapped[list | None] = mapped_column(JSON(none_as_null=True))  # None: the defaults
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # running, done, failed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_reasons: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    storeys: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    differences: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    uploaded_by_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ComponentChange(db.Model):
+    """A change an IFC import made to a component's plan: which fields, from what, to what."""
+
+    __tablename__ = "component_change"
+    __table_args__ = (Index("ix_component_change_component_id_id", "component_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Indexed by (component_id, id), whose first column it is.
+    component_id: Mapped[int] = mapped_column(ForeignKey("component.id"))
+    bim_model_id: Mapped[int] = mapped_column(ForeignKey("bim_model.id"), index=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)  # field -> [before, after]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Event(db.Model):

@@ -77,6 +77,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "report.read": EVERYONE,
     "export.read": EVERYONE,
     "ledger.read": EVERYONE,
+    "model.read": EVERYONE,  # import status and the as-built model (a regulator's CIM reads it)
     "webhook.manage": EVERYONE,  # one's own subscriptions, to what one may read
     "webhook.checkpoints": frozenset({"admin", "regulator"}),  # the ledger's checkpoints
     # Planning projects and their components.
@@ -84,6 +85,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "project.change": MANAGERS,
     "project.move_region": frozenset({"admin"}),  # the region decides who oversees it
     "component.change": MANAGERS,
+    "model.import": MANAGERS,
     # Recording what happens to components (each action's roles: lifecycle.ACTIONS).
     "scan.record": CAPTURING,
     "label.decode": STAFF,  # regulators read records, not photos of labels
@@ -149,6 +151,7 @@ _PHRASES = {
     "pour.record": "record pours", "strength.record": "record strength results",
     "checklist.manage": "manage checklists", "inspection.record": "record inspections",
     "gate.override": "override gates: only QC inspectors do",
+    "model.read": "read building models", "model.import": "import building models",
 }
 
 

@@ -366,6 +366,12 @@ class ComponentSchema(Changeable):
                            validate=pattern(r"[!-~]{1,20}"))
     ifc_global_id = fields.String(allow_none=True, validate=pattern(r"[0-3][0-9A-Za-z_$]{21}"))
     pour_id = fields.Integer(dump_only=True, allow_none=True)
+    ifc_class = fields.String(dump_only=True, allow_none=True)
+    weight_kg = fields.Float(dump_only=True, allow_none=True)
+    volume_m3 = fields.Float(dump_only=True, allow_none=True)
+    grid_code = fields.String(dump_only=True, allow_none=True)
+    bim_model_id = fields.Integer(dump_only=True, allow_none=True)
+    removed_from_model = fields.Boolean(dump_only=True)
     state = fields.String(dump_only=True)
     on_hold = fields.Boolean(dump_only=True)
     damaged = fields.Boolean(dump_only=True)
@@ -404,6 +410,54 @@ class ComponentQueryArgs(PageArgs):
     code = text(500, metadata={"description": "What a scanner read: a short code (any case, "
                                "with dashes), an internal id, or a label URL; exact match"})
     updated_since = moment()
+    ifc_global_id = fields.String(validate=pattern(r"[0-3][0-9A-Za-z_$]{21}"), metadata={
+        "description": "The element's IFC GlobalId (the building model's key)"})
+    removed_from_model = fields.Boolean(metadata={
+        "description": "Components gone from the latest import of their model (or not)"})
+
+
+class ModelImportArgs(Schema):
+    dry_run = fields.Boolean(load_default=False, metadata={
+        "description": "Report the counts and the first differences without writing"})
+    classes = text(500, metadata={
+        "description": "Comma-separated IFC classes to import (default: assemblies, walls, "
+                       "slabs, beams, columns, stairs, members, plates, footings, proxies)"})
+
+
+class ModelSchema(Schema):
+    id = fields.Integer()
+    project_id = fields.Integer()
+    original_name = fields.String()
+    size_bytes = fields.Integer()
+    content_hash = fields.String()
+    schema = fields.String(metadata={"description": "IFC2X3, IFC4 or IFC4X3"})
+    authoring_application = fields.String()
+    ifc_project_global_id = fields.String(allow_none=True)
+    dry_run = fields.Boolean()
+    classes = fields.List(fields.String(), allow_none=True)
+    status = fields.String(metadata={"description": "pending, running, done or failed"})
+    reason = fields.String(metadata={"description": "Why the import failed"})
+    added = fields.Integer()
+    changed = fields.Integer()
+    unchanged = fields.Integer()
+    removed = fields.Integer(metadata={"description": "Marked removed_from_model"})
+    skipped = fields.Integer()
+    skipped_reasons = fields.List(fields.Dict(), allow_none=True, metadata={
+        "description": "Why elements were skipped: reason (part_of_element, cast_in_place, "
+                       "class_not_imported), ifc_class, count"})
+    storeys = fields.List(fields.Dict(), allow_none=True)
+    differences = fields.List(fields.Dict(), allow_none=True, metadata={
+        "description": "The first differences: added, changed (fields: [before, after]), "
+                       "removed"})
+    uploaded_by_user_id = fields.Integer()
+    created_at = fields.AwareDateTime()
+    started_at = fields.AwareDateTime(allow_none=True)
+    finished_at = fields.AwareDateTime(allow_none=True)
+    as_built_url = fields.String()
+
+
+class ModelListSchema(Schema):
+    items = fields.List(fields.Nested(ModelSchema))
 
 
 class ImportResultSchema(Schema):

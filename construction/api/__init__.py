@@ -33,6 +33,7 @@ def register_api(app: Flask) -> None:
         health,
         labels,
         ledger,
+        models,
         photos,
         pours,
         projects,
@@ -42,7 +43,7 @@ def register_api(app: Flask) -> None:
     )
 
     for module in (scans, components, projects, labels, alerts, decode, photos, epcis,
-                   webhooks, ledger, reports, audit, pours):
+                   webhooks, ledger, reports, audit, pours, models):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     api.register_blueprint(ledger.public)

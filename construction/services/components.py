@@ -46,6 +46,8 @@ class ComponentFilters:
     q: str | None = None
     code: str | None = None
     updated_since: datetime | None = None
+    ifc_global_id: str | None = None
+    removed_from_model: bool | None = None
 
 
 def visible_component(principal: Principal, component_id: int) -> Component | None:
@@ -69,7 +71,9 @@ def list_components(principal: Principal, filters: ComponentFilters, page: int,
     for column, value in ((Component.project_id, filters.project_id),
                           (Component.storey_id, filters.storey_id),
                           (Component.component_type_id, filters.component_type_id),
-                          (Component.state, filters.state), (Component.mark, filters.mark)):
+                          (Component.state, filters.state), (Component.mark, filters.mark),
+                          (Component.ifc_global_id, filters.ifc_global_id),
+                          (Component.removed_from_model, filters.removed_from_model)):
         if value is not None:
             query = query.where(column == value)
     if filters.building_id is not None:

@@ -43,6 +43,12 @@ def _state_move(deltas: Counter, project_id, storey_id, type_id, state, delta: i
     deltas[project_key(project_id, type_id, state)] += delta
 
 
+def count_state_move(deltas: Counter, project_id: int, storey_id: int | None, type_id: int,
+                     state: str, delta: int) -> None:
+    """Add `delta` components in a state at a place to the deltas (for bulk writers)."""
+    _state_move(deltas, project_id, storey_id, type_id, state, delta)
+
+
 def day_key(project_id: int, type_id: int, day: date, action: str) -> tuple:
     return ("day", project_id, None, type_id, action, day)
 

@@ -16,6 +16,7 @@ Admins operate the platform and see every tenant: for them both tenants are thei
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -28,6 +29,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from bim.synthetic import build_model, precast_pieces
 from construction import lifecycle
 from construction.extensions import db
 from construction.models import (
@@ -154,6 +156,11 @@ def _jpeg(seed: int) -> bytes:
 MATRIX_ITEM = {"key": "surface", "text_en": "Surface", "text_zh": "外观", "kind": "pass_fail"}
 
 
+@functools.cache
+def _model_file() -> bytes:
+    return build_model(precast_pieces(3, storeys=1)).to_string().encode()
+
+
 def _build_tenant(world, key: str, users: dict[str, str]) -> Tenant:
     app = world.app
     tenant = Tenant(key)
@@ -186,6 +193,10 @@ def _build_tenant(world, key: str, users: dict[str, str]) -> Tenant:
         "component_ids": [planned["id"]]})
     assert poured.status_code == 201, poured.get_json()
     tenant.ids["pour_id"] = poured.get_json()["id"]
+    imported = admin.post(f"/api/v1/projects/{tenant.ids['project_id']}/models", data={
+        "file": (io.BytesIO(_model_file()), f"{key}.ifc")}, content_type="multipart/form-data")
+    assert imported.status_code in (200, 202), imported.get_json()
+    tenant.ids["model_id"] = imported.get_json()["id"]
     with app.app_context():
         for role, user_name in users.items():
             user = db.session.scalar(select(User).where(User.name == user_name))
@@ -309,6 +320,8 @@ def _body(endpoint: str, method: str, target: Tenant, role: str) -> dict:
             "stage": "pre_delivery", "results": [{"key": "surface", "passed": True}]}},
         ("pours.GateOverrides", "POST"): {"json": {"gate": "delivery_strength",
                                                    "reason": "matrix"}},
+        ("models.ProjectModels", "POST"): {"data": {
+            "file": (io.BytesIO(_model_file()), "m.ifc")}, "content_type": "multipart/form-data"},
         ("photos.FindingDecision", "POST"): {"json": {"note": "matrix"}},
         ("projects.Projects", "POST"): {"json": {"code": f"P-{token[:8]}", "name": "Matrix",
                                                  "region_code": "330106"}},

@@ -1,0 +1,1 @@
+"""Building models (IFC): read elements into plain records, write state back (IfcOpenShell)."""

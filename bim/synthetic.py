@@ -1,0 +1,94 @@
+"""Build synthetic IFC models of precast pieces (for tests, the demo and benchmarks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ifcopenshell
+import ifcopenshell.guid
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One element to put in a synthetic model."""
+
+    mark: str
+    storey: int = 0
+    ifc_class: str = "IfcElementAssembly"
+    weight_kg: float | None = None
+    casting: str | None = None  # e.g. INSITU: the model says it is cast in place
+    global_id: str | None = None
+    parts: int = 1  # for assemblies: beams aggregated into it
+
+
+def build_model(pieces: list[Piece], schema: str = "IFC4", storeys: int = 1,
+                storey_height_mm: float = 3000.0,
+                project_global_id: str | None = None) -> ifcopenshell.file:
+    """Return a model in millimetres and kilograms: one building, its storeys and the pieces.
+
+    Versions of one model keep their IfcProject's GlobalId (`project_global_id`).
+    """
+    model = ifcopenshell.file(schema=schema)
+    new = model.create_entity
+    organization = new("IfcOrganization", Name="PrefabTrace")
+    application = new("IfcApplication", ApplicationDeveloper=organization, Version="1",
+                      ApplicationFullName="PrefabTrace synthetic",
+                      ApplicationIdentifier="prefabtrace")
+    owner = new("IfcOwnerHistory", OwningUser=new(
+        "IfcPersonAndOrganization", ThePerson=new("IfcPerson", FamilyName="Builder"),
+        TheOrganization=organization), OwningApplication=application,
+        ChangeAction="ADDED", CreationDate=0)
+    units = new("IfcUnitAssignment", Units=[
+        new("IfcSIUnit", UnitType="LENGTHUNIT", Prefix="MILLI", Name="METRE"),
+        new("IfcSIUnit", UnitType="MASSUNIT", Prefix="KILO", Name="GRAM"),
+        new("IfcSIUnit", UnitType="VOLUMEUNIT", Name="CUBIC_METRE")])
+    context = new("IfcGeometricRepresentationContext", ContextType="Model",
+                  CoordinateSpaceDimension=3, Precision=1e-5,
+                  WorldCoordinateSystem=new("IfcAxis2Placement3D", Location=new(
+                      "IfcCartesianPoint", Coordinates=(0.0, 0.0, 0.0))))
+
+    def root(cls: str, **attributes):
+        return new(cls, GlobalId=attributes.pop("GlobalId", None) or ifcopenshell.guid.new(),
+                   OwnerHistory=owner, **attributes)
+
+    project = root("IfcProject", GlobalId=project_global_id, Name="Synthetic", UnitsInContext=units,
+                   RepresentationContexts=[context])
+    site = root("IfcSite", Name="Site", CompositionType="ELEMENT")
+    building = root("IfcBuilding", Name="B1", CompositionType="ELEMENT")
+    levels = [root("IfcBuildingStorey", Name=f"F{index + 1}", CompositionType="ELEMENT",
+                   Elevation=index * storey_height_mm) for index in range(storeys)]
+    root("IfcRelAggregates", RelatingObject=project, RelatedObjects=[site])
+    root("IfcRelAggregates", RelatingObject=site, RelatedObjects=[building])
+    root("IfcRelAggregates", RelatingObject=building, RelatedObjects=levels)
+    contained: dict[int, list] = {index: [] for index in range(storeys)}
+    for piece in pieces:
+        element = root(piece.ifc_class, GlobalId=piece.global_id, Name=piece.mark.split("/")[0],
+                       Tag=piece.mark)
+        contained[piece.storey].append(element)
+        values = [new("IfcPropertySingleValue", Name="Assembly/Cast unit Mark",
+                      NominalValue=new("IfcLabel", piece.mark))]
+        if piece.weight_kg is not None:
+            values.append(new("IfcPropertySingleValue", Name="Assembly/Cast unit weight",
+                              NominalValue=new("IfcMassMeasure", float(piece.weight_kg))))
+        if piece.casting is not None:
+            values.append(new("IfcPropertySingleValue", Name="CastingMethod",
+                              NominalValue=new("IfcLabel", piece.casting)))
+        root("IfcRelDefinesByProperties", RelatedObjects=[element],
+             RelatingPropertyDefinition=root("IfcPropertySet", Name="Tekla Assembly",
+                                             HasProperties=values))
+        if piece.ifc_class == "IfcElementAssembly" and piece.parts:
+            parts = [root("IfcBeam", Name="part") for _ in range(piece.parts)]
+            root("IfcRelAggregates", RelatingObject=element, RelatedObjects=parts)
+    for index, elements in contained.items():
+        if elements:
+            root("IfcRelContainedInSpatialStructure", RelatingStructure=levels[index],
+                 RelatedElements=elements)
+    return model
+
+
+def precast_pieces(count: int, storeys: int = 10) -> list[Piece]:
+    """Return `count` cast units over the storeys, marks repeating as in a real plant's model."""
+    return [Piece(mark=f"W/{index % 400 + 1}", storey=index % storeys,
+                  weight_kg=1000.0 + index % 50 * 100,
+                  global_id=ifcopenshell.guid.compress(f"{index + 1:032x}"))
+            for index in range(count)]

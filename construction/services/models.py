@@ -1,0 +1,364 @@
+"""IFC models: accept a file, import it as components (a diff), export the as-built model.
+
+An upload is checked cheaply (extension, size, header, end of file) and stored
+by content hash before the 202 answer; the parsing runs as a job (inline or RQ).
+An import is one transaction written in batches: new elements are inserted,
+changed ones updated with a recorded change, elements gone from the model are
+marked `removed_from_model` (never deleted), and the same file sent again to the
+same project is the same model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import bindparam, insert, select, update
+
+from bim.as_built import TRACE_PROPERTIES, write_as_built
+from bim.model import (
+    ElementRecord,
+    ModelInvalid,
+    ModelReading,
+    check_classes,
+    read_model,
+    sniff,
+    unpack,
+)
+from construction.errors import ApiProblem
+from construction.extensions import db
+from construction.models import (
+    BimModel,
+    Building,
+    Component,
+    ComponentChange,
+    ComponentType,
+    Event,
+    Storey,
+)
+from construction.permissions import Principal, project_in_scope, readable_or_404, require
+from construction.services.labels import identity_of
+from construction.services.progress import bump, count_state_move
+from construction.storage import storage
+from labels.codes import new_code
+
+EXTENSIONS = {".ifc": "application/x-step", ".ifczip": "application/zip"}
+# Fields an import sets from the model, compared to tell changed from unchanged.
+MODEL_FIELDS = ("mark", "component_type_id", "storey_id", "install_sequence", "weight_kg",
+                "volume_m3", "grid_code", "ifc_class")
+DIFFERENCES_SHOWN = 20
+
+
+def _invalid(reason: str, status: int | None = None, **extra) -> ApiProblem:
+    return ApiProblem("model-invalid", reason, status, reason=reason, **extra)
+
+
+def submit_model(principal: Principal, project_id: int, name: str, data: bytes,
+                 dry_run: bool = False, classes: list[str] | None = None) -> tuple[BimModel, bool]:
+    """Check and store an uploaded model for import; return it and whether it is new."""
+    require(principal, "model.import")
+    if not project_in_scope(principal, project_id, write=True):
+        raise ApiProblem("not-found", f"no project {project_id} you manage")
+    extension = next((e for e in EXTENSIONS if name.lower().endswith(e)), None)
+    if extension is None:
+        raise _invalid(f"{name}: send an .ifc or .ifczip file")
+    limit = current_app.config["MODEL_MAX_BYTES"]
+    if len(data) > limit:
+        raise _invalid(f"{name}: larger than {limit:,} bytes", 413)
+    try:
+        schema = sniff(unpack(name, data))
+        classes = check_classes(schema, classes) if classes else None
+    except ModelInvalid as error:
+        raise _invalid(f"{name}: {error}") from error
+    digest = hashlib.sha256(data).hexdigest()
+    if not dry_run:
+        # A retried upload, or the same file again: the same model, nothing changes.
+        for existing in db.session.scalars(select(BimModel).where(
+                BimModel.project_id == project_id, BimModel.content_hash == digest,
+                BimModel.dry_run.is_(False), BimModel.status != "failed")):
+            if existing.classes == classes:
+                return existing, False
+    key = f"models/{digest[:2]}/{digest}{extension}"
+    storage().put(key, data, EXTENSIONS[extension])  # the file first: no row without it
+    model = BimModel(project_id=project_id, content_hash=digest, storage_key=key,
+                     original_name=name[:200], size_bytes=len(data), schema=schema,
+                     dry_run=dry_run, classes=classes, status="pending",
+                     uploaded_by_user_id=principal.user_id)
+    db.session.add(model)
+    db.session.commit()
+    return model, True
+
+
+def model_for_reading(principal: Principal, model_id: int) -> BimModel:
+    """Return a model the principal may read, or raise 404."""
+    return readable_or_404(principal, BimModel, model_id, "model")
+
+
+def list_models(principal: Principal, project_id: int) -> list[BimModel]:
+    """List a project's models, newest first."""
+    if not project_in_scope(principal, project_id):
+        raise ApiProblem("not-found", f"no project {project_id}")
+    return list(db.session.scalars(select(BimModel).where(BimModel.project_id == project_id)
+                                   .order_by(BimModel.id.desc())))
+
+
+# --- the import job ----------------------------------------------------------------------
+
+
+def import_model(model_id: int, progress: Callable[[int, int], None] | None = None) -> BimModel:
+    """Run a model's import (what the job executes); a model already done is left as it is."""
+    model = db.session.get(BimModel, model_id)
+    if model is None:
+        raise LookupError(f"no model {model_id}")
+    if model.status in ("done", "failed"):
+        return model
+    model.status, model.started_at = "running", datetime.now(UTC)
+    db.session.commit()
+    try:
+        reading = read_model(model.original_name, storage().get(model.storage_key),
+                             model.classes, progress)
+        _apply(model, reading)
+        model.status, model.finished_at = "done", datetime.now(UTC)
+        db.session.commit()
+    except ModelInvalid as error:
+        db.session.rollback()
+        _fail(model_id, str(error))
+    except Exception as error:
+        db.session.rollback()
+        current_app.logger.exception("model %s: import failed", model_id)
+        _fail(model_id, f"the import failed: {type(error).__name__}: {error}")
+    return db.session.get(BimModel, model_id)
+
+
+def _fail(model_id: int, reason: str) -> None:
+    model = db.session.get(BimModel, model_id)
+    model.status, model.reason, model.finished_at = "failed", reason[:2000], datetime.now(UTC)
+    db.session.commit()
+
+
+class _Places:
+    """The project's buildings, storeys and component types by name, created when missing."""
+
+    def __init__(self, project_id: int, write: bool):
+        self.project_id, self.write = project_id, write
+        self.buildings = {name: id_ for id_, name in db.session.execute(
+            select(Building.id, Building.name).where(Building.project_id == project_id))}
+        self.storeys = {(building, name): id_ for id_, name, building in db.session.execute(
+            select(Storey.id, Storey.name, Building.name).join(Building)
+            .where(Building.project_id == project_id))}
+        self.types = {name: id_ for id_, name in db.session.execute(
+            select(ComponentType.id, ComponentType.name)
+            .where(ComponentType.project_id == project_id))}
+        self.created: Counter[str] = Counter()
+
+    def storey(self, building: str | None, name: str | None, elevation_m: float | None):
+        if name is None:
+            return None
+        building = building or "Building"
+        if (building, name) not in self.storeys:
+            self.created["storeys"] += 1
+            if not self.write:  # a dry run names what it would create
+                self.storeys[building, name] = ("new storey", building, name)
+                return self.storeys[building, name]
+            if building not in self.buildings:
+                self.created["buildings"] += 1
+                row = Building(project_id=self.project_id, name=building)
+                db.session.add(row)
+                db.session.flush()
+                self.buildings[building] = row.id
+            row = Storey(building_id=self.buildings[building], name=name,
+                         elevation_m=elevation_m or 0.0)
+            db.session.add(row)
+            db.session.flush()
+            self.storeys[building, name] = row.id
+        return self.storeys[building, name]
+
+    def component_type(self, record: ElementRecord):
+        if record.type_name not in self.types:
+            self.created["component_types"] += 1
+            if not self.write:
+                self.types[record.type_name] = ("new type", record.type_name)
+                return self.types[record.type_name]
+            row = ComponentType(project_id=self.project_id, name=record.type_name,
+                                category=record.category, drawing="",
+                                length_mm=_bounded(record.length_mm),
+                                width_mm=_bounded(record.width_mm),
+                                height_mm=_bounded(record.height_mm),
+                                weight_kg=record.weight_kg)
+            db.session.add(row)
+            db.session.flush()
+            self.types[record.type_name] = row.id
+        return self.types[record.type_name]
+
+
+def _bounded(millimetres: int | None) -> int | None:
+    return millimetres if millimetres is not None and 0 < millimetres <= 100_000 else None
+
+
+def _apply(model: BimModel, reading: ModelReading) -> None:
+    """Diff the reading against the project's components and, unless a dry run, write it."""
+    write = not model.dry_run
+    model.schema, model.authoring_application = reading.schema, reading.application
+    model.ifc_project_global_id = reading.project_global_id
+    project_id = model.project_id
+    places = _Places(project_id, write)
+    columns = [Component.id, Component.state, Component.removed_from_model,
+               Component.bim_model_id, Component.ifc_global_id,
+               *[getattr(Component, name) for name in MODEL_FIELDS]]
+    existing = {row.ifc_global_id: row for row in db.session.execute(
+        select(*columns).where(Component.project_id == project_id,
+                               Component.ifc_global_id.is_not(None)))}
+    now = datetime.now(UTC)
+    inserts, updates, changes, differences = [], [], [], []
+    deltas: Counter = Counter()
+    counts = Counter()
+    for record in reading.elements:
+        wanted = {"mark": record.mark, "component_type_id": places.component_type(record),
+                  "storey_id": places.storey(record.building, record.storey,
+                                             record.elevation_m),
+                  "install_sequence": record.install_sequence, "weight_kg": record.weight_kg,
+                  "volume_m3": record.volume_m3, "grid_code": record.grid_code,
+                  "ifc_class": record.ifc_class}
+        row = existing.get(record.global_id)
+        if row is None:
+            counts["added"] += 1
+            _note(differences, record, "added", {})
+            inserts.append({**wanted, "code": new_code(), "project_id": project_id,
+                            "ifc_global_id": record.global_id, "bim_model_id": model.id,
+                            "created_at": now, "updated_at": now})
+            count_state_move(deltas, project_id, wanted["storey_id"], wanted["component_type_id"],
+                        "planned", 1)
+            continue
+        if record.install_sequence is None:  # a model without a sequence keeps ours
+            wanted["install_sequence"] = row.install_sequence
+        diff = {name: [_plain(getattr(row, name)), _plain(value)]
+                for name, value in wanted.items() if getattr(row, name) != value}
+        if row.removed_from_model:
+            diff["removed_from_model"] = [True, False]
+        if not diff:
+            counts["unchanged"] += 1
+            continue
+        counts["changed"] += 1
+        _note(differences, record, "changed", diff)
+        updates.append({**wanted, "b_id": row.id, "removed_from_model": False,
+                        "bim_model_id": row.bim_model_id or model.id, "updated_at": now})
+        changes.append({"component_id": row.id, "changes": diff})
+        count_state_move(deltas, project_id, row.storey_id, row.component_type_id, row.state, -1)
+        count_state_move(deltas, project_id, wanted["storey_id"], wanted["component_type_id"],
+                    row.state, 1)
+    removed = _removed(model, reading, existing)
+    counts["removed"] = len(removed)
+    for row in removed:
+        _note(differences, row, "removed", {"removed_from_model": [False, True]})
+    model.added, model.changed, model.unchanged = counts["added"], counts["changed"], \
+        counts["unchanged"]
+    model.removed, model.skipped = counts["removed"], reading.skipped_count
+    model.skipped_reasons = reading.skipped
+    model.storeys = [{"global_id": s.global_id, "building": s.building, "name": s.name,
+                      "elevation_m": s.elevation_m, "elements": s.elements}
+                     for s in reading.storeys]
+    model.differences = differences
+    if places.created:
+        model.differences = differences + [{"change": "created", **places.created}]
+    if not write:
+        return
+    table = Component.__table__
+    # Executemany, not a query per element; the progress counters move in one upsert.
+    if inserts:
+        db.session.execute(insert(table), inserts)
+    if updates:
+        db.session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+            version=table.c.version + 1), updates)
+    if removed:
+        db.session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+            removed_from_model=True, updated_at=now, version=table.c.version + 1),
+            [{"b_id": row.id} for row in removed])
+        changes.extend({"component_id": row.id, "changes": {"removed_from_model": [False, True]}}
+                       for row in removed)
+    if changes:
+        db.session.execute(insert(ComponentChange.__table__),
+                           [{**change, "bim_model_id": model.id, "created_at": now}
+                            for change in changes])
+    bump(db.session.connection(), deltas)
+
+
+def _removed(model: BimModel, reading: ModelReading, existing: dict) -> list:
+    """Components of earlier imports of the same model (same IfcProject) that it no longer has."""
+    present = {record.global_id for record in reading.elements}
+    same_model = set(db.session.scalars(select(BimModel.id).where(
+        BimModel.project_id == model.project_id, BimModel.dry_run.is_(False),
+        BimModel.ifc_project_global_id == reading.project_global_id)))
+    same_model.add(model.id)
+    return [row for global_id, row in existing.items()
+            if global_id not in present and not row.removed_from_model
+            and row.bim_model_id in same_model]
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _note(differences: list, item, change: str, fields: dict) -> None:
+    if len(differences) < DIFFERENCES_SHOWN:
+        differences.append({"change": change, "global_id": item.global_id
+                            if isinstance(item, ElementRecord) else item.ifc_global_id,
+                            "mark": item.mark, "fields": fields})
+
+
+def model_view(model: BimModel) -> dict[str, Any]:
+    """Return a model as the API shows it."""
+    view = {column.key: getattr(model, column.key) for column in BimModel.__table__.columns
+            if column.key not in ("storage_key", "content_hash")}
+    view["content_hash"] = model.content_hash
+    view["as_built_url"] = f"/api/v1/models/{model.id}/as-built.ifc"
+    return view
+
+
+# --- as built ------------------------------------------------------------------------------
+
+
+_MILESTONES = {"CastAt": "cast", "DeliveredAt": "delivered", "InstalledAt": "installed",
+               "AcceptedAt": "accepted"}
+
+
+def as_built(principal: Principal, model_id: int) -> tuple[BimModel, bytes]:
+    """Return a model with Pset_PrefabTrace on every element that is a tracked component."""
+    model = model_for_reading(principal, model_id)
+    components = db.session.scalars(select(Component).where(
+        Component.project_id == model.project_id, Component.ifc_global_id.is_not(None))).all()
+    by_id = {component.id: component for component in components}
+    times: dict[int, dict[str, datetime]] = {component_id: {} for component_id in by_id}
+    corrected = select(Event.corrects_event_id).where(Event.corrects_event_id.is_not(None))
+    for component_id, to_state, moment in db.session.execute(
+            select(Event.component_id, Event.to_state,
+                   Event.server_time).where(Event.component_id.in_(
+                       select(Component.id).where(Component.project_id == model.project_id,
+                                                  Component.ifc_global_id.is_not(None))),
+                       Event.id.not_in(corrected)).order_by(Event.id)):
+        milestones = times[component_id]
+        milestones["LastEventAt"] = moment
+        for name, state in _MILESTONES.items():
+            if to_state == state and name not in milestones:
+                milestones[name] = moment
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    states = {}
+    for component in components:
+        milestones = times[component.id]
+        states[component.ifc_global_id] = {
+            "Code": component.code, "LabelURL": base + identity_of(component).path(),
+            "State": component.state, "OnHold": component.on_hold,
+            "NCROpen": component.ncr_open,
+            **{name: _iso(milestones.get(name)) for name in TRACE_PROPERTIES[5:]}}
+    try:
+        data = write_as_built(model.original_name, storage().get(model.storage_key), states)
+    except ModelInvalid as error:
+        raise _invalid(str(error)) from error
+    return model, data
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None

@@ -1,0 +1,302 @@
+"""IFC model import (202, job, status, dry run, diff, removed_from_model, bad input), as built."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+
+import ifcopenshell
+import ifcopenshell.util.element as element_util
+import pytest
+from sqlalchemy import func, select
+
+from bim.synthetic import Piece, build_model, precast_pieces
+from construction.extensions import db
+from construction.models import BimModel, Component, ComponentChange, ComponentType, Storey
+from construction.services.progress import recount
+from tests.bim.test_model import corpus_file
+
+PROJECT_GLOBAL_ID = "3" + "P" * 21  # versions of one model keep their IfcProject
+
+
+@pytest.fixture(autouse=True)
+def _files(app, tmp_path):
+    app.config["PHOTO_DIR"] = str(tmp_path / "files")
+
+
+def _ifc(pieces: list[Piece], schema: str = "IFC2X3", storeys: int | None = None) -> bytes:
+    storeys = storeys or max(piece.storey for piece in pieces) + 1
+    return build_model(pieces, schema=schema, storeys=storeys,
+                       project_global_id=PROJECT_GLOBAL_ID).to_string().encode()
+
+
+def _post(world, data: bytes, name: str = "model.ifc", role: str = "project_manager",
+          project: str = "main", query: str = ""):
+    return world.client(role).post(
+        f"/api/v1/projects/{world.ids['project_' + project]}/models{query}",
+        data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+
+
+def _components(app, project_id: int) -> dict[str, Component]:
+    with app.app_context():
+        rows = db.session.scalars(select(Component).where(Component.project_id == project_id))
+        return {c.ifc_global_id: c for c in rows if c.ifc_global_id}
+
+
+def _counters_agree(app) -> bool:
+    from construction.models import ProgressCounter
+
+    with app.app_context():
+        stored = {(c.kind, c.project_id, c.storey_id, c.component_type_id, c.state, c.day):
+                  c.count for c in db.session.scalars(select(ProgressCounter))
+                  if c.count and c.kind in ("state", "pstate")}
+        expected: Counter = Counter()
+        for key, count in recount(db.session).items():
+            _, project_id, _, type_id, state, _ = key
+            expected[key] += count
+            expected["pstate", project_id, None, type_id, state, None] += count
+        return stored == {k: v for k, v in expected.items() if v}
+
+
+def test_the_tekla_model_imports_as_its_cast_units(app, world):
+    path = corpus_file("precast_tekla_carwash.ifc")
+    response = _post(world, path.read_bytes(), path.name)
+    assert response.status_code == 202, response.get_json()
+    location = response.headers["Location"]
+    model = world.client("regulator").get(location).get_json()
+    assert model["status"] == "done" and model["schema"] == "IFC2X3"
+    assert model["authoring_application"].startswith("Tekla Structures")
+    assert (model["added"], model["changed"], model["unchanged"], model["removed"]) == \
+        (944, 0, 0, 0)
+    assert model["skipped"] == 1051 - 944 + 1949 + 26 + 409 + 228 + 24
+    assert [(s["name"], s["elements"]) for s in model["storeys"]] == [("Undefined", 944)]
+    source = ifcopenshell.open(str(path))
+    expected = {a.GlobalId: element_util.get_psets(a)["Tekla Assembly"]
+                for a in source.by_type("IfcElementAssembly") if not a.Decomposes}
+    stored = _components(app, world.ids["project_main"])
+    assert set(stored) == set(expected)
+    for global_id, component in stored.items():
+        tekla = expected[global_id]
+        assert component.mark == tekla["Assembly/Cast unit Mark"]
+        weight = tekla["Assembly/Cast unit weight"]
+        assert component.weight_kg == (round(weight, 1) if weight > 0 else None)
+        assert component.ifc_class == "IfcElementAssembly" and component.state == "planned"
+        assert component.bim_model_id == model["id"]
+    assert Counter(c.mark for c in stored.values())["Z/9"] > 1
+    assert _counters_agree(app)
+    # The same file again is the same model: nothing changes.
+    with app.app_context():
+        before = db.session.execute(select(func.max(Component.updated_at),
+                                           func.count(Component.id))).one()
+    again = _post(world, path.read_bytes(), path.name)
+    assert again.status_code == 200 and again.headers["Location"] == location
+    with app.app_context():
+        assert db.session.execute(select(func.max(Component.updated_at),
+                                         func.count(Component.id))).one() == before
+        assert db.session.scalar(select(func.count(BimModel.id))) == 1
+
+
+def test_a_reimport_is_a_diff_and_never_deletes(app, world):
+    pieces = precast_pieces(30, storeys=3)
+    first = _post(world, _ifc(pieces)).get_json()
+    assert (first["added"], first["status"]) == (30, "done")
+    stored = _components(app, world.ids["project_main"])
+    gone_with_history = stored[pieces[0].global_id]
+    world.scan(gone_with_history.code, "cast", expect=201)
+    changed = Piece(pieces[5].mark, storey=pieces[5].storey, weight_kg=9999.0,
+                    global_id=pieces[5].global_id)
+    new = Piece("N/1", storey=2, weight_kg=500.0, global_id="1" + "N" * 21)
+    second_pieces = [changed if p is pieces[5] else p for p in pieces[2:]] + [new]
+    response = _post(world, _ifc(second_pieces))
+    second = response.get_json()
+    assert response.status_code == 202 and second["status"] == "done"
+    assert (second["added"], second["changed"], second["unchanged"], second["removed"]) == \
+        (1, 1, 27, 2)
+    differences = {d.get("global_id"): d for d in second["differences"]}
+    assert differences[changed.global_id]["fields"] == {"weight_kg": [1500.0, 9999.0]}
+    assert differences[new.global_id]["change"] == "added"
+    after = _components(app, world.ids["project_main"])
+    assert len(after) == 31  # nothing deleted
+    assert after[pieces[0].global_id].removed_from_model is True
+    assert after[pieces[0].global_id].state == "cast"  # its history stays
+    assert after[pieces[1].global_id].removed_from_model is True
+    assert after[changed.global_id].weight_kg == 9999.0
+    assert after[changed.global_id].code == stored[changed.global_id].code  # same identity
+    with app.app_context():
+        recorded = db.session.scalars(select(ComponentChange).where(
+            ComponentChange.component_id == after[changed.global_id].id)).all()
+        assert [r.changes for r in recorded] == [{"weight_kg": [1500.0, 9999.0]}]
+    listed = world.client("regulator").get(
+        f"/api/v1/components?project_id={world.ids['project_main']}&removed_from_model=true"
+    ).get_json()
+    assert {c["ifc_global_id"] for c in listed["items"]} == {pieces[0].global_id,
+                                                             pieces[1].global_id}
+    # Back in the model: back from removed, a change like any other.
+    third = _post(world, _ifc(pieces)).get_json()
+    assert (third["added"], third["changed"], third["removed"]) == (0, 3, 1)
+    assert _components(app, world.ids["project_main"])[pieces[0].global_id] \
+        .removed_from_model is False
+    assert _counters_agree(app)
+
+
+def test_a_dry_run_reports_and_writes_nothing(app, world):
+    response = _post(world, _ifc(precast_pieces(12, storeys=2), storeys=2),
+                     query="?dry_run=true")
+    model = response.get_json()
+    assert response.status_code == 202 and model["dry_run"] is True
+    assert (model["status"], model["added"]) == ("done", 12)
+    assert model["differences"][0]["change"] == "added"
+    assert {"change": "created", "component_types": 1, "storeys": 2} in model["differences"]
+    assert _components(app, world.ids["project_main"]) == {}
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Storey.id))) == 2  # the world's only
+        assert db.session.scalar(select(func.count(ComponentType.id))) == 2
+
+
+def test_storeys_buildings_and_types_are_created_once(app, world):
+    _post(world, _ifc(precast_pieces(20, storeys=4), storeys=4))
+    with app.app_context():
+        names = db.session.scalars(select(Storey.name).order_by(Storey.elevation_m,
+                                                                 Storey.name)).all()
+        assert [n for n in names if n.startswith("F")] == ["F1", "F2", "F3", "F4"]
+    stored = _components(app, world.ids["project_main"])
+    assert len({c.storey_id for c in stored.values()}) == 4
+
+
+def test_classes_can_be_narrowed_per_import(app, world):
+    path = corpus_file("duplex.ifc")
+    model = _post(world, path.read_bytes(), path.name, query="?classes=IfcSlab,IfcStair").get_json()
+    assert model["classes"] == ["IfcSlab", "IfcStair"] and model["added"] == 23
+    refused = _post(world, path.read_bytes(), path.name, query="?classes=IfcNoSuch")
+    assert refused.status_code == 422 and refused.get_json()["type"].endswith("model-invalid")
+
+
+@pytest.mark.parametrize("name", ["revit_example.ifc", "duplex.ifc", "ifcopenhouse_ifc4.ifc"])
+def test_every_corpus_model_imports(app, world, name):
+    path = corpus_file(name)
+    model = _post(world, path.read_bytes(), name).get_json()
+    assert model["status"] == "done" and model["added"] > 0
+    stored = _components(app, world.ids["project_main"])
+    assert len(stored) == model["added"]
+    assert {s["name"] for s in model["storeys"]} <= {
+        s for (s,) in _storey_names(app)}
+
+
+def _storey_names(app):
+    with app.app_context():
+        return db.session.execute(select(Storey.name)).all()
+
+
+def _truncated() -> bytes:
+    data = _ifc(precast_pieces(5))
+    return data[: len(data) // 2]
+
+
+def _duplicated() -> bytes:
+    model = build_model(precast_pieces(3, storeys=1))
+    assemblies = model.by_type("IfcElementAssembly")
+    assemblies[1].GlobalId = assemblies[0].GlobalId
+    return model.to_string().encode()
+
+
+@pytest.mark.parametrize(("make", "name", "status", "reason"), [
+    (lambda: b"just text", "model.ifc", 422, "not an IFC file"),
+    (lambda: _ifc(precast_pieces(2)), "model.txt", 422, ".ifc or .ifczip"),
+    (_truncated, "model.ifc", 422, "truncated"),
+    (lambda: _ifc(precast_pieces(2)).replace(b"IFC2X3", b"IFC2X2", 1), "model.ifc", 422,
+     "not supported"),
+    (_duplicated, "model.ifc", 422, "more than once"),
+    (lambda: b"PK\x03\x04broken", "model.ifczip", 422, "ifczip"),
+])
+def test_bad_input_is_model_invalid_and_writes_nothing(app, world, make, name, status, reason):
+    response = _post(world, make(), name)
+    problem = response.get_json()
+    assert response.status_code == status, problem
+    assert response.mimetype == "application/problem+json"
+    assert problem["type"].endswith("/model-invalid") and reason in problem["reason"]
+    assert _components(app, world.ids["project_main"]) == {}
+
+
+def test_a_file_over_the_limit_is_refused(app, world):
+    app.config["MODEL_MAX_BYTES"] = 1000
+    response = _post(world, _ifc(precast_pieces(5)))
+    assert response.status_code == 413
+    assert response.get_json()["type"].endswith("/model-invalid")
+    with app.app_context():
+        assert db.session.scalar(select(func.count(BimModel.id))) == 0
+
+
+def test_who_may_import_and_read(app, world):
+    data = _ifc(precast_pieces(3))
+    assert _post(world, data, role="factory_worker").status_code == 403
+    assert _post(world, data, role="other_manager").status_code == 404  # not their project
+    location = _post(world, data).headers["Location"]
+    assert world.client("regulator").get(location).status_code == 200
+    assert world.client("far_regulator").get(location).status_code == 404
+    assert world.client("far_regulator").get(location + "/as-built.ifc").status_code == 404
+    assert world.client("site_supervisor").get(location + "/as-built.ifc").status_code == 200
+    listed = world.client("factory_worker").get(
+        f"/api/v1/projects/{world.ids['project_main']}/models").get_json()
+    assert [m["id"] for m in listed["items"]] == [int(location.rsplit("/", 1)[1])]
+
+
+def test_with_rq_the_request_only_queues(app, world, monkeypatch):
+    from construction import jobs
+
+    queued = []
+
+    class Queue:
+        def enqueue(self, function, *args, **kwargs):
+            queued.append((function, args))
+
+    monkeypatch.setattr(jobs, "redis_queue", lambda app: Queue())
+    app.config["JOBS"] = "rq"
+    response = _post(world, _ifc(precast_pieces(4)))
+    assert response.status_code == 202 and response.get_json()["status"] == "pending"
+    assert _components(app, world.ids["project_main"]) == {}
+    function, args = queued[0]
+    with app.app_context():
+        function(*args)
+    assert world.client("admin").get(response.headers["Location"]).get_json()["status"] == "done"
+    assert len(_components(app, world.ids["project_main"])) == 4
+
+
+def test_components_filter_by_ifc_global_id(app, world):
+    pieces = precast_pieces(5)
+    _post(world, _ifc(pieces))
+    found = world.client("regulator").get(
+        f"/api/v1/components?ifc_global_id={pieces[3].global_id}").get_json()
+    assert [(c["ifc_global_id"], c["mark"], c["ifc_class"]) for c in found["items"]] == [
+        (pieces[3].global_id, pieces[3].mark, "IfcElementAssembly")]
+    bad = world.client("regulator").get("/api/v1/components?ifc_global_id=nope")
+    assert bad.status_code == 422
+
+
+def test_the_as_built_model_keeps_the_original_and_adds_the_trace(app, world, tmp_path):
+    data = _ifc(precast_pieces(6))
+    location = _post(world, data).headers["Location"]
+    stored = _components(app, world.ids["project_main"])
+    pieces = precast_pieces(6)
+    for action in ("cast", "demould", "qc_pass"):
+        world.scan(stored[pieces[0].global_id].code, action, expect=201)
+    response = world.client("regulator").get(location + "/as-built.ifc")
+    assert response.status_code == 200 and response.mimetype == "application/x-step"
+    (tmp_path / "original.ifc").write_bytes(data)
+    (tmp_path / "as-built.ifc").write_bytes(response.data)
+    original = ifcopenshell.open(str(tmp_path / "original.ifc"))
+    built = ifcopenshell.open(str(tmp_path / "as-built.ifc"))
+    for entity in original:  # every original entity, same id, same attributes
+        assert str(built.by_id(entity.id())) == str(entity)
+    assert {e.GlobalId for e in built.by_type("IfcElementAssembly")} == \
+        {e.GlobalId for e in original.by_type("IfcElementAssembly")}
+    for element in built.by_type("IfcElementAssembly"):
+        trace = element_util.get_psets(element)["Pset_PrefabTrace"]
+        component = stored[element.GlobalId]
+        assert trace["Code"] == component.code
+        assert trace["LabelURL"].endswith(f"/c/{component.code}") and "s=" not in \
+            trace["LabelURL"]
+        assert trace["OnHold"] is False and trace["NCROpen"] is False
+        if element.GlobalId == pieces[0].global_id:
+            assert trace["State"] == "qc_passed" and trace["CastAt"] and trace["LastEventAt"]
+        else:
+            assert trace["State"] == "planned" and trace.get("CastAt") is None
