@@ -32,6 +32,7 @@ def register_api(app: Flask) -> None:
         health,
         labels,
         ledger,
+        loads,
         photos,
         projects,
         reports,
@@ -40,7 +41,7 @@ def register_api(app: Flask) -> None:
     )
 
     for module in (scans, components, projects, labels, alerts, decode, photos, epcis,
-                   webhooks, ledger, reports):
+                   webhooks, ledger, reports, loads):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     api.register_blueprint(ledger.public)

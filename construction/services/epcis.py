@@ -58,6 +58,7 @@ from construction.models import (
 from construction.permissions import Principal, in_scope, project_in_scope, require
 from construction.services.scans import ScanItem, ScanResult, record_scans
 from labels.codes import CodeError
+from labels.gs1 import check_digit
 from labels.payload import LabelIdentity
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -172,7 +173,7 @@ def epc_key(epc: str) -> ComponentKey | None:
         if len(prefix) + len(item) != 13:
             return None
         body = item[0] + prefix + item[1:]
-        return ComponentKey("gs1", gtin=body + _check_digit(body),
+        return ComponentKey("gs1", gtin=body + check_digit(body),
                             serial=_unescape_urn(serial))
     if not epc.lower().startswith(("http://", "https://")):
         return None  # a bare code or id is not an EPC
@@ -180,11 +181,6 @@ def epc_key(epc: str) -> ComponentKey | None:
         return parse_scanned(epc)
     except CodeError:
         return None
-
-
-def _check_digit(body: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return str((10 - total % 10) % 10)
 
 
 def _unescape_urn(text: str) -> str:
