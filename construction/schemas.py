@@ -778,7 +778,9 @@ class LoadExceptionSchema(Schema):
 
 
 class LoadScanSchema(Schema):
-    action = fields.String(required=True, validate=validate.OneOf(LOAD_SCAN_ACTIONS))
+    # Any action is read here; the load then says which it takes (after it is found).
+    action = fields.String(required=True, validate=validate.OneOf(lifecycle.ACTIONS), metadata={
+        "description": "One of " + ", ".join(LOAD_SCAN_ACTIONS)})
     client_event_id = text(64, required=True, min_length=8, metadata={
         "description": "Unique per user: the same id again returns the original events"})
     client_time = moment(load_default=None, allow_none=True)

@@ -381,15 +381,20 @@ def _check_weight(load: Load, ids: list[int]) -> None:
 
 
 def is_load_reference(text: str) -> bool:
-    """Tell whether a scanned text names a load: a load label URL or an SSCC."""
+    """Tell whether a scanned text names a load: a load label URL or a printed SSCC.
+
+    An SSCC is recognised in its printed forms: `(00)` in front, `00` and 18 digits,
+    or digits in groups; 18 bare digits stay an internal component id.
+    """
     text = text.strip()
     if is_label_url(text):
         path = text.split("://", 1)[1].partition("/")[2]
         return path.startswith(("00/", "l/"))
-    digits = text.replace(" ", "").replace("(", "").replace(")", "")
-    return text.startswith("(00)") or (digits.isascii() and digits.isdigit()
-                                       and len(digits) in (18, 20) and len(text) >= 18
-                                       and (len(digits) == 18 or digits.startswith("00")))
+    if text.startswith("(00)"):
+        return True
+    digits = text.replace(" ", "")
+    return digits.isascii() and digits.isdigit() and (
+        (len(digits) == 20 and digits.startswith("00")) or (len(digits) == 18 and " " in text))
 
 
 def find_load(principal: Principal, text: str, write: bool = True) -> Load:

@@ -277,7 +277,7 @@ def test_scanning_the_load_label_sscc_or_code_on_the_scan_endpoint_acts_on_the_l
     # A mistyped SSCC, a forged label.
     wrong = load["sscc"][:-1] + str((int(load["sscc"][-1]) + 1) % 10)
     response = supervisor.post("/api/v1/scans", json={
-        "code": wrong, "action": "accept_delivery", "client_event_id": "sscc-scan-02"})
+        "code": f"(00){wrong}", "action": "accept_delivery", "client_event_id": "sscc-scan-02"})
     assert response.status_code == 422 and response.get_json()["type"].endswith("/invalid-sscc")
     forged = load["label_url"][:-3] + ("AAA" if not load["label_url"].endswith("AAA") else "BBB")
     response = supervisor.post("/api/v1/scans", json={
