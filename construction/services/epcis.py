@@ -51,11 +51,14 @@ from construction.lifecycle import Status, TransitionError
 from construction.models import (
     Component,
     Event,
+    Load,
+    LoadScan,
     Organization,
     Project,
     User,
 )
 from construction.permissions import Principal, in_scope, project_in_scope, require
+from construction.services import loads
 from construction.services.scans import ScanItem, ScanResult, record_scans
 from labels.codes import CodeError
 from labels.gs1 import check_digit
@@ -298,7 +301,9 @@ def query_events(principal: Principal, query: EventQuery,
         raise ApiProblem("not-found", f"no project {query.project_id}")
     events: list[dict[str, Any]] = []
     last_id = None
-    actions = _matching_actions(query)
+    object_actions = _matching_actions(query)
+    aggregation_actions = _matching_aggregations(query)
+    actions = object_actions | aggregation_actions
     epc_condition = _epc_condition(query.epcs) if query.epcs is not None else None
     if actions and (query.epcs is None or epc_condition is not None):
         statement = (
@@ -332,7 +337,7 @@ def query_events(principal: Principal, query: EventQuery,
         if len(rows) > query.per_page:
             rows = rows[:query.per_page]
             last_id = rows[-1].Event.id
-        events = _export(rows, base_url)
+        events = _export(rows, base_url, object_actions, aggregation_actions)
     document = {
         "@context": [EPCIS_CONTEXT, {PREFIX: NAMESPACE}],
         "type": "EPCISQueryDocument",
@@ -344,7 +349,8 @@ def query_events(principal: Principal, query: EventQuery,
     return document, last_id
 
 
-def _export(rows, base_url: str) -> list[dict[str, Any]]:
+def _export(rows, base_url: str, object_actions: set[str] | None = None,
+            aggregation_actions: set[str] | None = None) -> list[dict[str, Any]]:
     ids = [row.Event.id for row in rows]
     corrected_ids = [row.Event.corrects_event_id for row in rows
                      if row.Event.corrects_event_id is not None]
@@ -353,9 +359,13 @@ def _export(rows, base_url: str) -> list[dict[str, Any]]:
         select(Event).where(Event.corrects_event_id.in_(ids)))} if ids else {}
     targets = {e.id: e for e in db.session.scalars(
         select(Event).where(Event.id.in_(corrected_ids)))} if corrected_ids else {}
+    aggregations = _aggregations_anchored(rows, base_url, aggregation_actions or set())
     exported = []
     for row in rows:
         event: Event = row.Event
+        if object_actions is not None and event.action not in object_actions:
+            exported.extend(aggregations.get(event.id, []))
+            continue
         spec = lifecycle.ACTIONS[event.action]
         event_time, offset = _event_time(event.client_time, event.client_utc_offset_minutes,
                                          event.server_time)
@@ -400,7 +410,85 @@ def _export(rows, base_url: str) -> list[dict[str, Any]]:
         if target is not None:
             body[f"{PREFIX}:correctsEventID"] = _event_id_of(target)
         exported.append(body)
+        exported.extend(aggregations.get(event.id, []))
     return exported
+
+
+# --- loads: loading and unloading as aggregation ---------------------------------------
+
+# A load scan that loads a truck aggregates its components under the load's SSCC;
+# accepting the delivery takes them out again.
+AGGREGATING_ACTIONS = {"load": "ADD", "accept_delivery": "DELETE"}
+
+
+def _matching_aggregations(query: EventQuery) -> set[str]:
+    if query.event_types is not None and "AggregationEvent" not in query.event_types:
+        return set()
+    names = set(AGGREGATING_ACTIONS)
+    if query.biz_steps is not None:
+        names = {n for n in names if lifecycle.ACTIONS[n].biz_step in query.biz_steps}
+    if query.dispositions is not None:
+        names = {n for n in names if lifecycle.ACTIONS[n].disposition in query.dispositions}
+    if query.actions is not None:
+        names = {n for n in names if AGGREGATING_ACTIONS[n] in query.actions}
+    return names
+
+
+def _aggregations_anchored(rows, base_url: str,
+                           actions: set[str]) -> dict[int, list[dict[str, Any]]]:
+    """Return the AggregationEvents of load scans, keyed by the id of their first event."""
+    load_ids = {row.Event.data.get("load_id") for row in rows
+                if row.Event.action in actions and isinstance(row.Event.data, dict)}
+    load_ids.discard(None)
+    if not load_ids:
+        return {}
+    by_anchor = {(row.Event.user_id, row.Event.client_event_id): row for row in rows}
+    anchored: dict[int, list[dict[str, Any]]] = {}
+    scans = [(row.LoadScan, row.Load) for row in db.session.execute(
+        select(LoadScan, Load).join(Load, LoadScan.load_id == Load.id)
+        .where(LoadScan.load_id.in_(load_ids), LoadScan.action.in_(actions)))]
+    children = {row.id: row for row in db.session.execute(
+        select(Component.id, Component.code, Component.gtin, Component.serial)
+        .where(Component.id.in_({c for scan, _ in scans for c in scan.component_ids})))}
+    for scan, load in scans:
+        anchor = by_anchor.get((scan.user_id, loads.component_event_id(
+            scan.client_event_id, scan.component_ids[0])))
+        if anchor is None:
+            continue  # its first event is on another page, or filtered out
+        anchored.setdefault(anchor.Event.id, []).append(
+            _aggregation(scan, load, anchor, children, base_url))
+    return anchored
+
+
+def _aggregation(scan: LoadScan, load: Load, anchor, children, base_url: str) -> dict[str, Any]:
+    spec = lifecycle.ACTIONS[scan.action]
+    event_time, offset = _event_time(scan.client_time, scan.client_utc_offset_minutes,
+                                     scan.server_time)
+    body: dict[str, Any] = {
+        "type": "AggregationEvent",
+        "eventTime": event_time,
+        "eventTimeZoneOffset": offset,
+        "recordTime": scan.server_time.astimezone(UTC).isoformat(),
+        "eventID": f"urn:uuid:{uuid.uuid5(_EVENT_ID_NAMESPACE, f'load-scan|{scan.id}')}",
+        "parentID": loads.epc_of(load),
+        "childEPCs": [component_epc(base_url, children[c].code, children[c].gtin,
+                                    children[c].serial)
+                      for c in scan.component_ids if c in children],
+        "action": AGGREGATING_ACTIONS[scan.action],
+        "bizStep": spec.biz_step,
+        "disposition": spec.disposition,
+    }
+    geo = _geo_uri(scan.location)
+    if geo is not None:
+        body["readPoint"] = {"id": geo}
+    body["bizLocation"] = {"id": f"{PROJECT_URN}{load.project_id}"}
+    body.update({f"{PREFIX}:action": scan.action, f"{PREFIX}:load": load.code,
+                 f"{PREFIX}:user": anchor.user_name,
+                 f"{PREFIX}:organization": anchor.organization_name,
+                 f"{PREFIX}:project": anchor.project_code})
+    if load.sscc:
+        body[f"{PREFIX}:sscc"] = load.sscc
+    return body
 
 
 def _event_id_of(event: Event) -> str:
