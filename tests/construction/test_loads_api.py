@@ -360,3 +360,25 @@ def test_the_delivery_note_lists_every_piece_in_unloading_order(world):
     assert "14,550.0" in text and "Receiver" in text and "收货人" in text
     bitmap = document[0].render(scale=200 / 72, grayscale=True).to_pil().convert("L")
     assert [c.text for c in decode_image(np.asarray(bitmap))] == [load["label_url"]]
+
+
+def test_the_resolver_answers_a_load_label_and_details_it_to_readers(world):
+    world.app.config["GS1_COMPANY_PREFIX"] = "6901234"
+    load = _new_load(world, [world.component("stored")["id"]], vehicle="浙A12345")
+    path = load["label_url"].removeprefix("http://127.0.0.1:8000")
+    assert path.startswith(f"/00/{load['sscc']}?")
+    anonymous = world.client().get(path, headers={"Accept": "application/json"}).get_json()
+    assert anonymous["label"]["status"] == "genuine" and anonymous["detail"] is None
+    assert anonymous["load"]["piece_count"] == 1 and anonymous["load"]["vehicle"] == "浙A12345"
+    page = world.client().get(path)
+    assert page.status_code == 200 and "正品标签" in page.get_data(as_text=True)
+    reader = world.client("site_supervisor").get(path, headers={"Accept": "application/json"})
+    assert [i["component_id"] for i in reader.get_json()["detail"]["items"]] == \
+        [i["component_id"] for i in load["items"]]
+    forged = path[:-2] + ("AA" if not path.endswith("AA") else "BB")
+    assert world.client().get(forged, headers={"Accept": "application/json"}).get_json()[
+        "label"]["status"] == "invalid"
+    unsigned = world.client().get(f"/l/{load['code']}", headers={"Accept": "application/json"})
+    assert unsigned.get_json()["label"]["status"] == "unverified"
+    assert world.client().get("/00/106141412345678908").status_code == 404
+    assert world.client().get("/00/12").status_code == 404
