@@ -169,3 +169,26 @@ def test_deliveries_count_loads_planned_in_transit_and_arrived_per_day(world):
     assert len(arrived) == 1
     assert world.client("regulator").get(
         f"/api/v1/projects/{world.ids['project_far']}/deliveries").status_code == 404
+
+
+def test_the_cli_plans_accepts_and_prints_loads(world, runner, tmp_path):
+    pieces = [world.component("stored", install_sequence=n) for n in (1, 2, 3)]
+    storey = str(world.ids["storey_main"])
+    proposed = runner.invoke(args=["loads", "plan", "--project", "P-MAIN", "--storey", storey,
+                                   "--max-weight", "10000"])
+    assert proposed.exit_code == 0, proposed.output
+    assert "2 loads proposed" in proposed.output
+    assert f"[{pieces[1]['id']}, {pieces[0]['id']}]" in proposed.output  # piece 1 on top
+    accepted = runner.invoke(args=["loads", "plan", "--project", "P-MAIN", "--storey", storey,
+                                   "--max-weight", "10000", "--accept"])
+    assert accepted.exit_code == 0 and "2 loads created" in accepted.output
+    with world.app.app_context():
+        load_id = db.session.scalar(select(Load.id).order_by(Load.id))
+    label, note = tmp_path / "label.pdf", tmp_path / "note.pdf"
+    printed = runner.invoke(args=["loads", "print", str(load_id), "--label", str(label),
+                                  "--note", str(note), "--layout", "thermal-100x70"])
+    assert printed.exit_code == 0, printed.output
+    assert label.read_bytes().startswith(b"%PDF") and note.read_bytes().startswith(b"%PDF")
+    assert runner.invoke(args=["loads", "print", "999", "--note", str(note)]).exit_code != 0
+    assert runner.invoke(args=["loads", "plan", "--project", "NOPE", "--storey", storey,
+                               "--max-weight", "10000"]).exit_code != 0
