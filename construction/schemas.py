@@ -764,6 +764,8 @@ class LoadQueryArgs(PageArgs):
     state = fields.String(validate=validate.OneOf(LOAD_STATES))
     date = fields.Date(metadata={"description": "The day the truck leaves (planned, else "
                                                 "actual), in the reports' time zone"})
+    code = text(500, metadata={"description": "What a scanner read: the load label's URL, "
+                                              "the SSCC or the load code"})
 
 
 class LoadItemsSchema(Schema):

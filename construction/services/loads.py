@@ -166,6 +166,7 @@ class LoadFilters:
     project_id: int | None = None
     state: str | None = None
     date: date | None = None
+    code: str | None = None  # what a scanner read
 
 
 def _day_range(day: date) -> tuple[datetime, datetime]:
@@ -178,6 +179,13 @@ def list_loads(principal: Principal, filters: LoadFilters, page: int,
                per_page: int) -> tuple[list[Load], int]:
     """Return one page of loads matching the filters (newest first), and the total."""
     query = in_scope(select(Load), principal, Load.project_id)
+    if filters.code is not None:
+        try:
+            query = query.where(Load.id == find_load(principal, filters.code, write=False).id)
+        except ApiProblem as problem:
+            if problem.type != "unknown-load":
+                raise
+            return [], 0
     if filters.project_id is not None:
         query = query.where(Load.project_id == filters.project_id)
     if filters.state is not None:
