@@ -8,13 +8,15 @@ transaction: one event per component, all or nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from construction import lifecycle
@@ -100,8 +102,14 @@ def _iso(value: datetime | None) -> str | None:
 def label_url(load: Load) -> str:
     """Return the signed GS1 Digital Link (or load-code link) a load's label carries."""
     key = signing_key()  # published when the load was created (or the key rotated)
-    return sign(current_app.config["PUBLIC_BASE_URL"], load_identity(load), load.label_version,
-                key)
+    return _signed(current_app.config["PUBLIC_BASE_URL"], load_identity(load),
+                   load.label_version, key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _signed(base_url: str, identity: LabelIdentity, version: int, key) -> str:
+    # Ed25519 signatures are deterministic: the same label always signs the same.
+    return sign(base_url, identity, version, key)
 
 
 def load_identity(load: Load) -> LabelIdentity:
@@ -481,25 +489,30 @@ def record_load_scan(principal: Principal, load: Load,
         raise ApiProblem("invalid-load-action", f"a load label is scanned to "
                          f"{', '.join(LOAD_ACTIONS)}, not '{scan.action}'",
                          allowed_actions=NEXT_ACTIONS.get(load.state, []))
-    exceptions = _exceptions(load, scan)
+    # The items as they are now: the answer shows them as the scan leaves them.
+    rows = _item_rows([load.id])[load.id]
+    exceptions = _exceptions({row.id for row in rows}, scan)
     for action in {scan.action, *(e["action"] for e in exceptions.values())}:
         if not lifecycle.role_may(principal.role, action):
             raise ApiProblem("forbidden-action",
                              f"the role '{principal.role}' may not perform '{action}'",
                              action=action, role=principal.role)
-    earlier = db.session.scalar(select(LoadScan).where(
-        LoadScan.user_id == principal.user_id, LoadScan.client_event_id == scan.client_event_id))
+    before, after = LOAD_ACTIONS[scan.action]
+    earlier = None
+    if load.state != before:
+        # Replays come after the load moved on: only then is the scan looked up (a replay
+        # that races the first one meets the unique index and is looked up on the retry).
+        earlier = db.session.scalar(select(LoadScan).where(
+            LoadScan.user_id == principal.user_id,
+            LoadScan.client_event_id == scan.client_event_id))
     if earlier is not None and (earlier.load_id != load.id or earlier.action != scan.action):
         raise ApiProblem("client-event-id-reused", f"client_event_id '{scan.client_event_id}' "
                          "was used for another scan", client_event_id=scan.client_event_id)
-    before, after = LOAD_ACTIONS[scan.action]
     if earlier is None and load.state != before:
         raise ApiProblem("invalid-transition", f"'{scan.action}' is not allowed for a load that "
                          f"is {load.state}", load_state=load.state,
                          allowed_actions=NEXT_ACTIONS.get(load.state, []))
-    component_ids = earlier.component_ids if earlier is not None else \
-        list(db.session.scalars(select(LoadItem.component_id).where(LoadItem.load_id == load.id)
-                                .order_by(LoadItem.position)))
+    component_ids = earlier.component_ids if earlier is not None else [row.id for row in rows]
     if not component_ids:
         raise ApiProblem("invalid-transition", f"load {load.code} has no components",
                          load_state=load.state)
@@ -516,30 +529,35 @@ def record_load_scan(principal: Principal, load: Load,
                               client_time=scan.client_time, location=scan.location,
                               data=data, device=scan.device))
     load_id = load.id
+    stored: dict[str, Any] = {}
+    # The commit expires the load: its columns are kept to answer without reading it again.
+    snapshot = SimpleNamespace(**{column.key: getattr(load, column.key)
+                                  for column in Load.__table__.columns})
 
     def record_the_load(new_events: list[dict[str, Any]], now: datetime) -> None:
         if not new_events:
             return  # a replay: the load scan is stored already
-        moved = db.session.execute(
-            update(Load).where(Load.id == load_id, Load.state == before)
-            .values({"state": after, _TIMESTAMPS[scan.action]: now, "updated_at": now}))
+        connection = db.session.connection()
+        moved = connection.execute(_MOVE_LOAD[scan.action], {
+            "load_id": load_id, "before": before, "after": after, "now": now})
         if moved.rowcount != 1:
             raise ApiProblem("conflict", "the load changed while this was recorded; send it "
                              "again")
         if after in _FINISHED:
-            db.session.execute(update(LoadItem).where(LoadItem.load_id == load_id)
-                               .values(active_component_id=None))
+            connection.execute(_UNLOAD, {"b_load_id": load_id})
         offset = None
         if scan.client_time is not None and scan.client_time.utcoffset() is not None:
             offset = int(scan.client_time.utcoffset().total_seconds() // 60)
-        db.session.add(LoadScan(
-            load_id=load_id, action=scan.action, user_id=principal.user_id,
-            organization_id=principal.organization_id, client_event_id=scan.client_event_id,
-            client_time=scan.client_time.astimezone(UTC) if scan.client_time else None,
-            client_utc_offset_minutes=offset, server_time=now, location=scan.location,
-            component_ids=component_ids,
-            exceptions=[{"component_id": c, **e} for c, e in exceptions.items()] or None))
-        db.session.flush()
+        stored["id"] = connection.execute(_INSERT_LOAD_SCAN, {
+            "load_id": load_id, "action": scan.action, "user_id": principal.user_id,
+            "organization_id": principal.organization_id,
+            "client_event_id": scan.client_event_id,
+            "client_time": scan.client_time.astimezone(UTC) if scan.client_time else None,
+            "client_utc_offset_minutes": offset, "server_time": now,
+            "location": scan.location, "component_ids": component_ids,
+            "exceptions": [{"component_id": c, **e} for c, e in exceptions.items()] or None,
+        }).scalar_one()
+        stored["server_time"] = now
 
     results = record_scans(principal, items, all_or_nothing=True, before_commit=record_the_load)
     refused = [(item, result) for item, result in zip(items, results, strict=True)
@@ -552,25 +570,43 @@ def record_load_scan(principal: Principal, load: Load,
                        "problem": problem_body(r.problem.type, r.problem.status,
                                                r.problem.detail, **r.problem.extra)}
                       for item, r in refused])
-    db.session.refresh(load)
+    if stored:
+        snapshot.state = after
+        setattr(snapshot, _TIMESTAMPS[scan.action], stored["server_time"])
+        moved = {r.component["id"]: r.component for r in results}
+        view = _view(snapshot, [SimpleNamespace(**{**row._asdict(), **{
+            key: moved[row.id][key] for key in ("state", "on_hold", "damaged", "ncr_open")}})
+            if row.id in moved else row for row in rows], with_items=True)
+    else:  # a replay: the load as it is now
+        stored.update(id=earlier.id if earlier else None,
+                      server_time=earlier.server_time if earlier else None)
+        view = load_view(load)
     recorded = any(result.outcome == "accepted" for result in results)
-    stored = db.session.scalar(select(LoadScan).where(
-        LoadScan.user_id == principal.user_id, LoadScan.client_event_id == scan.client_event_id))
-    return {"load": load_view(load),
-            "scan": {"id": stored.id if stored else None, "action": scan.action,
+    return {"load": view,
+            "scan": {"id": stored.get("id"), "action": scan.action,
                      "client_event_id": scan.client_event_id,
-                     "server_time": _iso(stored.server_time) if stored else None},
+                     "server_time": _iso(stored.get("server_time"))},
             "events": [r.event for r in results],
             "components": [r.component for r in results]}, recorded
 
 
-def _exceptions(load: Load, scan: LoadScanRequest) -> dict[int, dict[str, Any]]:
+# Statements are built once: a load scan is on the capture path.
+_load = Load.__table__
+_MOVE_LOAD = {action: update(_load).where(_load.c.id == bindparam("load_id"),
+                                          _load.c.state == bindparam("before"))
+              .values({"state": bindparam("after"), stamp: bindparam("now"),
+                       "updated_at": bindparam("now")})
+              for action, stamp in _TIMESTAMPS.items()}
+_UNLOAD = update(LoadItem.__table__).where(LoadItem.__table__.c.load_id == bindparam("b_load_id")) \
+    .values(active_component_id=None)
+_INSERT_LOAD_SCAN = insert(LoadScan.__table__).returning(LoadScan.__table__.c.id)
+
+
+def _exceptions(on_load: set[int], scan: LoadScanRequest) -> dict[int, dict[str, Any]]:
     listed = scan.exceptions or []
     if listed and scan.action != "accept_delivery":
         raise ApiProblem("validation-error", "only an accept_delivery lists exceptions",
                          errors={"exceptions": ["Only with the action accept_delivery."]})
-    on_load = set(db.session.scalars(select(LoadItem.component_id)
-                                     .where(LoadItem.load_id == load.id))) if listed else set()
     exceptions: dict[int, dict[str, Any]] = {}
     for index, exception in enumerate(listed):
         component_id = exception["component_id"]
