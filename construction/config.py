@@ -152,7 +152,7 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
     if prefix and not (prefix.isascii() and prefix.isdigit() and 7 <= len(prefix) <= 10):
         raise RuntimeError("GS1_COMPANY_PREFIX has 7 to 10 digits (or is empty)")
     extension = config["GS1_SSCC_EXTENSION_DIGIT"]
-    if not (len(extension) == 1 and extension.isdigit()):
+    if not (len(extension) == 1 and extension in "0123456789"):
         raise RuntimeError("GS1_SSCC_EXTENSION_DIGIT is one digit")
     if config["ENV_NAME"] not in ENVIRONMENTS:
         # A typo ("prod", "Production") must not quietly get development secrets.
