@@ -375,12 +375,17 @@ class ComponentDetailSchema(ComponentSchema):
         "description": "Label versions printed, and photos that show it with their findings"})
 
 
-class ComponentPageSchema(Schema):
-    items = fields.List(fields.Nested(ComponentSchema))
+class PageFields(Schema):
+    """What every page of a list says besides its items."""
+
     page = fields.Integer()
     per_page = fields.Integer()
     total = fields.Integer()
     pages = fields.Integer()
+
+
+class ComponentPageSchema(PageFields):
+    items = fields.List(fields.Nested(ComponentSchema))
 
 
 class ComponentQueryArgs(PageArgs):
@@ -751,12 +756,8 @@ class LoadViewSchema(LoadSummarySchema):
     items = fields.List(fields.Nested(LoadItemViewSchema))
 
 
-class LoadPageSchema(Schema):
+class LoadPageSchema(PageFields):
     items = fields.List(fields.Nested(LoadSummarySchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
 
 
 class LoadQueryArgs(PageArgs):

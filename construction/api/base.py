@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from flask_smorest import Blueprint
 
 from construction.auth import authorize_request
@@ -22,3 +25,9 @@ def api_blueprint(name: str, import_name: str, description: str,
 
 def _authorize() -> None:
     authorize_request()
+
+
+def page_of(items: list, page: int, per_page: int, total: int) -> dict[str, Any]:
+    """Return one page of a list with its position and totals."""
+    return {"items": items, "page": page, "per_page": per_page, "total": total,
+            "pages": math.ceil(total / per_page) if total else 0}

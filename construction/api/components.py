@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from flask import current_app, request
 from flask.views import MethodView
 
-from construction.api.base import api_blueprint
+from construction.api.base import api_blueprint, page_of
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.idempotency import idempotent
@@ -47,8 +45,7 @@ class Components(MethodView):
         page, per_page = args.pop("page"), args.pop("per_page")
         items, total = service.list_components(principal, service.ComponentFilters(**args),
                                                page, per_page)
-        return {"items": items, "page": page, "per_page": per_page, "total": total,
-                "pages": math.ceil(total / per_page) if total else 0}
+        return page_of(items, page, per_page, total)
 
     @requires("component.change")
     @idempotent

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from flask import Response, jsonify
 from flask.views import MethodView
 
-from construction.api.base import api_blueprint
+from construction.api.base import api_blueprint, page_of
 from construction.api.scans import header_device
 from construction.auth import authenticate_request
 from construction.extensions import db
@@ -48,9 +46,7 @@ class Loads(MethodView):
         page, per_page = args.pop("page"), args.pop("per_page")
         loads, total = service.list_loads(principal, service.LoadFilters(**args), page,
                                           per_page)
-        return {"items": service.load_views(loads, with_items=False), "page": page,
-                "per_page": per_page, "total": total,
-                "pages": math.ceil(total / per_page) if total else 0}
+        return page_of(service.load_views(loads, with_items=False), page, per_page, total)
 
     @requires("load.build")
     @idempotent

@@ -367,23 +367,15 @@ def _export(rows, base_url: str, object_actions: set[str] | None = None,
             exported.extend(aggregations.get(event.id, []))
             continue
         spec = lifecycle.ACTIONS[event.action]
-        event_time, offset = _event_time(event.client_time, event.client_utc_offset_minutes,
-                                         event.server_time)
-        body: dict[str, Any] = {
-            "type": "ObjectEvent",
-            "eventTime": event_time,
-            "eventTimeZoneOffset": offset,
-            "recordTime": event.server_time.astimezone(UTC).isoformat(),
+        body = _timed("ObjectEvent", event)
+        body.update({
             "eventID": _event_id_of(event),
             "epcList": [component_epc(base_url, row.code, row.gtin, row.serial)],
             "action": epcis_action(event.action),
             "bizStep": spec.biz_step,
             "disposition": spec.disposition,
-        }
-        geo = _geo_uri(event.location)
-        if geo is not None:
-            body["readPoint"] = {"id": geo}
-        body["bizLocation"] = {"id": f"{PROJECT_URN}{row.project_id}"}
+        })
+        _locate(body, event.location, row.project_id)
         correction = corrections.get(event.id)
         if correction is not None:
             declared, _ = _event_time(correction.client_time,
@@ -462,13 +454,8 @@ def _aggregations_anchored(rows, base_url: str,
 
 def _aggregation(scan: LoadScan, load: Load, anchor, children, base_url: str) -> dict[str, Any]:
     spec = lifecycle.ACTIONS[scan.action]
-    event_time, offset = _event_time(scan.client_time, scan.client_utc_offset_minutes,
-                                     scan.server_time)
-    body: dict[str, Any] = {
-        "type": "AggregationEvent",
-        "eventTime": event_time,
-        "eventTimeZoneOffset": offset,
-        "recordTime": scan.server_time.astimezone(UTC).isoformat(),
+    body = _timed("AggregationEvent", scan)
+    body.update({
         "eventID": f"urn:uuid:{uuid.uuid5(_EVENT_ID_NAMESPACE, f'load-scan|{scan.id}')}",
         "parentID": loads.epc_of(load),
         "childEPCs": [component_epc(base_url, children[c].code, children[c].gtin,
@@ -477,11 +464,8 @@ def _aggregation(scan: LoadScan, load: Load, anchor, children, base_url: str) ->
         "action": AGGREGATING_ACTIONS[scan.action],
         "bizStep": spec.biz_step,
         "disposition": spec.disposition,
-    }
-    geo = _geo_uri(scan.location)
-    if geo is not None:
-        body["readPoint"] = {"id": geo}
-    body["bizLocation"] = {"id": f"{PROJECT_URN}{load.project_id}"}
+    })
+    _locate(body, scan.location, load.project_id)
     body.update({f"{PREFIX}:action": scan.action, f"{PREFIX}:load": load.code,
                  f"{PREFIX}:user": anchor.user_name,
                  f"{PREFIX}:organization": anchor.organization_name,
@@ -489,6 +473,21 @@ def _aggregation(scan: LoadScan, load: Load, anchor, children, base_url: str) ->
     if load.sscc:
         body[f"{PREFIX}:sscc"] = load.sscc
     return body
+
+
+def _timed(kind: str, recorded) -> dict[str, Any]:
+    """Start an exported event: its type and times (an event or a load scan)."""
+    event_time, offset = _event_time(recorded.client_time, recorded.client_utc_offset_minutes,
+                                     recorded.server_time)
+    return {"type": kind, "eventTime": event_time, "eventTimeZoneOffset": offset,
+            "recordTime": recorded.server_time.astimezone(UTC).isoformat()}
+
+
+def _locate(body: dict[str, Any], location: Any, project_id: int) -> None:
+    geo = _geo_uri(location)
+    if geo is not None:
+        body["readPoint"] = {"id": geo}
+    body["bizLocation"] = {"id": f"{PROJECT_URN}{project_id}"}
 
 
 def _event_id_of(event: Event) -> str:
