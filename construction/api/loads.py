@@ -8,7 +8,7 @@ from flask.views import MethodView
 from construction.api.base import api_blueprint, page_of
 from construction.api.scans import header_device
 from construction.auth import authenticate_request
-from construction.extensions import db
+from construction.extensions import db, mark_writing
 from construction.idempotency import idempotent
 from construction.permissions import requires
 from construction.schemas import (
@@ -183,6 +183,7 @@ class LoadLabel(MethodView):
         "image/png": {}, "application/pdf": {}}}})
     def get(self, args, load_id, kind):
         """Print a load's label (A4 or thermal 100 x 70 mm) with its signed QR code."""
+        mark_writing()  # a new signing key is published before it prints
         load = service.printable_load(authenticate_request(), load_id)
         body = load_papers.load_label(load, kind, args["layout"], args["dpi"])
         db.session.commit()

@@ -188,6 +188,8 @@ def list_loads(principal: Principal, filters: LoadFilters, page: int,
     """Return one page of loads matching the filters (newest first), and the total."""
     query = in_scope(select(Load), principal, Load.project_id)
     if filters.code is not None:
+        if is_label_url(filters.code) and not is_load_reference(filters.code):
+            return [], 0  # a component's label
         try:
             query = query.where(Load.id == find_load(principal, filters.code, write=False).id)
         except ApiProblem as problem:

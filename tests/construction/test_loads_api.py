@@ -327,6 +327,14 @@ def test_loads_are_listed_by_project_state_and_day(world):
     assert [x["id"] for x in client.get("/api/v1/loads?date=2026-12-06").get_json()["items"]] \
         == [leaving["id"]]
     assert client.get("/api/v1/loads?state=lost").status_code == 422
+    # What a scanner read: the load's code or label; a component's label names no load.
+    assert [x["id"] for x in client.get(
+        f"/api/v1/loads?code={leaving['display_code']}").get_json()["items"]] == [leaving["id"]]
+    assert [x["id"] for x in client.get("/api/v1/loads", query_string={
+        "code": leaving["label_url"]}).get_json()["items"]] == [leaving["id"]]
+    component_label = world.label(piece["id"])["url"]
+    assert client.get("/api/v1/loads", query_string={
+        "code": component_label}).get_json()["items"] == []
 
 
 def test_the_load_label_carries_the_signed_link_in_both_sizes(world):
