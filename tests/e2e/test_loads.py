@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import cv2
 import numpy as np
@@ -96,3 +97,28 @@ def test_one_scan_of_the_load_label_receives_the_whole_truck(playwright_instance
     arrival = scans[2]
     assert {e.client_event_id for e in events if e.action == "arrive"} == {
         f"{arrival.client_event_id}#{i}" for i in ids}
+
+
+def test_the_dashboard_shows_todays_trucks_and_the_next_storeys(browser, live_server):
+    with live_server.app.app_context():
+        row = db.session.execute(
+            select(Component.id, Component.project_id).where(
+                Component.state == "qc_passed", Component.on_hold.is_(False),
+                Component.damaged.is_(False), Component.ncr_open.is_(False))
+            .order_by(Component.id.desc()).limit(1)).one()
+        db.session.remove()
+    arrival = datetime.now(UTC).astimezone().replace(microsecond=0)
+    load = _api(live_server, "factory_worker").post("/api/v1/loads", json={
+        "project_id": row.project_id, "component_ids": [row.id], "vehicle": "浙A·T0DAY",
+        "planned_arrival_at": arrival.isoformat()}).get_json()
+    assert load["state"] == "open", load
+    page, errors = sign_in(browser, live_server, "project_manager")
+    page.goto("/dashboard")
+    page.get_by_test_id("truck").filter(has_text="浙A·T0DAY").wait_for()
+    readiness = page.get_by_test_id("readiness")
+    readiness.first.wait_for()
+    assert 1 <= readiness.count() <= 3
+    assert "Not ready" in readiness.first.inner_text()  # the demo's next storey is not all there
+    shot(page, "dashboard-trucks-readiness")
+    assert errors == []
+    page.context.close()
