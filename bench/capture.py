@@ -22,6 +22,15 @@ request, as gunicorn's sync workers close every connection:
   (b) single    `POST /api/v1/scans`: one lifecycle scan per request (admin token);
   (c) batch     `POST /api/v1/scans/batch`: `--batch-size` (500) scans per request.
 
+Then, one request at a time on one connection (latency, not throughput):
+
+  (d) load scan `POST /api/v1/loads/{id}/scans` receiving (`arrive`) a load of
+      `--load-pieces` (20) components: one event per component in one
+      transaction, against (b') single `POST /api/v1/scans` receiving one
+      component (`arrive`), the two alternating for `--load-rounds` (30) rounds;
+      the target: the load scan's median at most 3 x the single scan's
+      (`--load-scans-only` runs only this comparison).
+
 Every scan is real lifecycle work: each connection owns disjoint components and
 moves each one along cast → demould → qc_pass → store → load → depart → arrive
 → accept_delivery → install → connect → accept. In (b) a component goes
@@ -101,6 +110,8 @@ SINGLE_RATE_BOUND = 2_500  # scans/s
 BATCH_RATE_BOUND = 40_000  # events/s
 
 OTHERS_WARNING = 0.10  # warn when other processes used more than this share of the machine
+
+LOAD_SCAN_TARGET = 3.0  # a load scan's median latency, in single scans
 
 SCENARIOS = ("baseline", "single", "batch")
 LABELS = {"baseline": "(a) baseline insert", "single": "(b) single scan",
@@ -679,10 +690,16 @@ def stop_gunicorn(server: subprocess.Popen) -> None:
 
 def import_components(port: int, token: str, project_id: int, count: int) -> list[str]:
     """Import `count` components in CSV requests of at most 20,000 rows; return codes."""
-    codes: list[str] = []
-    while len(codes) < count:
-        rows = min(IMPORT_MAX_ROWS, count - len(codes))
-        first = len(codes) + 1
+    return [code for _, code in import_pieces(port, token, project_id, count)]
+
+
+def import_pieces(port: int, token: str, project_id: int,
+                  count: int) -> list[tuple[int, str]]:
+    """Import `count` components in CSV requests of at most 20,000 rows; return (id, code)."""
+    pieces: list[tuple[int, str]] = []
+    while len(pieces) < count:
+        rows = min(IMPORT_MAX_ROWS, count - len(pieces))
+        first = len(pieces) + 1
         body = "mark,type\n" + "".join(f"B-{n},{COMPONENT_TYPE}\n"
                                        for n in range(first, first + rows))
         answer = http_json(port, "POST", f"/api/v1/projects/{project_id}/components/import",
@@ -690,8 +707,79 @@ def import_components(port: int, token: str, project_id: int, count: int) -> lis
                            content_type="text/csv")
         if answer["imported"] != rows:
             raise BenchError(f"import answered {answer['imported']} for {rows} rows")
-        codes.extend(answer["codes"])
-    return codes
+        pieces.extend(zip(answer["ids"], answer["codes"], strict=True))
+    return pieces
+
+
+# ------------------------------------------------------------- load scans
+
+
+@dataclass
+class LoadScanResult:
+    pieces: int
+    rounds: int
+    single_ms: list[float]
+    load_ms: list[float]
+    errors: Counter
+
+    @property
+    def single_p50(self) -> float:
+        return _percentile(sorted(self.single_ms), 0.5)
+
+    @property
+    def load_p50(self) -> float:
+        return _percentile(sorted(self.load_ms), 0.5)
+
+
+def _drive(port: int, token: str, codes: list[str], actions: list[str], prefix: str) -> None:
+    """Move components along with batch scans (set-up, not measured)."""
+    for action in actions:
+        for start in range(0, len(codes), 500):
+            items = [{"code": code, "action": action, "client_event_id": f"{prefix}-{action}-"
+                      f"{start + n}"} for n, code in enumerate(codes[start:start + 500])]
+            answer = http_json(port, "POST", "/api/v1/scans/batch", {"items": items}, token,
+                               expect=200)
+            if answer["accepted"] != len(items):
+                raise BenchError(f"set-up {action}: {answer['rejected']} scans refused")
+
+
+def run_load_scans(port: int, token: str, project_id: int, run_id: str,
+                   args: argparse.Namespace) -> LoadScanResult:
+    """Receive `--load-rounds` loads and as many single components, alternating, one at a time."""
+    rounds, pieces = args.load_rounds, args.load_pieces
+    imported = import_pieces(port, token, project_id, rounds * (pieces + 1))
+    singles = imported[:rounds]
+    loaded = imported[rounds:]
+    _drive(port, token, [code for _, code in imported],
+           ["cast", "demould", "qc_pass", "store"], f"{run_id}ls")
+    _drive(port, token, [code for _, code in singles], ["load", "depart"], f"{run_id}ls")
+    loads = []
+    for index in range(rounds):
+        ids = [i for i, _ in loaded[index * pieces:(index + 1) * pieces]]
+        load = http_json(port, "POST", "/api/v1/loads", {
+            "project_id": project_id, "component_ids": ids}, token, expect=201)
+        for action in ("load", "depart"):
+            http_json(port, "POST", f"/api/v1/loads/{load['id']}/scans", {
+                "action": action, "client_event_id": f"{run_id}ls-{action}-{index}"}, token,
+                expect=201)
+        loads.append(load["id"])
+    result = LoadScanResult(pieces, rounds, [], [], Counter())
+    for index in range(rounds):
+        single = json.dumps({"code": singles[index][1], "action": "arrive",
+                             "client_event_id": f"{run_id}lsa-{index}"}).encode()
+        whole = json.dumps({"action": "arrive", "client_event_id": f"{run_id}lla-{index}"})
+        for kind, path, body in (("single", "/api/v1/scans", single),
+                                 ("load", f"/api/v1/loads/{loads[index]}/scans",
+                                  whole.encode())):
+            started = time.monotonic()
+            status, answer = http(port, "POST", path, body, "application/json", token)
+            elapsed = (time.monotonic() - started) * 1000
+            if status != 201:
+                key, _ = _problem_key(status, answer)
+                result.errors[f"{kind}: {key}"] += 1
+                continue
+            (result.single_ms if kind == "single" else result.load_ms).append(elapsed)
+    return result
 
 
 def pool_sizes(args: argparse.Namespace) -> tuple[int, int]:
@@ -714,6 +802,7 @@ class DatabaseRun:
     stored_rows: int
     stored_events: int
     busy_before: float  # share of the machine busy before the runs, with the server idle
+    load_scans: LoadScanResult | None = None
 
 
 def run_database(kind: str, args: argparse.Namespace) -> DatabaseRun:
@@ -742,7 +831,7 @@ def run_database(kind: str, args: argparse.Namespace) -> DatabaseRun:
             "code": "BENCH-1", "name": "bench", "region_code": "330106"}, token, expect=201)
         http_json(port, "POST", f"/api/v1/projects/{project['id']}/component-types",
                   {"name": COMPONENT_TYPE, "category": "slab"}, token, expect=201)
-        single_each, batch_each = pool_sizes(args)
+        single_each, batch_each = pool_sizes(args) if not args.load_scans_only else (0, 0)
         total = (single_each + batch_each) * args.concurrency
         print(f"[{kind}] importing {total:,} components", flush=True)
         import_began = time.monotonic()
@@ -760,16 +849,22 @@ def run_database(kind: str, args: argparse.Namespace) -> DatabaseRun:
         idle_busy = machine_busy()
         run_id = uuid.uuid4().hex[:10]
         results = []
-        for scenario, pools in (("baseline", []), ("single", single_pools),
-                                ("batch", batch_pools)):
+        for scenario, pools in () if args.load_scans_only else (
+                ("baseline", []), ("single", single_pools), ("batch", batch_pools)):
             settle(kind, sqlite_path)
             print(f"[{kind}] {scenario}: {args.warmup:g} s warm-up + {args.seconds:g} s, "
                   f"{args.concurrency} connections", flush=True)
             results.append(run_scenario(port, server.pid, kind, scenario, token, pools, run_id,
                                         args))
         stored_rows, stored_events = count_stored(kind, sqlite_path, run_id)
+        load_scans = None
+        if args.load_rounds:
+            settle(kind, sqlite_path)
+            print(f"[{kind}] load scans: {args.load_rounds} loads of {args.load_pieces} and "
+                  f"{args.load_rounds} single scans, one at a time", flush=True)
+            load_scans = run_load_scans(port, token, project["id"], run_id, args)
         return DatabaseRun(kind, url, results, setup_seconds, total, import_seconds,
-                           stored_rows, stored_events, idle_busy)
+                           stored_rows, stored_events, idle_busy, load_scans)
     finally:
         if server is not None:
             stop_gunicorn(server)
@@ -797,6 +892,9 @@ def report(run: DatabaseRun, args: argparse.Namespace) -> None:
     print(f"   set-up {run.setup_seconds:.0f} s ({run.components:,} components imported in "
           f"{run.import_seconds:.1f} s{analyzed}); machine {_number(run.busy_before * 100)} % busy "
           "before the runs with the server idle")
+    if not run.results:  # --load-scans-only
+        report_load_scans(run.load_scans)
+        return
     header = (f"{'scenario':<22}{'requests':>10}{'req/s':>10}{'events/s':>11}"
               f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>9}")
     print(header)
@@ -831,6 +929,31 @@ def report(run: DatabaseRun, args: argparse.Namespace) -> None:
     check = "ok" if (run.stored_rows, run.stored_events) == (told, seen) else "MISMATCH"
     print(f"stored check: {run.stored_rows:,} bench_row rows for {told:,} answered 201; "
           f"{run.stored_events:,} events for {seen:,} reported accepted: {check}")
+    if run.load_scans is not None:
+        report_load_scans(run.load_scans)
+
+
+def report_load_scans(result: LoadScanResult) -> None:
+    """Print the load scan against the single scan, one request at a time."""
+    print(f"load scans, one request at a time ({result.rounds} rounds, alternating):")
+    header = f"{'scenario':<26}{'requests':>10}{'events':>8}{'p50 ms':>9}{'max ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for label, values, events in (("(b') single scan (arrive)", result.single_ms, 1),
+                                  (f"(d) load of {result.pieces} (arrive)", result.load_ms,
+                                   result.pieces)):
+        ordered = sorted(values)
+        print(f"{label:<26}{len(values):>10}{events:>8}"
+              f"{_number(_percentile(ordered, 0.5), 1):>9}"
+              f"{_number(ordered[-1] if ordered else math.nan, 1):>9}")
+    for key, count in result.errors.most_common():
+        print(f"   load scans error: {count} x {key}")
+    ratio = result.load_p50 / result.single_p50 if result.single_p50 else math.nan
+    print(f"(d)/(b') median latency: {_number(ratio, 2)}")
+    limit = LOAD_SCAN_TARGET * result.single_p50
+    verdict = "PASS" if result.load_p50 <= limit else "FAIL"
+    print(f"target (d) load of {result.pieces} <= {LOAD_SCAN_TARGET:g} x (b') single scan: "
+          f"{verdict} ({_number(result.load_p50, 1)} ms, limit {_number(limit, 1)} ms)")
 
 
 def _cpu_line(r: ScenarioResult) -> str:
@@ -874,6 +997,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wsgi", default="bench.capture_app:app",
                         help="the app gunicorn serves (to compare a change; it must also "
                         "answer POST /bench/baseline)")
+    parser.add_argument("--load-rounds", type=int, default=30,
+                        help="loads received (and single scans) in the load scan comparison; "
+                        "0 skips it")
+    parser.add_argument("--load-pieces", type=int, default=20, help="components per load")
+    parser.add_argument("--load-scans-only", action="store_true",
+                        help="skip (a) to (c): only the load scan comparison")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (server log, SQLite file)")
     args = parser.parse_args(argv)
@@ -881,6 +1010,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--seconds, --concurrency and --workers must be positive")
     if not 1 <= args.batch_size <= 500:
         parser.error("--batch-size is 1 to 500")
+    if args.load_rounds < 0 or not 1 <= args.load_pieces <= 500:
+        parser.error("--load-rounds is 0 or more, --load-pieces 1 to 500")
+    if args.load_scans_only and not args.load_rounds:
+        parser.error("--load-scans-only needs --load-rounds above 0")
     return args
 
 

@@ -76,6 +76,10 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "SQLITE_BUSY_TIMEOUT_MS": int(env.get("SQLITE_BUSY_TIMEOUT_MS", "10000")),
         "SQLITE_SYNCHRONOUS": env.get("SQLITE_SYNCHRONOUS", "NORMAL").upper(),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        # Loads get an SSCC from these; without a prefix, an internal load code.
+        "GS1_COMPANY_PREFIX": env.get("GS1_COMPANY_PREFIX", ""),
+        "GS1_SSCC_EXTENSION_DIGIT": env.get("GS1_SSCC_EXTENSION_DIGIT", "0"),
+        "LOAD_PLAN_MAX_COMPONENTS": int(env.get("LOAD_PLAN_MAX_COMPONENTS", "2000")),
         "STORAGE": env.get("STORAGE", "local"),
         "PHOTO_DIR": env.get("PHOTO_DIR", os.path.join(instance_path, "photos")),
         "JOBS": env.get("JOBS", "inline"),
@@ -164,6 +168,12 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "pool_pre_ping": not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")})
     if config["SQLITE_SYNCHRONOUS"] not in ("NORMAL", "FULL", "EXTRA"):
         raise RuntimeError("SQLITE_SYNCHRONOUS is NORMAL, FULL or EXTRA")
+    prefix = config["GS1_COMPANY_PREFIX"]
+    if prefix and not (prefix.isascii() and prefix.isdigit() and 7 <= len(prefix) <= 10):
+        raise RuntimeError("GS1_COMPANY_PREFIX has 7 to 10 digits (or is empty)")
+    extension = config["GS1_SSCC_EXTENSION_DIGIT"]
+    if not (len(extension) == 1 and extension in "0123456789"):
+        raise RuntimeError("GS1_SSCC_EXTENSION_DIGIT is one digit")
     if config["ENV_NAME"] not in ENVIRONMENTS:
         # A typo ("prod", "Production") must not quietly get development secrets.
         raise RuntimeError(f"PREFABTRACE_ENV is one of {', '.join(ENVIRONMENTS)}, not "

@@ -13,6 +13,7 @@ stated no strength, had no checklist for that stage, or it predates the gates.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -217,9 +218,15 @@ def _has_record(data: dict | None) -> bool:
 
 def allowed_actions(status: Status) -> list[str]:
     """List the recorded actions the lifecycle allows from `status` (any role)."""
+    return list(_allowed(status))
+
+
+@functools.lru_cache(maxsize=512)
+def _allowed(status: Status) -> tuple[str, ...]:
+    # A handful of statuses occur: every scan answer lists them, so they are kept.
     probe = {"record": "-"}
-    return [name for name in RECORDED_ACTIONS
-            if _refusal(ACTIONS[name], status, probe) is None]
+    return tuple(name for name in RECORDED_ACTIONS
+                 if _refusal(ACTIONS[name], status, probe) is None)
 
 
 def apply(status: Status, action: str, data: dict | None = None) -> Status:

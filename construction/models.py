@@ -856,3 +856,80 @@ class GateOverride(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Load(db.Model):
+    """One truck trip: its vehicle, its components in loading order, its SSCC or load code."""
+
+    __tablename__ = "load"
+    __table_args__ = (NO_ID_REUSE,)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    # Always set: typed by hand, and the label's identity without a GS1 prefix.
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    sscc: Mapped[str | None] = mapped_column(String(18), unique=True)
+    # open -> loaded -> in_transit -> arrived -> received | rejected
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    vehicle: Mapped[str] = mapped_column(String(20), default="")
+    driver: Mapped[str] = mapped_column(String(100), default="")
+    trailer_type: Mapped[str] = mapped_column(String(40), default="")
+    planned_departure_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    planned_arrival_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    # The truck's payload: adding a component beyond it is refused.
+    max_weight_kg: Mapped[float | None] = mapped_column(Numeric(10, 1, asdecimal=False))
+    label_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    loaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    departed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    items: Mapped[list[LoadItem]] = relationship(back_populates="load",
+                                                 order_by="LoadItem.position")
+
+
+class LoadItem(db.Model):
+    """A component on a load, at its place in the loading order.
+
+    `active_component_id` is the component while the load is not finished, and
+    unique: a component rides on one load at a time.
+    """
+
+    __tablename__ = "load_item"
+    __table_args__ = (UniqueConstraint("load_id", "component_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Indexed by the unique (load_id, component_id), whose first column it is.
+    load_id: Mapped[int] = mapped_column(ForeignKey("load.id"))
+    component_id: Mapped[int] = mapped_column(ForeignKey("component.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    active_component_id: Mapped[int | None] = mapped_column(ForeignKey("component.id"),
+                                                            unique=True)
+
+    load: Mapped[Load] = relationship(back_populates="items")
+
+
+class LoadScan(db.Model):
+    """One scan of a load's label that acted on all its components (one event each)."""
+
+    __tablename__ = "load_scan"
+    __table_args__ = (UniqueConstraint("user_id", "client_event_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    load_id: Mapped[int] = mapped_column(ForeignKey("load.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    # Indexed by the unique (user_id, client_event_id), whose first column it is.
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    client_event_id: Mapped[str] = mapped_column(String(64))
+    client_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    client_utc_offset_minutes: Mapped[int | None] = mapped_column(Integer)
+    server_time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # The components it moved, in loading order, and the exceptions of an acceptance.
+    component_ids: Mapped[list] = mapped_column(JSON)
+    exceptions: Mapped[list | None] = mapped_column(JSON(none_as_null=True))

@@ -91,6 +91,11 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "label.decode": STAFF,  # regulators read records, not photos of labels
     "label.print": QUALITY | {"factory_worker"},
     "label.reprint": QUALITY,  # a reprint revokes the printed label
+    # Loads: factory workers build and load them, site supervisors receive them (by
+    # scanning, with the lifecycle's roles per action), project managers plan them.
+    "load.read": EVERYONE,
+    "load.build": MANAGERS | {"factory_worker"},
+    "load.plan": MANAGERS,
     # Photos and what their checks find.
     "photo.upload": STAFF,
     "photo.decide": QUALITY | {"site_supervisor"},
@@ -143,6 +148,8 @@ _PHRASES = {
     "project.move_region": "move a project to another region (only an admin does)",
     "component.change": "change components", "scan.record": "record actions: it may only read",
     "label.decode": "scan labels", "label.print": "print labels",
+    "load.read": "read loads", "load.build": "build loads: factory workers build them",
+    "load.plan": "plan loads: project managers plan them",
     "label.reprint": "reprint labels: reprinting is for project managers and QC inspectors",
     "photo.upload": "upload photos", "photo.decide": "decide findings",
     "photo.reanalyse": "reanalyse photos", "alert.close": "close alerts",

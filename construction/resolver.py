@@ -1,4 +1,5 @@
-"""The pages a phone opens from a label's QR code: /c/{code} and /01/{gtin}/21/{serial}.
+"""The pages a phone opens from a label's QR code: /c/{code}, /01/{gtin}/21/{serial}, and
+for loads (truck trips) /00/{sscc} and /l/{code}.
 
 Anyone may open them: they say whether the label is genuine and what the
 component is. A signed-in user of the project (bearer token or page session) also gets its
@@ -19,16 +20,18 @@ from construction.models import (
     Building,
     Component,
     ComponentType,
+    Load,
     Organization,
     Project,
     Storey,
 )
 from construction.permissions import PUBLIC, project_in_scope, requires
+from construction.services import loads
 from construction.services.alerts import open_alert_kinds
 from construction.services.components import component_events
-from construction.services.labels import check_label_urls
+from construction.services.labels import check_label_urls, verifying_keys
 from labels.codes import CodeError, display, normalize
-from labels.payload import LabelIdentity
+from labels.payload import LabelIdentity, verify
 
 bp = Blueprint("resolver", __name__)
 
@@ -69,6 +72,82 @@ def by_gs1(gtin: str, serial: str):
     """Show the component a GS1 Digital Link label names."""
     return _resolve(LabelIdentity(gtin=gtin, serial=serial),
                     (Component.gtin == gtin) & (Component.serial == serial))
+
+
+LOAD_STATE_NAMES = {
+    "open": ("装车中", "Being loaded"), "loaded": ("已装车", "Loaded"),
+    "in_transit": ("运输中", "In transit"), "arrived": ("已到场", "Arrived"),
+    "received": ("已验收", "Received"), "rejected": ("已拒收", "Rejected"),
+}
+
+
+@bp.get("/00/<sscc>")
+@requires(PUBLIC)
+def by_sscc(sscc: str):
+    """Show the load (truck trip) a GS1 Digital Link load label names."""
+    if len(sscc) != 18 or not sscc.isdigit():
+        abort(404)
+    return _resolve_load(LabelIdentity(sscc=sscc), Load.sscc == sscc)
+
+
+@bp.get("/l/<code>")
+@requires(PUBLIC)
+def by_load_code(code: str):
+    """Show the load a load-code label names."""
+    try:
+        canonical = normalize(code)
+    except CodeError:
+        abort(404)
+    return _resolve_load(LabelIdentity(load=canonical), Load.code == canonical)
+
+
+def _load_verdict(identity: LabelIdentity, load: Load) -> dict[str, Any]:
+    if "s" not in request.args:
+        return {"status": "unverified", "reason": "unsigned", "version": None}
+    keys, revoked = verifying_keys()
+    verdicts = [verify(url, keys, revoked) for url in _scanned_urls(identity)]
+    best = next((v for v in verdicts if v.genuine), verdicts[0])
+    if best.genuine and best.version != load.label_version:
+        return {"status": "revoked", "reason": "revoked", "version": best.version,
+                "current_version": load.label_version}
+    return {"status": "genuine" if best.genuine else "invalid", "reason": best.reason,
+            "version": best.version, "current_version": load.label_version}
+
+
+def _resolve_load(identity: LabelIdentity, condition):
+    load = db.session.scalar(select(Load).where(condition))
+    if load is None:
+        abort(404)
+    project = db.session.get(Project, load.project_id)
+    verdict = _load_verdict(identity, load)
+    zh, en = LOAD_STATE_NAMES.get(load.state, (load.state, load.state))
+    view = loads.load_view(load)
+    public = {key: view[key] for key in ("code", "display_code", "sscc", "sscc_text", "state",
+                                         "piece_count", "weight_kg", "vehicle",
+                                         "planned_arrival_at")}
+    result: dict[str, Any] = {
+        "label": {**verdict, "title_zh": VERDICTS[verdict["status"]][0],
+                  "title_en": VERDICTS[verdict["status"]][1]},
+        "load": {**public, "project": project.name, "state_zh": zh, "state_en": en},
+        "detail": None,
+    }
+    if _viewer_may_read(project.id):
+        result["detail"] = {key: view[key] for key in ("id", "items", "next_actions", "driver",
+                                                       "loaded_at", "departed_at",
+                                                       "arrived_at", "received_at")}
+    return _answer(result, "resolver_load.html")
+
+
+def _answer(view: dict[str, Any], template: str):
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    if best == "application/json":
+        response = jsonify(view)
+    else:
+        response = current_app.make_response(render_template(template, **view))
+    # A verdict depends on the query string and the viewer: never cache it in between.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Vary"] = "Accept, Authorization"
+    return response
 
 
 def _scanned_urls(identity: LabelIdentity) -> list[str]:
@@ -142,12 +221,4 @@ def _resolve(identity: LabelIdentity, condition):
                         "time": (event.client_time or event.server_time).isoformat()}
                        for event, user in component_events(component.id)[-20:]],
         }
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    if best == "application/json":
-        response = jsonify(view)
-    else:
-        response = current_app.make_response(render_template("resolver.html", **view))
-    # A verdict depends on the query string and the viewer: never cache it in between.
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Vary"] = "Accept, Authorization"
-    return response
+    return _answer(view, "resolver.html")

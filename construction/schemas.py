@@ -197,6 +197,11 @@ class ScanSchema(Schema):
     corrects_event_id = ref(big=True, load_default=None, allow_none=True, metadata={
         "description": "Required with the action 'correct' (the event it corrects), and "
                        "refused with any other action"})
+    exceptions = fields.List(fields.Nested("LoadExceptionSchema"), load_default=None,
+                             allow_none=True, validate=validate.Length(max=500), metadata={
+                                 "description": "Only when scanning a load's label with "
+                                                "accept_delivery: components rejected or "
+                                                "reported damaged instead of accepted"})
 
     @validates_schema
     def _correction(self, values, **kwargs):
@@ -226,6 +231,7 @@ OPENAPI_RULES = {
     ]},
     "Location": {"dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]}},
     "Sheet": {"anyOf": [{"required": ["component_ids"]}, {"required": ["project_id"]}]},
+    "LoadPlan": {"oneOf": [{"required": ["storey_ids"]}, {"required": ["component_ids"]}]},
 }
 
 
@@ -399,6 +405,7 @@ class ComponentDetailSchema(ComponentSchema):
 ComponentPageSchema = page_schema(ComponentSchema, "ComponentPageSchema")
 
 
+
 class ComponentQueryArgs(PageArgs):
     project_id = ref()
     building_id = ref()
@@ -517,6 +524,13 @@ class LabelIssueSchema(Schema):
                        "it, the current label is returned (version 1 is issued when there is "
                        "none)."})
     reason = text(200, load_default="", metadata={"description": "Why the label is reprinted"})
+
+
+class LoadLabelArgs(Schema):
+    layout = fields.String(load_default="thermal-100x70",
+                           validate=validate.OneOf(("thermal-100x70", "a4")))
+    dpi = fields.Integer(load_default=300, validate=validate.Range(min=100, max=600),
+                         metadata={"description": "PNG only"})
 
 
 class LayoutArgs(Schema):
@@ -778,12 +792,7 @@ class PourSummarySchema(PourSchema):
         exclude = ("components", "strength_results")
 
 
-class PourPageSchema(Schema):
-    items = fields.List(fields.Nested(PourSummarySchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
+PourPageSchema = page_schema(PourSummarySchema, "PourPageSchema")
 
 
 class PourQueryArgs(PageArgs):
@@ -872,3 +881,154 @@ class InspectionViewSchema(InspectionSchema):
     results = fields.List(fields.Dict(), dump_only=True, metadata={
         "description": "Each item as filled: key, kind, passed, value, deviation, text, "
                        "note, photo_ids"})
+
+
+# --- loads -----------------------------------------------------------------------------
+
+LOAD_STATES = ("open", "loaded", "in_transit", "arrived", "received", "rejected")
+LOAD_SCAN_ACTIONS = ("load", "depart", "arrive", "accept_delivery", "reject_delivery")
+_COMPONENT_IDS = dict(validate=validate.Length(min=1, max=500))
+
+
+def _weight(**kw) -> Rounded:
+    return Rounded(1, validate=validate.Range(min=0.1, max=1_000_000), **kw)
+
+
+class LoadFieldsSchema(Changeable):
+    """The parts of a load its builder sets."""
+
+    vehicle = text(20, metadata={"description": "The truck's plate"})
+    driver = text(100)
+    trailer_type = text(40)
+    planned_departure_at = moment(allow_none=True)
+    planned_arrival_at = moment(allow_none=True)
+    note = text(500)
+    max_weight_kg = _weight(allow_none=True, metadata={
+        "description": "The truck's payload: components beyond it are refused"})
+    component_ids = fields.List(ref(big=True), validate=validate.Length(max=500), metadata={
+        "description": "The components in loading order (the first goes on first, at the "
+                       "bottom); in a change, the whole new list"})
+
+
+class LoadCreateSchema(LoadFieldsSchema):
+    project_id = ref(required=True)
+
+
+class LoadItemViewSchema(Schema):
+    position = fields.Integer()
+    component_id = fields.Integer()
+    code = fields.String()
+    mark = fields.String()
+    component_type = fields.String()
+    weight_kg = fields.Float(allow_none=True)
+    storey = fields.String(allow_none=True)
+    state = fields.String()
+    on_hold = fields.Boolean()
+    damaged = fields.Boolean()
+    ncr_open = fields.Boolean()
+
+
+class LoadSummarySchema(Schema):
+    id = fields.Integer()
+    project_id = fields.Integer()
+    code = fields.String(metadata={"description": "The internal load code (typed by hand)"})
+    display_code = fields.String()
+    sscc = fields.String(allow_none=True, metadata={
+        "description": "The GS1 SSCC, when a GS1 company prefix is configured"})
+    sscc_text = fields.String(allow_none=True)
+    label_url = fields.String(metadata={
+        "description": "The signed link the load label's QR code holds: "
+                       "{PUBLIC_BASE_URL}/00/{sscc} (or /l/{code}) with its signature"})
+    state = fields.String(validate=validate.OneOf(LOAD_STATES))
+    next_actions = fields.List(fields.String())
+    vehicle = fields.String()
+    driver = fields.String()
+    trailer_type = fields.String()
+    planned_departure_at = fields.String(allow_none=True)
+    planned_arrival_at = fields.String(allow_none=True)
+    note = fields.String()
+    max_weight_kg = fields.Float(allow_none=True)
+    weight_kg = fields.Float()
+    piece_count = fields.Integer()
+    created_at = fields.String(allow_none=True)
+    loaded_at = fields.String(allow_none=True)
+    departed_at = fields.String(allow_none=True)
+    arrived_at = fields.String(allow_none=True)
+    received_at = fields.String(allow_none=True)
+
+
+class LoadViewSchema(LoadSummarySchema):
+    items = fields.List(fields.Nested(LoadItemViewSchema))
+
+
+LoadPageSchema = page_schema(LoadSummarySchema, "LoadPageSchema")
+
+
+class LoadQueryArgs(PageArgs):
+    project_id = ref()
+    state = fields.String(validate=validate.OneOf(LOAD_STATES))
+    date = fields.Date(metadata={"description": "The day the truck leaves (planned, else "
+                                                "actual), in the reports' time zone"})
+    code = text(500, metadata={"description": "What a scanner read: the load label's URL, "
+                                              "the SSCC or the load code"})
+
+
+class LoadItemsSchema(Schema):
+    component_ids = fields.List(ref(big=True), required=True, **_COMPONENT_IDS)
+
+
+class LoadExceptionSchema(Schema):
+    component_id = ref(big=True, required=True)
+    action = fields.String(required=True,
+                           validate=validate.OneOf(("reject_delivery", "report_damage")))
+    note = text(500, load_default="")
+
+
+class LoadScanSchema(Schema):
+    # Any action is read here; the load then says which it takes (after it is found).
+    action = fields.String(required=True, validate=validate.OneOf(lifecycle.ACTIONS), metadata={
+        "description": "One of " + ", ".join(LOAD_SCAN_ACTIONS)})
+    client_event_id = text(64, required=True, min_length=8, metadata={
+        "description": "Unique per user: the same id again returns the original events"})
+    client_time = moment(load_default=None, allow_none=True)
+    location = fields.Nested(LocationSchema, load_default=None, allow_none=True,
+                             validate=_small_json(2000))
+    device = text(100, load_default=None, allow_none=True)
+    exceptions = fields.List(fields.Nested(LoadExceptionSchema), load_default=None,
+                             allow_none=True, validate=validate.Length(max=500), metadata={
+                                 "description": "With accept_delivery: components rejected "
+                                                "or reported damaged instead of accepted"})
+
+
+class LoadScanResultSchema(Schema):
+    load = fields.Nested(LoadViewSchema)
+    scan = fields.Dict()
+    events = fields.List(fields.Nested(EventSchema))
+    components = fields.List(fields.Nested(ComponentStatusSchema))
+
+
+class LoadPlanSchema(Schema):
+    storey_ids = fields.List(ref(), validate=validate.Length(min=1, max=200))
+    component_ids = fields.List(ref(big=True), validate=validate.Length(min=1, max=2000))
+    max_weight_kg = _weight(required=True)
+    max_items = fields.Integer(validate=validate.Range(min=1, max=1000))
+    max_length_mm = fields.Integer(validate=validate.Range(min=1, max=100_000))
+    accept = JsonBoolean(load_default=False, metadata={
+        "description": "Create the proposed loads (every component must be loadable)"})
+    vehicle = text(20)
+    trailer_type = text(40)
+
+    @validates_schema
+    def _one_selection(self, values, **kwargs):
+        if ("storey_ids" in values) == ("component_ids" in values):
+            raise ValidationError("Send storey_ids or component_ids.", "storey_ids")
+
+
+class LoadPlanResultSchema(Schema):
+    accepted = fields.Boolean()
+    loads = fields.List(fields.Dict())
+
+
+class DeliveriesArgs(Schema):
+    since = fields.Date()
+    until = fields.Date()

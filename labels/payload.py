@@ -1,7 +1,8 @@
 """Signed label payloads: the URL a label's QR code carries, and its offline check.
 
 A label URL names the component by GS1 Digital Link (`/01/{gtin}/21/{serial}`)
-or by short code (`/c/{code}`), then carries the label version, the signing
+or by short code (`/c/{code}`), or a load (one truck trip) by its SSCC
+(`/00/{sscc}`) or internal load code (`/l/{code}`), then carries the label version, the signing
 key's id and an Ed25519 signature over every byte before it:
 
     {base}/c/K7M4Q2P9C?v=2&k=7QX4M2ABCDEFG&s=<103 characters of base32>
@@ -36,7 +37,8 @@ KEY_ID_LENGTH = 13  # 65 bits: no two keys share an id, by chance or by search
 LEGACY_KEY_ID_LENGTH = 4  # what keys made before had (20 bits); they keep verifying
 _SIGNED = re.compile(
     r"(?P<signed>(?P<base>https?://[^/?#\s]+(?:/[^?#\s]*)?)"
-    r"/(?:c/(?P<code>[0-9A-Z]{1,16})|01/(?P<gtin>[0-9]{14})/21/(?P<serial>[!-~]{1,60}))"
+    r"/(?:c/(?P<code>[0-9A-Z]{1,16})|01/(?P<gtin>[0-9]{14})/21/(?P<serial>[!-~]{1,60})"
+    r"|00/(?P<sscc>[0-9]{18})|l/(?P<load>[0-9A-Z]{1,16}))"
     r"\?v=(?P<version>[1-9][0-9]{0,5})&k=(?P<kid>[0-9A-Z]{4,16}))"
     rf"&s=(?P<signature>[A-Z2-7]{{{SIGNATURE_LENGTH}}})"
 )
@@ -50,13 +52,23 @@ def key_id(public_key: Ed25519PublicKey, length: int = KEY_ID_LENGTH) -> str:
 
 @dataclass(frozen=True)
 class LabelIdentity:
-    """What a label names: a short code, or a GTIN with a serial number."""
+    """What a label names: a short code, a GTIN with a serial number, or a load."""
 
     code: str | None = None
     gtin: str | None = None
     serial: str | None = None
+    sscc: str | None = None  # a load with GS1 numbers
+    load: str | None = None  # a load's internal code
+
+    @property
+    def names_load(self) -> bool:
+        return self.sscc is not None or self.load is not None
 
     def path(self) -> str:
+        if self.sscc is not None:
+            return f"/00/{self.sscc}"
+        if self.load is not None:
+            return f"/l/{self.load}"
         if self.gtin is not None and self.serial is not None:
             return f"/01/{self.gtin}/21/{quote(self.serial, safe='')}"
         if self.code is None:
@@ -101,7 +113,8 @@ def verify(url: str, public_keys: Mapping[str, Ed25519PublicKey],
     if match is None:
         return Verification(False, "malformed")
     serial = unquote(match["serial"]) if match["serial"] is not None else None
-    identity = LabelIdentity(code=match["code"], gtin=match["gtin"], serial=serial)
+    identity = LabelIdentity(code=match["code"], gtin=match["gtin"], serial=serial,
+                             sscc=match["sscc"], load=match["load"])
     version, kid = int(match["version"]), match["kid"]
     public_key = public_keys.get(kid)
     if public_key is None:

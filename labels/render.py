@@ -61,6 +61,27 @@ class LabelContent:
     production_date: date | None = None
     qc_inspector: str = ""
 
+    @property
+    def heading(self) -> str:
+        """The large line: the short code for manual entry."""
+        return display(self.code)
+
+
+@dataclass(frozen=True)
+class LoadLabelContent:
+    """What a load label shows: its signed URL, the SSCC (or load code) and the trip."""
+
+    url: str
+    heading: str  # the SSCC in human-readable form, or the load code
+    version: int = 1
+    project: str = ""
+    vehicle: str = ""
+    driver: str = ""
+    piece_count: int = 0
+    weight_kg: float | None = None
+    load_code: str = ""
+    planned_departure: str = ""
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -114,6 +135,23 @@ CAPTIONS = {
     "concrete_grade": ("强度", "Grade"),
     "production_date": ("生产日期", "Made"),
     "qc_inspector": ("质检", "QC"),
+    "vehicle": ("车牌", "Vehicle"),
+    "driver": ("司机", "Driver"),
+    "piece_count": ("件数", "Pieces"),
+    "load_code": ("车次", "Load"),
+    "planned_departure": ("发车", "Departs"),
+}
+
+_LOAD_LINES = (("project",), ("vehicle",), ("piece_count",), ("weight_kg",), ("driver",),
+               ("load_code",), ("planned_departure",))
+# Load labels: one per truck, stuck on the cab or handed to the driver.
+LOAD_LAYOUTS: dict[str, Layout] = {
+    "thermal-100x70": Layout("thermal-100x70", "Thermal load label 100 x 70 mm", 100, 70, 100,
+                             70, padding_mm=3, qr_mm=46, code_pt=11, body_pt=9, min_body_pt=6,
+                             lines=_LOAD_LINES),
+    "a4": Layout("a4", "A4 load label", 190, 120, 210, 297, margin_left_mm=10,
+                 margin_top_mm=10, padding_mm=5, qr_mm=90, code_pt=16, body_pt=16,
+                 min_body_pt=8, lines=_LOAD_LINES),
 }
 
 
@@ -132,7 +170,7 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(_one_line, text)
 
 
-def _value(content: LabelContent, field: str) -> str:
+def _value(content: LabelContent | LoadLabelContent, field: str) -> str:
     value = getattr(content, field)
     if value is None or value == "":
         return "-"
@@ -222,12 +260,12 @@ def _fit(font: LabelFont, text: str, width_mm: float, size_pt: float,
     return text + "…", size
 
 
-def _field_text(content: LabelContent, field: str) -> str:
+def _field_text(content: LabelContent | LoadLabelContent, field: str) -> str:
     zh, en = CAPTIONS[field]
     return f"{zh} {en}: {_value(content, field)}"
 
 
-def place(content: LabelContent, layout: Layout) -> Placement:
+def place(content: LabelContent | LoadLabelContent, layout: Layout) -> Placement:
     """Lay one label out: the QR code at the left, the text block at the right."""
     font = label_font()
     matrix = qr_matrix(content.url)
@@ -241,7 +279,7 @@ def place(content: LabelContent, layout: Layout) -> Placement:
     text_w = layout.label_w_mm - text_x - layout.padding_mm
     version_text = f"v{content.version}"
     version_w = font.width_pt(version_text, layout.body_pt) * MM_PER_PT
-    code_text, code_pt = _fit(font, printable(display(content.code)), text_w - version_w - 1.5,
+    code_text, code_pt = _fit(font, printable(content.heading), text_w - version_w - 1.5,
                               layout.code_pt, layout.min_body_pt)
     # The text block starts level with the symbol and ends level with it, or
     # within the padding on labels lower than the QR box.
@@ -375,7 +413,8 @@ def _png_1bit(page: np.ndarray, dpi: int) -> bytes:
     ))
 
 
-def render_png(content: LabelContent, layout: Layout, dpi: int = 300) -> bytes:
+def render_png(content: LabelContent | LoadLabelContent, layout: Layout,
+               dpi: int = 300) -> bytes:
     """Return one label as a 1-bit PNG at `dpi` (thermal printers print 1-bit)."""
     placement = place(content, layout)
     scale = dpi / 25.4
@@ -434,7 +473,7 @@ def _pdf_qr(placement: Placement, x_mm: float, top_mm: float, page_h_mm: float) 
     return f"q {s:.5f} 0 0 {-s:.5f} {x0:.3f} {y0:.3f} cm 0 g\n{runs}\nf Q"
 
 
-def render_pdf(contents: Iterable[LabelContent], layout: Layout,
+def render_pdf(contents: Iterable[LabelContent | LoadLabelContent], layout: Layout,
                progress: Callable[[int], None] | None = None,
                title: str = "PrefabTrace labels") -> bytes:
     """Return a PDF with the labels laid out on sheets, in order; call progress(n) per label."""

@@ -33,6 +33,7 @@ def register_api(app: Flask) -> None:
         health,
         labels,
         ledger,
+        loads,
         models,
         photos,
         pours,
@@ -43,7 +44,7 @@ def register_api(app: Flask) -> None:
     )
 
     for module in (scans, components, projects, labels, alerts, decode, photos, epcis,
-                   webhooks, ledger, reports, audit, pours, models):
+                   webhooks, ledger, reports, audit, pours, models, loads):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     api.register_blueprint(ledger.public)

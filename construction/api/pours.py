@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from flask import Response, current_app, request
 from flask.views import MethodView
 
@@ -11,6 +9,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.idempotency import idempotent
+from construction.pagination import paged
 from construction.permissions import requires
 from construction.schemas import (
     ChecklistSchema,
@@ -62,11 +61,9 @@ class Pours(MethodView):
     def get(self, args):
         """List pours, newest first."""
         page, per_page = args["page"], args["per_page"]
-        items, total = service.list_pours(authenticate_request(), args.get("project_id"),
-                                          page, per_page)
-        return {"items": [service.pour_view(pour) for pour in items], "page": page,
-                "per_page": per_page, "total": total,
-                "pages": math.ceil(total / per_page) if total else 0}
+        pours = service.list_pours(authenticate_request(), args.get("project_id"), page,
+                                   per_page)
+        return paged(pours, [service.pour_view(pour) for pour in pours.items])
 
     @requires("pour.record")
     @idempotent

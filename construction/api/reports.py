@@ -47,6 +47,8 @@ class ProgressSchema(Schema):
 class DailySchema(Schema):
     days = fields.List(fields.Dict())
     installed_vs_planned = fields.List(fields.Dict())
+    deliveries = fields.List(fields.Dict(), metadata={
+        "description": "Loads (truck trips) arrived on site per day, with their pieces"})
 
 
 class StalledSchema(Schema):

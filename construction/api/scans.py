@@ -13,6 +13,7 @@ from construction.auth import authenticate_request
 from construction.errors import ApiProblem, problem_body
 from construction.permissions import requires
 from construction.schemas import BatchResultSchema, BatchSchema, ScanResultSchema, ScanSchema
+from construction.services.loads import LOAD_ACTIONS, is_load_reference, load_code_exists
 from construction.services.scans import ScanItem, ScanResult, record_scans
 
 blp = api_blueprint("scans", __name__, "Record lifecycle scans from phones and scanners.",
@@ -21,7 +22,8 @@ blp = api_blueprint("scans", __name__, "Record lifecycle scans from phones and s
 _scan_schema = ScanSchema()
 
 
-def _header_device() -> str | None:
+def header_device() -> str | None:
+    """Return the device the X-Device-Id header names, if any."""
     device = request.headers.get("X-Device-Id")
     if device is not None and not 1 <= len(device) <= 100:
         raise ApiProblem("validation-error", "X-Device-Id has 1 to 100 characters",
@@ -29,11 +31,11 @@ def _header_device() -> str | None:
     return device
 
 
-def _item(values: dict[str, Any], header_device: str | None) -> ScanItem:
+def _item(values: dict[str, Any], device: str | None) -> ScanItem:
     return ScanItem(code=values["code"], action=values["action"],
                     client_event_id=values["client_event_id"],
                     client_time=values.get("client_time"), location=values.get("location"),
-                    data=values.get("data"), device=values.get("device") or header_device,
+                    data=values.get("data"), device=values.get("device") or device,
                     corrects_event_id=values.get("corrects_event_id"))
 
 
@@ -44,19 +46,34 @@ class Scans(MethodView):
     @blp.response(201, ScanResultSchema)
     @blp.alt_response(200, schema=ScanResultSchema, description="A replay: the original event")
     def post(self, values):
-        """Record a scan of one component.
+        """Record a scan of one component, or of a load's label (then of all its components).
 
         The same client_event_id again returns the original event (200) and
-        never records a second one.
+        never records a second one. A load label, an SSCC or a load code acts
+        on every component of the load, as POST /loads/{id}/scans does.
         """
         principal = authenticate_request()
-        result = record_scans(principal, [_item(values, _header_device())])[0]
+        if is_load_reference(values["code"]):
+            return _load_scan(principal, values)
+        if values.get("exceptions"):
+            raise ApiProblem("validation-error", "only a load's accept_delivery lists exceptions",
+                             errors={"exceptions": ["Only when scanning a load."]})
+        result = record_scans(principal, [_item(values, header_device())])[0]
         if result.outcome == "rejected":
+            if result.problem.type == "unknown-code" and values["action"] in LOAD_ACTIONS \
+                    and load_code_exists(values["code"]):
+                return _load_scan(principal, values)
             raise result.problem
         # The body is already in its documented shape: skip a second serialization.
         response = jsonify(event=result.event, component=result.component)
         response.status_code = 201 if result.outcome == "accepted" else 200
         return response
+
+
+def _load_scan(principal, values):
+    from construction.api.loads import record_scanned_load
+
+    return record_scanned_load(principal, values["code"], values)
 
 
 @blp.route("/batch")
@@ -69,7 +86,7 @@ class ScanBatch(MethodView):
         principal = authenticate_request()
         limit = current_app.config["BATCH_MAX_ITEMS"]
         raw_items = values["items"]
-        header_device = _header_device()
+        device = header_device()
         if len(raw_items) > limit:
             raise ApiProblem("validation-error", f"at most {limit} items per batch",
                              errors={"items": [f"Longer than {limit}."]})
@@ -80,7 +97,12 @@ class ScanBatch(MethodView):
             try:
                 if not isinstance(raw, dict):
                     raise ValidationError({"_schema": ["Each item is an object."]})
-                items.append(_item(_scan_schema.load(raw), header_device))
+                values = _scan_schema.load(raw)
+                if is_load_reference(values["code"]):
+                    # A load acts on many components in a transaction of its own.
+                    raise ValidationError({"code": ["A load label is scanned alone (POST "
+                                                    "/api/v1/scans), not in a batch."]})
+                items.append(_item(values, device))
                 positions.append(index)
             except ValidationError as error:
                 results[index] = _item_result(index, raw, ScanResult("rejected", problem=ApiProblem(

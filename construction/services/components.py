@@ -20,19 +20,10 @@ from construction.pagination import Page, paginate
 from construction.permissions import Principal, in_scope
 from construction.services.projects import project_for_managing
 from labels.codes import CodeError, new_code, normalize
+from labels.gs1 import gtin_is_valid
 
-GTIN_PATTERN = re.compile(r"[0-9]{14}")
 IFC_GUID_PATTERN = re.compile(r"[0-3][0-9A-Za-z_$]{21}")
 SERIAL_PATTERN = re.compile(r"[!-~]{1,20}")
-
-
-def gtin_is_valid(gtin: str) -> bool:
-    """Tell whether a GTIN-14 has the right shape and check digit."""
-    if not GTIN_PATTERN.fullmatch(gtin):
-        return False
-    digits = [int(c) for c in gtin]
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits[:-1]))
-    return (10 - total % 10) % 10 == digits[-1]
 
 
 @dataclass

@@ -51,14 +51,17 @@ from construction.lifecycle import Status, TransitionError
 from construction.models import (
     Component,
     Event,
+    Load,
+    LoadScan,
     Organization,
     Project,
     User,
 )
 from construction.permissions import Principal, in_scope, project_in_scope, require
-from construction.services import audit
+from construction.services import audit, loads
 from construction.services.scans import ScanItem, ScanResult, record_scans
 from labels.codes import CodeError
+from labels.gs1 import check_digit
 from labels.payload import LabelIdentity
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -173,7 +176,7 @@ def epc_key(epc: str) -> ComponentKey | None:
         if len(prefix) + len(item) != 13:
             return None
         body = item[0] + prefix + item[1:]
-        return ComponentKey("gs1", gtin=body + _check_digit(body),
+        return ComponentKey("gs1", gtin=body + check_digit(body),
                             serial=_unescape_urn(serial))
     if not epc.lower().startswith(("http://", "https://")):
         return None  # a bare code or id is not an EPC
@@ -181,11 +184,6 @@ def epc_key(epc: str) -> ComponentKey | None:
         return parse_scanned(epc)
     except CodeError:
         return None
-
-
-def _check_digit(body: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return str((10 - total % 10) % 10)
 
 
 def _unescape_urn(text: str) -> str:
@@ -304,7 +302,9 @@ def query_events(principal: Principal, query: EventQuery,
     audit.record_export("export.epcis", principal, query)
     events: list[dict[str, Any]] = []
     last_id = None
-    actions = _matching_actions(query)
+    object_actions = _matching_actions(query)
+    aggregation_actions = _matching_aggregations(query)
+    actions = object_actions | aggregation_actions
     epc_condition = _epc_condition(query.epcs) if query.epcs is not None else None
     if actions and (query.epcs is None or epc_condition is not None):
         statement = (
@@ -338,7 +338,7 @@ def query_events(principal: Principal, query: EventQuery,
         if len(rows) > query.per_page:
             rows = rows[:query.per_page]
             last_id = rows[-1].Event.id
-        events = _export(rows, base_url)
+        events = _export(rows, base_url, object_actions, aggregation_actions)
     document = {
         "@context": [EPCIS_CONTEXT, {PREFIX: NAMESPACE}],
         "type": "EPCISQueryDocument",
@@ -350,7 +350,8 @@ def query_events(principal: Principal, query: EventQuery,
     return document, last_id
 
 
-def _export(rows, base_url: str) -> list[dict[str, Any]]:
+def _export(rows, base_url: str, object_actions: set[str] | None = None,
+            aggregation_actions: set[str] | None = None) -> list[dict[str, Any]]:
     ids = [row.Event.id for row in rows]
     corrected_ids = [row.Event.corrects_event_id for row in rows
                      if row.Event.corrects_event_id is not None]
@@ -359,27 +360,23 @@ def _export(rows, base_url: str) -> list[dict[str, Any]]:
         select(Event).where(Event.corrects_event_id.in_(ids)))} if ids else {}
     targets = {e.id: e for e in db.session.scalars(
         select(Event).where(Event.id.in_(corrected_ids)))} if corrected_ids else {}
+    aggregations = _aggregations_anchored(rows, base_url, aggregation_actions or set())
     exported = []
     for row in rows:
         event: Event = row.Event
+        if object_actions is not None and event.action not in object_actions:
+            exported.extend(aggregations.get(event.id, []))
+            continue
         spec = lifecycle.ACTIONS[event.action]
-        event_time, offset = _event_time(event.client_time, event.client_utc_offset_minutes,
-                                         event.server_time)
-        body: dict[str, Any] = {
-            "type": "ObjectEvent",
-            "eventTime": event_time,
-            "eventTimeZoneOffset": offset,
-            "recordTime": event.server_time.astimezone(UTC).isoformat(),
+        body = _timed("ObjectEvent", event)
+        body.update({
             "eventID": _event_id_of(event),
             "epcList": [component_epc(base_url, row.code, row.gtin, row.serial)],
             "action": epcis_action(event.action),
             "bizStep": spec.biz_step,
             "disposition": spec.disposition,
-        }
-        geo = _geo_uri(event.location)
-        if geo is not None:
-            body["readPoint"] = {"id": geo}
-        body["bizLocation"] = {"id": f"{PROJECT_URN}{row.project_id}"}
+        })
+        _locate(body, event.location, row.project_id)
         correction = corrections.get(event.id)
         if correction is not None:
             declared, _ = _event_time(correction.client_time,
@@ -406,7 +403,92 @@ def _export(rows, base_url: str) -> list[dict[str, Any]]:
         if target is not None:
             body[f"{PREFIX}:correctsEventID"] = _event_id_of(target)
         exported.append(body)
+        exported.extend(aggregations.get(event.id, []))
     return exported
+
+
+# --- loads: loading and unloading as aggregation ---------------------------------------
+
+# A load scan that loads a truck aggregates its components under the load's SSCC;
+# accepting the delivery takes them out again.
+AGGREGATING_ACTIONS = {"load": "ADD", "accept_delivery": "DELETE"}
+
+
+def _matching_aggregations(query: EventQuery) -> set[str]:
+    if query.event_types is not None and "AggregationEvent" not in query.event_types:
+        return set()
+    names = set(AGGREGATING_ACTIONS)
+    if query.biz_steps is not None:
+        names = {n for n in names if lifecycle.ACTIONS[n].biz_step in query.biz_steps}
+    if query.dispositions is not None:
+        names = {n for n in names if lifecycle.ACTIONS[n].disposition in query.dispositions}
+    if query.actions is not None:
+        names = {n for n in names if AGGREGATING_ACTIONS[n] in query.actions}
+    return names
+
+
+def _aggregations_anchored(rows, base_url: str,
+                           actions: set[str]) -> dict[int, list[dict[str, Any]]]:
+    """Return the AggregationEvents of load scans, keyed by the id of their first event."""
+    load_ids = {row.Event.data.get("load_id") for row in rows
+                if row.Event.action in actions and isinstance(row.Event.data, dict)}
+    load_ids.discard(None)
+    if not load_ids:
+        return {}
+    by_anchor = {(row.Event.user_id, row.Event.client_event_id): row for row in rows}
+    anchored: dict[int, list[dict[str, Any]]] = {}
+    scans = [(row.LoadScan, row.Load) for row in db.session.execute(
+        select(LoadScan, Load).join(Load, LoadScan.load_id == Load.id)
+        .where(LoadScan.load_id.in_(load_ids), LoadScan.action.in_(actions)))]
+    children = {row.id: row for row in db.session.execute(
+        select(Component.id, Component.code, Component.gtin, Component.serial)
+        .where(Component.id.in_({c for scan, _ in scans for c in scan.component_ids})))}
+    for scan, load in scans:
+        anchor = by_anchor.get((scan.user_id, loads.component_event_id(
+            scan.client_event_id, scan.component_ids[0])))
+        if anchor is None:
+            continue  # its first event is on another page, or filtered out
+        anchored.setdefault(anchor.Event.id, []).append(
+            _aggregation(scan, load, anchor, children, base_url))
+    return anchored
+
+
+def _aggregation(scan: LoadScan, load: Load, anchor, children, base_url: str) -> dict[str, Any]:
+    spec = lifecycle.ACTIONS[scan.action]
+    body = _timed("AggregationEvent", scan)
+    body.update({
+        "eventID": f"urn:uuid:{uuid.uuid5(_EVENT_ID_NAMESPACE, f'load-scan|{scan.id}')}",
+        "parentID": loads.epc_of(load),
+        "childEPCs": [component_epc(base_url, children[c].code, children[c].gtin,
+                                    children[c].serial)
+                      for c in scan.component_ids if c in children],
+        "action": AGGREGATING_ACTIONS[scan.action],
+        "bizStep": spec.biz_step,
+        "disposition": spec.disposition,
+    })
+    _locate(body, scan.location, load.project_id)
+    body.update({f"{PREFIX}:action": scan.action, f"{PREFIX}:load": load.code,
+                 f"{PREFIX}:user": anchor.user_name,
+                 f"{PREFIX}:organization": anchor.organization_name,
+                 f"{PREFIX}:project": anchor.project_code})
+    if load.sscc:
+        body[f"{PREFIX}:sscc"] = load.sscc
+    return body
+
+
+def _timed(kind: str, recorded) -> dict[str, Any]:
+    """Start an exported event: its type and times (an event or a load scan)."""
+    event_time, offset = _event_time(recorded.client_time, recorded.client_utc_offset_minutes,
+                                     recorded.server_time)
+    return {"type": kind, "eventTime": event_time, "eventTimeZoneOffset": offset,
+            "recordTime": recorded.server_time.astimezone(UTC).isoformat()}
+
+
+def _locate(body: dict[str, Any], location: Any, project_id: int) -> None:
+    geo = _geo_uri(location)
+    if geo is not None:
+        body["readPoint"] = {"id": geo}
+    body["bizLocation"] = {"id": f"{PROJECT_URN}{project_id}"}
 
 
 def _event_id_of(event: Event) -> str:

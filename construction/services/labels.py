@@ -103,6 +103,11 @@ def _publish(public_key: Ed25519PublicKey, purpose: str = "label") -> str:
     return kid
 
 
+def publish_signing_key() -> str:
+    """Make sure the current label signing key is published; return its key id."""
+    return _publish(signing_key().public_key())
+
+
 def rotate_signing_key(keep_retired: str | None = None) -> tuple[str | None, str]:
     """Start signing with a new key; the old one is retired but keeps verifying.
 

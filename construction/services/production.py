@@ -51,6 +51,7 @@ from construction.models import (
     StrengthResult,
     User,
 )
+from construction.pagination import Page, paginate
 from construction.permissions import (
     Principal,
     in_scope,
@@ -285,15 +286,12 @@ def pour_for_reading(principal: Principal, pour_id: int, write: bool = False) ->
 
 
 def list_pours(principal: Principal, project_id: int | None, page: int,
-               per_page: int) -> tuple[list[Pour], int]:
-    """Return one page of pours in scope, newest first, and the total."""
+               per_page: int) -> Page:
+    """Return one page of pours in scope, newest first."""
     query = in_scope(select(Pour), principal, Pour.project_id)
     if project_id is not None:
         query = query.where(Pour.project_id == project_id)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(query.order_by(Pour.cast_at.desc(), Pour.id.desc())
-                               .limit(per_page).offset((page - 1) * per_page))
-    return list(items), total
+    return paginate(query.order_by(Pour.cast_at.desc(), Pour.id.desc()), page, per_page)
 
 
 def pour_view(pour: Pour) -> dict[str, Any]:

@@ -13,9 +13,10 @@ import io
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import aliased
 
@@ -28,6 +29,8 @@ from construction.models import (
     ComponentType,
     Event,
     Finding,
+    Load,
+    LoadItem,
     Organization,
     ProgressCounter,
     Project,
@@ -155,7 +158,27 @@ def daily(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
         installed += days[day].get("install", 0)
         curve.append({"day": day.isoformat(), "installed": installed, "planned": planned})
     return {"days": [{"day": day.isoformat(), "transitions": days[day]} for day in sorted(days)],
-            "installed_vs_planned": curve}
+            "installed_vs_planned": curve, "deliveries": _deliveries(principal, filters)}
+
+
+def _deliveries(principal: Principal, filters: ReportFilters) -> list[dict[str, Any]]:
+    """Count the loads (truck trips) that arrived on site per day, with their pieces."""
+    zone = timezone(timedelta(minutes=current_app.config["REPORT_UTC_OFFSET_MINUTES"]))
+    pieces = select(func.count(LoadItem.id)).where(LoadItem.load_id == Load.id) \
+        .scalar_subquery()
+    query = _scoped(principal, select(Load.arrived_at, pieces).where(
+        Load.arrived_at.isnot(None)), Load.project_id, filters)
+    if filters.since is not None:
+        query = query.where(Load.arrived_at >= datetime.combine(filters.since, time(), zone))
+    if filters.until is not None:
+        query = query.where(Load.arrived_at < datetime.combine(filters.until, time(), zone))
+    per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for arrived_at, count in db.session.execute(query):
+        day = per_day[arrived_at.astimezone(zone).date()]
+        day[0] += 1
+        day[1] += count
+    return [{"day": day.isoformat(), "loads": loads, "pieces": count}
+            for day, (loads, count) in sorted(per_day.items())]
 
 
 def stalled(principal: Principal, filters: ReportFilters, days: int,

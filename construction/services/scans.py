@@ -9,6 +9,7 @@ changes in one transaction.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -48,7 +49,7 @@ class ScanItem:
 
 @dataclass
 class ScanResult:
-    """What became of one scan: accepted, duplicate or rejected."""
+    """What became of one scan: accepted, duplicate, rejected (or not-recorded)."""
 
     outcome: str
     event: dict[str, Any] | None = None
@@ -129,14 +130,25 @@ def _lock_statement(kinds: tuple[str, ...], scoped: bool, gated: bool = False):
     return statement.order_by(_component.c.id).with_for_update(of=_component)
 
 
-def record_scans(principal: Principal, items: list[ScanItem]) -> list[ScanResult]:
-    """Record scans in order; return one result per item."""
+# Called in the transaction that writes a group of scans, before it commits: with the
+# accepted events (their ids filled in) and the time. Loads record their scan with it.
+BeforeCommit = Callable[[list[dict[str, Any]], datetime], None]
+
+
+def record_scans(principal: Principal, items: list[ScanItem], all_or_nothing: bool = False,
+                 before_commit: BeforeCommit | None = None) -> list[ScanResult]:
+    """Record scans in order; return one result per item.
+
+    With `all_or_nothing`, one rejected item writes nothing: the rejected items
+    come back with their problems and the others with the outcome `not-recorded`.
+    """
     look_up_all = False
     # Security events counted against the user's limit, kept across attempts.
     allowance: dict[str, ApiProblem | None] = {}
     for attempt in range(_RETRIES):
         try:
-            results = _record(principal, items, look_up_all, allowance)
+            results = _record(principal, items, look_up_all, allowance, all_or_nothing,
+                              before_commit)
             maybe_seal()
             return results
         except IntegrityError:
@@ -158,7 +170,8 @@ class _StaleVersion(Exception):
 
 
 def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
-            allowance: dict[str, ApiProblem | None]) -> list[ScanResult]:
+            allowance: dict[str, ApiProblem | None], all_or_nothing: bool = False,
+            before_commit: BeforeCommit | None = None) -> list[ScanResult]:
     results: list[ScanResult | None] = [None] * len(items)
     keys: dict[int, ComponentKey] = {}
     # A URL must be a genuine, current label; plain codes are typed by hand.
@@ -257,6 +270,10 @@ def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
             earlier = earlier_events.get(items[index].client_event_id)
             if earlier is not None:
                 results[index] = _replay(earlier, rows[keys[index]], items[index])
+    if all_or_nothing and any(r is not None and r.outcome == "rejected" for r in results):
+        db.session.rollback()
+        return [r if r is not None and r.outcome == "rejected" else ScanResult("not-recorded")
+                for r in results]
     if new_events:
         # One component may be named by several keys (code, id, GS1): once each.
         moved = {row.id: row for row in rows.values() if row.dirty}
@@ -286,6 +303,8 @@ def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
             # Replays and repeats within the batch are not new sightings.
             if index in event_index or (index in refused and results[index] is refused[index])
         ], now)
+    if before_commit is not None:
+        before_commit(new_events, now)
     db.session.commit()
 
     for index, position in event_index.items():

@@ -47,3 +47,17 @@ def test_an_unknown_environment_name_is_refused_not_treated_as_development(monke
             load_config(str(tmp_path / "instance"))
     monkeypatch.setenv("PREFABTRACE_ENV", "development")
     assert load_config(str(tmp_path / "instance"))["ENV_NAME"] == "development"
+
+
+def test_a_malformed_gs1_company_prefix_or_extension_digit_is_refused(monkeypatch, tmp_path):
+    for prefix in ("123456", "12345678901", "69O1234", "６９０１２３４"):
+        monkeypatch.setenv("GS1_COMPANY_PREFIX", prefix)
+        with pytest.raises(RuntimeError, match="GS1_COMPANY_PREFIX"):
+            load_config(str(tmp_path / "instance"))
+    monkeypatch.setenv("GS1_COMPANY_PREFIX", "6901234")
+    for digit in ("10", "３", ""):
+        monkeypatch.setenv("GS1_SSCC_EXTENSION_DIGIT", digit)
+        with pytest.raises(RuntimeError, match="GS1_SSCC_EXTENSION_DIGIT"):
+            load_config(str(tmp_path / "instance"))
+    monkeypatch.setenv("GS1_SSCC_EXTENSION_DIGIT", "3")
+    assert load_config(str(tmp_path / "instance"))["GS1_COMPANY_PREFIX"] == "6901234"

@@ -158,6 +158,63 @@ def test_the_export_validates_and_covers_every_action(world, gs1_schema):
     assert [e["eventID"] for e in again] == [e["eventID"] for e in events]
 
 
+def _load_trip(world, sscc_prefix: str | None = "6901234"):
+    """A load of three components (one with GS1 numbers), loaded, driven and accepted."""
+    if sscc_prefix:
+        world.app.config["GS1_COMPANY_PREFIX"] = sscc_prefix
+    pieces = [world.component("stored", gtin=_gtin(7), serial="L-1"),
+              world.component("stored"), world.component("stored")]
+    load = world.client("factory_worker").post("/api/v1/loads", json={
+        "project_id": world.ids["project_main"],
+        "component_ids": [p["id"] for p in pieces]}).get_json()
+    for action, role, extra in (
+            ("load", "factory_worker", {"location": {"latitude": 30.2, "longitude": 120.1}}),
+            ("depart", "factory_worker", {}), ("arrive", "site_supervisor", {}),
+            ("accept_delivery", "site_supervisor", {"exceptions": [{
+                "component_id": pieces[2]["id"], "action": "reject_delivery"}]})):
+        response = world.client(role).post(f"/api/v1/loads/{load['id']}/scans", json={
+            "action": action, "client_event_id": f"trip-{action}-0001", **extra})
+        assert response.status_code == 201, response.get_json()
+    return load, pieces
+
+
+def test_loading_and_unloading_export_as_aggregation_events(world, gs1_schema):
+    load, pieces = _load_trip(world)
+    response = world.client("regulator").get(EVENTS, query_string={"perPage": 500})
+    document = response.get_json()
+    _assert_valid(gs1_schema, document)
+    events = document["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    aggregations = [e for e in events if e["type"] == "AggregationEvent"]
+    assert [(e["action"], e["bizStep"]) for e in aggregations] == [("ADD", "loading"),
+                                                                   ("DELETE", "receiving")]
+    sscc = load["sscc"]
+    assert {e["parentID"] for e in aggregations} == {
+        f"urn:epc:id:sscc:6901234.{sscc[0]}{sscc[8:17]}"}
+    children = [f"{BASE}/01/{_gtin(7)}/21/L-1", f"{BASE}/c/{pieces[1]['code']}",
+                f"{BASE}/c/{pieces[2]['code']}"]
+    assert all(e["childEPCs"] == children for e in aggregations)
+    assert aggregations[0]["readPoint"] == {"id": "geo:30.2,120.1"}
+    assert aggregations[0]["pt:load"] == load["code"]
+    assert len({e["eventID"] for e in events}) == len(events)
+    # The component events stay ObjectEvents, one per component and scan.
+    assert sum(e["type"] == "ObjectEvent" and e["pt:action"] == "load" for e in events) == 3
+    only = _events(world.client("admin"), eventType="AggregationEvent", perPage=500)
+    assert [e["eventID"] for e in only] == [e["eventID"] for e in aggregations]
+    assert [e["action"] for e in _events(world.client("admin"), eventType="AggregationEvent",
+                                         EQ_action="DELETE")] == ["DELETE"]
+    assert all(e["type"] == "ObjectEvent"
+               for e in _events(world.client("admin"), eventType="ObjectEvent", perPage=500))
+
+
+def test_a_load_without_gs1_numbers_aggregates_under_its_load_link(world, gs1_schema):
+    load, _ = _load_trip(world, sscc_prefix=None)
+    document = world.client("admin").get(EVENTS, query_string={
+        "eventType": "AggregationEvent"}).get_json()
+    _assert_valid(gs1_schema, document)
+    events = document["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert {e["parentID"] for e in events} == {f"{BASE}/l/{load['code']}"}
+
+
 def test_filters_select_events(world):
     gs1, rejected, coded, scrap = _every_action(world)
     client = world.client("admin")

@@ -49,7 +49,21 @@ def test_daily_transitions_and_the_installed_curve(world):
     assert body["installed_vs_planned"][-1] == {"day": body["days"][0]["day"], "installed": 1,
                                                 "planned": 2}
     later = world.client("regulator").get("/api/v1/progress/daily?since=2100-01-01").get_json()
-    assert later["days"] == []
+    assert later["days"] == [] and later["deliveries"] == []
+
+
+def test_daily_progress_shows_the_deliveries(world):
+    pieces = [world.component("stored")["id"] for _ in range(2)]
+    load = world.client("factory_worker").post("/api/v1/loads", json={
+        "project_id": world.ids["project_main"], "component_ids": pieces}).get_json()
+    for action, role in (("load", "factory_worker"), ("depart", "factory_worker"),
+                         ("arrive", "site_supervisor")):
+        assert world.client(role).post(f"/api/v1/loads/{load['id']}/scans", json={
+            "action": action, "client_event_id": f"daily-{action}"}).status_code == 201
+    body = world.client("regulator").get("/api/v1/progress/daily").get_json()
+    assert [(d["loads"], d["pieces"]) for d in body["deliveries"]] == [(1, 2)]
+    far = world.client("far_regulator").get("/api/v1/progress/daily").get_json()
+    assert far["deliveries"] == []
 
 
 def test_stalled_components(world):

@@ -44,6 +44,11 @@ def label_video(server, component_id: int, path, away_frames: int = 0) -> None:
     """Write a .y4m clip of the component's printed label held in front of a camera
     (for 1 s, then `away_frames` tenths of a second of bare wall; the clip loops)."""
     label = server.label_image(component_id, "thermal-100x70", 150, cv2.IMREAD_GRAYSCALE)
+    still_video(label, path, away_frames)
+
+
+def still_video(label, path, away_frames: int = 0) -> None:
+    """Write a .y4m clip of a printed label (a grey image) held in front of a camera."""
     width, height = 640, 480
     scene = np.full((height, width, 3), (96, 110, 120), np.uint8)  # a grey concrete wall
     scale = min(0.8 * width / label.shape[1], 0.8 * height / label.shape[0])

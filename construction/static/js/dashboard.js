@@ -192,6 +192,7 @@ async function refresh() {
     renderFigures(progress, quality, alerts, stalled, layout);
     renderGrid(layout, progress);
     renderLists(layout, current);
+    renderDeliveries(filters, layout, current);
     showStatus(t("Figures as of {time}", { time: formatTime(new Date().toISOString()) }), false);
   } catch (error) {
     if (current()) showStatus(errorText(error), true);
@@ -572,5 +573,75 @@ function renderStalled(stalled) {
     list.append(emptyItem(t("and {count} more", { count: stalled.total - stalled.items.length })));
   }
 }
+
+// ---------------------------------------------------------------- trucks and readiness
+
+const UPCOMING_STOREYS = 3;    // storeys whose readiness is shown, lowest not installed first
+const PLACES = ["not_cast", "in_factory", "in_yard", "loaded", "in_transit", "on_site",
+                "installed", "returned"];
+const PLACE_NAMES = {
+  not_cast: t("Not cast"), in_factory: t("In the factory"), in_yard: t("In the yard"),
+  loaded: t("Loaded"), in_transit: t("In transit"), on_site: t("On site"),
+  installed: t("Installed"), returned: t("Returned"),
+};
+
+function localDay() {
+  const now = new Date();
+  return `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
+}
+
+async function renderDeliveries(filters, layout, current) {
+  const trucks = $("truck-list");
+  const readiness = $("readiness-list");
+  if (!filters.project_id) {
+    trucks.replaceChildren(emptyItem(t("Choose a project to see its trucks.")));
+    readiness.replaceChildren(emptyItem(t("Choose a project to see its storeys.")));
+    return;
+  }
+  const today = localDay();
+  const upcoming = [];
+  if (layout && !layout.tooMany) {
+    layout.buildings.forEach((building, index) => {
+      const storeys = [...layout.storeys[index]].sort((a, b) => a.elevation_m - b.elevation_m);
+      for (const storey of storeys) {
+        const pieces = layout.components.filter((c) => c.storey_id === storey.id);
+        if (pieces.some((c) => !INSTALLED.includes(c.state) && c.state !== "scrapped")) {
+          upcoming.push({ building, storey });
+        }
+      }
+    });
+  }
+  try {
+    const [deliveries, ...ready] = await Promise.all([
+      api(`/projects/${filters.project_id}/deliveries?since=${today}&until=${today}`),
+      ...upcoming.slice(0, UPCOMING_STOREYS).map(({ storey }) => api(`/storeys/${storey.id}/readiness`))]);
+    if (!current()) return;
+    const day = deliveries.days.find((entry) => entry.date === today);
+    const loads = day ? [...day.in_transit, ...day.planned, ...day.arrived] : [];
+    trucks.replaceChildren(...(loads.length ? loads.map((load) => el("li", { "data-testid": "truck" },
+      el("strong", {}, load.vehicle || formatCode(load.code)), " ",
+      el("span", { class: `badge ld-${load.state}` }, LOAD_STATE_NAMES[load.state] || load.state),
+      el("span", { class: "item-detail small muted" },
+         t("{count} pieces", { count: number.format(load.piece_count) }),
+         load.arrived_at ? " · " + t("arrived {time}", { time: formatTime(load.arrived_at) })
+           : load.eta ? " · " + t("ETA {time}", { time: formatTime(load.eta) }) : "")))
+      : [emptyItem(t("No trucks expected today."))]));
+    readiness.replaceChildren(...(ready.length ? ready.map((storey) => el("li", { "data-testid": "readiness" },
+      el("strong", {}, `${storey.building} · ${storey.storey}`), " ",
+      el("span", { class: `badge ${storey.can_start ? "ok" : "warn"}` },
+         storey.can_start ? t("Can start") : t("Not ready")),
+      el("span", { class: "item-detail small muted" }, PLACES.filter((place) => storey.places[place])
+        .map((place) => `${PLACE_NAMES[place]}: ${number.format(storey.places[place])}`)
+        .join(" · "))))
+      : [emptyItem(t("Every storey is installed."))]));
+  } catch (error) {
+    if (current()) trucks.replaceChildren(emptyItem(errorText(error)));
+  }
+}
+
+const LOAD_STATE_NAMES = {
+  open: t("Being loaded"), loaded: t("Loaded"), in_transit: t("In transit"),
+  arrived: t("Arrived"), received: t("Received"), rejected: t("Rejected"),
+};
 
 start();

@@ -22,7 +22,7 @@ const deviceId = localStorage.getItem("prefabtrace-device") ||
 const typeNames = new Map();
 const storeyNames = new Map();
 const buildingNames = new Map();
-let current = null;          // {scanned, component|null}
+let current = null;          // {scanned, component|null, load|null}
 // The last label each way of reading saw. A label the camera keeps seeing is
 // one read until it has been out of view for REPEAT_MS; a scanner's repeat
 // within REPEAT_MS is one read too. Typing is always deliberate.
@@ -48,13 +48,22 @@ async function onRead(text, source) {
   await show(text);
 }
 
+// A load label (GS1 Digital Link /00/{sscc}, or /l/{code}) or a printed SSCC names a truck.
+const LOAD_TEXT = /(\/00\/[0-9]{18}|\/l\/[0-9A-Z]{1,16})(\?|$)|^\(00\)/;
+
 async function show(scanned) {
-  current = { scanned, component: null, offline: false };
+  current = { scanned, component: null, load: null, offline: false };
   setResult("", "");
   renderCard({ loading: true });
   try {
+    if (LOAD_TEXT.test(scanned)) {
+      await showLoad(scanned);
+      return;
+    }
     const answer = await api(`/components?per_page=1&code=${encodeURIComponent(scanned)}`);
     if (!answer.items.length) {
+      // A typed load code reads like a component code.
+      if (await showLoad(scanned, { quiet: true })) return;
       current = null;
       renderCard({ missing: scanned });
       return;
@@ -70,6 +79,87 @@ async function show(scanned) {
       current = null;
       renderCard({ error: error.message });
     }
+  }
+}
+
+// ---------------------------------------------------------------- loads
+
+async function showLoad(scanned, { quiet = false } = {}) {
+  const found = await api(`/loads?per_page=1&code=${encodeURIComponent(scanned)}`);
+  if (!found.items.length) {
+    if (quiet) return false;
+    current = null;
+    renderCard({ missing: scanned });
+    return false;
+  }
+  current.load = await api(`/loads/${found.items[0].id}`);
+  renderLoadCard();
+  return true;
+}
+
+function renderLoadCard() {
+  const load = current.load;
+  card.replaceChildren();
+  card.classList.remove("hidden");
+  const allowed = load.next_actions.filter((name) => page.role_actions.includes(name));
+  card.append(...[
+    el("div", { class: "code", "data-testid": "load-code" }, load.sscc_text || formatCode(load.code)),
+    el("div", { class: "mark" }, t("Load"), " ", formatCode(load.code), " · ",
+       load.vehicle || "", " ", el("span", { class: "muted" }, t("{count} pieces", { count: load.piece_count }))),
+    el("div", { class: "state" }, t("Load state"), ": ",
+       el("span", { class: `badge ld-${load.state}`, "data-testid": "load-state" }, loadStateName(load.state))),
+    allowed.length ? el("div", { class: "actions" }, allowed.map((name) =>
+      el("button", { type: "button", class: name.startsWith("reject") ? "danger" : "primary",
+                     "data-load-action": name, onclick: () => actOnLoad(name) },
+         t("{action} all {count} pieces", { action: actionName(name), count: load.piece_count }))))
+      : el("p", { class: "muted" }, t("Nothing for your role to do with this load now.")),
+    el("ol", { class: "small load-items", "data-testid": "load-items" }, load.items.map((item) =>
+      el("li", {}, `${formatCode(item.code)} · ${item.mark} · `,
+         el("span", { class: `badge st-${item.state}` }, stateName(item.state)),
+         item.on_hold ? el("span", { class: "badge warn" }, t("On hold")) : null,
+         item.damaged ? el("span", { class: "badge bad" }, t("Damaged")) : null,
+         item.ncr_open ? el("span", { class: "badge bad" }, t("NCR open")) : null)))]
+    .filter(Boolean));
+}
+
+const LOAD_STATES = {
+  open: t("Being loaded"), loaded: t("Loaded"), in_transit: t("In transit"),
+  arrived: t("Arrived"), received: t("Received"), rejected: t("Rejected"),
+};
+
+function loadStateName(state) {
+  return LOAD_STATES[state] || state;
+}
+
+// A load is recorded online, in one request: every piece or none.
+async function actOnLoad(action) {
+  const target = current;
+  if (!target || !target.load) return;
+  for (const button of card.querySelectorAll("button[data-load-action]")) button.disabled = true;
+  try {
+    const answer = await api(`/loads/${target.load.id}/scans`, { method: "POST", body: {
+      action, client_event_id: outbox.newEventId(), client_time: new Date().toISOString(),
+      device: deviceId } });
+    setResult(t("Recorded: {action} for {count} pieces",
+                { action: actionName(action), count: answer.events.length }), "ok");
+    if (current === target) {
+      current.load = answer.load;
+      renderLoadCard();
+    }
+  } catch (error) {
+    let reason;
+    if (error instanceof NetworkError) {
+      reason = t("No network: a load is recorded online. Try again when the network is back.");
+    } else if (error.problem && error.problem.refusals) {
+      reason = error.problem.refusals.map((refusal) => {
+        const item = target.load.items.find((i) => i.component_id === refusal.component_id);
+        return `${item ? formatCode(item.code) : refusal.component_id}: ${reasonOf(refusal.problem)}`;
+      }).join("; ");
+    } else {
+      reason = reasonOf(error.problem);
+    }
+    setResult(t("Refused: {reason}", { reason }), "bad");
+    if (current === target) renderLoadCard();
   }
 }
 
@@ -252,6 +342,8 @@ function reasonOf(problem) {
     "unknown-code": t("The code is mistyped."),
     "label-invalid": t("The label is forged or altered: do not use it, report it."),
     "label-revoked": t("The label was replaced by a newer one: use the new label."),
+    "load-refused": t("Some pieces refuse this action; nothing was recorded."),
+    "invalid-sscc": t("The SSCC is mistyped."),
   };
   return known[type] || [problem.title, problem.detail].filter(Boolean).join(": ");
 }
