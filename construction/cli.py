@@ -1,5 +1,5 @@
 """Command-line groups: `flask users`, `flask ledger`, `flask labels`, `flask photos`,
-`flask demo`."""
+`flask demo` (and `flask webhooks`, `flask production` in their own modules)."""
 
 from __future__ import annotations
 
@@ -542,7 +542,8 @@ def demo_tokens() -> None:
 
 def init_commands(app: Flask) -> None:
     """Register the command groups."""
+    from construction.cli_production import production
     from construction.cli_webhooks import webhooks
 
-    for group in (users, ledger, labels, photos, webhooks, bench, demo):
+    for group in (users, ledger, labels, photos, webhooks, production, bench, demo):
         app.cli.add_command(group)
