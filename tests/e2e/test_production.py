@@ -203,3 +203,30 @@ def test_the_component_page_shows_the_pour_results_inspections_and_certificate(
     assert link.get_attribute("href") == href
     assert errors == []
     page.context.close()
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_the_dashboard_shows_strength_statistics_overrides_and_inspection_failures(
+        browser, live_server, locale):
+    page, errors = sign_in(browser, live_server, "regulator", locale=locale)
+    page.goto("/dashboard")
+    rows = page.get_by_test_id("strength-row")
+    rows.first.wait_for()
+    page.wait_for_function("() => !document.body.classList.contains('loading')")
+    # The demo's plant casts C30 and C35 pieces; each grade is judged as one lot.
+    first = rows.first.inner_text()
+    overrides = page.get_by_test_id("override-list").inner_text()
+    failures = page.get_by_test_id("inspection-failure-row")
+    assert failures.count() >= 1
+    if locale == "en-US":
+        assert "MPa" in first and "GB/T 50107-2010" in first
+        assert "Meets the standard" in first or "Does not meet the standard" in first
+        assert "Stripping strength" in overrides
+        assert "Post-demould inspection" in page.get_by_test_id("inspection-failures").inner_text()
+    else:
+        assert "GB/T 50107-2010" in first and "合格" in first
+        assert "脱模强度" in overrides
+        assert "脱模后检验" in page.get_by_test_id("inspection-failures").inner_text()
+    shot(page, f"dashboard-quality-{locale}")
+    assert errors == []
+    page.context.close()
