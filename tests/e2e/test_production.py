@@ -78,6 +78,7 @@ def test_a_qc_inspector_fills_the_pre_pour_checklist_and_demould_is_refused_for_
     qc.wait_for_url(re.compile(r"/scan$"))
     open_card(qc, piece["code"])
     qc.get_by_test_id("checklist-open").click()
+    qc.locator("#checklist-dialog[open]").wait_for()  # once the type's checklists are read
     # A planned piece is inspected before pouring: that stage comes first.
     assert qc.get_by_test_id("checklist-stage").input_value() == "pre_pour"
     items = qc.get_by_test_id("checklist-items")
@@ -134,6 +135,7 @@ def test_a_checklist_with_a_photo_filled_offline_is_sent_when_the_network_return
     page, errors = sign_in(browser, live_server, "qc_inspector", viewport=PHONE)
     open_card(page, piece["code"])
     page.get_by_test_id("checklist-open").click()
+    page.locator("#checklist-dialog[open]").wait_for()
     assert page.get_by_test_id("checklist-stage").input_value() == "pre_delivery"
     page.get_by_test_id("checklist-item-label").locator("input[value=pass]").check()
     page.get_by_test_id("checklist-item-photo").locator("input[type=file]").set_input_files(

@@ -1,7 +1,7 @@
 // One component: identity, position, state and flags, the full event history,
 // production records (pour, strength, inspections, overrides, the certificate),
 // open alerts, evidence (labels printed, photos) and the ledger proof.
-import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, actionName, el, formatTime } from "./api.js";
+import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, actionName, el, formatTime, gateName, stageName } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat(locale);
@@ -197,15 +197,6 @@ function renderEvidence(evidence) {
     : [el("li", { class: "muted empty" }, t("No photos yet."))]));
 }
 
-const STAGE_NAMES = {
-  pre_pour: t("Pre-pour inspection"), post_demould: t("Post-demould inspection"),
-  pre_delivery: t("Pre-delivery inspection"), site_acceptance: t("Site acceptance inspection"),
-};
-const GATE_NAMES = {
-  pre_pour_inspection: t("Pre-pour inspection"), stripping_strength: t("Stripping strength"),
-  post_demould_inspection: t("Post-demould inspection"), delivery_strength: t("Delivery strength"),
-  site_acceptance_inspection: t("Site acceptance inspection"),
-};
 const CURING = { ambient: t("Ambient"), steam: t("Steam") };
 const mpa = new Intl.NumberFormat(locale, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
@@ -248,7 +239,7 @@ function renderProduction(production) {
   $("inspections").replaceChildren(...(inspections.length ? inspections.map((inspection) => {
     const failed = inspection.results.filter((item) => !item.passed).map((item) => item.key);
     return el("li", { "data-testid": "inspection" },
-      el("strong", {}, STAGE_NAMES[inspection.stage] || inspection.stage), " ",
+      el("strong", {}, stageName(inspection.stage)), " ",
       el("span", { class: `badge ${inspection.passed ? "ok" : "bad"}` },
          inspection.passed ? t("passed") : t("failed")),
       el("span", { class: "item-detail small muted" }, [
@@ -261,7 +252,7 @@ function renderProduction(production) {
   const overrides = production.gate_overrides || [];
   $("overrides").replaceChildren(...(overrides.length ? overrides.map((override) => el("li", {
     "data-testid": "override" },
-    el("strong", {}, GATE_NAMES[override.gate] || override.gate), " ",
+    el("strong", {}, gateName(override.gate)), " ",
     el("span", { class: "item-detail small muted" },
        t("{reason} — {by}, {time}", { reason: override.reason, by: override.by,
                                       time: formatTime(override.created_at) }))))

@@ -3,7 +3,7 @@
 // state, the NCR, alert, hold and stalled lists, the production quality records
 // (28-day strength by GB/T 50107, gate overrides, inspection failures by item),
 // and exports with the same filters.
-import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, el, formatTime } from "./api.js";
+import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, el, formatTime, gateName, stageName } from "./api.js";
 
 // Lifecycle order (the page config's keys arrive sorted by name).
 const LIFECYCLE = ["planned", "cast", "demoulded", "qc_passed", "stored", "loaded", "in_transit",
@@ -493,15 +493,6 @@ function renderNcrSummary(quality) {
 }
 
 const mpa = new Intl.NumberFormat(locale, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-const QUALITY_STAGES = {
-  pre_pour: t("Pre-pour inspection"), post_demould: t("Post-demould inspection"),
-  pre_delivery: t("Pre-delivery inspection"), site_acceptance: t("Site acceptance inspection"),
-};
-const QUALITY_GATES = {
-  pre_pour_inspection: t("Pre-pour inspection"), stripping_strength: t("Stripping strength"),
-  post_demould_inspection: t("Post-demould inspection"), delivery_strength: t("Delivery strength"),
-  site_acceptance_inspection: t("Site acceptance inspection"),
-};
 
 function orDash(value, format) {
   return value === null || value === undefined ? "–" : format(value);
@@ -535,7 +526,7 @@ function renderQualityRecords(quality) {
   const overrides = quality.gate_overrides || [];
   $("override-list").replaceChildren(...(overrides.length ? overrides.map((row) => el("li", {
     "data-testid": "override-row" },
-    el("strong", {}, QUALITY_GATES[row.gate] || row.gate), " ",
+    el("strong", {}, gateName(row.gate)), " ",
     el("span", { class: "badge warn" }, number.format(row.count)),
     el("span", { class: "item-detail small muted" },
        [row.manufacturer, row.concrete_grade].filter(Boolean).join(" · "))))
@@ -545,7 +536,7 @@ function renderQualityRecords(quality) {
     .sort((a, b) => b.failure_rate - a.failure_rate || b.failed - a.failed).slice(0, LIST_LIMIT);
   $("inspection-rows").replaceChildren(...(failing.length ? failing.map((row) => el("tr", {
     "data-testid": "inspection-failure-row" },
-    el("td", {}, row.manufacturer || "–"), el("td", {}, QUALITY_STAGES[row.stage] || row.stage),
+    el("td", {}, row.manufacturer || "–"), el("td", {}, stageName(row.stage)),
     el("td", {}, row.item),
     el("td", {}, t("{failed} of {inspected}", { failed: number.format(row.failed),
                                                inspected: number.format(row.inspected) })),

@@ -2,7 +2,7 @@
 // lead to one card with the allowed next actions; a tap queues the action in
 // IndexedDB and sends it when the network allows. QC inspectors fill the
 // checklists of the component on the card here too (queued the same way).
-import { api, ApiError, LOCALE, NetworkError, page, t, stateName, actionName, el, formatTime } from "./api.js";
+import { api, ApiError, LOCALE, NetworkError, page, t, stateName, actionName, el, formatTime, stageName } from "./api.js";
 import * as outbox from "./outbox.js";
 
 const REPEAT_MS = 4000;          // the same label read again within this is the same read
@@ -439,15 +439,6 @@ function reasonOf(problem) {
 const GATE_NAMES = {
   stripping_strength: t("The stripping strength"), delivery_strength: t("The delivery strength"),
 };
-const STAGE_NAMES = {
-  pre_pour: t("Pre-pour inspection"), post_demould: t("Post-demould inspection"),
-  pre_delivery: t("Pre-delivery inspection"), site_acceptance: t("Site acceptance inspection"),
-};
-
-function stageName(stage) {
-  return STAGE_NAMES[stage] || stage;
-}
-
 // A strength gate's refusal: what is required, the best result, and of which pour.
 function strengthReason(problem) {
   const values = { strength: GATE_NAMES[problem.gate] || problem.gate || "",
