@@ -261,7 +261,8 @@ def scan():
         "scan.js", wasm_url=url_for("static", filename="vendor/zxing_reader.wasm"),
         role_actions=[name for name in lifecycle.RECORDED_ACTIONS
                       if lifecycle.role_may(role, name)],
-        needs_record=[name for name, spec in lifecycle.ACTIONS.items() if spec.needs_record]))
+        needs_record=[name for name, spec in lifecycle.ACTIONS.items() if spec.needs_record],
+        may_inspect=may(g.principal, "inspection.record")))
 
 
 @bp.get("/sw.js")

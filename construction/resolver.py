@@ -3,7 +3,8 @@ for loads (truck trips) /00/{sscc} and /l/{code}.
 
 Anyone may open them: they say whether the label is genuine and what the
 component is. A signed-in user of the project (bearer token or page session) also gets its
-position, history and open alerts. JSON when asked with Accept.
+position, history, open alerts and a link to its quality certificate. JSON when
+asked with Accept.
 """
 
 from __future__ import annotations
@@ -217,6 +218,8 @@ def _resolve(identity: LabelIdentity, condition):
             "building": storey[1] if storey else None, "storey": storey[0] if storey else None,
             "weight_kg": component_type.weight_kg, "concrete_grade": component_type.concrete_grade,
             "ncr_open": component.ncr_open, "open_alerts": list(alerts),
+            "certificate_url": f"{request.script_root}/api/v1/components/{component.id}"
+                               "/certificate.pdf",
             "events": [{"action": event.action, "to_state": event.to_state, "user": user,
                         "time": (event.client_time or event.server_time).isoformat()}
                        for event, user in component_events(component.id)[-20:]],

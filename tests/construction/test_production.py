@@ -312,3 +312,48 @@ def test_the_exports_list_pours_and_strength_results_in_scope(world):
     assert row[7:11] == ["S1", "28", "2026-11-21T00:00:00+00:00", "31.5"]
     far = world.client("far_regulator").get("/api/v1/exports/pours.csv").get_data(as_text=True)
     assert len(far.splitlines()) == 1
+
+
+def test_the_cli_imports_a_laboratory_csv_every_row_or_none(world, runner, tmp_path):
+    _set_type(world)
+    pour = _pour(world, [world.component("planned")["id"]])
+    header = "pour_id,specimen,age_days,tested_at,strength_mpa\n"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(header + f"{pour['id']},A,28,2026-12-18T08:00:00+08:00,38.1\n"
+                   f"{pour['id']},B,28,2026-12-18T08:00:00+08:00,\n", encoding="utf-8")
+    result = runner.invoke(args=["production", "import-strength", str(bad),
+                                 "--user", "user-qc_inspector"])
+    assert result.exit_code == 1 and "row 3 strength_mpa" in result.output
+    assert "nothing was imported" in result.output
+    client = world.client("qc_inspector")
+    assert client.get(f"/api/v1/pours/{pour['id']}/strength-results").get_json() == []
+    # A user without the pour in scope imports nothing either.
+    good = tmp_path / "good.csv"
+    good.write_text(header + f"{pour['id']},A,28,2026-12-18T08:00:00+08:00,38.1\n",
+                    encoding="utf-8")
+    outsider = runner.invoke(args=["production", "import-strength", str(good),
+                                   "--user", "user-other-worker"])
+    assert outsider.exit_code == 1 and f"No pour {pour['id']}" in outsider.output
+    result = runner.invoke(args=["production", "import-strength", str(good),
+                                 "--user", "user-qc_inspector"])
+    assert result.exit_code == 0 and "1 strength results imported" in result.output
+    stored = client.get(f"/api/v1/pours/{pour['id']}/strength-results").get_json()
+    assert [(r["specimen"], r["strength_mpa"]) for r in stored] == [("A", 38.1)]
+
+
+def test_the_cli_writes_a_certificate_by_code_or_id(world, runner, tmp_path):
+    _set_type(world)
+    component = world.component("planned")
+    _pour(world, [component["id"]])
+    for name in (component["code"], str(component["id"])):
+        output = tmp_path / f"{name}.pdf"
+        result = runner.invoke(args=["production", "certificate", name, "-o", str(output)])
+        assert result.exit_code == 0, result.output
+        assert output.read_bytes().startswith(b"%PDF")
+    missing = runner.invoke(args=["production", "certificate", "999999", "-o",
+                                  str(tmp_path / "x.pdf")])
+    assert missing.exit_code == 1 and "no component" in missing.output
+    # Out of the user's scope: the same answer as the API's 404.
+    far = runner.invoke(args=["production", "certificate", str(component["id"]), "-o",
+                              str(tmp_path / "far.pdf"), "--user", "user-far-regulator"])
+    assert far.exit_code == 1 and not (tmp_path / "far.pdf").exists()

@@ -28,6 +28,7 @@ def test_a_genuine_label_opens_a_public_page(world):
     assert "正品标签" in html and "Genuine label" in html and "质检合格" in html
     assert "Project main" in html and "Wall" in html
     assert component["code"] not in html  # the public sees no identifiers or history
+    assert "certificate.pdf" not in html  # nor the certificate
     assert page.headers["Cache-Control"] == "private, no-store"
 
 
@@ -41,6 +42,10 @@ def test_json_when_asked_with_detail_for_the_project(world):
     assert inside["detail"]["code"] == component["code"]
     assert inside["detail"]["display_code"] == display(component["code"])
     assert [e["action"] for e in inside["detail"]["events"]] == ["cast"]
+    certificate = inside["detail"]["certificate_url"]
+    assert certificate == f"/api/v1/components/{component['id']}/certificate.pdf"
+    pdf = world.client("site_supervisor").get(certificate)
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     outsider = world.client("far_regulator").get(_path(url), headers=JSON).get_json()
     assert outsider["detail"] is None
     bad_token = world.client(token="pt_nonsense").get(_path(url), headers=JSON)

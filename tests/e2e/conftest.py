@@ -49,6 +49,31 @@ class LiveServer:
         assert response.status_code == 200
         return cv2.imdecode(np.frombuffer(response.data, np.uint8), flags)
 
+    def principal(self, role: str):
+        """Return the demo user of `role` as the services see them (in an app context)."""
+        from sqlalchemy import select
+
+        from construction.extensions import db
+        from construction.models import User
+        from construction.services.accounts import principal_of_user
+
+        return principal_of_user(db.session.scalar(
+            select(User.id).where(User.name == self.user(role))))
+
+    def ready_to_cast(self, component_ids) -> None:
+        """Record a passed pre-pour inspection of each component: casting needs one."""
+        from construction.demo_production import CHECKLISTS
+        from construction.extensions import db
+        from construction.services.production import record_inspection
+
+        answers = [{"key": item["key"], "value": item["nominal"]} if item["kind"] == "measured"
+                   else {"key": item["key"], "passed": True} for item in CHECKLISTS["pre_pour"]]
+        with self.app.app_context():
+            qc = self.principal("qc_inspector")
+            for component_id in component_ids:
+                record_inspection(qc, component_id, {"stage": "pre_pour", "results": answers})
+            db.session.remove()
+
     def user(self, role: str) -> str:
         return "demo-" + role.replace("_", "-")
 

@@ -131,7 +131,8 @@ def test_the_dashboard_draws_its_charts_figures_and_grid(browser, live_server, b
     listed = page.get_by_test_id("ncr-item").locator("a").evaluate_all(
         "links => links.map(a => a.getAttribute('href'))")
     assert {int(href.rsplit("/", 1)[1]) for href in listed} == ncr_ids
-    page.get_by_test_id("ncr-item").filter(has_text="NCR-2026-031").first.wait_for()
+    # The demo's NCRs come from failed post-demould inspections, named by the failed item.
+    page.get_by_test_id("ncr-item").filter(has_text="dimension").first.wait_for()
     alert = page.get_by_test_id("alert-item").filter(has_text=watched["mark"])
     assert alert.locator("a").get_attribute("href") == f"/components/{watched['id']}"
     assert "installed component scanned elsewhere" in alert.inner_text()
@@ -207,7 +208,7 @@ def test_a_grid_cell_opens_the_component_history(browser, live_server, buildings
         [(event.id, event.action) for event in events]
     failed = next(row for row in shown if row["action"] == "qc_fail")
     assert failed["cells"][1] == "QC fail"
-    assert "NCR-2026-031" in failed["cells"][5]
+    assert "Category: dimension" in failed["cells"][5]
     assert failed["cells"][3] == "demo-qc-inspector"
     assert re.sub(r"\s", "", shown[0]["cells"][2]) == "Planned→Cast"
     component = read(live_server, select(Component).where(Component.id == component_id))[0][0]

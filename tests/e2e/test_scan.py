@@ -18,7 +18,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 @pytest.fixture(scope="module")
 def planned(live_server) -> list[dict]:
-    """Planned demo components (not on hold) with their current label URL, to use up."""
+    """Planned demo components (not on hold), inspected before pouring, with their current
+    label URL, to use up."""
     with live_server.app.app_context():
         rows = db.session.execute(
             select(Component.id, Component.code, Component.mark, Label.url)
@@ -27,6 +28,7 @@ def planned(live_server) -> list[dict]:
             .order_by(Component.id.desc()).limit(12)).all()
         db.session.remove()
     assert len(rows) >= 6, "the demo has planned components"
+    live_server.ready_to_cast([row.id for row in rows])
     return [dict(row._mapping) for row in rows]
 
 

@@ -104,3 +104,22 @@ const ALERT_KINDS = {
 export function alertKindName(kind) {
   return ALERT_KINDS[kind] || kind;
 }
+
+const STAGES = {
+  pre_pour: t("Pre-pour inspection"), post_demould: t("Post-demould inspection"),
+  pre_delivery: t("Pre-delivery inspection"), site_acceptance: t("Site acceptance inspection"),
+};
+const GATES = {
+  pre_pour_inspection: STAGES.pre_pour, stripping_strength: t("Stripping strength"),
+  post_demould_inspection: STAGES.post_demould, delivery_strength: t("Delivery strength"),
+  site_acceptance_inspection: STAGES.site_acceptance,
+};
+
+// A checklist's stage (pre_pour, …) and a lifecycle gate in words.
+export function stageName(stage) {
+  return STAGES[stage] || stage;
+}
+
+export function gateName(gate) {
+  return GATES[gate] || gate;
+}

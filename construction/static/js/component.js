@@ -1,6 +1,7 @@
 // One component: identity, position, state and flags, the full event history,
+// production records (pour, strength, inspections, overrides, the certificate),
 // open alerts, evidence (labels printed, photos) and the ledger proof.
-import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, actionName, el, formatTime } from "./api.js";
+import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, actionName, el, formatTime, gateName, stageName } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat(locale);
@@ -61,6 +62,8 @@ async function start() {
   renderAlerts(component.open_alerts);
   renderEvidence(component.evidence || {});
   $("proof").href = `/api/v1/components/${component.id}/proof`;
+  renderProduction(component.production || {});
+  $("certificate").href = `/api/v1/components/${component.id}/certificate.pdf`;
   const back = $("back");
   if (back && building) {
     back.href = `/dashboard?project_id=${component.project_id}&building_id=${building.id}`;
@@ -192,6 +195,68 @@ function renderEvidence(evidence) {
         FINDING_STATUS[finding.status] || finding.status})`),
     ].filter(Boolean).join(" · "))))
     : [el("li", { class: "muted empty" }, t("No photos yet."))]));
+}
+
+const CURING = { ambient: t("Ambient"), steam: t("Steam") };
+const mpa = new Intl.NumberFormat(locale, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
+function emptyItem(text) {
+  return el("li", { class: "muted empty" }, text);
+}
+
+function renderProduction(production) {
+  const pour = production.pour;
+  const facts = pour ? [
+    [t("Pour"), `#${pour.id}`], [t("Cast"), formatTime(pour.cast_at)], [t("Mould"), pour.mould],
+    [t("Concrete grade"), pour.concrete_grade], [t("Mix"), pour.mix || "–"],
+    [t("Curing"), CURING[pour.curing_method] || pour.curing_method],
+  ] : [[t("Pour"), t("No pour recorded.")]];
+  $("pour").replaceChildren(...facts.flatMap(([name, value]) => [
+    el("dt", {}, name), el("dd", {}, String(value))]));
+
+  const stripping = production.stripping_strength_mpa;
+  const delivery = production.delivery_strength_mpa;
+  $("gates").textContent = [
+    stripping !== null && stripping !== undefined
+      ? t("Stripping strength: {value} MPa", { value: mpa.format(stripping) }) : null,
+    delivery !== null && delivery !== undefined
+      ? t("Delivery strength: {value} MPa", { value: mpa.format(delivery) }) : null,
+  ].filter(Boolean).join(" · ") || t("This type states no strength gates.");
+  const results = pour ? pour.strength_results : [];
+  const reached = (value, gate) => gate !== null && gate !== undefined && value >= gate;
+  $("strength").replaceChildren(...(results.length ? results.map((result) => el("li", {
+    "data-testid": "strength-result" },
+    el("strong", {}, `${mpa.format(result.strength_mpa)} MPa`), " ",
+    t("specimen {specimen}, {age} days", { specimen: result.specimen, age: result.age_days }), " ",
+    reached(result.strength_mpa, delivery) ? el("span", { class: "badge ok" }, t("delivery reached"))
+      : reached(result.strength_mpa, stripping)
+        ? el("span", { class: "badge" }, t("stripping reached")) : null,
+    el("span", { class: "item-detail small muted" },
+       t("Tested {time}", { time: formatTime(result.tested_at) }))))
+    : [emptyItem(t("No strength results yet."))]));
+
+  const inspections = production.inspections || [];
+  $("inspections").replaceChildren(...(inspections.length ? inspections.map((inspection) => {
+    const failed = inspection.results.filter((item) => !item.passed).map((item) => item.key);
+    return el("li", { "data-testid": "inspection" },
+      el("strong", {}, stageName(inspection.stage)), " ",
+      el("span", { class: `badge ${inspection.passed ? "ok" : "bad"}` },
+         inspection.passed ? t("passed") : t("failed")),
+      el("span", { class: "item-detail small muted" }, [
+        t("by {inspector}, {time}", { inspector: inspection.inspector,
+                                     time: formatTime(inspection.inspected_at) }),
+        failed.length ? t("failed items: {items}", { items: failed.join(", ") }) : null,
+      ].filter(Boolean).join(" · ")));
+  }) : [emptyItem(t("No inspections yet."))]));
+
+  const overrides = production.gate_overrides || [];
+  $("overrides").replaceChildren(...(overrides.length ? overrides.map((override) => el("li", {
+    "data-testid": "override" },
+    el("strong", {}, gateName(override.gate)), " ",
+    el("span", { class: "item-detail small muted" },
+       t("{reason} — {by}, {time}", { reason: override.reason, by: override.by,
+                                      time: formatTime(override.created_at) }))))
+    : [emptyItem(t("None."))]));
 }
 
 start();

@@ -1,7 +1,9 @@
 // The dashboard for project managers and regulators: figures and charts from the
 // report endpoints, the storey-by-storey grid of every component coloured by its
-// state, the NCR, alert, hold and stalled lists, and exports with the same filters.
-import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, el, formatTime } from "./api.js";
+// state, the NCR, alert, hold and stalled lists, the production quality records
+// (28-day strength by GB/T 50107, gate overrides, inspection failures by item),
+// and exports with the same filters.
+import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, el, formatTime, gateName, stageName } from "./api.js";
 
 // Lifecycle order (the page config's keys arrive sorted by name).
 const LIFECYCLE = ["planned", "cast", "demoulded", "qc_passed", "stored", "loaded", "in_transit",
@@ -185,6 +187,7 @@ async function refresh() {
     renderBreakdowns(progress, filters);
     renderStalled(stalled);
     renderNcrSummary(quality);
+    renderQualityRecords(quality);
     $("time-note").classList.toggle("hidden", !filters.building_id);
     const layout = await grid;
     if (!current()) return;
@@ -488,6 +491,58 @@ function renderNcrSummary(quality) {
     row.category === "uncategorised" ? uncategorised : row.category, " · ",
     row.status === "open" ? t("open") : t("closed"), " ", number.format(row.count)));
   $("ncr-summary").replaceChildren(...chips);
+}
+
+const mpa = new Intl.NumberFormat(locale, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
+function orDash(value, format) {
+  return value === null || value === undefined ? "–" : format(value);
+}
+
+function emptyRow(columns, text) {
+  return el("tr", {}, el("td", { colspan: columns, class: "muted" }, text));
+}
+
+function renderQualityRecords(quality) {
+  const strength = quality.strength || [];
+  $("strength-rows").replaceChildren(...(strength.length ? strength.map((row) => {
+    const method = !row.method ? "–" : row.method.startsWith("statistical")
+      ? t("Statistical (GB/T 50107-2010, 5.1.3)") : t("Non-statistical (GB/T 50107-2010, 5.2.2)");
+    const verdict = row.accepted === true ? el("span", { class: "badge ok" }, t("Meets the standard"))
+      : row.accepted === false ? el("span", { class: "badge bad" }, t("Does not meet the standard"))
+        : "–";
+    const limits = row.mean_limit_mpa === undefined ? null
+      : t("Needs a mean of at least {mean} MPa and a minimum of at least {min} MPa", {
+        mean: mpa.format(row.mean_limit_mpa), min: mpa.format(row.min_limit_mpa) });
+    return el("tr", { "data-testid": "strength-row" },
+      el("td", {}, row.manufacturer || "–"), el("td", {}, row.concrete_grade),
+      el("td", {}, number.format(row.count)),
+      el("td", {}, orDash(row.mean_mpa, (v) => `${mpa.format(v)} MPa`)),
+      el("td", {}, orDash(row.standard_deviation_mpa, (v) => `${mpa.format(v)} MPa`)),
+      el("td", {}, orDash(row.min_mpa, (v) => `${mpa.format(v)} MPa`)),
+      el("td", { class: "small" }, method),
+      el("td", { title: limits }, verdict, limits ? el("div", { class: "small muted" }, limits) : null));
+  }) : [emptyRow(8, t("No 28-day strength results yet."))]));
+
+  const overrides = quality.gate_overrides || [];
+  $("override-list").replaceChildren(...(overrides.length ? overrides.map((row) => el("li", {
+    "data-testid": "override-row" },
+    el("strong", {}, gateName(row.gate)), " ",
+    el("span", { class: "badge warn" }, number.format(row.count)),
+    el("span", { class: "item-detail small muted" },
+       [row.manufacturer, row.concrete_grade].filter(Boolean).join(" · "))))
+    : [emptyItem(t("None."))]));
+
+  const failing = (quality.inspection_items || []).filter((row) => row.failed > 0)
+    .sort((a, b) => b.failure_rate - a.failure_rate || b.failed - a.failed).slice(0, LIST_LIMIT);
+  $("inspection-rows").replaceChildren(...(failing.length ? failing.map((row) => el("tr", {
+    "data-testid": "inspection-failure-row" },
+    el("td", {}, row.manufacturer || "–"), el("td", {}, stageName(row.stage)),
+    el("td", {}, row.item),
+    el("td", {}, t("{failed} of {inspected}", { failed: number.format(row.failed),
+                                               inspected: number.format(row.inspected) })),
+    el("td", {}, percent.format(row.failure_rate))))
+    : [emptyRow(5, t("No failed inspection items."))]));
 }
 
 async function renderLists(layout, current) {

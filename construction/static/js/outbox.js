@@ -1,6 +1,7 @@
-// Actions waiting to be sent, kept in IndexedDB so they survive a lost network,
-// a closed tab or a flat battery. Each carries its client_event_id: sending it
-// twice records it once.
+// Actions and filled checklists waiting to be sent, kept in IndexedDB so they
+// survive a lost network, a closed tab or a flat battery. Each carries its
+// client_event_id: sending it twice records it once (a checklist sends it as
+// its Idempotency-Key; its photos are the same photos when uploaded again).
 import { api, ApiError, NetworkError } from "./api.js";
 
 const DB_NAME = "prefabtrace";
@@ -70,7 +71,8 @@ export function flush(user) {
 
 async function send(user) {
   const summary = { sent: [], refused: [], offline: false, signedOut: false };
-  const waiting = (await all()).filter((item) => item.status === "waiting" && item.user === user);
+  const mine = (await all()).filter((item) => item.status === "waiting" && item.user === user);
+  const waiting = mine.filter((item) => item.kind !== "inspection");
   for (let start = 0; start < waiting.length; start += BATCH) {
     const chunk = waiting.slice(start, start + BATCH);
     let answer;
@@ -89,9 +91,7 @@ async function send(user) {
         const item = chunk[index];
         if (result.outcome === "rejected") {
           const problem = result.problem || {};
-          store.put({ ...item, status: "refused", problem: {
-            title: problem.title, detail: problem.detail, type: problem.type,
-            current_state: problem.current_state } });
+          store.put({ ...item, status: "refused", problem: keptProblem(problem) });
           summary.refused.push({ ...item, status: "refused", problem });
         } else {
           store.delete(item.client_event_id);
@@ -100,7 +100,64 @@ async function send(user) {
       });
     });
   }
+  if (!summary.offline && !summary.signedOut) {
+    for (const item of mine.filter((entry) => entry.kind === "inspection")) {
+      if (!await sendInspection(item, summary)) break;
+    }
+  }
   return summary;
+}
+
+// What a refusal says, kept with the item: its words and the figures behind
+// them (the state; a gate's required and measured strength, pour, stage).
+function keptProblem(problem) {
+  const kept = {};
+  for (const name of ["title", "detail", "type", "current_state", "gate", "required_mpa",
+                      "measured_mpa", "pour_id", "stage", "inspection_id", "errors"]) {
+    if (problem[name] !== undefined) kept[name] = problem[name];
+  }
+  return kept;
+}
+
+// A filled checklist: its photos go up first (each once: the ids are kept),
+// then the checklist. Returns false when the rest must wait (no network).
+async function sendInspection(item, summary) {
+  try {
+    const photoIds = { ...(item.photo_ids || {}) };
+    for (const [key, files] of Object.entries(item.photos || {})) {
+      if (photoIds[key] || !files.length) continue;
+      const form = new FormData();
+      for (const file of files) form.append("image", file, file.name || "photo.jpg");
+      form.append("component_id", String(item.component_id));
+      form.append("claimed_at", item.client_time);
+      const answer = await api("/photos", { method: "POST", body: form });
+      photoIds[key] = answer.items.map((photo) => photo.id);
+      await transact("readwrite", (store) => store.put({ ...item, photo_ids: photoIds }));
+    }
+    const results = item.results.map((answer) =>
+      (photoIds[answer.key] ? { ...answer, photo_ids: photoIds[answer.key] } : answer));
+    const inspection = await api(`/components/${item.component_id}/inspections`, {
+      method: "POST", headers: { "Idempotency-Key": item.client_event_id },
+      body: { stage: item.stage, inspected_at: item.client_time, results } });
+    await transact("readwrite", (store) => store.delete(item.client_event_id));
+    summary.sent.push({ ...item, status: "sent", result: inspection });
+    return true;
+  } catch (error) {
+    if (error instanceof NetworkError || (error instanceof ApiError && error.status >= 500)) {
+      summary.offline = true;
+      return false;
+    }
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+      summary.signedOut = true;
+      return false;
+    }
+    const problem = error instanceof ApiError ? error.problem : { title: error.message };
+    // The photos stay out of a refused entry: only its words are kept.
+    await transact("readwrite", (store) => store.put({
+      ...item, photos: {}, status: "refused", problem: keptProblem(problem) }));
+    summary.refused.push({ ...item, status: "refused", problem });
+    return true;
+  }
 }
 
 function scanOf(item) {

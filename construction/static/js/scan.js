@@ -1,7 +1,8 @@
 // The scan page: camera (zxing-wasm), keyboard-wedge scanners and typed codes all
 // lead to one card with the allowed next actions; a tap queues the action in
-// IndexedDB and sends it when the network allows.
-import { api, ApiError, NetworkError, page, t, stateName, actionName, el, formatTime } from "./api.js";
+// IndexedDB and sends it when the network allows. QC inspectors fill the
+// checklists of the component on the card here too (queued the same way).
+import { api, ApiError, LOCALE, NetworkError, page, t, stateName, actionName, el, formatTime, stageName } from "./api.js";
 import * as outbox from "./outbox.js";
 
 const REPEAT_MS = 4000;          // the same label read again within this is the same read
@@ -28,6 +29,8 @@ let current = null;          // {scanned, component|null, load|null}
 // within REPEAT_MS is one read too. Typing is always deliberate.
 const lastRead = { camera: { text: "", at: 0 }, wedge: { text: "", at: 0 } };
 const queuedHere = new Set();   // "code|action" tapped and not yet sent: no second tap
+const checklists = new Map();   // component type -> its checklist templates (a promise)
+const decimal = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 1 });
 
 // ---------------------------------------------------------------- reading
 
@@ -43,7 +46,7 @@ async function onRead(text, source) {
     lastRead[source] = { text, at: now };
   }
   // While a record number is asked for, the card stays on the tapped component.
-  if ($("record-dialog").open) return;
+  if ($("record-dialog").open || $("checklist-dialog").open) return;
   if (navigator.vibrate && source === "camera") navigator.vibrate(60);
   await show(text);
 }
@@ -51,9 +54,10 @@ async function onRead(text, source) {
 // A load label (GS1 Digital Link /00/{sscc}, or /l/{code}) or a printed SSCC names a truck.
 const LOAD_TEXT = /(\/00\/[0-9]{18}|\/l\/[0-9A-Z]{1,16})(\?|$)|^\(00\)/;
 
-async function show(scanned) {
+// keepResult: the card is looked up again after a refusal, which stays on the line.
+async function show(scanned, { keepResult = false } = {}) {
   current = { scanned, component: null, load: null, offline: false };
-  setResult("", "");
+  if (!keepResult) setResult("", "");
   renderCard({ loading: true });
   try {
     if (LOAD_TEXT.test(scanned)) {
@@ -164,6 +168,7 @@ async function actOnLoad(action) {
 }
 
 async function describe(component) {
+  if (page.may_inspect) templatesOf(component.component_type_id).catch(() => {});
   const [type, storey] = await Promise.all([
     cachedName(typeNames, component.component_type_id, (id) => api(`/component-types/${id}`)),
     component.storey_id ? cachedName(storeyNames, component.storey_id, async (id) => {
@@ -219,6 +224,10 @@ function renderCard({ loading, missing, error }) {
     flags.length ? el("div", { class: "flags" }, flags) : null,
     allowed.length ? actionButtons(allowed)
       : el("p", { class: "muted" }, t("Nothing for your role to do here now.")),
+    page.may_inspect ? el("button", { type: "button", class: "primary",
+                                      "data-testid": "checklist-open",
+                                      onclick: () => openChecklist(component) },
+                          t("Fill a checklist")) : null,
     el("a", { href: `/components/${component.id}`, class: "small" }, t("History"))]
     .filter(Boolean));
 }
@@ -286,7 +295,166 @@ function askRecord(action) {
   });
 }
 
-async function sendQueue({ tapped = null } = {}) {
+// ---------------------------------------------------------------- checklists
+
+function templatesOf(typeId) {
+  if (!checklists.has(typeId)) {
+    checklists.set(typeId, api(`/component-types/${typeId}/checklists`).catch((error) => {
+      checklists.delete(typeId);
+      throw error;
+    }));
+  }
+  return checklists.get(typeId);
+}
+
+const STAGE_ORDER = ["pre_pour", "post_demould", "pre_delivery", "site_acceptance"];
+// The stage a piece in this state is most likely inspected for.
+const STAGE_FOR_STATE = {
+  planned: "pre_pour", cast: "post_demould", demoulded: "post_demould", qc_passed: "pre_delivery",
+  stored: "pre_delivery", loaded: "pre_delivery", in_transit: "site_acceptance",
+  delivered: "site_acceptance",
+};
+const checklistDialog = $("checklist-dialog");
+let checklistFor = null;   // {component, template} the open checklist is for
+
+async function openChecklist(component) {
+  let templates;
+  try {
+    templates = await templatesOf(component.component_type_id);
+  } catch (error) {
+    setResult(error instanceof NetworkError
+      ? t("No network: the checklists of this type could not be loaded.") : error.message, "bad");
+    return;
+  }
+  if (!templates.length) {
+    setResult(t("This type has no checklists."), "bad");
+    return;
+  }
+  templates = [...templates].sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage));
+  const select = $("checklist-stage");
+  select.replaceChildren(...templates.map((template) =>
+    el("option", { value: template.stage }, stageName(template.stage))));
+  const preferred = STAGE_FOR_STATE[component.state];
+  if (templates.some((template) => template.stage === preferred)) select.value = preferred;
+  const render = () => {
+    checklistFor = { component, template: templates.find((tpl) => tpl.stage === select.value) };
+    renderChecklistItems(checklistFor.template);
+    checklistError("");
+  };
+  select.onchange = render;
+  render();
+  $("checklist-items").onchange = () => checklistError("");
+  $("checklist-title").textContent = t("Checklist: {mark}", { mark: component.mark });
+  checklistDialog.showModal();
+}
+
+function itemText(item) {
+  return page.locale === "zh_CN" ? item.text_zh : item.text_en;
+}
+
+function renderChecklistItems(template) {
+  $("checklist-items").replaceChildren(...template.items.map((item) => {
+    const name = `item-${item.key}`;
+    const box = el("div", { class: "checklist-item", dataset: { key: item.key, kind: item.kind },
+                            "data-testid": `checklist-item-${item.key}` },
+                   el("span", { class: "item-text" }, itemText(item)));
+    if (item.kind === "pass_fail") {
+      box.append(el("div", { class: "choices" },
+        el("label", {}, el("input", { type: "radio", name, value: "pass" }), t("Pass")),
+        el("label", {}, el("input", { type: "radio", name, value: "fail" }), t("Fail"))));
+    } else if (item.kind === "measured") {
+      const unit = item.unit || "";
+      const tolerance = decimal.format(item.tolerance ?? 0);
+      const hint = item.nominal !== null && item.nominal !== undefined
+        ? t("Measured value; design {nominal} {unit}, allowed ± {tolerance}",
+            { nominal: decimal.format(item.nominal), unit, tolerance })
+        : t("Deviation from the design ({unit}), allowed ± {tolerance}", { unit, tolerance });
+      const verdict = el("span", { class: "verdict small" });
+      const input = el("input", { type: "number", step: "any", inputmode: "decimal", name,
+                                  "aria-label": itemText(item) });
+      input.addEventListener("input", () => {
+        const value = parseFloat(input.value);
+        const deviation = value - (item.nominal ?? 0);
+        const within = Math.abs(deviation) <= (item.tolerance ?? 0) + 1e-9;
+        verdict.textContent = Number.isNaN(value) ? ""
+          : within ? t("Within tolerance") : t("Out of tolerance");
+        verdict.className = `verdict small ${within ? "ok" : "bad"}`;
+      });
+      box.append(el("span", { class: "small muted" }, hint), el("div", {}, input, " ", verdict));
+    } else if (item.kind === "text") {
+      box.append(el("textarea", { name, rows: 2, maxlength: 500, "aria-label": itemText(item) }));
+    } else {
+      box.append(el("span", { class: "small muted" }, t("A photo is required.")),
+                 el("input", { type: "file", name, accept: "image/*", capture: "environment",
+                               multiple: true, "aria-label": itemText(item) }));
+    }
+    return box;
+  }));
+}
+
+// The answers as the API takes them, the photos to upload first, and what is missing.
+function checklistAnswers() {
+  const results = [];
+  const photos = {};
+  const missing = [];
+  for (const box of $("checklist-items").querySelectorAll(".checklist-item")) {
+    const { key, kind } = box.dataset;
+    const label = box.querySelector(".item-text").textContent;
+    if (kind === "pass_fail") {
+      const chosen = box.querySelector("input:checked");
+      if (!chosen) missing.push(label);
+      else results.push({ key, passed: chosen.value === "pass" });
+    } else if (kind === "measured") {
+      const value = parseFloat(box.querySelector("input").value);
+      if (Number.isNaN(value)) missing.push(label);
+      else results.push({ key, value });
+    } else if (kind === "text") {
+      const text = box.querySelector("textarea").value.trim();
+      if (!text) missing.push(label);
+      else results.push({ key, text });
+    } else {
+      const files = [...box.querySelector("input[type=file]").files];
+      if (!files.length) missing.push(label);
+      else {
+        results.push({ key });
+        photos[key] = files;
+      }
+    }
+  }
+  return { results, photos, missing };
+}
+
+function checklistError(text) {
+  const line = $("checklist-error");
+  line.textContent = text;
+  line.classList.toggle("hidden", !text);
+}
+
+$("checklist-form").addEventListener("submit", async (event) => {
+  if (!event.submitter || event.submitter.value !== "ok") return;  // Cancel closes it
+  event.preventDefault();
+  const { results, photos, missing } = checklistAnswers();
+  if (missing.length) {
+    checklistError(t("Not answered: {items}", { items: missing.join("; ") }));
+    return;
+  }
+  const { component, template } = checklistFor;
+  const clientEventId = outbox.newEventId();
+  try {
+    await outbox.add({ kind: "inspection", client_event_id: clientEventId, component_id: component.id,
+                       code: component.code, stage: template.stage, results, photos,
+                       client_time: new Date().toISOString(), user: page.user,
+                       label: `${formatCode(component.code)} ${component.mark}` });
+  } catch (error) {
+    checklistError(t("This phone cannot keep actions ({reason}); nothing was recorded.",
+                     { reason: error.message || error.name }));
+    return;
+  }
+  checklistDialog.close();
+  await sendQueue({ tapped: clientEventId, tappedChecklist: true });
+});
+
+async function sendQueue({ tapped = null, tappedChecklist = false } = {}) {
   let summary;
   try {
     summary = await outbox.flush(page.user);
@@ -307,10 +475,17 @@ async function sendQueue({ tapped = null } = {}) {
     describe(current.component);
   }
   const mine = tapped && done.find((item) => item.client_event_id === tapped);
-  if (mine && mine.status === "refused") {
+  if (mine && mine.kind === "inspection" && mine.status === "refused") {
+    setResult(t("Checklist refused: {reason}", { reason: reasonOf(mine.problem) }), "bad");
+  } else if (mine && mine.kind === "inspection") {
+    setResult(mine.result.passed
+      ? t("Checklist recorded: {stage} passed", { stage: stageName(mine.stage) })
+      : t("Checklist recorded: {stage} failed; an NCR is opened where the piece allows one",
+          { stage: stageName(mine.stage) }), mine.result.passed ? "ok" : "bad");
+  } else if (mine && mine.status === "refused") {
     setResult(t("Refused: {reason}", { reason: reasonOf(mine.problem) }), "bad");
     if (current && current.component && current.component.code === mine.code) {
-      show(current.component.code);
+      show(current.component.code, { keepResult: true });
     }
   } else if (mine) {
     const duplicate = mine.result.outcome === "duplicate";
@@ -318,6 +493,8 @@ async function sendQueue({ tapped = null } = {}) {
                         : t("Recorded: {action}", { action: actionName(mine.action) }), "ok");
   } else if (tapped && summary.signedOut) {
     setResult(t("Your session has ended. Sign in again; the actions stay queued."), "bad");
+  } else if (tapped && tappedChecklist) {
+    setResult(t("No network: the checklist is queued and will be sent."), "queued");
   } else if (tapped) {
     setResult(t("No network: the action is queued and will be sent."), "queued");
     if (current) renderCard({});
@@ -344,8 +521,42 @@ function reasonOf(problem) {
     "label-revoked": t("The label was replaced by a newer one: use the new label."),
     "load-refused": t("Some pieces refuse this action; nothing was recorded."),
     "invalid-sscc": t("The SSCC is mistyped."),
+    "strength-not-reached": strengthReason(problem),
+    "inspection-required": inspectionReason(problem),
+    "validation-error": problem.errors ? `${problem.title}: ${flatErrors(problem.errors)}` : "",
   };
   return known[type] || [problem.title, problem.detail].filter(Boolean).join(": ");
+}
+
+const GATE_NAMES = {
+  stripping_strength: t("The stripping strength"), delivery_strength: t("The delivery strength"),
+};
+// A strength gate's refusal: what is required, the best result, and of which pour.
+function strengthReason(problem) {
+  const values = { strength: GATE_NAMES[problem.gate] || problem.gate || "",
+                   required: decimal.format(problem.required_mpa ?? 0),
+                   measured: decimal.format(problem.measured_mpa ?? 0),
+                   pour: problem.pour_id };
+  if (problem.pour_id === null || problem.pour_id === undefined) {
+    return t("{strength} of {required} MPa is not reached: the piece is in no pour, so it has no strength result.", values);
+  }
+  if (problem.measured_mpa === null || problem.measured_mpa === undefined) {
+    return t("{strength} of {required} MPa is not reached: pour {pour} has no strength result yet.", values);
+  }
+  return t("{strength} of {required} MPa is not reached: the best result of pour {pour} is {measured} MPa.", values);
+}
+
+function inspectionReason(problem) {
+  const stage = stageName(problem.stage);
+  return problem.inspection_id
+    ? t("A passed {stage} is needed: inspection #{id} failed.", { stage, id: problem.inspection_id })
+    : t("A passed {stage} is needed: none is recorded.", { stage });
+}
+
+function flatErrors(errors) {
+  if (typeof errors === "string") return errors;
+  if (Array.isArray(errors)) return errors.map(flatErrors).join(" ");
+  return Object.entries(errors).map(([key, value]) => `${key}: ${flatErrors(value)}`).join("; ");
 }
 
 function setResult(text, kind) {
@@ -369,14 +580,18 @@ async function renderOutbox() {
   $("waiting-count").textContent = waiting.length;
   $("refused-count").textContent = refused.length;
   $("waiting-list").replaceChildren(...waiting.map((item) =>
-    el("li", {}, `${item.label} · ${actionName(item.action)} · ${formatTime(item.client_time)}`)));
+    el("li", {}, `${item.label} · ${whatOf(item)} · ${formatTime(item.client_time)}`)));
   $("refused-list").replaceChildren(...refused.map((item) =>
     el("li", { "data-testid": "refused-item" },
-       el("strong", {}, `${item.label} · ${actionName(item.action)}`), " — ",
+       el("strong", {}, `${item.label} · ${whatOf(item)}`), " — ",
        reasonOf(item.problem), " ",
        el("button", { type: "button", class: "small", onclick: async () => {
          await outbox.dismiss(item.client_event_id); renderOutbox(); } }, t("Remove")))));
   $("refused-section").classList.toggle("hidden", !refused.length);
+}
+
+function whatOf(item) {
+  return item.kind === "inspection" ? stageName(item.stage) : actionName(item.action);
 }
 
 function renderOnline() {
@@ -406,7 +621,8 @@ let wedge = { text: "", last: 0 };
 document.addEventListener("keydown", (event) => {
   const target = event.target;
   if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement ||
-      target instanceof HTMLSelectElement || $("record-dialog").open) return;
+      target instanceof HTMLSelectElement || $("record-dialog").open ||
+      $("checklist-dialog").open) return;
   const now = performance.now();
   if (now - wedge.last > 1000) wedge.text = "";
   wedge.last = now;
