@@ -54,6 +54,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
                           "仅接收关于构件的 ObjectEvent"),
     "database-unavailable": (503, "The database cannot be reached just now; try again",
                              "暂时无法连接数据库，请稍后重试"),
+    "not-ready": (503, "The service is not ready to take requests", "服务尚未就绪"),
     "uri-too-long": (414, "The request line is too long", "请求行过长"),
     "headers-too-large": (431, "The request headers are too large", "请求头过大"),
 }
@@ -113,7 +114,8 @@ def problem_response(type_: str, status: int, detail: str = "", headers=None,
 
 
 def _is_api_request() -> bool:
-    return request.path.startswith("/api/") or request.path == "/health"
+    return request.path.startswith(("/api/", "/health/")) or request.path in ("/health",
+                                                                              "/metrics")
 
 
 def handle_api_problem(error: ApiProblem) -> Response:

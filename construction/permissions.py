@@ -96,6 +96,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "alert.close": QUALITY,
     # Sealing the ledger on demand.
     "ledger.checkpoint": frozenset({"admin", "regulator"}),
+    # Operations: the service's metrics (a caller on the machine itself needs no token).
+    "metrics": frozenset({"admin"}),
     # Pages: the dashboard is for those who follow progress, not the factory floor.
     "page.dashboard": EVERYONE - {"factory_worker"},
 }
@@ -138,6 +140,7 @@ _PHRASES = {
     "photo.reanalyse": "reanalyse photos", "alert.close": "close alerts",
     "ledger.checkpoint": "ask for checkpoints: only admins and regulators do",
     "page.dashboard": "open the dashboard",
+    "metrics": "read the service's metrics: only admins do",
 }
 
 
