@@ -47,14 +47,17 @@ accesslog = None
 errorlog = "-"
 _production = os.environ.get("PREFABTRACE_ENV") == "production"
 if os.environ.get("LOG_FORMAT", "json" if _production else "text") == "json":
+    # One JSON handler on the root logger (on stderr), used by gunicorn's error log and
+    # the app's loggers alike; gunicorn's access logger stays silent.
     logconfig_dict = {
         "version": 1, "disable_existing_loggers": False,
         "formatters": {"json": {"()": "construction.logs.JsonFormatter"}},
-        "handlers": {
-            "console": {"class": "logging.StreamHandler", "formatter": "json",
-                        "stream": "ext://sys.stdout"},
-            "error_console": {"class": "logging.StreamHandler", "formatter": "json",
-                              "stream": "ext://sys.stderr"},
+        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json",
+                              "stream": "ext://sys.stderr"}},
+        "root": {"level": os.environ.get("LOG_LEVEL", "INFO"), "handlers": ["json"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
         },
     }
 
