@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,9 +71,7 @@ def register_commands(app: Flask) -> None:
 
 
 def configure_logging(app: Flask) -> None:
-    """Log to stderr at the configured level."""
-    level = app.config.get("LOG_LEVEL", "INFO")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app.logger.setLevel(level)
-    # Alembic announces every plugin it loads at INFO; only its warnings matter here.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    """Log to stderr (JSON or text lines), with a request id and an access line per request."""
+    from construction.logs import configure_logging as configure
+
+    configure(app)

@@ -821,6 +821,9 @@ def run_database(kind: str, args: argparse.Namespace) -> DatabaseRun:
         token = json.loads(tokens_path.read_text())["admin"]
         create_bench_table(kind, sqlite_path)
 
+        # As in production (deploy/gunicorn.conf.py): metrics shared between the workers.
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
+        os.makedirs(env["PROMETHEUS_MULTIPROC_DIR"])
         port = free_port()
         print(f"[{kind}] starting gunicorn ({args.workers} workers) on 127.0.0.1:{port}",
               flush=True)

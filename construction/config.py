@@ -85,6 +85,9 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "JOBS": env.get("JOBS", "inline"),
         "REDIS_URL": env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+        # One JSON object per line for log collectors in production; text to read by eye.
+        "LOG_FORMAT": env.get("LOG_FORMAT", "json" if env.get("PREFABTRACE_ENV") == "production"
+                              else "text"),
         "BATCH_MAX_ITEMS": int(env.get("BATCH_MAX_ITEMS", "500")),
         "IMPORT_MAX_ROWS": int(env.get("IMPORT_MAX_ROWS", "20000")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(64 * 1024 * 1024))),

@@ -73,6 +73,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "over-weight-limit": (422, "The weight is over the limit", "重量超过限制"),
     "database-unavailable": (503, "The database cannot be reached just now; try again",
                              "暂时无法连接数据库，请稍后重试"),
+    "not-ready": (503, "The service is not ready to take requests", "服务尚未就绪"),
     "uri-too-long": (414, "The request line is too long", "请求行过长"),
     "headers-too-large": (431, "The request headers are too large", "请求头过大"),
     "too-many-requests": (429, "Too many requests; wait and try again", "请求过多，请稍后重试"),
@@ -137,7 +138,8 @@ def problem_response(type_: str, status: int, detail: str = "", headers=None,
 
 
 def _is_api_request() -> bool:
-    return request.path.startswith("/api/") or request.path == "/health"
+    return request.path.startswith(("/api/", "/health/")) or request.path in ("/health",
+                                                                              "/metrics")
 
 
 def handle_api_problem(error: ApiProblem) -> Response:

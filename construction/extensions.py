@@ -6,6 +6,7 @@ import http
 import random
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -216,13 +217,16 @@ def _begin_immediate(raw) -> None:
     writers would sleep while the lock sits free. Within the same overall
     timeout, poll every 0.1 to 2 ms instead.
     """
-    deadline = time.monotonic() + _busy_timeout_ms / 1000
+    started = time.monotonic()
+    deadline = started + _busy_timeout_ms / 1000
     delay = 0.0001
     raw.execute("PRAGMA busy_timeout=0")
     try:
         while True:
             try:
                 raw.execute("BEGIN IMMEDIATE")
+                if on_write_lock_wait is not None:
+                    on_write_lock_wait(time.monotonic() - started)
                 return
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) or time.monotonic() > deadline:
@@ -234,6 +238,8 @@ def _begin_immediate(raw) -> None:
 
 
 _busy_timeout_ms = 10000
+# Told how long each SQLite writer waited for the lock (construction.metrics sets it).
+on_write_lock_wait: Callable[[float], None] | None = None
 _synchronous = "NORMAL"
 
 

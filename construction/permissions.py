@@ -111,6 +111,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "ledger.checkpoint": frozenset({"admin", "regulator"}),
     # Who exported, changed accounts, keys or projects, or was refused.
     "audit.read": frozenset({"admin", "regulator"}),
+    # Operations: the service's metrics (a caller on the machine itself needs no token).
+    "metrics": frozenset({"admin"}),
     # Pages: the dashboard is for those who follow progress, not the factory floor.
     "page.dashboard": EVERYONE - {"factory_worker"},
 }
@@ -159,6 +161,7 @@ _PHRASES = {
     "checklist.manage": "manage checklists", "inspection.record": "record inspections",
     "gate.override": "override gates: only QC inspectors do",
     "model.read": "read building models", "model.import": "import building models",
+    "metrics": "read the service's metrics: only admins do",
 }
 
 

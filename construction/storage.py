@@ -24,6 +24,9 @@ class Storage(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def probe(self) -> None:
+        """Raise unless files can be written here (what /health/ready checks)."""
+
 
 class LocalStorage:
     """Files in a folder; each written aside and renamed into place."""
@@ -55,6 +58,13 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    def probe(self) -> None:
+        """Raise OSError unless the folder exists (or can be made) and takes a new file."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        probe = self.root / f".ready-{secrets.token_hex(6)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+
 
 class S3Storage:
     """Objects in an S3-compatible bucket (boto3)."""
@@ -84,6 +94,10 @@ class S3Storage:
                 return False
             raise
         return True
+
+    def probe(self) -> None:
+        """Raise unless the bucket answers (a HEAD; nothing is written)."""
+        self.client.head_bucket(Bucket=self.bucket)
 
     def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (for set-up and tests)."""

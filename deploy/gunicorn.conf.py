@@ -5,6 +5,8 @@ WORKERS; everything else is here, each value with its reason.
 """
 
 import os
+import shutil
+import tempfile
 
 wsgi_app = "app:create_app()"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -37,9 +39,51 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 
-# Access log on stdout, errors on stderr (the supervisor or journald keeps them).
-accesslog = "-"
+# The app writes one access line per request itself (with its request id, user,
+# route and duration: construction/logs.py), so gunicorn's own is off; its
+# error log goes to stderr, as JSON lines too when LOG_FORMAT=json (the default
+# in production), so that a log collector reads one format.
+accesslog = None
 errorlog = "-"
+_production = os.environ.get("PREFABTRACE_ENV") == "production"
+if os.environ.get("LOG_FORMAT", "json" if _production else "text") == "json":
+    # One JSON handler on the root logger (on stderr), used by gunicorn's error log and
+    # the app's loggers alike; gunicorn's access logger stays silent.
+    logconfig_dict = {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "construction.logs.JsonFormatter"}},
+        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json",
+                              "stream": "ext://sys.stderr"}},
+        "root": {"level": os.environ.get("LOG_LEVEL", "INFO"), "handlers": ["json"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+    }
+
+# Metrics: each worker counts into files in PROMETHEUS_MULTIPROC_DIR and
+# /metrics adds up every file (prometheus_client's multiprocess mode), so the
+# answer covers all workers whichever one serves it. scripts/serve.py gives
+# all its services one folder, emptied when it starts; a gunicorn started
+# alone makes a fresh one and removes it on exit. The variable must be set
+# before a worker imports the app.
+_own_metrics_folder = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _own_metrics_folder = tempfile.mkdtemp(prefix="prefabtrace-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_folder
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (its counters stay: they still count)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder this gunicorn made for itself."""
+    if _own_metrics_folder:
+        shutil.rmtree(_own_metrics_folder, ignore_errors=True)
 
 # The control socket is not used; several gunicorns on one machine (tests,
 # benchmarks, blue/green) would otherwise share its single default path.

@@ -37,6 +37,10 @@ from urllib.parse import unquote, urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTO_WORKERS = 2
+# prometheus_client keeps live gauges in files named by kind and process id.
+LIVE_GAUGE_FILES = ("gauge_livesum_{pid}.db", "gauge_liveall_{pid}.db",
+                    "gauge_livemin_{pid}.db", "gauge_livemax_{pid}.db",
+                    "gauge_livemostrecent_{pid}.db")
 
 
 def log(message: str) -> None:
@@ -103,6 +107,21 @@ def default_services(python: str, host: str, port: int, workers: int,
     return services
 
 
+def fresh_metrics_folder(env: dict[str, str]) -> str:
+    """Give every service one PROMETHEUS_MULTIPROC_DIR, emptied of an earlier run's counts.
+
+    gunicorn's /metrics adds up the files of every process in it: the web
+    workers, and beside them the sealer, the deliverer and the photo workers.
+    """
+    folder = env.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(ROOT, "instance", "metrics")
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+    env["PROMETHEUS_MULTIPROC_DIR"] = folder
+    return folder
+
+
 def _die_with_parent() -> None:
     # Linux only: a child is sent SIGTERM when the supervisor dies, even by SIGKILL.
     try:
@@ -145,6 +164,12 @@ class Supervisor:
                       self.backoff_first_s * 2 ** max(0, service.quick_exits - 1))
         delay = random.uniform(ceiling / 2, ceiling)
         service.restart_at = now + delay
+        folder = self.env.get("PROMETHEUS_MULTIPROC_DIR")
+        if folder:  # what prometheus_client's mark_process_dead does (stdlib only here)
+            for pattern in LIVE_GAUGE_FILES:
+                path = os.path.join(folder, pattern.format(pid=service.process.pid))
+                if os.path.exists(path):
+                    os.remove(path)
         service.process = None
         log(f"{service.name} {how} after {ran_s:.1f} s; restarting in {delay:.1f} s")
 
@@ -225,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             env["JOBS"] = "inline"
             log(f"no Redis at {redis_url}: photo checks run in the upload request "
                 "(JOBS=inline)")
+    log(f"metrics of every service add up in {fresh_metrics_folder(env)}")
     if args.service:
         services = []
         for spec in args.service:

@@ -1,16 +1,19 @@
-"""GET /health: is the service able to do its work."""
+"""Health and metrics: /health, /health/live, /health/ready and /metrics."""
 
 from __future__ import annotations
 
 import functools
 import importlib.metadata
-from datetime import UTC, datetime
+import ipaddress
 
-from flask import Blueprint, current_app, request, session
-from sqlalchemy import func, select, text
+from flask import Blueprint, Response, current_app, request, session
+from sqlalchemy import text
 
+from construction import metrics
+from construction.errors import ApiProblem
 from construction.extensions import db
-from construction.permissions import PUBLIC, requires
+from construction.permissions import PUBLIC, require, requires
+from construction.services.ledger import ledger_lag
 
 bp = Blueprint("health", __name__)
 
@@ -54,39 +57,6 @@ def label_fonts() -> dict:
     return {"font": None, "embedded": False, "note": font.note}
 
 
-# Unsealed events are counted up to this many: /health stays cheap however far behind.
-UNSEALED_COUNT_CAP = 10_000
-
-
-def _age_s(moment: datetime | None, now: datetime) -> float | None:
-    return None if moment is None else round(max(0.0, (now - moment).total_seconds()), 1)
-
-
-def ledger_lag() -> dict:
-    """Report how far sealing lags: unsealed events, their oldest age, the newest sealed's age.
-
-    Three index lookups (the partial index of unsealed events, the unique
-    sequence): cheap enough for a load balancer's every probe.
-    """
-    from construction.models import Event, LedgerCheckpoint
-
-    unsealed = db.session.scalar(select(func.count()).select_from(
-        select(Event.id).where(Event.sequence.is_(None)).limit(UNSEALED_COUNT_CAP).subquery()))
-    oldest_unsealed = db.session.scalar(select(Event.server_time).where(
-        Event.sequence.is_(None)).order_by(Event.id).limit(1))
-    newest_sealed = db.session.scalar(select(Event.server_time).where(
-        Event.sequence.is_not(None)).order_by(Event.sequence.desc()).limit(1))
-    newest_checkpoint = db.session.scalar(select(LedgerCheckpoint.created_at).order_by(
-        LedgerCheckpoint.sequence.desc()).limit(1))
-    now = datetime.now(UTC)
-    oldest_age = _age_s(oldest_unsealed, now)
-    return {"unsealed_events": unsealed, "oldest_unsealed_age_s": oldest_age,
-            "newest_sealed_age_s": _age_s(newest_sealed, now),
-            "newest_checkpoint_age_s": _age_s(newest_checkpoint, now),
-            "max_lag_s": current_app.config["LEDGER_SEAL_MAX_LAG_S"],
-            "ok": oldest_age is None or oldest_age <= current_app.config["LEDGER_SEAL_MAX_LAG_S"]}
-
-
 @bp.get("/health")
 @requires(PUBLIC)  # a bare liveness answer; details only with a token
 def health():
@@ -98,16 +68,7 @@ def health():
     sending them). Without a valid token or page session the answer is the
     status alone.
     """
-    report: dict = {"status": "ok"}
-    try:
-        db.session.execute(text("SELECT 1"))
-        db.session.rollback()
-        report["database"] = {"ok": True, "engine": db.engine.dialect.name}
-        report["migrations"] = _migrations()
-    except Exception as error:  # the report must come back whatever failed
-        db.session.rollback()
-        report["database"] = {"ok": False, "error": str(error.__class__.__name__)}
-        report["migrations"] = {"ok": False}
+    report: dict = {"status": "ok", **_database()}
     if report["migrations"]["ok"]:
         try:
             report["ledger"] = ledger_lag()
@@ -131,9 +92,121 @@ def health():
     return report, 200 if healthy else 503
 
 
+def _database() -> dict:
+    """Report whether the database answers and its migrations are at the head."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+        return {"database": {"ok": True, "engine": db.engine.dialect.name},
+                "migrations": _migrations()}
+    except Exception as error:  # the report must come back whatever failed
+        db.session.rollback()
+        return {"database": {"ok": False, "error": str(error.__class__.__name__)},
+                "migrations": {"ok": False}}
+
+
+@bp.get("/health/live")
+@requires(PUBLIC)
+def health_live():
+    """Say that this process serves requests (no database: a restart would not help it)."""
+    return {"status": "alive"}
+
+
+@bp.get("/health/ready")
+@requires(PUBLIC)  # a bare verdict for anyone; what failed only with a token
+def health_ready():
+    """Report whether this process may take traffic: database, migrations, storage, queue.
+
+    503 problem+json (`not-ready`) naming the checks that failed; a caller
+    without a valid token or page session gets the verdict alone.
+    """
+    checks = _database()
+    checks["storage"] = _probe(lambda: _storage().probe())
+    if current_app.config["JOBS"] == "rq":
+        checks["queue"] = _probe(_ping_redis)
+    failed = sorted(name for name, check in checks.items() if not check["ok"])
+    signed_in = _signed_in()
+    if failed:
+        detail = {"failed": failed, "checks": checks} if signed_in else {}
+        raise ApiProblem("not-ready", "not ready: " + ", ".join(failed) if signed_in else "",
+                         **detail)
+    return {"status": "ready", "checks": checks} if signed_in else {"status": "ready"}
+
+
+def _storage():
+    from construction.storage import storage
+
+    return storage()
+
+
+def _ping_redis() -> None:
+    from redis import Redis
+
+    connection = Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=1,
+                                socket_timeout=1)
+    try:
+        connection.ping()
+    finally:
+        connection.close()
+
+
+def _probe(check) -> dict:
+    try:
+        check()
+    except Exception as error:  # any failure means "not ready", named by its class
+        current_app.logger.warning("readiness check failed: %s: %s", type(error).__name__,
+                                   str(error).strip()[:200])
+        return {"ok": False, "error": type(error).__name__}
+    return {"ok": True}
+
+
+@bp.get("/metrics")
+# Public as a route because a caller on this machine (a local Prometheus or
+# node agent) needs no token; the view itself refuses everyone else unless
+# their token (or page session) holds the `metrics` capability: 401 without
+# one, 403 with one that lacks it.
+@requires(PUBLIC)
+def metrics_view():
+    """Expose the service's metrics in Prometheus' text format (loopback or `metrics`)."""
+    if not from_loopback():
+        from construction.auth import authenticate_request
+
+        require(authenticate_request(), "metrics")
+    body, content_type = metrics.exposition(current_app._get_current_object())
+    return Response(body, content_type=content_type)
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address((address or "").strip().strip("[]"))
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+def from_loopback() -> bool:
+    """Tell whether the request came from this machine, and from no one before it.
+
+    Behind PROXY_HOPS proxies `request.remote_addr` is the client the proxies
+    name; the socket's own peer (kept by ProxyFix) must be loopback too, and so
+    must every address a forwarding header names: a proxy on this machine
+    (declared or not) forwarding a stranger's request makes it a stranger's.
+    """
+    original = request.environ.get("werkzeug.proxy_fix.orig", {})
+    peers = [original.get("REMOTE_ADDR", request.environ.get("REMOTE_ADDR")),
+             request.remote_addr]
+    peers += request.headers.get("X-Forwarded-For", "").split(",") \
+        if request.headers.get("X-Forwarded-For") else []
+    if request.headers.get("X-Real-IP"):
+        peers.append(request.headers["X-Real-IP"])
+    if request.headers.get("Forwarded"):  # RFC 7239's list is not parsed: never trusted
+        return False
+    return all(_loopback(peer) for peer in peers)
+
+
 def _signed_in() -> bool:
     from construction.auth import authenticate_request
-    from construction.errors import ApiProblem
 
     if not request.headers.get("Authorization") and not session.get("user_id"):
         return False

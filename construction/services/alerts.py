@@ -14,6 +14,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from construction import metrics
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import Alert, Event, LabelSighting, Project, SecurityEvent
@@ -54,6 +55,8 @@ def raise_alert(kind: str, component_id: int | None, project_id: int | None,
                 label_id: int | None, detail: dict[str, Any], now: datetime) -> None:
     """Open an alert, or count one more occurrence of the same open alert."""
     open_key = f"{kind}:{component_id}" if component_id is not None else None
+    if kind.startswith("copy-"):
+        metrics.count_on_commit(metrics.COPY_ALERTS, kind)
     existing = None
     if open_key is not None:
         existing = db.session.scalar(select(Alert).where(Alert.open_key == open_key))
@@ -184,14 +187,15 @@ def record_security_events(principal: Principal, refused: list[tuple[Any, Any]],
         if allowance[item.client_event_id] is not None:
             over_limit[item.client_event_id] = allowance[item.client_event_id]
             continue
+        kind = "label-revoked" if check.status == "revoked" else "label-invalid"
+        metrics.count_on_commit(metrics.LABEL_REFUSALS, kind)
         db.session.add(SecurityEvent(
-            kind="label-revoked" if check.status == "revoked" else "label-invalid",
+            kind=kind,
             reason=check.reason, scanned_text=item.code[:500], component_id=check.component_id,
             label_id=check.label_id, user_id=principal.user_id,
             organization_id=principal.organization_id, client_event_id=item.client_event_id,
             location=item.location, created_at=now))
         if check.component_id is not None:
-            kind = "label-revoked" if check.status == "revoked" else "label-invalid"
             raise_alert(kind, check.component_id, check.project_id, check.label_id,
                         {"reason": check.reason, "scanned_text": item.code[:500],
                          "user_id": principal.user_id, "client_event_id": item.client_event_id},

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import json
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import Any
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import Select, select
 
+from construction import logs
 from construction.extensions import db, mark_writing
 from construction.models import AuditRecord, utcnow
 from construction.pagination import Page, paginate
@@ -45,7 +45,6 @@ ACTIONS = {
     "project.participant_remove": "an organization left a project (the project was deleted)",
     "authz.refused": "a request refused for the caller's role or scope (403)",
 }
-_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 def _plain(value: Any) -> Any:
@@ -73,7 +72,6 @@ def record(action: str, subject: str = "", *, project_id: int | None = None,
         raise ValueError(f"unknown audit action {action!r}")
     in_request = has_request_context()
     who = principal or (g.get("principal") if in_request else None)
-    request_id = request.headers.get("X-Request-Id", "") if in_request else ""
     entry = AuditRecord(
         at=utcnow(), action=action, project_id=project_id, subject=subject[:200],
         detail=_plain(detail) if detail is not None else None,
@@ -82,7 +80,7 @@ def record(action: str, subject: str = "", *, project_id: int | None = None,
         organization_id=who.organization_id if who else None,
         role=who.role if who else "",
         address=(request.remote_addr or "")[:64] if in_request else "cli",
-        request_id=request_id if _REQUEST_ID.fullmatch(request_id) else None)
+        request_id=logs.request_id())  # the request's id, as its log lines and answer carry
     db.session.add(entry)
     return entry
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 import warnings
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from flask import current_app
 from PIL import Image, ImageOps
 from sqlalchemy import delete, or_, select
 
+from construction import metrics
 from construction.errors import ApiProblem
 from construction.extensions import db, reading
 from construction.models import (
@@ -437,6 +439,7 @@ def analyse_photo(photo_id: int, checks: list[str] | None = None) -> None:
         row.status, row.started_at, row.error = "running", datetime.now(UTC), ""
         row.attempts = (row.attempts or 0) + 1
         db.session.commit()
+        started = time.monotonic()
         try:
             if image is None and name not in ("evidence", "progress"):
                 # Once per analysis, grey and whole: every check works on grey, labels need
@@ -457,6 +460,7 @@ def analyse_photo(photo_id: int, checks: list[str] | None = None) -> None:
                          f"why (photo {photo_id}, check {name})")
         row.finished_at = datetime.now(UTC)
         db.session.commit()
+        metrics.PHOTO_CHECK_SECONDS.labels(name, row.status).observe(time.monotonic() - started)
     statuses = set(db.session.scalars(select(PhotoCheck.status).where(
         PhotoCheck.photo_id == photo_id)))
     photo = db.session.get(Photo, photo_id)

@@ -9,6 +9,7 @@ changes in one transaction.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
-from construction import lifecycle
+from construction import lifecycle, metrics
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import ComponentKey, parse_scanned
@@ -149,6 +150,7 @@ def record_scans(principal: Principal, items: list[ScanItem], all_or_nothing: bo
         try:
             results = _record(principal, items, look_up_all, allowance, all_or_nothing,
                               before_commit)
+            metrics.count_scans(results, items)
             maybe_seal()
             return results
         except IntegrityError:
@@ -407,7 +409,13 @@ def _lock_components(principal: Principal, keys: set[ComponentKey],
     if scoped:
         params["organization_id"] = principal.organization_id
     found: dict[ComponentKey, _Row] = {}
-    for r in db.session.connection().execute(_lock_statement(kinds, scoped, gated), params):
+    connection = db.session.connection()  # on SQLite, takes the write lock (timed there)
+    started = time.monotonic()
+    locked = connection.execute(_lock_statement(kinds, scoped, gated), params).all()
+    if connection.dialect.name == "postgresql":
+        # Mostly waiting for rows another transaction holds: the lock wait, as seen here.
+        metrics.LOCK_WAIT_SECONDS.labels("postgresql").observe(time.monotonic() - started)
+    for r in locked:
         row = _Row(r.id, r.code, r.project_id, r.version,
                    Status(r.state, r.on_hold, r.damaged, r.ncr_open), r.storey_id,
                    r.component_type_id, r.state)

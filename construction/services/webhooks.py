@@ -58,7 +58,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
-from construction import lifecycle
+from construction import lifecycle, metrics
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.ledger_format import utf8
@@ -632,6 +632,8 @@ def _record(job: _Job, outcome: Outcome, at: datetime, report: SendReport, claim
                 last_status_code=outcome.status_code, last_error=outcome.error[:500],
                 last_delivery_at=at, **circuit))
     kept = _hand_back(job.subscription_id, claim, renewed if outcome.delivered else None)
+    metrics.count_on_commit(metrics.WEBHOOK_ATTEMPTS, values["status"] if values["status"]
+                            != "pending" else "retrying")
     db.session.commit()
     return kept and outcome.delivered
 

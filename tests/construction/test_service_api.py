@@ -53,7 +53,8 @@ def test_openapi_document_lists_the_api(client):
     for path in ("/api/v1/scans", "/api/v1/scans/batch", "/api/v1/components",
                  "/api/v1/components/{component_id}", "/api/v1/projects"):
         assert path in spec["paths"], path
-    assert spec["paths"]["/api/v1/scans"]["post"]["summary"] == "Record a scan of one component."
+    assert spec["paths"]["/api/v1/scans"]["post"]["summary"].startswith(
+        "Record a scan of one component")
     assert "bearer" in spec["components"]["securitySchemes"]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.serve import default_services, redis_answers
+from scripts.serve import default_services, fresh_metrics_folder, redis_answers
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +123,47 @@ def test_the_default_services_include_photo_workers_only_for_rq():
     assert [s.name for s in web] == ["web", "sealer", "webhooks"]
     assert web[0].argv[-4:] == ["--bind", "127.0.0.1:9000", "--workers", "3"]
     assert "deploy/gunicorn.conf.py" in web[0].argv
+
+
+def test_every_service_shares_one_metrics_folder_emptied_at_start(tmp_path, monkeypatch):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_123.db").write_bytes(b"old counts")
+    (folder / "notes.txt").write_text("kept")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    assert fresh_metrics_folder(env) == str(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    monkeypatch.setattr("scripts.serve.ROOT", str(tmp_path))
+    default = {}
+    assert fresh_metrics_folder(default) == str(tmp_path / "instance" / "metrics")
+    assert default["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "instance" / "metrics")
+
+
+def test_a_dead_childs_live_gauges_are_dropped(tmp_path):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    first = tmp_path / "first-pid"
+    # The first run leaves a live gauge and a counter, and dies; the next one stays.
+    child = _python(
+        "import os, time\n"
+        f"folder, first = {str(folder)!r}, {str(first)!r}\n"
+        "if os.path.exists(first):\n"
+        "    time.sleep(600)\n"
+        "for kind in ('gauge_livesum', 'counter'):\n"
+        "    open(os.path.join(folder, f'{kind}_{os.getpid()}.db'), 'w').close()\n"
+        "open(first, 'w').write(str(os.getpid()))\n"
+        "raise SystemExit(1)\n")
+    supervisor = _supervise(tmp_path, {"gauges": child},
+                            REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0",
+                            PROMETHEUS_MULTIPROC_DIR=str(folder))
+    try:
+        assert wait_until(lambda: "gauges exited with code 1" in
+                          (tmp_path / "serve.log").read_text())
+        pid = first.read_text()
+        assert not (folder / f"gauge_livesum_{pid}.db").exists()
+        assert (folder / f"counter_{pid}.db").exists()  # counts outlive their process
+        assert f"metrics of every service add up in {folder}" in \
+            (tmp_path / "serve.log").read_text()
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        supervisor.wait(60)
