@@ -88,6 +88,15 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "PHOTO_DUPLICATE_DAYS": int(env.get("PHOTO_DUPLICATE_DAYS", "90")),
         "PHOTO_DUPLICATE_POOL": int(env.get("PHOTO_DUPLICATE_POOL", "20000")),
         "PHOTO_JOB_TIMEOUT": int(env.get("PHOTO_JOB_TIMEOUT", "300")),
+        # The crack check: "classic" (the valley filter) or "net" (the network, opt-in: better
+        # on masonry, worse on CrackForest, UAV75 and curtain walls; see bench/vision.py),
+        # and what a candidate needs to become a finding: its length (in mm with a label of
+        # known size in the photo, else in photo pixels) and its darkness against the surface
+        # (in units of the surface's texture noise).
+        "CRACK_DETECTOR": env.get("CRACK_DETECTOR", "classic"),
+        "CRACK_MIN_LENGTH_MM": float(env.get("CRACK_MIN_LENGTH_MM", "30")),
+        "CRACK_MIN_LENGTH_PX": float(env.get("CRACK_MIN_LENGTH_PX", "150")),
+        "CRACK_MIN_CONTRAST": float(env.get("CRACK_MIN_CONTRAST", "1.5")),
         # Pixels one upload request may decode in all (each photo is decoded whole), and
         # seconds it may spend on checks with JOBS=inline before handing the rest over:
         # both well inside the web server's worker timeout.
