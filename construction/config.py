@@ -113,6 +113,15 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         # An IFC upload may be larger than other requests; its import runs as a job.
         "MODEL_MAX_BYTES": int(env.get("MODEL_MAX_BYTES", str(512 * 1024 * 1024))),
         "MODEL_JOB_TIMEOUT": int(env.get("MODEL_JOB_TIMEOUT", "1800")),
+        # The crack check: "classic" (the valley filter) or "net" (the network, opt-in: better
+        # on masonry, worse on CrackForest, UAV75 and curtain walls; see bench/vision.py),
+        # and what a candidate needs to become a finding: its length (in mm with a label of
+        # known size in the photo, else in photo pixels) and its darkness against the surface
+        # (in units of the surface's texture noise).
+        "CRACK_DETECTOR": env.get("CRACK_DETECTOR", "classic"),
+        "CRACK_MIN_LENGTH_MM": float(env.get("CRACK_MIN_LENGTH_MM", "30")),
+        "CRACK_MIN_LENGTH_PX": float(env.get("CRACK_MIN_LENGTH_PX", "150")),
+        "CRACK_MIN_CONTRAST": float(env.get("CRACK_MIN_CONTRAST", "1.5")),
         # Pixels one upload request may decode in all (each photo is decoded whole), and
         # seconds it may spend on checks with JOBS=inline before handing the rest over:
         # both well inside the web server's worker timeout.

@@ -1,6 +1,20 @@
-"""Crack map of a concrete surface photo: a hand-designed valley detector (numpy + OpenCV).
+"""Crack map of a concrete surface photo: a valley filter (default) or a small network.
 
-Method, on a grey copy scaled so its long side is at most ``WORK_SIDE_PX`` px:
+Two methods share the preparation (a grey copy at most ``WORK_SIDE_PX`` px a side, light
+flattened and contrast in texture-noise units) and the measuring (centreline length, width
+from the mask, in full-size px and in mm with a scale, each crack's contrast and width band):
+
+- ``"classic"`` (default): the hand-designed valley detector described below;
+- ``"net"``: ``models/crack_net.onnx`` run by OpenCV's DNN module, a U-Net of about 155,000
+  parameters trained on synthetic cracks only (``scripts/train_crack_net.py``;
+  ``models/README.md`` states its data and licence), its mask kept where the logit is above
+  ``NET_LOGIT_THRESHOLD``, regions filtered by span, darkness, coherence and elongation.
+  Measured by ``bench/_vision_cracks.py`` (F1 at 2 px; P/R): CrackForest 060-118 0.752
+  (0.92/0.64), masonry 0.521 (0.56/0.49), UAV75 0.207 (0.16/0.28); curtain wall up to 1.21 %
+  flagged; 3 candidates on the review page's test photo where the classic finds 22. Better on
+  masonry and in candidate count, worse elsewhere: opt-in until a better one is trained.
+
+The classic method, on a grey copy scaled so its long side is at most ``WORK_SIDE_PX`` px:
 
 1. Flatten illumination and normalise contrast: subtract a Gaussian background
    (sigma ``BACKGROUND_SIGMA_PX``) and divide by the local standard deviation, so the
@@ -31,6 +45,7 @@ Measured (``bench/_vision_cracks.py``; tolerance 2 px, pixel totals per half):
 CrackForest 001-059 (tuning) P 0.856 R 0.806 F1 0.830 (mean per-image F1 0.810);
 060-118 (held out) P 0.928 R 0.851 F1 0.888 (mean per-image F1 0.889); curtain-wall photos
 (no cracks) max 0.19 % flagged, mean 0.05 %; a 4000x3000 photo takes about 110 ms on one core.
+On surfaces it never saw: masonry F1 0.309 (P 0.42 R 0.25), UAV75 0.365 (P 0.26 R 0.63).
 Lengths run about 10 % long (short side branches count), widths about 1 working px wide.
 
 Limits: a crack that is straight over 17 working px (about 70 px of a 12 MP photo) is
@@ -40,12 +55,19 @@ fade in the downscale; widths are quantised to the working grid (about 4 full-si
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-CHECK_VERSION = 1
+CHECK_VERSION = 2
+METHODS = ("net", "classic")
+DEFAULT_METHOD = "classic"
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "crack_net.onnx"
+WIDTH_BANDS_MM = (0.2, 0.3)
+WIDTH_BANDS = ("below-0.2", "0.2-0.3", "above-0.3")  # narrowest first
 
 WORK_SIDE_PX = 1024
 BACKGROUND_SIGMA_PX = 30.0
@@ -61,6 +83,16 @@ MAX_COHERENCE = 0.9
 GROW_RADIUS_PX = 4
 GROW_DARKNESS = -2.0
 POLYLINE_STEP_PX = 8.0
+# Network: a pixel is crack above NET_LOGIT_THRESHOLD; a region is kept when its centreline
+# spans NET_MIN_SPAN_PX (the classic minimum, fixed beforehand), is darker on average than
+# NET_MAX_DARKNESS (texture-noise units), no straighter than NET_MAX_COHERENCE (joints), and
+# its span squared is NET_MIN_ELONGATION times its area (blotches are not). The other three
+# were chosen on CrackForest 001-059 (scripts/train_crack_net.py --tune).
+NET_LOGIT_THRESHOLD = -3.0
+NET_MIN_SPAN_PX = MIN_SPAN_PX
+NET_MAX_DARKNESS = -1.0
+NET_MAX_COHERENCE = 0.9
+NET_MIN_ELONGATION = 6.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +106,10 @@ class CrackSegment:
     length_mm: float | None = None
     width_mm: float | None = None
     width_p90_mm: float | None = None
+    # How much darker than the surface around it, in units of the surface's texture noise.
+    contrast: float = 0.0
+    # The width class from the 90th-percentile width (see width_band); None without a scale.
+    width_band: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,15 +120,19 @@ class CrackResult:
     segments: tuple[CrackSegment, ...]
     crack_fraction: float
     version: int = CHECK_VERSION
+    method: str = DEFAULT_METHOD
 
 
 def detect_cracks(image: np.ndarray, mm_per_px: float | None = None,
-                  ignore: np.ndarray | None = None) -> CrackResult:
+                  ignore: np.ndarray | None = None, method: str = DEFAULT_METHOD) -> CrackResult:
     """Find cracks in a BGR or grey uint8 photo of a concrete surface.
 
     `ignore` (bool, image-sized) marks what is not concrete, such as the
-    labels stuck on it: their printed lines are never cracks.
+    labels stuck on it: their printed lines are never cracks. `method` is
+    "net" (the network, default) or "classic" (the valley filter).
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown crack method {method!r}; use one of {METHODS}")
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     height, width = grey.shape
     scale = min(1.0, WORK_SIDE_PX / max(height, width))
@@ -101,13 +141,26 @@ def detect_cracks(image: np.ndarray, mm_per_px: float | None = None,
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
     normalised = _normalise(grey.astype(np.float32))
-    strength, hessian_diff, hessian_xy = _valley_strength(normalised)
     ignored = None
     if ignore is not None and ignore.any():
         ignored = cv2.resize(ignore.view(np.uint8), (grey.shape[1], grey.shape[0]),
                              interpolation=cv2.INTER_AREA) > 0
-        strength[ignored] = 0.0
+    find = _classic_regions if method == "classic" else _net_regions
+    work_mask, width_mask, keep, owner, ys, xs, angle, darkness = find(normalised, ignored)
+    segments = _segments(width_mask, keep, owner, ys, xs, angle, darkness, scale, mm_per_px)
+    if scale < 1.0:
+        mask = cv2.resize(work_mask.view(np.uint8), (width, height),
+                          interpolation=cv2.INTER_NEAREST).view(bool)
+    else:
+        mask = work_mask
+    fraction = float(np.count_nonzero(mask)) / mask.size
+    return CrackResult(mask=mask, segments=segments, crack_fraction=fraction, method=method)
 
+
+def _classic_regions(normalised, ignored):
+    strength, hessian_diff, hessian_xy = _valley_strength(normalised)
+    if ignored is not None:
+        strength[ignored] = 0.0
     low = strength > LOW_THRESHOLD
     count, labels = cv2.connectedComponents(low.view(np.uint8), connectivity=8)
     keep = np.zeros(count, bool)
@@ -128,15 +181,64 @@ def detect_cracks(image: np.ndarray, mm_per_px: float | None = None,
         work_mask |= near & (normalised < GROW_DARKNESS)
         if ignored is not None:
             work_mask &= ~ignored
+    return work_mask, work_mask, keep, owner, ys, xs, smooth_angle, darkness
 
-    segments = _segments(work_mask, keep, owner, ys, xs, smooth_angle, scale, mm_per_px)
-    if scale < 1.0:
-        mask = cv2.resize(work_mask.view(np.uint8), (width, height),
-                          interpolation=cv2.INTER_NEAREST).view(bool)
-    else:
-        mask = work_mask
-    fraction = float(np.count_nonzero(mask)) / mask.size
-    return CrackResult(mask=mask, segments=segments, crack_fraction=fraction)
+
+_local = threading.local()
+
+
+def _network() -> cv2.dnn.Net:
+    # One network per thread: an OpenCV Net keeps its buffers and is not thread-safe.
+    net = getattr(_local, "net", None)
+    if net is None:
+        net = _local.net = cv2.dnn.readNetFromONNX(str(MODEL_PATH))
+    return net
+
+
+def crack_logits(normalised: np.ndarray) -> np.ndarray:
+    """Return the network's crack logit per pixel of a surface from normalise_surface."""
+    height, width = normalised.shape
+    # The network halves the image four times: pad to a multiple of 16.
+    padded = cv2.copyMakeBorder(np.clip(normalised, -8.0, 8.0), 0, -height % 16, 0, -width % 16,
+                                cv2.BORDER_REFLECT)
+    net = _network()
+    net.setInput(padded[None, None])
+    return net.forward()[0, 0, :height, :width]
+
+
+def _net_regions(normalised, ignored, logits=None):
+    logits = crack_logits(normalised) if logits is None else logits.copy()
+    if ignored is not None:
+        logits[ignored] = -20.0
+    found = logits > NET_LOGIT_THRESHOLD
+    count, labels = cv2.connectedComponents(found.view(np.uint8), connectivity=8)
+    # Centreline: where the logit peaks across the crack; the direction comes from the
+    # Hessian of the smoothed logit map (a bright ridge there is a dark valley in the photo).
+    # Smoothing wider than a crack leaves one peak across even a crack of flat top.
+    ridge = cv2.GaussianBlur(-np.minimum(logits, 4.0), (0, 0), 2.5)
+    dxx = cv2.Sobel(ridge, cv2.CV_32F, 2, 0, ksize=3)
+    dyy = cv2.Sobel(ridge, cv2.CV_32F, 0, 2, ksize=3)
+    dxy = cv2.Sobel(ridge, cv2.CV_32F, 1, 1, ksize=3) * 0.25
+    ys, xs, normal_angle = _centreline(-ridge, (dxx - dyy) * 0.125, dxy, found)
+    owner = labels[ys, xs]
+    span, darkness, coherence, smooth_angle = _region_shape(owner, ys, xs, normal_angle,
+                                                            normalised, count)
+    # Blotches (blow holes, stains) are as long as they are wide; a crack is far longer.
+    area = np.bincount(labels.ravel(), minlength=count)
+    elongation = span * span / np.maximum(area, 1)
+    keep = ((span >= NET_MIN_SPAN_PX) & (darkness <= NET_MAX_DARKNESS)
+            & (coherence <= NET_MAX_COHERENCE) & (elongation >= NET_MIN_ELONGATION))
+    keep[0] = False
+    work_mask = keep[labels]
+    # Widths from where the network is confident (logit above 2): the looser mask above runs
+    # wider than the crack (it is there to find faint ones, not to measure them).
+    width_mask = work_mask & (logits > 2.0)
+    return work_mask, width_mask, keep, owner, ys, xs, smooth_angle, darkness
+
+
+def normalise_surface(grey: np.ndarray) -> np.ndarray:
+    """Return a grey uint8 image with light flattened and contrast in texture-noise units."""
+    return np.clip(_normalise(grey.astype(np.float32)), -8.0, 8.0)
 
 
 def _normalise(grey: np.ndarray) -> np.ndarray:
@@ -229,12 +331,12 @@ def _region_shape(owner, ys, xs, normal_angle, normalised, count):
     return span, darkness, coherence, smooth_angle
 
 
-def _segments(work_mask, keep, owner, ys, xs, normal_angle, scale, mm_per_px):
+def _segments(width_mask, keep, owner, ys, xs, normal_angle, darkness, scale, mm_per_px):
     chosen = keep[owner]
     if not chosen.any():
         return ()
     ys, xs, owner, normal_angle = ys[chosen], xs[chosen], owner[chosen], normal_angle[chosen]
-    inside = cv2.distanceTransform(work_mask.view(np.uint8), cv2.DIST_L2, 5)
+    inside = cv2.distanceTransform(width_mask.view(np.uint8), cv2.DIST_L2, 5)
     # A band w px wide is (w + 1) / 2 from its edge at its centre.
     widths = np.maximum(2.0 * inside[ys, xs] - 1.0, 1.0) / scale
     # An 8-connected line at angle a has max(|cos a|, |sin a|) pixels per unit length.
@@ -247,17 +349,28 @@ def _segments(work_mask, keep, owner, ys, xs, normal_angle, scale, mm_per_px):
         length_px = float(steps[group].sum())
         width_px = float(np.median(widths[group]))
         width_p90_px = float(np.percentile(widths[group], 90))
-        segment = CrackSegment(
-            polyline=_main_axis_polyline(points, POLYLINE_STEP_PX / scale),
-            length_px=length_px, width_px=width_px, width_p90_px=width_p90_px)
+        mm = {}
         if mm_per_px is not None:
-            segment = CrackSegment(
-                polyline=segment.polyline, length_px=length_px, width_px=width_px,
-                width_p90_px=width_p90_px, length_mm=length_px * mm_per_px,
-                width_mm=width_px * mm_per_px, width_p90_mm=width_p90_px * mm_per_px)
-        segments.append(segment)
+            mm = {"length_mm": length_px * mm_per_px, "width_mm": width_px * mm_per_px,
+                  "width_p90_mm": width_p90_px * mm_per_px,
+                  "width_band": width_band(width_p90_px * mm_per_px)}
+        segments.append(CrackSegment(
+            polyline=_main_axis_polyline(points, POLYLINE_STEP_PX / scale),
+            length_px=length_px, width_px=width_px, width_p90_px=width_p90_px,
+            contrast=round(-float(darkness[owner[group[0]]]), 2), **mm))
     segments.sort(key=lambda s: -s.length_px)
     return tuple(segments)
+
+
+def width_band(width_mm: float) -> str:
+    """Return the width class of a crack: below-0.2, 0.2-0.3 or above-0.3 (mm).
+
+    The usual limits for surface cracks of precast members in Chinese
+    acceptance rules: under 0.2 mm is a hairline crack, over 0.3 mm is wide.
+    """
+    if width_mm < WIDTH_BANDS_MM[0]:
+        return WIDTH_BANDS[0]
+    return WIDTH_BANDS[1] if width_mm <= WIDTH_BANDS_MM[1] else WIDTH_BANDS[2]
 
 
 def _main_axis_polyline(points: np.ndarray, step_px: float) -> tuple[tuple[float, float], ...]:

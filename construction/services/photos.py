@@ -560,7 +560,7 @@ def _subject(photo: Photo, context: dict) -> int | None:
 
 
 def _run_cracks(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
-    from vision.cracks import CHECK_VERSION, detect_cracks
+    from vision.cracks import CHECK_VERSION, WIDTH_BANDS, detect_cracks
     from vision.labels import label_outline, labels_mask
 
     found = context.get("labels", [])
@@ -569,20 +569,39 @@ def _run_cracks(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, An
     ignore = labels_mask(image.shape[:2], [label_outline(label["points"], label["modules"],
                                                          label.get("layout")) for label in found]
                          ) if found else None
-    result = detect_cracks(image, mm_per_px=scale, ignore=ignore)
+    config = current_app.config
+    result = detect_cracks(image, mm_per_px=scale, ignore=ignore,
+                           method=config["CRACK_DETECTOR"])
     mask_key = None
     if result.segments:
         mask_key = f"masks/{photo.content_hash[:2]}/{photo.content_hash}-v{CHECK_VERSION}.png"
         # A bilevel PNG takes the 0/1 mask as it is: no photo-sized copy of it.
         ok, png = cv2.imencode(".png", result.mask.view(np.uint8), [cv2.IMWRITE_PNG_BILEVEL, 1])
         storage().put(mask_key, png.tobytes(), "image/png")
+    findings = [s for s in result.segments if _crack_worth_a_look(s, config)]
+    if findings:
+        bands = [s.width_band for s in findings if s.width_band]
         _finding(photo, "crack", _subject(photo, context),
-                 {"segments": len(result.segments), "mm_per_px": scale,
-                  "longest_mm": max((s.length_mm or 0) for s in result.segments) or None,
-                  "longest_px": max(s.length_px for s in result.segments)})
+                 {"segments": len(findings), "candidates": len(result.segments),
+                  "mm_per_px": scale,
+                  "longest_mm": max((s.length_mm or 0) for s in findings) or None,
+                  "longest_px": max(s.length_px for s in findings),
+                  "width_band": max(bands, key=WIDTH_BANDS.index) if bands else None,
+                  "width_bands": {band: bands.count(band) for band in WIDTH_BANDS}
+                  if bands else None})
     view = _plain(result)
+    for shown, segment in zip(view["segments"], result.segments, strict=True):
+        shown["finding"] = _crack_worth_a_look(segment, config)
     view.update(mm_per_px=scale, mask_key=mask_key)
     return CHECK_VERSION, view
+
+
+def _crack_worth_a_look(segment, config) -> bool:
+    """Tell whether a crack candidate is long and dark enough to become a finding."""
+    long_enough = (segment.length_mm >= config["CRACK_MIN_LENGTH_MM"]
+                   if segment.length_mm is not None
+                   else segment.length_px >= config["CRACK_MIN_LENGTH_PX"])
+    return long_enough and segment.contrast >= config["CRACK_MIN_CONTRAST"]
 
 
 def _thumbnail(photo_id: int) -> np.ndarray:

@@ -4,6 +4,7 @@ import io
 import socket
 from datetime import datetime
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,6 +15,7 @@ from construction.extensions import db
 from construction.models import Photo, PhotoCheck, Project
 from tests.conftest import redis_up
 from tests.images import png_declaring
+from vision.cracks import width_band
 
 PROBLEM = "application/problem+json"
 SITE = (30.272, 120.083)
@@ -389,3 +391,51 @@ def test_a_reused_photo_is_flagged_even_from_another_project(world):
     assert len(listed["items"][0]["checks"]) == 6
     everything = world.client("admin").get("/api/v1/photos").get_json()
     assert [p["id"] for p in everything["items"]] == [other["id"], copy["id"], first["id"]]
+
+
+def cracked(wall: np.ndarray, seed: int) -> np.ndarray:
+    """Draw a meandering dark crack, 4 px wide, right across the wall below its label."""
+    rng = np.random.default_rng(seed)
+    height, width = wall.shape[:2]
+    xs = np.arange(150, width - 150, 8)
+    ys = height * 0.65 + np.cumsum(rng.normal(0, 6, len(xs)))
+    points = np.column_stack([xs, ys]).round().astype(np.int32)
+    wall = wall.copy()
+    cv2.polylines(wall, [points], False, (70, 70, 70), thickness=4)
+    return wall
+
+
+def test_a_crack_becomes_a_finding_with_its_width_band(world, monkeypatch):
+    set_site(world)
+    component = world.component("installed")
+    item = upload(world, [("cracked.jpg", jpeg(cracked(scene(world, component["id"]), 1)))],
+                  component_id=component["id"]).get_json()["items"][0]
+    result = item["checks"]["cracks"]["result"]
+    assert result["method"] == "classic" and result["mm_per_px"] > 0
+    main = max(result["segments"], key=lambda s: s["length_px"])
+    # About 4 px of a 1600 px photo at about 0.1 mm a pixel: wider than 0.3 mm.
+    assert main["width_band"] == width_band(main["width_p90_mm"]) == "above-0.3"
+    assert main["finding"] is True and main["contrast"] >= 1.5
+    found = [f for f in item["findings"] if f["kind"] == "crack"]
+    assert len(found) == 1
+    detail = found[0]["detail"]
+    assert detail["width_band"] == "above-0.3" and detail["width_bands"]["above-0.3"] >= 1
+    assert detail["candidates"] >= detail["segments"] >= 1 and detail["longest_mm"] > 100
+
+    # Candidates below the minimum length are shown, but none becomes a finding.
+    monkeypatch.setitem(world.app.config, "CRACK_MIN_LENGTH_MM", 10_000.0)
+    item = upload(world, [("short.jpg", jpeg(cracked(scene(world, component["id"]), 2)))],
+                  component_id=component["id"]).get_json()["items"][0]
+    segments = item["checks"]["cracks"]["result"]["segments"]
+    assert segments and not any(s["finding"] for s in segments)
+    assert [f for f in item["findings"] if f["kind"] == "crack"] == []
+
+
+def test_the_crack_network_is_chosen_by_configuration(world, monkeypatch):
+    monkeypatch.setitem(world.app.config, "CRACK_DETECTOR", "net")
+    component = world.component("installed")
+    item = upload(world, [("net.jpg", jpeg(cracked(scene(world, component["id"]), 3)))],
+                  component_id=component["id"]).get_json()["items"][0]
+    result = item["checks"]["cracks"]["result"]
+    assert result["method"] == "net" and result["segments"]
+    assert [f["kind"] for f in item["findings"]] == ["crack"]

@@ -188,6 +188,13 @@ def test_site_supervisor_uploads_several_photos_and_reviews_them(browser, live_s
     assert "Crack candidates:" in check_text(page, "cracks")
     assert "marked red on the photo" in check_text(page, "cracks")
     assert "mm long" in check_text(page, "cracks")
+    # Each candidate with its width band: the classes a supervisor acts on.
+    candidates = page.get_by_test_id("crack-candidate")
+    assert candidates.count() >= 1
+    band = candidates.first.get_attribute("data-width-band")
+    assert band in ("below-0.2", "0.2-0.3", "above-0.3")
+    assert {"below-0.2": "under 0.2 mm wide", "0.2-0.3": "0.2 to 0.3 mm wide",
+            "above-0.3": "over 0.3 mm wide"}[band] in candidates.first.inner_text()
     evidence = check_text(page, "evidence")
     assert "by the camera's clock" in evidence and " m from the site." in evidence
     assert "The time and place fit." in evidence

@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -67,11 +68,12 @@ def test_quality_around_labels_copes_with_any_size(shape, colour, seed):
     assert result.usable is False  # all are small, at best
 
 
+@pytest.mark.parametrize("method", cracks.METHODS)
 @COMMON
 @given(shape=SHAPES, colour=st.booleans(), seed=st.integers(0, 2**16))
 @tiny_cases
-def test_cracks_give_a_mask_of_the_photo_size(shape, colour, seed):
-    result = cracks.detect_cracks(picture(shape, colour, seed))
+def test_cracks_give_a_mask_of_the_photo_size(method, shape, colour, seed):
+    result = cracks.detect_cracks(picture(shape, colour, seed), method=method)
     assert result.mask.shape == shape and result.mask.dtype == bool
     assert 0.0 <= result.crack_fraction <= 1.0
     if not np.any(result.mask):

@@ -129,6 +129,23 @@ function explainQuality(result) {
   return [warnings.length ? "warn" : "ok", lines];
 }
 
+function widthBandWords(band) {
+  // The usual limits for surface cracks of precast members: 0.2 and 0.3 mm.
+  if (band === "below-0.2") return t("hairline, under 0.2 mm wide");
+  if (band === "0.2-0.3") return t("0.2 to 0.3 mm wide");
+  if (band === "above-0.3") return t("over 0.3 mm wide");
+  return t("width not measured in millimetres");
+}
+
+function candidateWords(segment) {
+  const words = segment.length_mm
+    ? t("About {length} mm long, {band}.", { length: number(segment.length_mm, 0),
+                                            band: widthBandWords(segment.width_band) })
+    : t("About {length} pixels long.", { length: number(segment.length_px, 0) });
+  return segment.finding === false
+    ? `${words} ${t("Too short or too faint to be a finding.")}` : words;
+}
+
 function explainCracks(result) {
   const segments = result.segments || [];
   if (!segments.length) return ["ok", [t("No crack candidates found.")]];
@@ -143,6 +160,9 @@ function explainCracks(result) {
     lines.push(t("The longest is about {length} pixels long. No label of known size is in the photo, so it is not measured in millimetres.",
                  { length: number(longest.length_px, 0) }));
   }
+  lines.push(el("ol", { class: "crack-candidates" }, segments.slice(0, 20).map((segment) =>
+    el("li", { "data-testid": "crack-candidate", "data-width-band": segment.width_band || "" },
+      candidateWords(segment)))));
   lines.push(el("span", { class: "muted" },
     t("A candidate is not yet a crack: a person decides under Findings.")));
   return ["warn", lines];
@@ -243,11 +263,14 @@ function checkItem(name, check) {
 function findingWords(finding) {
   const detail = finding.detail || {};
   if (finding.kind === "crack") {
-    return detail.longest_mm
+    const words = detail.longest_mm
       ? t("Crack candidates: {count}. The longest is about {length} mm long.",
           { count: detail.segments, length: number(detail.longest_mm, 0) })
       : t("Crack candidates: {count}. The longest is about {length} pixels long.",
           { count: detail.segments, length: number(detail.longest_px || 0, 0) });
+    return detail.width_band
+      ? `${words} ${t("The widest is {band}.", { band: widthBandWords(detail.width_band) })}`
+      : words;
   }
   if (finding.kind === "duplicate") {
     const ids = (detail.matches || []).map((match) => `#${match.photo_id}`).join(", ");
