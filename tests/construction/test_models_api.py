@@ -139,6 +139,31 @@ def test_a_reimport_is_a_diff_and_never_deletes(app, world):
     assert _counters_agree(app)
 
 
+def test_progress_by_ifc_class_for_a_project_with_a_model(app, world):
+    pieces = [*precast_pieces(4, storeys=1),
+              Piece("S/1", ifc_class="IfcSlab", global_id="1" + "S" * 21),
+              Piece("S/2", ifc_class="IfcSlab", global_id="2" + "S" * 21)]
+    assert _post(world, _ifc(pieces)).get_json()["added"] == 6
+    world.component("cast")  # typed in, not from the model: no IFC class
+    stored = _components(app, world.ids["project_main"])
+    world.scan(stored[pieces[0].global_id].code, "cast", expect=201)
+    world.scan(stored[pieces[4].global_id].code, "cast", expect=201)
+    _post(world, _ifc(pieces[1:]))  # the first assembly leaves the model
+    project = world.client("regulator").get(
+        f"/api/v1/progress?project_id={world.ids['project_main']}").get_json()
+    assert project["total"] == 7
+    assert project["by_ifc_class"] == [
+        {"ifc_class": "IfcElementAssembly", "total": 3, "by_state": {"planned": 3},
+         "percent_by_state": {"planned": 100.0}},
+        {"ifc_class": "IfcSlab", "total": 2, "by_state": {"cast": 1, "planned": 1},
+         "percent_by_state": {"cast": 50.0, "planned": 50.0}}]
+    region = world.client("regulator").get("/api/v1/progress").get_json()
+    assert region["total"] == 7 and region["by_ifc_class"] == []
+    elsewhere = world.client("far_regulator").get(
+        f"/api/v1/progress?project_id={world.ids['project_main']}").get_json()
+    assert elsewhere["total"] == 0 and elsewhere["by_ifc_class"] == []
+
+
 def test_a_dry_run_reports_and_writes_nothing(app, world):
     response = _post(world, _ifc(precast_pieces(12, storeys=2), storeys=2),
                      query="?dry_run=true")
