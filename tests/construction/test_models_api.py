@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from pathlib import Path
 
 import ifcopenshell
 import ifcopenshell.util.element as element_util
@@ -325,3 +326,46 @@ def test_the_as_built_model_keeps_the_original_and_adds_the_trace(app, world, tm
             assert trace["State"] == "qc_passed" and trace["CastAt"] and trace["LastEventAt"]
         else:
             assert trace["State"] == "planned" and trace.get("CastAt") is None
+
+
+def test_the_geometry_is_converted_once_and_served_as_glb(app, world, monkeypatch):
+    from bim import geometry
+    from bim.geometry import read_glb
+
+    pieces = precast_pieces(4, storeys=2)
+    data = build_model(pieces, schema="IFC2X3", storeys=2, geometry=True,
+                       project_global_id=PROJECT_GLOBAL_ID).to_string().encode()
+    model = _post(world, data).get_json()
+    conversions = []
+    real = geometry.convert
+    monkeypatch.setattr(geometry, "convert",
+                        lambda *args, **kwargs: conversions.append(1) or real(*args, **kwargs))
+    for role in ("project_manager", "regulator", "site_supervisor"):
+        response = world.client(role).get(f"/api/v1/models/{model['id']}/geometry")
+        assert response.status_code == 200 and response.mimetype == "model/gltf-binary"
+        document, _ = read_glb(response.data)
+        assert {node["name"] for node in document["nodes"]} == {p.global_id for p in pieces}
+    # The inline import job converted it already; every answer came from storage.
+    assert conversions == []
+    with app.app_context():
+        from construction.services.models import geometry_key
+        from construction.storage import storage
+
+        stored = db.session.get(BimModel, model["id"])
+        assert storage().exists(geometry_key(stored))
+    # Converted on demand when missing (a model imported before the converter).
+    with app.app_context():
+        key = geometry_key(db.session.get(BimModel, model["id"]))
+    (Path(app.config["PHOTO_DIR"]) / key).unlink()
+    again = world.client("regulator").get(f"/api/v1/models/{model['id']}/geometry")
+    assert again.status_code == 200 and conversions == [1]
+    assert world.client("far_regulator").get(
+        f"/api/v1/models/{model['id']}/geometry").status_code == 404
+
+
+def test_the_geometry_of_a_model_not_imported_is_refused(app, world):
+    failed = _post(world, _duplicated()).get_json()
+    response = world.client("project_manager").get(f"/api/v1/models/{failed['model_id']}/geometry")
+    assert response.status_code == 409
+    assert response.get_json()["type"].endswith("model-not-ready")
+    assert "GlobalIds" in response.get_json()["detail"]
