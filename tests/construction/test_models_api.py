@@ -369,3 +369,52 @@ def test_the_geometry_of_a_model_not_imported_is_refused(app, world):
     assert response.status_code == 409
     assert response.get_json()["type"].endswith("model-not-ready")
     assert "GlobalIds" in response.get_json()["detail"]
+
+
+def test_with_rq_the_geometry_is_converted_by_a_worker_once(app, world, monkeypatch):
+    from construction import jobs
+    from construction.services.models import geometry_key
+
+    data = build_model(precast_pieces(3, storeys=1), geometry=True,
+                       project_global_id=PROJECT_GLOBAL_ID).to_string().encode()
+    model = _post(world, data).get_json()
+    with app.app_context():
+        key = geometry_key(db.session.get(BimModel, model["id"]))
+    (Path(app.config["PHOTO_DIR"]) / key).unlink()  # as for a model imported before
+    queued = {}
+
+    class Job:
+        def get_status(self, refresh=True):
+            return "queued"
+
+    class Queue:
+        def fetch_job(self, job_id):
+            return Job() if job_id in queued else None
+
+        def enqueue(self, function, *args, job_id=None, **kwargs):
+            queued[job_id] = (function, args)
+
+    monkeypatch.setattr(jobs, "redis_queue", lambda app: Queue())
+    app.config["JOBS"] = "rq"
+    url = f"/api/v1/models/{model['id']}/geometry"
+    for _ in range(2):  # a page polling: one job
+        waiting = world.client("regulator").get(url)
+        assert waiting.status_code == 202 and waiting.headers["Retry-After"] == "5"
+        assert waiting.get_json() == {"status": "converting"}
+    assert list(queued) == [f"geometry-{model['content_hash']}"]
+    function, args = queued.popitem()[1]
+    with app.app_context():
+        function(*args)
+    done = world.client("regulator").get(url)
+    assert done.status_code == 200 and done.mimetype == "model/gltf-binary"
+
+
+def test_a_geometry_failure_leaves_the_import_done(app, world, monkeypatch):
+    from bim import geometry
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no shape")
+
+    monkeypatch.setattr(geometry, "convert", broken)
+    model = _post(world, _ifc(precast_pieces(3, storeys=1))).get_json()
+    assert model["status"] == "done" and model["added"] == 3
