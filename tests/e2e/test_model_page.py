@@ -23,7 +23,12 @@ def modelled(live_server) -> dict:
     """A demo project with a six-piece model on two storeys; one piece cast, one on hold."""
     pieces = precast_pieces(6, storeys=2)
     pieces[0] = Piece("E2E/1", storey=0, parts=2, global_id=pieces[0].global_id)
-    data = build_model(pieces, schema="IFC2X3", storeys=2, geometry=True).to_string().encode()
+    model = build_model(pieces, schema="IFC2X3", storeys=2, geometry=True)
+    # Into the demo's own building and storeys: the other browser tests count buildings.
+    model.by_type("IfcBuilding")[0].Name = "1#楼 Block 1"
+    for index, storey in enumerate(model.by_type("IfcBuildingStorey")):
+        storey.Name = f"{index + 1}F"
+    data = model.to_string().encode()
     app = live_server.app
     with app.app_context():
         project_id = db.session.scalar(select(Project.id).order_by(Project.id))
@@ -80,7 +85,7 @@ def test_the_model_is_drawn_in_state_colours_and_a_click_opens_the_card(
     page.wait_for_selector("[data-testid=element-card] h2:text-is('W/3')")
     # Storey isolation hides the other storey.
     page.fill("[data-testid=model-search]", "")
-    page.select_option("[data-testid=storey-select]", "F2")
+    page.select_option("[data-testid=storey-select]", "2F")
     page.check("[data-testid=isolate]")
     visible = page.evaluate("(ids) => ids.map((id) => window.prefabModel.visible(id))",
                             [p.global_id for p in modelled["pieces"]])
