@@ -23,10 +23,13 @@ class Piece:
 
 def build_model(pieces: list[Piece], schema: str = "IFC4", storeys: int = 1,
                 storey_height_mm: float = 3000.0,
-                project_global_id: str | None = None) -> ifcopenshell.file:
+                project_global_id: str | None = None,
+                geometry: bool = False) -> ifcopenshell.file:
     """Return a model in millimetres and kilograms: one building, its storeys and the pieces.
 
-    Versions of one model keep their IfcProject's GlobalId (`project_global_id`).
+    Versions of one model keep their IfcProject's GlobalId (`project_global_id`). With
+    `geometry`, each piece is a 3000 x 200 x 2800 mm panel (an assembly's parts are
+    stacked in it), placed on a 4 m grid of 20 by 20 per storey.
     """
     model = ifcopenshell.file(schema=schema)
     new = model.create_entity
@@ -61,9 +64,35 @@ def build_model(pieces: list[Piece], schema: str = "IFC4", storeys: int = 1,
     root("IfcRelAggregates", RelatingObject=site, RelatedObjects=[building])
     root("IfcRelAggregates", RelatingObject=building, RelatedObjects=levels)
     contained: dict[int, list] = {index: [] for index in range(storeys)}
-    for piece in pieces:
+
+    def point(*coordinates: float):
+        return new("IfcCartesianPoint", Coordinates=tuple(float(c) for c in coordinates))
+
+    def placed(index: int, storey: int) -> dict:
+        if not geometry:
+            return {}
+        return {"ObjectPlacement": new("IfcLocalPlacement", RelativePlacement=new(
+            "IfcAxis2Placement3D", Location=point(index % 20 * 4000.0, index // 20 % 20 * 4000.0,
+                                                  storey * storey_height_mm)))}
+
+    def panel(height_mm: float, base_mm: float) -> dict:
+        if not geometry:
+            return {}
+        solid = new("IfcExtrudedAreaSolid", SweptArea=new(
+            "IfcRectangleProfileDef", ProfileType="AREA", XDim=3000.0, YDim=200.0,
+            Position=new("IfcAxis2Placement2D", Location=point(0.0, 0.0))),
+            Position=new("IfcAxis2Placement3D", Location=point(0.0, 0.0, base_mm)),
+            ExtrudedDirection=new("IfcDirection", DirectionRatios=(0.0, 0.0, 1.0)),
+            Depth=height_mm)
+        return {"Representation": new("IfcProductDefinitionShape", Representations=[new(
+            "IfcShapeRepresentation", ContextOfItems=context, RepresentationIdentifier="Body",
+            RepresentationType="SweptSolid", Items=[solid])])}
+
+    for position, piece in enumerate(pieces):
+        with_parts = piece.ifc_class == "IfcElementAssembly" and piece.parts
         element = root(piece.ifc_class, GlobalId=piece.global_id, Name=piece.mark.split("/")[0],
-                       Tag=piece.mark)
+                       Tag=piece.mark, **placed(position, piece.storey),
+                       **({} if with_parts else panel(2800.0, 0.0)))
         contained[piece.storey].append(element)
         values = [new("IfcPropertySingleValue", Name="Assembly/Cast unit Mark",
                       NominalValue=new("IfcLabel", piece.mark))]
@@ -76,8 +105,10 @@ def build_model(pieces: list[Piece], schema: str = "IFC4", storeys: int = 1,
         root("IfcRelDefinesByProperties", RelatedObjects=[element],
              RelatingPropertyDefinition=root("IfcPropertySet", Name="Tekla Assembly",
                                              HasProperties=values))
-        if piece.ifc_class == "IfcElementAssembly" and piece.parts:
-            parts = [root("IfcBeam", Name="part") for _ in range(piece.parts)]
+        if with_parts:
+            height = 2800.0 / piece.parts
+            parts = [root("IfcBeam", Name="part", **placed(position, piece.storey),
+                          **panel(height, index * height)) for index in range(piece.parts)]
             root("IfcRelAggregates", RelatingObject=element, RelatedObjects=parts)
     for index, elements in contained.items():
         if elements:

@@ -46,6 +46,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "import-failed": (422, "The import has errors; nothing was imported",
                       "导入有错误，未导入任何数据"),
     "model-invalid": (422, "The model cannot be imported", "无法导入该模型"),
+    "model-not-ready": (409, "The model's import has not succeeded", "模型尚未成功导入"),
     "payload-too-large": (413, "The request is too large", "请求过大"),
     "method-not-allowed": (405, "Method not allowed", "不允许的方法"),
     "unsupported-media-type": (415, "Unsupported media type", "不支持的媒体类型"),

@@ -33,10 +33,50 @@ def run_analysis(photo_id: int, checks: list[str] | None = None) -> None:
 
 
 def run_model_import(model_id: int) -> None:
-    """Import an IFC model (what an RQ worker executes)."""
+    """Import an IFC model, then convert its geometry for the model page (an RQ job)."""
     from construction.services.models import import_model
 
     _in_app(import_model, model_id)
+    _in_app(_geometry_after_import, model_id)
+
+
+def _geometry_after_import(model_id: int) -> None:
+    from construction.extensions import db
+    from construction.models import BimModel
+    from construction.services.models import convert_geometry
+
+    model = db.session.get(BimModel, model_id)
+    if model is None or model.status != "done" or model.dry_run:
+        return
+    try:
+        convert_geometry(model_id)
+    except Exception:  # the import stands; the model page converts again on demand
+        current_app.logger.exception("model %s: the geometry conversion failed", model_id)
+
+
+def run_model_geometry(model_id: int) -> None:
+    """Convert a model's geometry for the model page (what an RQ worker executes)."""
+    from construction.services.models import convert_geometry
+
+    _in_app(convert_geometry, model_id)
+
+
+def enqueue_model_geometry(model_id: int, content_hash: str) -> None:
+    """Have a model's geometry converted by the configured back end (once per file)."""
+    app = current_app._get_current_object()
+    if app.config["JOBS"] == "inline":
+        run_model_geometry(model_id)
+        return
+    queue = redis_queue(app)
+    job_id = f"geometry-{content_hash}"
+    # A page polling for the geometry asks again and again: one conversion per file.
+    job = queue.fetch_job(job_id)
+    if job is not None and job.get_status(refresh=False) in ("queued", "started", "deferred",
+                                                             "scheduled"):
+        return
+    queue.enqueue(run_model_geometry, model_id, job_id=job_id,
+                  job_timeout=app.config["MODEL_JOB_TIMEOUT"], failure_ttl=86400,
+                  description=f"model {model_id} geometry")
 
 
 def enqueue_model_import(model_id: int) -> None:

@@ -32,10 +32,17 @@ from flask_wtf.csrf import CSRFError, generate_csrf
 
 from construction import lifecycle
 from construction.auth import session_principal
-from construction.extensions import csrf, lone_read
+from construction.extensions import csrf, db, lone_read
 from construction.i18n import LANGUAGES, page_language
-from construction.models import Component, Photo
-from construction.permissions import PUBLIC, Principal, may, readable, requires
+from construction.models import Component, Photo, Project
+from construction.permissions import (
+    PUBLIC,
+    Principal,
+    may,
+    project_in_scope,
+    readable,
+    requires,
+)
 from construction.rate_limits import sign_in_limit
 
 bp = Blueprint("pages", __name__)
@@ -308,6 +315,17 @@ def photo(photo_id: int):
 def dashboard():
     """Progress charts, the storey grid, NCRs and alerts of the projects in scope."""
     return render_template("pages/dashboard.html", page_data=page_config("dashboard.js"))
+
+
+@bp.get("/projects/<id:project_id>/model")
+@page("model.read")
+def model(project_id: int):
+    """Show the project's building model in 3D, each element coloured by its component's state."""
+    if not project_in_scope(g.principal, project_id):
+        abort(404)
+    project = db.session.get(Project, project_id)
+    return render_template("pages/model.html", project=project, page_data=page_config(
+        "model.js", project_id=project_id, project_code=project.code))
 
 
 @bp.get("/components/<id:component_id>")

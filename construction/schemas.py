@@ -391,6 +391,12 @@ class ComponentSchema(Changeable):
             component.state, component.on_hold, component.damaged, component.ncr_open))
 
 
+class ModelChangeSchema(Schema):
+    bim_model_id = fields.Integer()
+    changes = fields.Dict(metadata={"description": "field: [before, after]"})
+    at = fields.AwareDateTime()
+
+
 class ComponentDetailSchema(ComponentSchema):
     events = fields.List(fields.Nested(EventSchema), dump_only=True)
     open_alerts = fields.List(fields.String(), dump_only=True, metadata={
@@ -400,6 +406,9 @@ class ComponentDetailSchema(ComponentSchema):
     production = fields.Dict(dump_only=True, metadata={
         "description": "Its pour with strength results, the gate values, inspections and "
                        "gate overrides"})
+    model_changes = fields.List(fields.Nested(ModelChangeSchema), dump_only=True, metadata={
+        "description": "What building model imports changed in its plan, oldest first (its "
+                       "identity never changes)"})
 
 
 ComponentPageSchema = page_schema(ComponentSchema, "ComponentPageSchema")

@@ -14,5 +14,11 @@ mkdir -p "$vendor"
 cp node_modules/zxing-wasm/dist/iife/reader/index.js "$vendor/zxing-reader.js"
 cp node_modules/zxing-wasm/dist/reader/zxing_reader.wasm "$vendor/zxing_reader.wasm"
 cp node_modules/chart.js/dist/chart.umd.min.js "$vendor/chart.umd.min.js"
+cp node_modules/three/build/three.module.js node_modules/three/build/three.core.js "$vendor/"
+# The pages load ES modules without an import map (the CSP allows no inline script):
+# the controls import three by its file name.
+sed "s#from 'three';#from './three.module.js';#" \
+  node_modules/three/examples/jsm/controls/OrbitControls.js > "$vendor/OrbitControls.js"
 cp node_modules/zxing-wasm/LICENSE "$vendor/zxing-wasm.LICENSE"
+cp node_modules/three/LICENSE "$vendor/three.LICENSE"
 cp node_modules/chart.js/LICENSE.md "$vendor/chart.js.LICENSE.md"

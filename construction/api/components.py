@@ -21,6 +21,7 @@ from construction.schemas import (
 )
 from construction.services import components as service
 from construction.services.alerts import open_alert_kinds
+from construction.services.models import component_model_changes
 from construction.services.production import component_production
 from construction.services.scans import event_view
 
@@ -35,6 +36,7 @@ def _with_history(component_id: int):
     component.open_alerts = open_alert_kinds(component_id)
     component.evidence = service.component_evidence(component_id)
     component.production = component_production(component)
+    component.model_changes = component_model_changes(component_id)
     return component
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 
 from construction.api.base import api_blueprint
@@ -87,4 +87,27 @@ class ModelAsBuilt(MethodView):
         response = Response(data, mimetype="application/x-step")
         response.headers["Content-Disposition"] = f'attachment; filename="{stem}-as-built.ifc"'
         response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+
+@blp.route("/models/<id:model_id>/geometry")
+class ModelGeometry(MethodView):
+    @requires("model.read")
+    @blp.doc(responses={
+        "200": {"description": "The model's elements as binary glTF: one node per element, "
+                               "named by its GlobalId, with extras ifc_class, name, storey",
+                "content": {"model/gltf-binary": {}}},
+        "202": {"description": "Being converted: ask again after Retry-After seconds"},
+        "409": {"description": "The model's import is not done (model-not-ready)"}})
+    def get(self, model_id):
+        """Download the model's geometry (GLB, converted once per file) for the model page."""
+        data = service.model_geometry(authenticate_request(), model_id)
+        if data is None:
+            response = jsonify({"status": "converting"})
+            response.status_code = 202
+            response.headers["Retry-After"] = "5"
+            return response
+        response = Response(data, mimetype="model/gltf-binary")
+        # The same file always converts to the same geometry: cacheable by the browser.
+        response.headers["Cache-Control"] = "private, max-age=86400"
         return response

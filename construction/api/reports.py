@@ -34,6 +34,13 @@ class StalledArgs(ReportArgs):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
+class IfcClassProgressSchema(Schema):
+    ifc_class = fields.String(metadata={"example": "IfcElementAssembly"})
+    total = fields.Integer()
+    by_state = fields.Dict(keys=fields.String(), values=fields.Integer())
+    percent_by_state = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
 class ProgressSchema(Schema):
     total = fields.Integer()
     by_state = fields.Dict(keys=fields.String(), values=fields.Integer())
@@ -42,6 +49,10 @@ class ProgressSchema(Schema):
     by_building = fields.List(fields.Dict())
     by_storey = fields.List(fields.Dict())
     by_type = fields.List(fields.Dict())
+    by_ifc_class = fields.List(fields.Nested(IfcClassProgressSchema), metadata={
+        "description": "Components imported from a building model (IFC) and still in it, by "
+                       "IFC class; given when one project, building or storey is asked for "
+                       "(else empty)"})
 
 
 class DailySchema(Schema):
@@ -82,7 +93,7 @@ class Progress(MethodView):
     @blp.arguments(ReportArgs(), location="query")
     @blp.response(200, ProgressSchema)
     def get(self, args):
-        """Components by state (count and %), by project, building, storey and type."""
+        """Components by state (count and %), by project, building, storey, type, IFC class."""
         return service.progress(authenticate_request(), _filters(args))
 
 

@@ -14,7 +14,9 @@ Export. Every stored event is one ObjectEvent about one component:
 - `bizStep` and `disposition` come from `lifecycle.ACTIONS`; `readPoint` is a `geo:` URI
   when the scan carried coordinates; `bizLocation` names the project;
 - our own facts (action, states, user, organization...) are a user extension in the
-  `pt:` namespace, declared in the document's `@context`;
+  `pt:` namespace, declared in the document's `@context`; a component imported from a
+  building model carries its IFC GlobalId as `pt:ifcGlobalId` on every event, and in the
+  `ilmd` of its commissioning (ADD) event;
 - an event voided by a later `correct` carries an `errorDeclaration` whose
   `correctiveEventIDs` name that correction, which is exported as its own event
   (`void_shipping` / `unknown`, with `pt:correctsEventID`).
@@ -309,7 +311,8 @@ def query_events(principal: Principal, query: EventQuery,
     if actions and (query.epcs is None or epc_condition is not None):
         statement = (
             select(Event, Component.code, Component.gtin, Component.serial,
-                   Component.project_id, Project.code.label("project_code"),
+                   Component.project_id, Component.ifc_global_id,
+                   Project.code.label("project_code"),
                    User.name.label("user_name"), Organization.name.label("organization_name"))
             .join(Component, Event.component_id == Component.id)
             .join(Project, Component.project_id == Project.id)
@@ -376,6 +379,9 @@ def _export(rows, base_url: str, object_actions: set[str] | None = None,
             "bizStep": spec.biz_step,
             "disposition": spec.disposition,
         })
+        if row.ifc_global_id and body["action"] == "ADD":
+            # Instance master data: the building model's element this piece is.
+            body["ilmd"] = {f"{PREFIX}:ifcGlobalId": row.ifc_global_id}
         _locate(body, event.location, row.project_id)
         correction = corrections.get(event.id)
         if correction is not None:
@@ -394,6 +400,8 @@ def _export(rows, base_url: str, object_actions: set[str] | None = None,
             f"{PREFIX}:project": row.project_code,
             f"{PREFIX}:componentCode": row.code,
         })
+        if row.ifc_global_id:
+            body[f"{PREFIX}:ifcGlobalId"] = row.ifc_global_id
         if event.device:
             body[f"{PREFIX}:device"] = event.device
         record = (event.data or {}).get("record")

@@ -19,12 +19,14 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import bindparam, insert, select, update
 
+from bim import geometry
 from bim.as_built import TRACE_PROPERTIES, write_as_built
 from bim.model import (
     ElementRecord,
     ModelInvalid,
     ModelReading,
     check_classes,
+    open_model,
     read_model,
     sniff,
     unpack,
@@ -309,6 +311,15 @@ def _note(differences: list, item, change: str, fields: dict) -> None:
                             "mark": item.mark, "fields": fields})
 
 
+def component_model_changes(component_id: int) -> list[dict[str, Any]]:
+    """List what model imports changed in a component's plan, oldest first."""
+    return [{"bim_model_id": change.bim_model_id, "changes": change.changes,
+             "at": change.created_at}
+            for change in db.session.scalars(
+                select(ComponentChange).where(ComponentChange.component_id == component_id)
+                .order_by(ComponentChange.id))]
+
+
 def model_view(model: BimModel) -> dict[str, Any]:
     """Return a model as the API shows it."""
     view = {column.key: getattr(model, column.key) for column in BimModel.__table__.columns
@@ -362,3 +373,45 @@ def as_built(principal: Principal, model_id: int) -> tuple[BimModel, bytes]:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
+
+
+# --- geometry for the model page ----------------------------------------------------------
+
+
+def geometry_key(model: BimModel) -> str:
+    """Name a model's converted geometry in storage (by its file's hash and the converter)."""
+    digest = model.content_hash
+    return f"geometry/{digest[:2]}/{digest}-v{geometry.GEOMETRY_VERSION}.glb"
+
+
+def model_geometry(principal: Principal, model_id: int) -> bytes | None:
+    """Return a model's elements as a GLB, or None while it is being converted."""
+    from construction.jobs import enqueue_model_geometry
+
+    model = model_for_reading(principal, model_id)
+    if model.status != "done":
+        raise ApiProblem("model-not-ready", f"the model's import is {model.status}"
+                         + (f": {model.reason}" if model.reason else ""),
+                         import_status=model.status)
+    key = geometry_key(model)
+    if not storage().exists(key):
+        enqueue_model_geometry(model.id, model.content_hash)
+        if not storage().exists(key):
+            return None
+    return storage().get(key)
+
+
+def convert_geometry(model_id: int) -> None:
+    """Convert a model's geometry to a GLB kept in storage, unless it is there already."""
+    model = db.session.get(BimModel, model_id)
+    if model is None:
+        raise LookupError(f"no model {model_id}")
+    key = geometry_key(model)
+    if storage().exists(key):
+        return
+    try:
+        opened = open_model(unpack(model.original_name, storage().get(model.storage_key)))
+        data = geometry.convert(opened)
+    except ModelInvalid as error:
+        raise _invalid(str(error)) from error
+    storage().put(key, data, geometry.MEDIA_TYPE)

@@ -93,8 +93,8 @@ def _summary(counts: Counter) -> dict[str, Any]:
 
 
 def progress(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
-    """Count components by state, overall and by project and type (and building and storey
-    when one project, building or storey is asked for)."""
+    """Count components by state, overall and by project and type (and building, storey and
+    IFC class when one project, building or storey is asked for)."""
     counter = ProgressCounter
     # Storeys only when asked about one project: a whole region reads the
     # per-project counters, a few hundred rows instead of tens of thousands.
@@ -125,6 +125,7 @@ def progress(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
              "storey": _names(Storey, groups["storey"]),
              "type": _names(ComponentType, groups["type"])}
     report = _summary(overall)
+    report["by_ifc_class"] = _by_ifc_class(principal, filters) if detailed else []
     for group in ("project", "building", "storey", "type"):
         if group in ("building", "storey") and not detailed:
             report[f"by_{group}"] = []
@@ -133,6 +134,23 @@ def progress(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
                                  for key, counts in sorted(groups[group].items(),
                                                            key=lambda item: item[0] or 0)]
     return report
+
+
+def _by_ifc_class(principal: Principal, filters: ReportFilters) -> list[dict[str, Any]]:
+    """Count the components of imported models by IFC class and state (those still in it)."""
+    # Read from the components, not the counters (which know no IFC class): asked
+    # about one project, building or storey, this groups that project's rows only.
+    query = _scoped(principal, select(Component.ifc_class, Component.state, func.count())
+                    .where(Component.ifc_class.is_not(None),
+                           Component.removed_from_model.is_(False)),
+                    Component.project_id, filters, Component.storey_id,
+                    Component.component_type_id)
+    classes: dict[str, Counter] = defaultdict(Counter)
+    for ifc_class, state, count in db.session.execute(
+            query.group_by(Component.ifc_class, Component.state)):
+        classes[ifc_class][state] += count
+    return [{"ifc_class": ifc_class, **_summary(counts)}
+            for ifc_class, counts in sorted(classes.items())]
 
 
 def daily(principal: Principal, filters: ReportFilters) -> dict[str, Any]:

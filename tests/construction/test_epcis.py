@@ -215,6 +215,23 @@ def test_a_load_without_gs1_numbers_aggregates_under_its_load_link(world, gs1_sc
     assert {e["parentID"] for e in events} == {f"{BASE}/l/{load['code']}"}
 
 
+def test_the_export_carries_the_ifc_global_id(world, gs1_schema):
+    from_model = world.component("delivered", ifc_global_id="2" + "G" * 21,
+                                 ifc_class="IfcElementAssembly")
+    typed_in = world.component("cast")
+    document = world.client("admin").get(EVENTS, query_string={"perPage": 500}).get_json()
+    _assert_valid(gs1_schema, document)
+    events = document["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    modelled = [e for e in events if e["pt:componentCode"] == from_model["code"]]
+    assert [e["pt:action"] for e in modelled][:2] == ["cast", "demould"] and len(modelled) > 4
+    assert all(e["pt:ifcGlobalId"] == "2" + "G" * 21 for e in modelled)
+    assert modelled[0]["action"] == "ADD"
+    assert modelled[0]["ilmd"] == {"pt:ifcGlobalId": "2" + "G" * 21}
+    assert all("ilmd" not in e for e in modelled[1:])  # only an ADD event carries ilmd
+    others = [e for e in events if e["pt:componentCode"] == typed_in["code"]]
+    assert others and all("pt:ifcGlobalId" not in e and "ilmd" not in e for e in others)
+
+
 def test_filters_select_events(world):
     gs1, rejected, coded, scrap = _every_action(world)
     client = world.client("admin")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from pathlib import Path
 
 import ifcopenshell
 import ifcopenshell.util.element as element_util
@@ -126,6 +127,11 @@ def test_a_reimport_is_a_diff_and_never_deletes(app, world):
         recorded = db.session.scalars(select(ComponentChange).where(
             ComponentChange.component_id == after[changed.global_id].id)).all()
         assert [r.changes for r in recorded] == [{"weight_kg": [1500.0, 9999.0]}]
+    # The component's own history says so.
+    detail = world.client("regulator").get(
+        f"/api/v1/components/{after[changed.global_id].id}").get_json()
+    assert [c["changes"] for c in detail["model_changes"]] == [{"weight_kg": [1500.0, 9999.0]}]
+    assert detail["model_changes"][0]["bim_model_id"] == second["id"]
     listed = world.client("regulator").get(
         f"/api/v1/components?project_id={world.ids['project_main']}&removed_from_model=true"
     ).get_json()
@@ -137,6 +143,31 @@ def test_a_reimport_is_a_diff_and_never_deletes(app, world):
     assert _components(app, world.ids["project_main"])[pieces[0].global_id] \
         .removed_from_model is False
     assert _counters_agree(app)
+
+
+def test_progress_by_ifc_class_for_a_project_with_a_model(app, world):
+    pieces = [*precast_pieces(4, storeys=1),
+              Piece("S/1", ifc_class="IfcSlab", global_id="1" + "S" * 21),
+              Piece("S/2", ifc_class="IfcSlab", global_id="2" + "S" * 21)]
+    assert _post(world, _ifc(pieces)).get_json()["added"] == 6
+    world.component("cast")  # typed in, not from the model: no IFC class
+    stored = _components(app, world.ids["project_main"])
+    world.scan(stored[pieces[0].global_id].code, "cast", expect=201)
+    world.scan(stored[pieces[4].global_id].code, "cast", expect=201)
+    _post(world, _ifc(pieces[1:]))  # the first assembly leaves the model
+    project = world.client("regulator").get(
+        f"/api/v1/progress?project_id={world.ids['project_main']}").get_json()
+    assert project["total"] == 7
+    assert project["by_ifc_class"] == [
+        {"ifc_class": "IfcElementAssembly", "total": 3, "by_state": {"planned": 3},
+         "percent_by_state": {"planned": 100.0}},
+        {"ifc_class": "IfcSlab", "total": 2, "by_state": {"cast": 1, "planned": 1},
+         "percent_by_state": {"cast": 50.0, "planned": 50.0}}]
+    region = world.client("regulator").get("/api/v1/progress").get_json()
+    assert region["total"] == 7 and region["by_ifc_class"] == []
+    elsewhere = world.client("far_regulator").get(
+        f"/api/v1/progress?project_id={world.ids['project_main']}").get_json()
+    assert elsewhere["total"] == 0 and elsewhere["by_ifc_class"] == []
 
 
 def test_a_dry_run_reports_and_writes_nothing(app, world):
@@ -300,3 +331,95 @@ def test_the_as_built_model_keeps_the_original_and_adds_the_trace(app, world, tm
             assert trace["State"] == "qc_passed" and trace["CastAt"] and trace["LastEventAt"]
         else:
             assert trace["State"] == "planned" and trace.get("CastAt") is None
+
+
+def test_the_geometry_is_converted_once_and_served_as_glb(app, world, monkeypatch):
+    from bim import geometry
+    from bim.geometry import read_glb
+
+    pieces = precast_pieces(4, storeys=2)
+    data = build_model(pieces, schema="IFC2X3", storeys=2, geometry=True,
+                       project_global_id=PROJECT_GLOBAL_ID).to_string().encode()
+    model = _post(world, data).get_json()
+    conversions = []
+    real = geometry.convert
+    monkeypatch.setattr(geometry, "convert",
+                        lambda *args, **kwargs: conversions.append(1) or real(*args, **kwargs))
+    for role in ("project_manager", "regulator", "site_supervisor"):
+        response = world.client(role).get(f"/api/v1/models/{model['id']}/geometry")
+        assert response.status_code == 200 and response.mimetype == "model/gltf-binary"
+        document, _ = read_glb(response.data)
+        assert {node["name"] for node in document["nodes"]} == {p.global_id for p in pieces}
+    # The inline import job converted it already; every answer came from storage.
+    assert conversions == []
+    with app.app_context():
+        from construction.services.models import geometry_key
+        from construction.storage import storage
+
+        stored = db.session.get(BimModel, model["id"])
+        assert storage().exists(geometry_key(stored))
+    # Converted on demand when missing (a model imported before the converter).
+    with app.app_context():
+        key = geometry_key(db.session.get(BimModel, model["id"]))
+    (Path(app.config["PHOTO_DIR"]) / key).unlink()
+    again = world.client("regulator").get(f"/api/v1/models/{model['id']}/geometry")
+    assert again.status_code == 200 and conversions == [1]
+    assert world.client("far_regulator").get(
+        f"/api/v1/models/{model['id']}/geometry").status_code == 404
+
+
+def test_the_geometry_of_a_model_not_imported_is_refused(app, world):
+    failed = _post(world, _duplicated()).get_json()
+    response = world.client("project_manager").get(f"/api/v1/models/{failed['model_id']}/geometry")
+    assert response.status_code == 409
+    assert response.get_json()["type"].endswith("model-not-ready")
+    assert "GlobalIds" in response.get_json()["detail"]
+
+
+def test_with_rq_the_geometry_is_converted_by_a_worker_once(app, world, monkeypatch):
+    from construction import jobs
+    from construction.services.models import geometry_key
+
+    data = build_model(precast_pieces(3, storeys=1), geometry=True,
+                       project_global_id=PROJECT_GLOBAL_ID).to_string().encode()
+    model = _post(world, data).get_json()
+    with app.app_context():
+        key = geometry_key(db.session.get(BimModel, model["id"]))
+    (Path(app.config["PHOTO_DIR"]) / key).unlink()  # as for a model imported before
+    queued = {}
+
+    class Job:
+        def get_status(self, refresh=True):
+            return "queued"
+
+    class Queue:
+        def fetch_job(self, job_id):
+            return Job() if job_id in queued else None
+
+        def enqueue(self, function, *args, job_id=None, **kwargs):
+            queued[job_id] = (function, args)
+
+    monkeypatch.setattr(jobs, "redis_queue", lambda app: Queue())
+    app.config["JOBS"] = "rq"
+    url = f"/api/v1/models/{model['id']}/geometry"
+    for _ in range(2):  # a page polling: one job
+        waiting = world.client("regulator").get(url)
+        assert waiting.status_code == 202 and waiting.headers["Retry-After"] == "5"
+        assert waiting.get_json() == {"status": "converting"}
+    assert list(queued) == [f"geometry-{model['content_hash']}"]
+    function, args = queued.popitem()[1]
+    with app.app_context():
+        function(*args)
+    done = world.client("regulator").get(url)
+    assert done.status_code == 200 and done.mimetype == "model/gltf-binary"
+
+
+def test_a_geometry_failure_leaves_the_import_done(app, world, monkeypatch):
+    from bim import geometry
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no shape")
+
+    monkeypatch.setattr(geometry, "convert", broken)
+    model = _post(world, _ifc(precast_pieces(3, storeys=1))).get_json()
+    assert model["status"] == "done" and model["added"] == 3

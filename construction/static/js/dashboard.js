@@ -182,6 +182,10 @@ async function refresh() {
   try {
     const [progress, daily, quality, alerts, stalled] = await reports;
     if (!current()) return;
+    // Only a project with an imported model has progress by IFC class: it has a 3D view.
+    $("model-link").href = `/projects/${filters.project_id}/model`;
+    $("model-link").classList.toggle("hidden", !filters.project_id
+                                     || !(progress.by_ifc_class || []).length);
     renderStateChart(progress);
     renderTimeChart(daily);
     renderBreakdowns(progress, filters);
