@@ -6,6 +6,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import delete, event, func, select
 
+from bench.proofs import Reads
 from construction.extensions import db
 from construction.ledger_format import audit_path, merkle_levels, root_from_path
 from construction.models import Event, LedgerCheckpoint, MerkleNode
@@ -29,30 +30,9 @@ def _filler(world, count: int) -> None:
         chain.seal_all()
 
 
-class Reads:
-    """SQL statements a block of code sends, and the rows its SELECTs return."""
-
-    def __init__(self):
-        self.statements = self.rows = 0
-        self._counting = False
-
-    def after_execute(self, connection, cursor, statement, parameters, context, many):
-        if self._counting:
-            return
-        self.statements += 1
-        if many or not statement.lstrip().upper().startswith("SELECT"):
-            return
-        # The same query counted, not fetched twice: what the code read, row for row.
-        self._counting = True
-        try:
-            self.rows += connection.exec_driver_sql(
-                f"SELECT count(*) FROM ({statement}) AS counted", parameters).scalar()
-        finally:
-            self._counting = False
-
-
 @contextmanager
 def counting_reads(app):
+    """Count the statements and rows a block sends (the counter bench/proofs.py prints)."""
     reads = Reads()
     with app.app_context():
         engine = db.engine
