@@ -205,6 +205,8 @@ class ScanSchema(Schema):
 
     @validates_schema
     def _correction(self, values, **kwargs):
+        if values.get("action") == "cast" and (values.get("data") or {}).get("pour") is not None:
+            new_pour_errors(values["data"])
         if values.get("action") == "correct" and not values.get("corrects_event_id"):
             raise ValidationError("A correction names the event it corrects.",
                                   "corrects_event_id")
@@ -403,7 +405,7 @@ class ComponentDetailSchema(ComponentSchema):
         "description": "Kinds of the open alerts on this component (e.g. a copied label)"})
     evidence = fields.Dict(dump_only=True, metadata={
         "description": "Label versions printed, and photos that show it with their findings"})
-    production = fields.Dict(dump_only=True, metadata={
+    production = fields.Nested("ComponentProductionSchema", dump_only=True, metadata={
         "description": "Its pour with strength results, the gate values, inspections and "
                        "gate overrides"})
     model_changes = fields.List(fields.Nested(ModelChangeSchema), dump_only=True, metadata={
@@ -804,6 +806,26 @@ class PourSummarySchema(PourSchema):
 PourPageSchema = page_schema(PourSummarySchema, "PourPageSchema")
 
 
+class NewPourSchema(PourSchema):
+    """A pour described on `cast` scans (data.pour): the pieces cast with it join it."""
+
+    class Meta:
+        exclude = ("component_ids",)
+
+
+def new_pour_errors(data: dict) -> None:
+    """Refuse a cast's data.pour that is not a pour, or that comes with data.pour_id."""
+    if data.get("pour_id") is not None:
+        raise ValidationError({"data": {"pour": ["Name a pour (pour_id) or describe a new "
+                                                 "one (pour), not both."]}})
+    if not isinstance(data["pour"], dict):
+        raise ValidationError({"data": {"pour": ["A pour is an object."]}})
+    try:
+        NewPourSchema().load(data["pour"])
+    except ValidationError as error:
+        raise ValidationError({"data": {"pour": error.messages}}) from None
+
+
 class PourQueryArgs(PageArgs):
     project_id = ref()
 
@@ -890,6 +912,32 @@ class InspectionViewSchema(InspectionSchema):
     results = fields.List(fields.Dict(), dump_only=True, metadata={
         "description": "Each item as filled: key, kind, passed, value, deviation, text, "
                        "note, photo_ids"})
+
+
+class PourResultSchema(Schema):
+    specimen = fields.String()
+    age_days = fields.Integer()
+    strength_mpa = fields.Float()
+    tested_at = fields.AwareDateTime()
+
+
+class ComponentPourSchema(Schema):
+    id = fields.Integer()
+    cast_at = fields.AwareDateTime()
+    mould = fields.String()
+    concrete_grade = fields.String()
+    mix = fields.String()
+    curing_method = fields.String()
+    strength_results = fields.List(fields.Nested(PourResultSchema))
+
+
+class ComponentProductionSchema(Schema):
+    pour = fields.Nested(ComponentPourSchema, allow_none=True)
+    stripping_strength_mpa = fields.Float(allow_none=True)
+    delivery_strength_mpa = fields.Float(allow_none=True)
+    checklist_stages = fields.List(fields.String())
+    inspections = fields.List(fields.Nested(InspectionViewSchema))
+    gate_overrides = fields.List(fields.Nested(GateOverrideSchema))
 
 
 # --- loads -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 from collections import defaultdict
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -59,6 +61,7 @@ from construction.permissions import (
     readable_project_ids,
     require,
 )
+from construction.schemas import NewPourSchema
 
 STAGES = ("pre_pour", "post_demould", "pre_delivery", "site_acceptance")
 ITEM_KINDS = ("pass_fail", "measured", "text", "photo")
@@ -133,6 +136,71 @@ def gates_needed(settings: GateSettings | None, action: str) -> bool:
 def scan_pour_id(data: dict | None) -> Any:
     """Return the pour a cast scan names (data.pour_id), or None."""
     return (data or {}).get("pour_id")
+
+
+def describes_new_pour(item_action: str, data: dict | None) -> bool:
+    """Tell whether a scan is a cast that describes its pour (data.pour) instead of naming it."""
+    return item_action == "cast" and bool(data) and isinstance(data.get("pour"), dict)
+
+
+def pours_from_casts(principal: Principal, events: list[dict[str, Any]]) -> None:
+    """Put the pieces of new `cast` events that describe their pour (data.pour) in that pour.
+
+    Casts of one request with the same description are one pour. A pour is one
+    casting on one mould at one time, so a description naming a mould and a cast
+    time that already has a pour in the project joins that pour (the pieces of
+    one casting may be scanned one by one). Called before the scans commit: a
+    refusal here writes nothing.
+    """
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        if describes_new_pour(event["action"], event["data"]):
+            groups[json.dumps(event["data"]["pour"], sort_keys=True)].append(event)
+    for described, members in groups.items():
+        try:
+            fields = NewPourSchema().load(json.loads(described))
+        except ValidationError as error:
+            raise ApiProblem("validation-error", "the cast describes no valid pour",
+                             errors={"data": {"pour": error.messages}}) from None
+        components = list(db.session.scalars(select(Component).where(
+            Component.id.in_({event["component_id"] for event in members}))))
+        projects = {c.project_id for c in components}
+        if len(projects) != 1:
+            raise ApiProblem("validation-error", "a pour's components belong to one project",
+                             errors={"data": {"pour": ["Components of several projects."]}})
+        project_id = projects.pop()
+        wrong_grade = _grade_errors(components, fields["concrete_grade"])
+        if wrong_grade:
+            raise ApiProblem("validation-error", "these components cannot be in this pour",
+                             errors={"data": {"pour": wrong_grade}})
+        pour = _pour_of_casting(principal, fields, project_id)
+        taken = sorted(f"{c.code} is in pour {c.pour_id}" for c in components
+                       if c.pour_id not in (None, pour.id))
+        if taken:
+            raise ApiProblem("conflict", "these components are in another pour", status=409,
+                             errors={"data": {"pour": taken}})
+        for component in components:
+            component.pour_id = pour.id
+    db.session.flush()
+
+
+def _pour_of_casting(principal: Principal, fields: dict[str, Any], project_id: int) -> Pour:
+    """Return the project's pour on this mould at this time, or a new one."""
+    mould = _mould_for(principal, fields.pop("mould"), project_id)
+    # One casting per mould at a time: lock the mould so two scans of it agree.
+    db.session.execute(select(Mould.id).where(Mould.id == mould.id).with_for_update())
+    pour = db.session.scalar(select(Pour).where(
+        Pour.project_id == project_id, Pour.mould_id == mould.id,
+        Pour.cast_at == fields["cast_at"]))
+    if pour is None:
+        pour = Pour(project_id=project_id, manufacturer_id=mould.organization_id, mould=mould,
+                    created_by_user_id=principal.user_id, **fields)
+        db.session.add(pour)
+        db.session.flush()
+    elif pour.concrete_grade != fields["concrete_grade"]:
+        raise ApiProblem("conflict", f"mould {mould.name} has a pour of "
+                         f"{pour.concrete_grade} at that time", status=409, pour_id=pour.id)
+    return pour
 
 
 def load_gate_records(needs: Iterable[tuple[int, int, int | None]],
@@ -249,6 +317,11 @@ def _mould_for(principal: Principal, name: str, project_id: int) -> Mould:
     raise ApiProblem("validation-error", "unknown mould", errors={"mould": [reason]})
 
 
+def _grade_errors(components: list[Component], grade: str) -> list[str]:
+    return [f"{c.code} is specified {c.component_type.concrete_grade}" for c in components
+            if c.component_type.concrete_grade not in (None, "", grade)]
+
+
 def create_pour(principal: Principal, fields: dict[str, Any]) -> Pour:
     """Record a pour and the components cast in it."""
     components = _components_for_pour(principal, fields.pop("component_ids"))
@@ -263,9 +336,7 @@ def create_pour(principal: Principal, fields: dict[str, Any]) -> Pour:
             errors.append(f"{component.code} is in pour {component.pour_id}")
         elif component.state not in POURABLE_STATES:
             errors.append(f"{component.code} is {component.state}: already past casting")
-        grade = component.component_type.concrete_grade
-        if grade and grade != fields["concrete_grade"]:
-            errors.append(f"{component.code} is specified {grade}")
+    errors += _grade_errors(components, fields["concrete_grade"])
     if errors:
         raise ApiProblem("validation-error", "these components cannot be in this pour",
                          errors={"component_ids": errors})

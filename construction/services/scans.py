@@ -143,6 +143,8 @@ def record_scans(principal: Principal, items: list[ScanItem], all_or_nothing: bo
     With `all_or_nothing`, one rejected item writes nothing: the rejected items
     come back with their problems and the others with the outcome `not-recorded`.
     """
+    if any(production.describes_new_pour(item.action, item.data) for item in items):
+        before_commit = _making_pours(principal, before_commit)
     look_up_all = False
     # Security events counted against the user's limit, kept across attempts.
     allowance: dict[str, ApiProblem | None] = {}
@@ -165,6 +167,14 @@ def record_scans(principal: Principal, items: list[ScanItem], all_or_nothing: bo
             db.session.rollback()
     raise ApiProblem("conflict", "the components changed while this was recorded; "
                      "send it again", status=409)
+
+
+def _making_pours(principal: Principal, then: BeforeCommit | None) -> BeforeCommit:
+    def make_pours(new_events: list[dict[str, Any]], now: datetime) -> None:
+        production.pours_from_casts(principal, new_events)
+        if then is not None:
+            then(new_events, now)
+    return make_pours
 
 
 class _StaleVersion(Exception):

@@ -57,6 +57,7 @@ def test_a_pour_records_its_components_and_the_component_names_it(world):
     detail = world.client("regulator").get(f"/api/v1/components/{component['id']}").get_json()
     assert detail["pour_id"] == pour["id"]
     assert detail["production"]["pour"]["mould"] == "M-01"
+    assert detail["production"]["pour"]["cast_at"] == "2026-11-20T00:00:00+00:00"  # ISO 8601
     listed = world.client("regulator").get("/api/v1/pours").get_json()
     assert listed["total"] == 1 and listed["items"][0]["id"] == pour["id"]
     assert world.client("regulator").get(f"/api/v1/pours/{pour['id']}").status_code == 200
@@ -97,6 +98,72 @@ def test_cast_names_its_pour_and_demould_waits_for_the_stripping_strength(world)
     assert evidence == {"required_mpa": 22.5, "measured_mpa": 23.4, "pour_id": pour["id"]}
     with world.app.app_context():
         assert check_ledger()[1] == []
+
+
+NEW_POUR = {"mould": "M-01", "concrete_grade": "C30", "cast_at": CAST_AT, "mix": "C30-P6",
+            "curing_method": "steam"}
+
+
+def _set_grade(world, grade):
+    with world.app.app_context():
+        db.session.get(ComponentType, world.ids["type_main"]).concrete_grade = grade
+        db.session.commit()
+
+
+def _pour_of(world, component_id):
+    return world.client("regulator").get(f"/api/v1/components/{component_id}").get_json()[
+        "pour_id"]
+
+
+def test_casting_together_makes_one_pour_and_a_retry_makes_none(world):
+    _set_type(world)
+    pieces = [world.component("planned") for _ in range(3)]
+    items = [{"code": p["code"], "action": "cast", "client_event_id": f"cast-together-{i}",
+              "data": {"pour": NEW_POUR}} for i, p in enumerate(pieces[:2])]
+    client = world.client("factory_worker")
+    first = client.post("/api/v1/scans/batch", json={"items": items}).get_json()
+    assert first["accepted"] == 2, first
+    pour_id = _pour_of(world, pieces[0]["id"])
+    assert pour_id is not None and _pour_of(world, pieces[1]["id"]) == pour_id
+    pour = client.get(f"/api/v1/pours/{pour_id}").get_json()
+    assert (pour["mould"], pour["concrete_grade"], pour["mix"], pour["curing_method"]) == \
+        ("M-01", "C30", "C30-P6", "steam")
+    assert sorted(c["id"] for c in pour["components"]) == sorted(p["id"] for p in pieces[:2])
+    again = client.post("/api/v1/scans/batch", json={"items": items}).get_json()
+    assert again["duplicate"] == 2
+    # The third piece of the same casting, scanned on its own, joins the same pour.
+    world.scan(pieces[2]["code"], "cast", role="factory_worker", expect=201,
+               data={"pour": NEW_POUR})
+    assert _pour_of(world, pieces[2]["id"]) == pour_id
+    assert client.get("/api/v1/pours").get_json()["total"] == 1
+    with world.app.app_context():
+        assert check_ledger()[1] == []
+
+
+def test_a_cast_describing_a_bad_pour_writes_nothing(world):
+    _set_type(world)
+    component = world.component("planned")
+    bad = world.scan(component["code"], "cast", role="factory_worker", expect=422,
+                     data={"pour": {**NEW_POUR, "concrete_grade": "30"}})
+    assert "concrete_grade" in str(bad.get_json()["errors"]["data"]["pour"])
+    both = world.scan(component["code"], "cast", role="factory_worker", expect=422,
+                      data={"pour": NEW_POUR, "pour_id": 1})
+    assert "not both" in str(both.get_json()["errors"])
+    unknown = world.scan(component["code"], "cast", role="factory_worker", expect=422,
+                         data={"pour": {**NEW_POUR, "mould": "nowhere"}})
+    assert unknown.get_json()["errors"]["mould"]
+    _set_grade(world, "C40")
+    wrong = world.scan(component["code"], "cast", role="factory_worker", expect=422,
+                       data={"pour": NEW_POUR})
+    assert "specified C40" in str(wrong.get_json()["errors"])
+    _set_grade(world, "")  # any grade: the mould's own pour at that time clashes
+    other = _pour(world, [world.component("planned")["id"]])
+    clash = world.scan(component["code"], "cast", role="factory_worker", expect=409,
+                       data={"pour": {**NEW_POUR, "concrete_grade": "C40"}})
+    assert clash.get_json()["pour_id"] == other["id"]
+    detail = world.client("regulator").get(f"/api/v1/components/{component['id']}").get_json()
+    assert detail["state"] == "planned" and detail["pour_id"] is None
+    assert world.client("regulator").get("/api/v1/pours").get_json()["total"] == 1
 
 
 def test_a_piece_in_no_pour_is_not_demoulded_when_its_type_states_a_strength(world):

@@ -193,6 +193,12 @@ def test_the_component_page_shows_the_pour_results_inspections_and_certificate(
         assert "脱模强度：15.0 MPa" in gates
         assert "隐蔽工程验收" in inspections and "合格" in inspections
         assert page.get_by_test_id("certificate-link").inner_text() == "质量证明书（PDF）"
+    # The history states each gate's evidence in words, never as raw JSON.
+    rows = page.get_by_test_id("history-row").all_inner_texts()
+    assert rows and not any("{" in row for row in rows)
+    for cast in page.locator("[data-testid=history-row][data-action=cast]").all_inner_texts():
+        assert ("Pre-pour inspection: inspection #" in cast and "passed" in cast) \
+            if locale == "en-US" else ("隐蔽工程验收：检验 #" in cast and "合格" in cast)
     shot(page, f"component-production-{locale}")
     href = page.get_by_test_id("certificate-link").get_attribute("href")
     assert href == f"/api/v1/components/{piece['id']}/certificate.pdf"

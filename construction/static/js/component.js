@@ -9,7 +9,7 @@ const COLON = page.locale === "zh_CN" ? "：" : ": ";
 
 const DATA_NAMES = {
   reason: t("Reason"), record: t("Record no."), ncr: t("NCR no."), category: t("Category"),
-  note: t("Note"),
+  note: t("Note"), pour_id: t("Pour"),
 };
 const PHOTO_STATUS = { pending: t("Checking"), done: t("Checked"), failed: t("Check failed") };
 const FINDING_KINDS = { crack: t("Crack"), duplicate: t("Re-used photo"),
@@ -122,6 +122,15 @@ function describeData(event) {
   }
   for (const [key, value] of Object.entries(event.data || {})) {
     if (value === null || value === "") continue;
+    if (key === "gates" && typeof value === "object") {
+      parts.push(...Object.entries(value).map(([gate, evidence]) => describeGate(gate, evidence)));
+      continue;
+    }
+    if (key === "pour" && typeof value === "object") {
+      parts.push(t("New pour: mould {mould}, {grade}, cast {time}", {
+        mould: value.mould, grade: value.concrete_grade, time: formatTime(value.cast_at) }));
+      continue;
+    }
     const text = typeof value === "object" ? JSON.stringify(value) : String(value);
     parts.push(`${DATA_NAMES[key] || key}${COLON}${text}`);
   }
@@ -131,6 +140,23 @@ function describeData(event) {
       latitude: where.latitude.toFixed(5), longitude: where.longitude.toFixed(5) }));
   }
   return parts;
+}
+
+// The evidence a scan found for each gate of its action (see the lifecycle's gates).
+function describeGate(gate, evidence) {
+  const name = gateName(gate);
+  if (!evidence || typeof evidence !== "object") return name;
+  if (evidence.override_id) {
+    return t("{gate}: overridden — {reason}", { gate: name, reason: evidence.override_reason });
+  }
+  if ("required_mpa" in evidence) {
+    const pour = evidence.pour_id === null ? t("no pour") : t("pour #{id}", { id: evidence.pour_id });
+    return t("{gate}: best {measured} of {required} MPa required ({pour})", {
+      gate: name, required: mpa.format(evidence.required_mpa), pour,
+      measured: evidence.measured_mpa === null ? "–" : mpa.format(evidence.measured_mpa) });
+  }
+  return evidence.passed ? t("{gate}: inspection #{id} passed", { gate: name, id: evidence.inspection_id })
+    : t("{gate}: no passed inspection", { gate: name });
 }
 
 function renderHistory(events) {
