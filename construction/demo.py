@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from construction import demo_production
+from construction import demo_loads, demo_production
 from construction.extensions import db
 from construction.models import (
     Building,
@@ -162,6 +162,10 @@ def _drive_lifecycle(principals: dict[str, Principal], components, storeys: int,
                      rng: random.Random, progress) -> None:
     start = datetime(2026, 9, 1, 8, 0, tzinfo=CHINA)
     targets = {component.id: _target_steps(rank, storeys, rng) for component, rank in components}
+    project_id = components[0][0].project_id
+    trip = [action for action, _ in demo_loads.TRIP]
+    trip_end = max(step for step, (action, _) in enumerate(ROUTE) if action in trip) + 1
+    trucks: dict[int, list] = {}  # by how far along the route their pieces go
     for step, (action, role) in enumerate(ROUTE):
         movers = [c for c, _ in components if targets[c.id] > step]
         when = start + timedelta(days=step * 5)
@@ -178,7 +182,19 @@ def _drive_lifecycle(principals: dict[str, Principal], components, storeys: int,
                                     when - timedelta(hours=1), rng)
         elif action == "store":
             demo_production.late_results(principals["qc_inspector"], late, rng)
-        _scan(principals[role], movers, action, when, rng, data=data)
+        if action == "load":
+            # Pieces travel by truck: the pieces that go equally far share trucks,
+            # planned in erection order, and each truck's label is scanned once.
+            for reach in range(step + 1, trip_end + 1):
+                trucks[reach] = demo_loads.plan_trucks(
+                    principals, project_id,
+                    [c.id for c in movers if min(targets[c.id], trip_end) == reach], rng)
+        if action in trip:
+            demo_loads.scan_trucks(principals, [load for reach, loads in trucks.items()
+                                                if reach > step for load in loads],
+                                   action, when, rng)
+        else:
+            _scan(principals[role], movers, action, when, rng, data=data)
         if progress:
             progress(1)
     # A plausible handful of exceptions, each made by the role that would make it.
@@ -200,6 +216,9 @@ def _drive_lifecycle(principals: dict[str, Principal], components, storeys: int,
           data={"reason": "wrong embedded parts"})
     _scan(manager, by_state.get("cast", [])[:1], "scrap", when, rng,
           data={"reason": "mould failure"})
+    # Today's trucks for the dashboard: the yard's next pieces (not those on hold).
+    now = datetime.now(CHINA).replace(minute=0, second=0, microsecond=0)
+    demo_loads.trucks_for_today(principals, project_id, by_state.get("stored", [])[3:], now, rng)
 
 
 def _scan(principal: Principal, components: list[Component], action: str, when: datetime,

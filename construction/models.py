@@ -880,6 +880,8 @@ class Load(db.Model):
     # The truck's payload: adding a component beyond it is refused.
     max_weight_kg: Mapped[float | None] = mapped_column(Numeric(10, 1, asdecimal=False))
     label_version: Mapped[int] = mapped_column(Integer, default=1)
+    # The URL issued for the current label version: a scanned label must be it, byte for byte.
+    label_url: Mapped[str | None] = mapped_column(String(500))
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

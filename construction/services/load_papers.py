@@ -35,6 +35,7 @@ def label_content(load: Load) -> LoadLabelContent:
 def load_label(load: Load, kind: str, layout_name: str, dpi: int) -> bytes:
     """Return a load's label as PNG or PDF in a load layout."""
     publish_signing_key()  # a rotated key is published before it is printed
+    loads.issue_label_url(load)
     content = label_content(load)
     layout = LOAD_LAYOUTS[layout_name]
     if kind == "png":

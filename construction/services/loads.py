@@ -101,10 +101,32 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def label_url(load: Load) -> str:
-    """Return the signed GS1 Digital Link (or load-code link) a load's label carries."""
+    """Return the signed GS1 Digital Link (or load-code link) a load's label carries.
+
+    It is the URL issued for the label's version; a load made before URLs were
+    kept shows the one its next print will issue.
+    """
+    if load.label_url is not None:
+        return load.label_url
     key = signing_key()  # published when the load was created (or the key rotated)
     return _signed(current_app.config["PUBLIC_BASE_URL"], load_identity(load),
                    load.label_version, key)
+
+
+def issue_label_url(load: Load) -> str:
+    """Sign the load's label URL once and keep it; a revoked key issues a new version.
+
+    Called where the label is written (the load's creation, a print): the
+    label a truck carries is then compared byte for byte with the issued URL.
+    """
+    if load.label_url is not None:
+        keys, revoked = verifying_keys()
+        if verify(load.label_url, keys).key_id not in revoked:
+            return load.label_url
+        load.label_version += 1  # the old label no longer scans: print the new one
+    load.label_url = _signed(current_app.config["PUBLIC_BASE_URL"], load_identity(load),
+                             load.label_version, signing_key())
+    return load.label_url
 
 
 @functools.lru_cache(maxsize=4096)
@@ -244,6 +266,7 @@ def create_load(principal: Principal, fields: dict[str, Any], commit: bool = Tru
         except GS1Error as error:
             raise ApiProblem("conflict",
                              f"no SSCC is left for this company prefix: {error}") from error
+    issue_label_url(load)
     _set_items(principal, load, fields.get("component_ids") or [])
     if commit:
         _commit("the load")
@@ -443,6 +466,10 @@ def find_load(principal: Principal, text: str, write: bool = True) -> Load:
         raise ApiProblem("unknown-load", f"no load you may act on is named '{text}'")
     if verdict is not None and verdict.version != load.label_version:
         raise ApiProblem("label-revoked", "this load label version was replaced")
+    if verdict is not None and text != label_url(load):
+        raise ApiProblem("label-invalid", "the load label is not genuine: the signature is "
+                         "genuine but this is not the URL issued for the load's label",
+                         reason="not-as-issued")
     return load
 
 

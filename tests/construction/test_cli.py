@@ -80,6 +80,16 @@ def test_demo_loads_once_with_tokens_for_every_role(app, runner, tmp_path):
         from construction.models import Label
 
         labels = db.session.scalars(select(Label.url)).all()
+        from construction.models import Load, LoadItem
+
+        loads = dict(db.session.execute(
+            select(Load.state, func.count()).group_by(Load.state)).all())
+        travelled = db.session.scalar(select(func.count(Component.id)).where(
+            Component.state.in_(["loaded", "in_transit", "delivered", "accepted_on_site",
+                                 "installed", "connected", "accepted", "rejected"])))
+        on_loads = db.session.scalar(select(func.count(LoadItem.component_id.distinct())))
+    # Every piece that left the yard went by a load, scanned once per truck.
+    assert {"received", "in_transit", "open"} <= set(loads) and on_loads >= travelled > 0
     assert len(labels) == components  # every demo label opens its resolver page
     parts = urlsplit(labels[0])
     page = app.test_client().get(f"{parts.path}?{parts.query}")

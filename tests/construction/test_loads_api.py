@@ -290,6 +290,42 @@ def test_scanning_the_load_label_sscc_or_code_on_the_scan_endpoint_acts_on_the_l
     assert batch["rejected"] == 1 and _states(world, ids) == ["delivered"] * 2
 
 
+def test_a_load_label_must_be_the_issued_url_byte_for_byte(world, runner, tmp_path):
+    from construction.services.labels import signing_key
+    from construction.services.loads import load_identity
+    from labels.payload import sign
+
+    world.app.config["LABEL_SIGNING_KEY_FILE"] = str(tmp_path / "keys" / "key.pem")
+    ids = [world.component("stored")["id"] for _ in range(2)]
+    load = _new_load(world, ids)
+    with world.app.app_context():
+        stored = db.session.get(Load, load["id"])
+        assert stored.label_url == load["label_url"]
+        # Re-signed with the real key but for another host: genuine, yet not as issued.
+        resigned = sign("https://elsewhere.example", load_identity(stored), 1, signing_key())
+    assert resigned != load["label_url"]
+    worker = world.client("factory_worker")
+    response = worker.post("/api/v1/scans", json={
+        "code": resigned, "action": "load", "client_event_id": "resigned-load-1"})
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["reason"] == "not-as-issued"
+    assert _states(world, ids) == ["stored"] * 2
+    # A revoked key: the next print issues a new version; the old label no longer scans.
+    assert runner.invoke(args=["labels", "rotate-key"]).exit_code == 0
+    kid = load["label_url"].split("k=")[1].split("&")[0]
+    assert runner.invoke(args=["labels", "revoke-key", kid, "--reason", "lost"]).exit_code == 0
+    printed = worker.get(f"/api/v1/loads/{load['id']}/label.png")
+    assert printed.status_code == 200
+    renewed = worker.get(f"/api/v1/loads/{load['id']}").get_json()["label_url"]
+    assert renewed != load["label_url"] and "v=2" in renewed
+    old = worker.post("/api/v1/scans", json={
+        "code": load["label_url"], "action": "load", "client_event_id": "old-load-label"})
+    assert old.status_code == 422 and _states(world, ids) == ["stored"] * 2
+    new = worker.post("/api/v1/scans", json={
+        "code": renewed, "action": "load", "client_event_id": "new-load-label"})
+    assert new.status_code == 201 and _states(world, ids) == ["loaded"] * 2
+
+
 def test_another_tenants_load_does_not_exist(world):
     far_piece = world.component("stored", project="far")
     response = world.client("admin").post("/api/v1/loads", json={

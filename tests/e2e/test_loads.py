@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from construction.extensions import db
-from construction.models import Component, Event, LoadScan
+from construction.models import Component, Event, LoadItem, LoadScan
 from tests.e2e.conftest import PHONE, shot, sign_in
 from tests.e2e.test_scan import camera, still_video
 
@@ -31,7 +31,9 @@ def test_one_scan_of_the_load_label_receives_the_whole_truck(playwright_instance
         rows = db.session.execute(
             select(Component.id, Component.project_id).where(
                 Component.state == "stored", Component.on_hold.is_(False),
-                Component.damaged.is_(False), Component.ncr_open.is_(False))
+                Component.damaged.is_(False), Component.ncr_open.is_(False),
+                Component.id.not_in(select(LoadItem.active_component_id)
+                                    .where(LoadItem.active_component_id.isnot(None))))
             .order_by(Component.id).limit(PIECES)).all()
         db.session.remove()
     assert len(rows) == PIECES, "the demo has components in the yard"
@@ -104,7 +106,9 @@ def test_the_dashboard_shows_todays_trucks_and_the_next_storeys(browser, live_se
         row = db.session.execute(
             select(Component.id, Component.project_id).where(
                 Component.state == "qc_passed", Component.on_hold.is_(False),
-                Component.damaged.is_(False), Component.ncr_open.is_(False))
+                Component.damaged.is_(False), Component.ncr_open.is_(False),
+                Component.id.not_in(select(LoadItem.active_component_id)
+                                    .where(LoadItem.active_component_id.isnot(None))))
             .order_by(Component.id.desc()).limit(1)).one()
         db.session.remove()
     arrival = datetime.now(UTC).astimezone().replace(microsecond=0)
