@@ -62,6 +62,10 @@ class ListedComponentSchema(Schema):
     ncr_open = fields.Boolean()
 
 
+class CellSchema(ListedComponentSchema):
+    install_sequence = fields.Integer(allow_none=True)
+
+
 class OpenNcrSchema(ListedComponentSchema):
     ncr = fields.String(allow_none=True, metadata={"description": "The NCR's number"})
     reason = fields.String(allow_none=True)
@@ -81,7 +85,7 @@ class TrucksTodaySchema(Schema):
 
 
 class ProjectSummarySchema(Schema):
-    project = fields.Dict()
+    project = fields.Dict(metadata={"description": "id, code, name and every building"})
     building_id = fields.Integer(allow_none=True)
     total = fields.Integer()
     by_state = _counts()
@@ -91,6 +95,9 @@ class ProjectSummarySchema(Schema):
     unplaced = fields.Nested(PlaceCountsSchema, allow_none=True, metadata={
         "description": "Components on no storey (null when one building is asked for)"})
     by_type = fields.List(fields.Dict())
+    cells = fields.List(fields.Nested(CellSchema), allow_none=True, metadata={
+        "description": f"Every component, when there are at most {service.CELL_LIMIT} "
+                       "(else null: the grid shows counts per storey and state)"})
     has_model = fields.Boolean(metadata={"description": "A building model is imported"})
     upcoming_storeys = fields.List(fields.Dict(), metadata={
         "description": "The lowest storeys with pieces to install, with their readiness"})

@@ -38,6 +38,9 @@ FLAGS = ("on_hold", "damaged", "ncr_open")
 INSTALLED = ("installed", "connected", "accepted")
 STALLED_DAYS = 14
 UPCOMING_STOREYS = 3  # storeys whose readiness the dashboard lists, lowest unfinished first
+# Up to this many components the grid draws one square each (listed in the summary);
+# above it, counts per storey and state.
+CELL_LIMIT = 2000
 
 
 def project_summary(principal: Principal, project_id: int, building_id: int | None = None,
@@ -49,6 +52,7 @@ def project_summary(principal: Principal, project_id: int, building_id: int | No
         raise ApiProblem("not-found", f"no project {project_id}")
     buildings = list(db.session.scalars(select(Building).where(
         Building.project_id == project_id).order_by(Building.id)))
+    every_building = [{"id": building.id, "name": building.name} for building in buildings]
     if building_id is not None:
         buildings = [building for building in buildings if building.id == building_id]
         if not buildings:
@@ -79,7 +83,8 @@ def project_summary(principal: Principal, project_id: int, building_id: int | No
         overall.update(counts)
     total = sum(overall.values())
     return {
-        "project": {"id": project.id, "code": project.code, "name": project.name},
+        "project": {"id": project.id, "code": project.code, "name": project.name,
+                    "buildings": every_building},
         "building_id": building_id,
         "total": total,
         "by_state": dict(sorted((state, n) for state, n in overall.items() if n)),
@@ -89,6 +94,7 @@ def project_summary(principal: Principal, project_id: int, building_id: int | No
         # Pieces planned on no storey (only when the whole project is asked for).
         "unplaced": place(None) if building_id is None else None,
         "by_type": _by_type(by_type),
+        "cells": _cells(project_id, building_id) if total <= CELL_LIMIT else None,
         "has_model": bool(db.session.scalar(select(exists().where(
             BimModel.project_id == project_id, BimModel.status == "done",
             BimModel.dry_run.is_(False))))),
@@ -190,6 +196,17 @@ def _component_rows(project_id: int, building_id: int | None, condition, limit: 
                          .where(Component.project_id == project_id, condition),
                          Component.storey_id, building_id)
     return db.session.execute(query.order_by(Component.id).limit(limit)).all()
+
+
+def _cells(project_id: int, building_id: int | None) -> list[dict[str, Any]]:
+    """Every component of a small project (or building), for a square each."""
+    query = _in_building(select(Component.id, Component.code, Component.mark, Component.state,
+                                Component.storey_id, Component.install_sequence,
+                                *(getattr(Component, f) for f in FLAGS))
+                         .where(Component.project_id == project_id),
+                         Component.storey_id, building_id)
+    return [{**_item(row), "install_sequence": row.install_sequence}
+            for row in db.session.execute(query.order_by(Component.id))]
 
 
 def _item(row) -> dict[str, Any]:
