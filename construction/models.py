@@ -247,9 +247,16 @@ class Component(db.Model):
         UniqueConstraint("gtin", "serial"),
         UniqueConstraint("project_id", "ifc_global_id"),
         CheckConstraint("(gtin IS NULL) = (serial IS NULL)", name="gtin_with_serial"),
-        # State and flags change on every scan and are deliberately in no index:
-        # PostgreSQL then updates the row in place (HOT) without touching any
-        # index, and room is left in each page for it. Reads are project-scoped.
+        # State changes on every scan and is deliberately in no index: PostgreSQL
+        # then updates the row in place (HOT) without touching any index, and room
+        # is left in each page for it. Reads are project-scoped; state counts come
+        # from the progress counters.
+        # The flags are rare and change rarely: a partial index per flag finds a
+        # project's flagged pieces without reading the rest. Only a scan that sets
+        # or clears a flag leaves HOT (a predicate's column counts as indexed).
+        *(Index(f"ix_component_{flag}", "project_id", "id", postgresql_where=text(flag),
+                sqlite_where=text(f"{flag} = 1"))
+          for flag in ("on_hold", "damaged", "ncr_open")),
         {"postgresql_with": {"fillfactor": 80}},
     )
 

@@ -432,6 +432,10 @@ class ComponentQueryArgs(PageArgs):
         "description": "The element's IFC GlobalId (the building model's key)"})
     removed_from_model = fields.Boolean(metadata={
         "description": "Components gone from the latest import of their model (or not)"})
+    on_hold = fields.Boolean(metadata={"description": "Components on hold (true) or not (false)"})
+    damaged = fields.Boolean(metadata={"description": "Components marked damaged (or not)"})
+    ncr_open = fields.Boolean(metadata={
+        "description": "Components with an open non-conformance (NCR) (or not)"})
 
 
 class ModelImportArgs(Schema):

@@ -40,11 +40,12 @@ def register_api(app: Flask) -> None:
         projects,
         reports,
         scans,
+        summary,
         webhooks,
     )
 
     for module in (scans, components, projects, labels, alerts, decode, photos, epcis,
-                   webhooks, ledger, reports, audit, pours, models, loads):
+                   webhooks, ledger, reports, audit, pours, models, loads, summary):
         api.register_blueprint(module.blp)
     api.register_blueprint(labels.public)
     api.register_blueprint(ledger.public)

@@ -39,6 +39,9 @@ class ComponentFilters:
     updated_since: datetime | None = None
     ifc_global_id: str | None = None
     removed_from_model: bool | None = None
+    on_hold: bool | None = None
+    damaged: bool | None = None
+    ncr_open: bool | None = None
 
 
 def visible_component(principal: Principal, component_id: int) -> Component | None:
@@ -78,6 +81,12 @@ def list_components(principal: Principal, filters: ComponentFilters, page: int,
         query = query.where(_scanned_key_clause(filters.code))
     if filters.updated_since is not None:
         query = query.where(Component.updated_at >= filters.updated_since)
+    for column, wanted in ((Component.on_hold, filters.on_hold),
+                           (Component.damaged, filters.damaged),
+                           (Component.ncr_open, filters.ncr_open)):
+        if wanted is not None:
+            # The bare column (not `= true`) is what the flag's partial index names.
+            query = query.where(column if wanted else ~column)
     return paginate(query.order_by(Component.id), page, per_page)
 
 

@@ -793,6 +793,11 @@ PLACES = ("not_cast", "in_factory", "in_yard", "loaded", "in_transit", "on_site"
           "returned", "scrapped")
 
 
+def place_of(state: str) -> str:
+    """Name where a component in `state` is (one of PLACES)."""
+    return _PLACES[state]
+
+
 def storey_readiness(principal: Principal, storey_id: int) -> dict[str, Any]:
     """Say where every component of a storey is now, and whether erection can start."""
     storey = db.session.get(Storey, storey_id)

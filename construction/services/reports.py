@@ -153,8 +153,12 @@ def _by_ifc_class(principal: Principal, filters: ReportFilters) -> list[dict[str
             for ifc_class, counts in sorted(classes.items())]
 
 
-def daily(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
-    """Transitions per day and action, and the installed-versus-planned curve."""
+def daily(principal: Principal, filters: ReportFilters,
+          planned: int | None = None) -> dict[str, Any]:
+    """Transitions per day and action, and the installed-versus-planned curve.
+
+    `planned`: the components planned in all, when the caller has counted them.
+    """
     counter = ProgressCounter
     query = _scoped(principal, select(counter.day, counter.state, func.sum(counter.count))
                     .where(counter.kind == "day"), counter.project_id, filters,
@@ -169,8 +173,9 @@ def daily(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
     for day, action, count in rows:
         if count:
             days[day][action] = int(count)
-    planned = progress(principal, ReportFilters(**{**filters.__dict__, "storey_id": None,
-                                                   "building_id": None}))["total"]
+    if planned is None:
+        planned = progress(principal, ReportFilters(**{**filters.__dict__, "storey_id": None,
+                                                       "building_id": None}))["total"]
     installed, curve = 0, []
     for day in sorted(days):
         installed += days[day].get("install", 0)

@@ -191,3 +191,92 @@ def _insert(connection, postgres: bool, table: str, columns: list[str], rows: li
     connection.execute(table_object.insert(), [dict(zip(columns, row, strict=True))
                                                for row in rows])
 
+
+
+# --- one project at scale, beside what is there ------------------------------------------
+
+LIFECYCLE = ["planned", "cast", "demoulded", "qc_passed", "stored", "loaded", "in_transit",
+             "delivered", "accepted_on_site", "installed", "connected", "accepted"]
+_GLOBAL_ID_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_$"
+
+
+def seeded_global_id(project_id: int, number: int) -> str:
+    """Return the IFC GlobalId `seed_project` gives a project's `number`th component."""
+    value, digits = project_id << 40 | number, []
+    for _ in range(21):
+        value, digit = divmod(value, 64)
+        digits.append(_GLOBAL_ID_DIGITS[digit])
+    return "0" + "".join(reversed(digits))
+
+
+def seed_project(components: int, organization_ids: list[int], code: str = "SCALE-001",
+                 buildings: int = 4, storeys: int = 30, seed_value: int = 2026,
+                 chunk: int = 5000) -> int:
+    """Add one project of `components` pieces to the database, in bulk; return its id.
+
+    Beside whatever is there (unlike `seed`): the organizations take part in it; its
+    pieces stand in states along the lifecycle (the lower the storey, the further
+    along), about 1 % on hold, 0.5 % damaged and 1 % with an NCR open, each with an
+    IFC GlobalId (`seeded_global_id`), and the progress counters count them. The
+    pieces have no events: for reading at scale (dashboards, benchmarks), not for
+    the ledger.
+    """
+    rng = random.Random(seed_value)
+    project = Project(code=code, name=f"Scale project {code}", region_code="330106",
+                      latitude=30.27, longitude=120.08)
+    db.session.add(project)
+    db.session.add_all(ProjectParticipant(project=project, organization_id=organization_id)
+                       for organization_id in organization_ids)
+    makers = set(db.session.scalars(select(Organization.id).where(
+        Organization.id.in_(organization_ids),
+        Organization.kind == OrganizationKind.manufacturer)))
+    types = [ComponentType(project=project, manufacturer_id=min(makers) if makers else None,
+                           name=name, category=name, weight_kg=weight, concrete_grade="C35")
+             for name, weight in (("wall", 4800.0), ("slab", 2600.0), ("stair", 1900.0),
+                                  ("beam", 3100.0), ("balcony", 1500.0))]
+    db.session.add_all(types)
+    levels = []
+    for block in range(buildings):
+        building = Building(project=project, name=f"{block + 1}#")
+        db.session.add(building)
+        for level in range(storeys):
+            storey = Storey(building=building, name=f"{level + 1}F", elevation_m=level * 2.9)
+            db.session.add(storey)
+            levels.append((storey, level))
+    db.session.flush()
+    connection = db.session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    now = datetime.now(UTC)
+    counters: Counter = Counter()
+    columns = ["code", "project_id", "component_type_id", "storey_id", "mark",
+               "install_sequence", "state", "on_hold", "damaged", "ncr_open", "version",
+               "ifc_global_id", "ifc_class", "removed_from_model", "created_at", "updated_at"]
+    codes: set[str] = set()
+    for first in range(0, components, chunk):
+        rows = []
+        for number in range(first, min(first + chunk, components)):
+            storey, level = levels[number * len(levels) // components]
+            component_type = types[number % len(types)]
+            ahead = (1 - level / max(storeys - 1, 1)) * len(LIFECYCLE) + rng.gauss(0, 2)
+            state = LIFECYCLE[min(max(int(ahead), 0), len(LIFECYCLE) - 1)]
+            odd = rng.random()
+            state = "scrapped" if odd < 0.002 else "rejected" if odd < 0.005 else state
+            code = new_code()
+            while code in codes:
+                code = new_code()
+            codes.add(code)
+            started = state not in ("planned", "scrapped")
+            rows.append([code, project.id, component_type.id, storey.id,
+                         f"{component_type.name[0].upper()}-{number % 400 + 1}", number,
+                         state, rng.random() < 0.01, started and rng.random() < 0.005,
+                         started and state != "cast" and rng.random() < 0.01, 0,
+                         seeded_global_id(project.id, number), "IfcElementAssembly", False,
+                         now - timedelta(days=30), now - timedelta(days=rng.randint(0, 30))])
+            counters[state_key(project.id, storey.id, component_type.id, state)] += 1
+            counters[project_key(project.id, component_type.id, state)] += 1
+        _insert(connection, postgres, "component", columns, rows)
+    from construction.services.progress import bump
+
+    bump(connection, counters)
+    db.session.commit()
+    return project.id

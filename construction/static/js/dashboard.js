@@ -1,8 +1,10 @@
-// The dashboard for project managers and regulators: figures and charts from the
-// report endpoints, the storey-by-storey grid of every component coloured by its
-// state, the NCR, alert, hold and stalled lists, the production quality records
-// (28-day strength by GB/T 50107, gate overrides, inspection failures by item),
-// and exports with the same filters.
+// The dashboard for project managers and regulators. One project (or building) is
+// one request, GET /projects/{id}/summary: figures and charts, the storey-by-storey
+// grid (a square per component up to a few thousand, else counts per storey and
+// state, whose components open on demand), the NCR, alert, hold and stalled lists,
+// today's trucks, the next storeys' readiness, the production quality records
+// (28-day strength by GB/T 50107, gate overrides, inspection failures by item), and
+// exports with the same filters. All projects at once read the report endpoints.
 import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, el, formatTime, gateName, stageName } from "./api.js";
 
 // Lifecycle order (the page config's keys arrive sorted by name).
@@ -12,10 +14,8 @@ const LIFECYCLE = ["planned", "cast", "demoulded", "qc_passed", "stored", "loade
 const STATES = [...LIFECYCLE, ...Object.keys(page.states || {}).filter(
   (name) => !LIFECYCLE.includes(name))];
 const INSTALLED = ["installed", "connected", "accepted"];
-const GRID_LIMIT = 5000;       // more components than this are not drawn one by one
 const PAGE_SIZE = 500;         // the most /components gives in one page
 const STALLED_DAYS = 14;
-const NCR_DETAILS = 20;        // NCRs whose record number and reason are looked up
 const LIST_LIMIT = 50;
 
 const number = new Intl.NumberFormat(locale);
@@ -30,7 +30,7 @@ const buildingSelect = $("building");
 const statusLine = $("status");
 
 let projects = [];
-let buildings = [];
+let wantedBuilding = null;     // from the address, until the first summary lists the buildings
 let loadCount = 0;             // answers to an older choice are dropped
 const charts = {};
 
@@ -126,29 +126,26 @@ async function start() {
   }
   const chosen = projects.find((project) => String(project.id) === wanted.get("project_id"));
   projectSelect.value = chosen ? chosen.id : (projects.length > 1 ? "" : projects[0].id);
-  await loadBuildings(wanted.get("building_id"));
-  projectSelect.addEventListener("change", async () => { await loadBuildings(null); refresh(); });
+  wantedBuilding = chosen ? wanted.get("building_id") : null;
+  projectSelect.addEventListener("change", () => {
+    wantedBuilding = null;
+    fillBuildings([]);
+    refresh();
+  });
   buildingSelect.addEventListener("change", refresh);
+  fillBuildings([]);
   refresh();
 }
 
-async function loadBuildings(wantedBuilding) {
+function fillBuildings(buildings) {
+  // The buildings come with the project's summary: no request of their own.
+  const chosen = buildingSelect.value || wantedBuilding || "";
   buildingSelect.replaceChildren(el("option", { value: "" }, t("All buildings")));
-  buildings = [];
-  const projectId = projectSelect.value;
-  buildingSelect.disabled = !projectId;
-  if (!projectId) return;
-  try {
-    buildings = await api(`/projects/${projectId}/buildings`);
-  } catch (error) {
-    showStatus(errorText(error), true);
-  }
   for (const building of buildings) {
     buildingSelect.append(el("option", { value: building.id }, building.name));
   }
-  if (buildings.some((building) => String(building.id) === wantedBuilding)) {
-    buildingSelect.value = wantedBuilding;
-  }
+  buildingSelect.value = buildings.some((b) => String(b.id) === chosen) ? chosen : "";
+  buildingSelect.disabled = !projectSelect.value;
 }
 
 function showStatus(text, bad) {
@@ -161,46 +158,19 @@ function showStatus(text, bad) {
 async function refresh() {
   const mine = ++loadCount;
   const current = () => mine === loadCount;
-  const filters = { project_id: projectSelect.value, building_id: buildingSelect.value };
+  const filters = { project_id: projectSelect.value,
+                    building_id: buildingSelect.value || wantedBuilding || "" };
   const search = query(filters);
   history.replaceState(null, "", search ? `?${search}` : location.pathname);
   setExports(filters);
   showStatus(t("Loading…"), false);
   document.body.classList.add("loading");
-
-  const scopeBuildings = filters.building_id
-    ? buildings.filter((building) => String(building.id) === filters.building_id) : buildings;
-  const reports = Promise.all([
-    api(`/progress?${search}`),
-    api(`/progress/daily?${query({ project_id: filters.project_id })}`),
-    api(`/quality?${search}`),
-    api(`/alerts?${query({ project_id: filters.project_id, status: "open",
-                           per_page: LIST_LIMIT })}`),
-    api(`/progress/stalled?${query({ ...filters, days: STALLED_DAYS, limit: LIST_LIMIT })}`),
-  ]);
-  const grid = filters.project_id ? loadGrid(filters, scopeBuildings) : Promise.resolve(null);
   try {
-    const [progress, daily, quality, alerts, stalled] = await reports;
-    if (!current()) return;
-    // Only a project with an imported model has progress by IFC class: it has a 3D view.
-    $("model-link").href = `/projects/${filters.project_id}/model`;
-    $("model-link").classList.toggle("hidden", !filters.project_id
-                                     || !(progress.by_ifc_class || []).length);
-    renderStateChart(progress);
-    renderTimeChart(daily);
-    renderBreakdowns(progress, filters);
-    renderStalled(stalled);
-    renderNcrSummary(quality);
-    renderQualityRecords(quality);
-    $("time-note").classList.toggle("hidden", !filters.building_id);
-    const layout = await grid;
-    if (!current()) return;
-    renderAlerts(alerts, layout);
-    renderFigures(progress, quality, alerts, stalled, layout);
-    renderGrid(layout, progress);
-    renderLists(layout, current);
-    renderDeliveries(filters, layout, current);
-    showStatus(t("Figures as of {time}", { time: formatTime(new Date().toISOString()) }), false);
+    if (filters.project_id) await showProject(filters, current);
+    else await showAllProjects(filters, current);
+    if (current()) {
+      showStatus(t("Figures as of {time}", { time: formatTime(new Date().toISOString()) }), false);
+    }
   } catch (error) {
     if (current()) showStatus(errorText(error), true);
   } finally {
@@ -208,19 +178,61 @@ async function refresh() {
   }
 }
 
-async function loadGrid(filters, scopeBuildings) {
-  const base = query({ project_id: filters.project_id, building_id: filters.building_id,
-                       per_page: PAGE_SIZE });
-  const storeys = Promise.all(scopeBuildings.map(
-    (building) => api(`/buildings/${building.id}/storeys`)));
-  const first = await api(`/components?${base}&page=1`);
-  if (first.total > GRID_LIMIT) return { tooMany: first.total };
-  const rest = [];
-  for (let number = 2; number <= first.pages; number++) {
-    rest.push(api(`/components?${base}&page=${number}`));
-  }
-  const components = [...first.items, ...(await Promise.all(rest)).flatMap((p) => p.items)];
-  return { components, buildings: scopeBuildings, storeys: await storeys };
+async function showProject(filters, current) {
+  const summary = await api(`/projects/${filters.project_id}/summary${
+    filters.building_id ? `?${query({ building_id: filters.building_id })}` : ""}`);
+  if (!current()) return;
+  wantedBuilding = null;
+  fillBuildings(summary.project.buildings);
+  $("model-link").href = `/projects/${filters.project_id}/model`;
+  $("model-link").classList.toggle("hidden", !summary.has_model);
+  const buildingRows = summary.buildings.map((building) => {
+    const byState = {};
+    for (const storey of building.storeys) {
+      for (const [state, count] of Object.entries(storey.by_state)) {
+        byState[state] = (byState[state] || 0) + count;
+      }
+    }
+    return { id: building.id, name: building.name, total: building.total, by_state: byState };
+  });
+  renderStateChart(summary);
+  renderTimeChart(summary.daily);
+  renderBreakdowns({ by_building: buildingRows, by_type: summary.by_type }, filters);
+  renderStalled(summary.stalled);
+  renderNcrSummary(summary.quality);
+  renderQualityRecords(summary.quality);
+  $("time-note").classList.toggle("hidden", !filters.building_id);
+  renderAlerts(summary.alerts);
+  renderFigures(summary, summary.quality, summary.alerts, summary.stalled,
+                summary.flags.on_hold_or_damaged);
+  renderGrid(summary, summary.by_state, filters);
+  renderLists(summary, filters);
+  renderDeliveries(summary);
+}
+
+async function showAllProjects(filters, current) {
+  // Every project in scope: the regional reports (no grid, no per-project lists).
+  const [progress, daily, quality, alerts, stalled] = await Promise.all([
+    api("/progress"),
+    api("/progress/daily"),
+    api("/quality"),
+    api(`/alerts?${query({ status: "open", per_page: LIST_LIMIT })}`),
+    api(`/progress/stalled?${query({ days: STALLED_DAYS, limit: LIST_LIMIT })}`),
+  ]);
+  if (!current()) return;
+  $("model-link").classList.add("hidden");
+  renderStateChart(progress);
+  renderTimeChart(daily);
+  renderBreakdowns(progress, filters);
+  renderStalled(stalled);
+  renderNcrSummary(quality);
+  renderQualityRecords(quality);
+  $("time-note").classList.add("hidden");
+  renderAlerts(alerts);
+  renderFigures(progress, quality, alerts, stalled, null);
+  renderGrid(null, progress.by_state, filters);
+  renderLists(null, filters);
+  renderDeliveries(null);
 }
 
 function setExports(filters) {
@@ -241,7 +253,7 @@ function figure(value, label, detail, tone, testid) {
             detail ? el("span", { class: "figure-detail small" }, detail) : null);
 }
 
-function renderFigures(progress, quality, alerts, stalled, layout) {
+function renderFigures(progress, quality, alerts, stalled, flagged) {
   const total = progress.total;
   const installed = installedOf(progress.by_state);
   const accepted = progress.by_state.accepted || 0;
@@ -250,8 +262,6 @@ function renderFigures(progress, quality, alerts, stalled, layout) {
   const checked = quality.qc_by_manufacturer.reduce(
     (sum, row) => ({ pass: sum.pass + row.qc_pass, fail: sum.fail + row.qc_fail }),
     { pass: 0, fail: 0 });
-  const flagged = layout && layout.components
-    ? layout.components.filter((c) => c.on_hold || c.damaged).length : null;
   $("figures").replaceChildren(
     figure(number.format(total), t("Components"), null, "", "figure-total"),
     figure(number.format(installed), t("Installed"),
@@ -261,7 +271,8 @@ function renderFigures(progress, quality, alerts, stalled, layout) {
     figure(number.format(openNcrs), t("Open NCRs"), null, openNcrs ? "bad" : "", "figure-ncrs"),
     figure(number.format(alerts.total), t("Open alerts"), null, alerts.total ? "bad" : "",
            "figure-alerts"),
-    figure(flagged === null ? "–" : number.format(flagged), t("On hold or damaged"), null,
+    figure(flagged === null || flagged === undefined ? "–" : number.format(flagged),
+           t("On hold or damaged"), null,
            flagged ? "warn" : "", "figure-flagged"),
     figure(number.format(stalled.total), t("Stalled"),
            t("No event for {days} days", { days: STALLED_DAYS }), stalled.total ? "warn" : "",
@@ -385,7 +396,8 @@ function renderBreakdowns(progress, filters) {
   if (!filters.project_id) {
     groups.push([t("By project"), progress.by_project.map((row) => progressRow(row, async () => {
       projectSelect.value = row.id;
-      await loadBuildings(null);
+      wantedBuilding = null;
+      fillBuildings([]);
       refresh();
     }))]);
   } else if (!filters.building_id && progress.by_building.length) {
@@ -434,41 +446,99 @@ function storeyRow(name, components, testid) {
                `${number.format(installed)}/${number.format(components.length)}`));
 }
 
-function renderGrid(layout, progress) {
+function flagBadges(counts) {
+  return [["on_hold", "warn", t("On hold")], ["damaged", "bad", t("Damaged")],
+          ["ncr_open", "bad", t("NCR open")]]
+    .filter(([flag]) => counts[flag])
+    .map(([flag, tone, label]) => el("span", { class: `badge ${tone} small`,
+                                               "data-testid": "storey-flag", dataset: { flag } },
+                                     `${label} ${number.format(counts[flag])}`));
+}
+
+function countRow(storey, filters, testid) {
+  // A storey of a large project: a bar of its states with their counts; a state (or
+  // the storey's name) opens its components, fetched when asked for.
+  const installed = installedOf(storey.by_state);
+  const pieces = el("div", { class: "storey-pieces" });
+  const open = (state) => openPieces(pieces, storey, state, filters);
+  const segments = STATES.filter((name) => storey.by_state[name]).map((name) => el("button", {
+    type: "button", class: `segment st-${name}`, style: `flex-grow:${storey.by_state[name]}`,
+    title: `${stateName(name)}: ${number.format(storey.by_state[name])}`,
+    "aria-label": `${stateName(name)}: ${number.format(storey.by_state[name])}`,
+    "data-testid": "storey-state", dataset: { state: name, count: storey.by_state[name] },
+    onclick: () => open(name) }, number.format(storey.by_state[name])));
+  return el("div", { class: "storey-row counted", "data-testid": testid,
+                     dataset: { storeyId: storey.id ?? "", total: storey.total } },
+            el("div", { class: "storey-name" }, storey.id === undefined ? storey.name
+              : el("button", { type: "button", class: "link-button", onclick: () => open(null) },
+                   storey.name)),
+            el("div", { class: "storey-bar" },
+               el("div", { class: "stack counts" }, segments),
+               el("div", { class: "storey-flags" }, flagBadges(storey))),
+            el("div", { class: "storey-count small muted" },
+               `${number.format(installed)}/${number.format(storey.total)}`),
+            pieces);
+}
+
+async function openPieces(box, storey, state, filters, pageNumber = 1) {
+  // One page of a storey's components (of one state), as squares; more on request.
+  const search = query({ project_id: filters.project_id, storey_id: storey.id, state,
+                         per_page: PAGE_SIZE, page: pageNumber });
+  if (pageNumber === 1) box.replaceChildren(el("p", { class: "muted small" }, t("Loading…")));
+  try {
+    const answer = await api(`/components?${search}`);
+    const cells = el("div", { class: "cells" }, answer.items.sort(bySequence).map(cell));
+    const more = answer.page < answer.pages
+      ? el("button", { type: "button", class: "link-button small", onclick: (event) => {
+        event.target.remove();
+        openPieces(box, storey, state, filters, pageNumber + 1);
+      } }, t("and {count} more", { count: answer.total - answer.page * answer.per_page }))
+      : null;
+    if (pageNumber === 1) {
+      box.replaceChildren(el("p", { class: "small muted" },
+        state ? `${storey.name} · ${stateName(state)}` : storey.name, " ",
+        el("button", { type: "button", class: "link-button small",
+                       onclick: () => box.replaceChildren() }, t("Close"))), cells);
+    } else {
+      box.append(cells);
+    }
+    if (more) box.append(more);
+  } catch (error) {
+    box.replaceChildren(el("p", { class: "flash small" }, errorText(error)));
+  }
+}
+
+function renderGrid(summary, byState, filters) {
   const grid = $("grid");
-  renderLegend(progress.by_state);
-  if (!layout) {
+  renderLegend(byState);
+  if (!summary) {
     grid.replaceChildren(el("p", { class: "muted" }, t("Choose a project to see its storeys.")));
     return;
   }
-  if (layout.tooMany) {
-    grid.replaceChildren(el("p", { class: "muted" }, t(
-      "{count} components are too many to draw one by one: choose a building.",
-      { count: number.format(layout.tooMany) })));
-    return;
-  }
   const byStorey = new Map();
-  for (const component of layout.components) {
+  for (const component of summary.cells || []) {
     const key = component.storey_id ?? "none";
     if (!byStorey.has(key)) byStorey.set(key, []);
     byStorey.get(key).push(component);
   }
-  const blocks = layout.buildings.map((building, index) => {
-    const storeys = [...layout.storeys[index]].sort(
+  const row = (storey) => (summary.cells
+    ? storeyRow(storey.name, byStorey.get(storey.id) || [], "storey-row")
+    : countRow(storey, filters, "storey-row"));
+  const blocks = summary.buildings.map((building) => {
+    // Top floor at the top.
+    const storeys = [...building.storeys].sort(
       (a, b) => b.elevation_m - a.elevation_m || b.id - a.id);
-    const rows = storeys.map((storey) => storeyRow(storey.name, byStorey.get(storey.id) || [],
-                                                   "storey-row"));
-    const count = storeys.reduce((sum, s) => sum + (byStorey.get(s.id) || []).length, 0);
     return el("div", { class: "building", "data-testid": "grid-building",
                        dataset: { buildingId: building.id } },
               el("h3", {}, building.name, " ",
                  el("span", { class: "muted small" }, t("{count} components", {
-                   count: number.format(count) }))),
-              rows.length ? rows : el("p", { class: "muted" }, t("No storeys.")));
+                   count: number.format(building.total) }))),
+              storeys.length ? storeys.map(row) : el("p", { class: "muted" }, t("No storeys.")));
   });
-  if (byStorey.has("none")) {
+  if (summary.unplaced && summary.unplaced.total) {
     blocks.push(el("div", { class: "building" }, el("h3", {}, t("Not placed on a storey")),
-                   storeyRow("–", byStorey.get("none"), "storey-row-none")));
+                   summary.cells ? storeyRow("–", byStorey.get("none") || [], "storey-row-none")
+                     : countRow({ ...summary.unplaced, name: "–" }, filters, "storey-row-none")));
   }
   grid.replaceChildren(...blocks);
 }
@@ -549,63 +619,78 @@ function renderQualityRecords(quality) {
     : [emptyRow(5, t("No failed inspection items."))]));
 }
 
-async function renderLists(layout, current) {
+function renderLists(summary, filters) {
   const ncrList = $("ncr-list");
   const flagList = $("flag-list");
-  if (!layout || !layout.components) {
-    const text = layout ? t("Choose a building to list them.")
-      : t("Choose a project to list them.");
+  if (!summary) {
+    const text = t("Choose a project to list them.");
     ncrList.replaceChildren(emptyItem(text));
     flagList.replaceChildren(emptyItem(text));
+    $("flag-browse").replaceChildren();
     return;
   }
-  const flagged = layout.components.filter((c) => c.on_hold || c.damaged);
-  flagList.replaceChildren(...(flagged.length ? flagged.slice(0, LIST_LIMIT).map((c) => el("li", {},
+  const flagged = summary.flagged;
+  flagList.replaceChildren(...(flagged.length ? flagged.map((c) => el("li", {
+    "data-testid": "flag-item" },
     componentLink(c), " ", stateBadge(c.state), " ",
     c.on_hold ? el("span", { class: "badge warn" }, t("On hold")) : null, " ",
     c.damaged ? el("span", { class: "badge bad" }, t("Damaged")) : null))
     : [emptyItem(t("None."))]));
-  if (flagged.length > LIST_LIMIT) {
-    flagList.append(emptyItem(t("and {count} more", { count: flagged.length - LIST_LIMIT })));
+  if (summary.flags.on_hold_or_damaged > flagged.length) {
+    flagList.append(emptyItem(t("and {count} more", {
+      count: number.format(summary.flags.on_hold_or_damaged - flagged.length) })));
   }
+  // Every flagged piece, a page at a time: the component list's flag filters.
+  const browse = [["on_hold", t("On hold")], ["damaged", t("Damaged")],
+                  ["ncr_open", t("NCR open")]].filter(([flag]) => summary.flags[flag])
+    .map(([flag, label]) => el("button", {
+      type: "button", class: "link-button small", "data-testid": "flag-browse",
+      dataset: { flag }, onclick: () => browseFlag(flagList, flag, label, filters, 1) },
+      `${label} (${number.format(summary.flags[flag])})`));
+  $("flag-browse").replaceChildren(...browse);
 
-  const ncrs = layout.components.filter((c) => c.ncr_open);
-  const items = ncrs.slice(0, NCR_DETAILS).map((component) => {
-    const detail = el("span", { class: "item-detail small muted" });
-    return { component, detail, item: el("li", { "data-testid": "ncr-item" },
-      componentLink(component), " ", stateBadge(component.state), detail) };
-  });
-  ncrList.replaceChildren(...(items.length ? items.map((entry) => entry.item)
-    : [emptyItem(t("No open NCRs."))]));
-  if (ncrs.length > NCR_DETAILS) {
-    ncrList.append(emptyItem(t("and {count} more", { count: ncrs.length - NCR_DETAILS })));
+  const items = summary.open_ncrs.map((component) => el("li", { "data-testid": "ncr-item" },
+    componentLink(component), " ", stateBadge(component.state),
+    el("span", { class: "item-detail small muted" },
+       [component.ncr, component.reason, formatTime(component.failed_at)]
+         .filter(Boolean).join(" · "))));
+  ncrList.replaceChildren(...(items.length ? items : [emptyItem(t("No open NCRs."))]));
+  if (summary.flags.ncr_open > items.length) {
+    ncrList.append(emptyItem(t("and {count} more", {
+      count: number.format(summary.flags.ncr_open - items.length) })));
   }
-  // The NCR number and reason are in the failed check's event.
-  await Promise.all(items.map(async ({ component, detail }) => {
-    try {
-      const full = await api(`/components/${component.id}`);
-      if (!current()) return;
-      const failed = full.events.filter((event) => event.action === "qc_fail").pop();
-      if (!failed) return;
-      const data = failed.data || {};
-      detail.textContent = [data.ncr, data.reason || data.category,
-                            formatTime(failed.client_time || failed.server_time)]
-        .filter(Boolean).join(" · ");
-    } catch {
-      // The list stays useful without the details.
-    }
-  }));
 }
 
-function renderAlerts(alerts, layout) {
+async function browseFlag(list, flag, label, filters, pageNumber) {
+  const search = query({ project_id: filters.project_id, building_id: filters.building_id,
+                         [flag]: "true", per_page: LIST_LIMIT, page: pageNumber });
+  try {
+    const answer = await api(`/components?${search}`);
+    const rows = answer.items.map((c) => el("li", { "data-testid": "flag-item" },
+      componentLink(c), " ", stateBadge(c.state), " ", el("span", { class: "badge warn" }, label)));
+    if (pageNumber === 1) list.replaceChildren(...(rows.length ? rows : [emptyItem(t("None."))]));
+    else list.append(...rows);
+    if (answer.page < answer.pages) {
+      list.append(el("li", {}, el("button", { type: "button", class: "link-button small",
+        onclick: (event) => {
+          event.target.closest("li").remove();
+          browseFlag(list, flag, label, filters, pageNumber + 1);
+        } }, t("and {count} more", { count: answer.total - answer.page * answer.per_page }))));
+    }
+  } catch (error) {
+    list.append(emptyItem(errorText(error)));
+  }
+}
+
+function renderAlerts(alerts) {
   const list = $("alert-list");
-  const known = new Map((layout && layout.components || []).map((c) => [c.id, c]));
   if (!alerts.items.length) {
     list.replaceChildren(emptyItem(t("No open alerts.")));
     return;
   }
   list.replaceChildren(...alerts.items.map((alert) => el("li", { "data-testid": "alert-item" },
-    known.has(alert.component_id) ? componentLink(known.get(alert.component_id))
+    alert.component_id && alert.mark ? componentLink({ id: alert.component_id, mark: alert.mark,
+                                                       code: alert.code })
       : alert.component_id ? el("a", { href: `/components/${alert.component_id}` },
                                 t("Component #{id}", { id: alert.component_id }))
         : null,
@@ -635,7 +720,6 @@ function renderStalled(stalled) {
 
 // ---------------------------------------------------------------- trucks and readiness
 
-const UPCOMING_STOREYS = 3;    // storeys whose readiness is shown, lowest not installed first
 const PLACES = ["not_cast", "in_factory", "in_yard", "loaded", "in_transit", "on_site",
                 "installed", "returned"];
 const PLACE_NAMES = {
@@ -644,58 +728,32 @@ const PLACE_NAMES = {
   installed: t("Installed"), returned: t("Returned"),
 };
 
-function localDay() {
-  const now = new Date();
-  return `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
-}
-
-async function renderDeliveries(filters, layout, current) {
+function renderDeliveries(summary) {
   const trucks = $("truck-list");
   const readiness = $("readiness-list");
-  if (!filters.project_id) {
+  if (!summary) {
     trucks.replaceChildren(emptyItem(t("Choose a project to see its trucks.")));
     readiness.replaceChildren(emptyItem(t("Choose a project to see its storeys.")));
     return;
   }
-  const today = localDay();
-  const upcoming = [];
-  if (layout && !layout.tooMany) {
-    layout.buildings.forEach((building, index) => {
-      const storeys = [...layout.storeys[index]].sort((a, b) => a.elevation_m - b.elevation_m);
-      for (const storey of storeys) {
-        const pieces = layout.components.filter((c) => c.storey_id === storey.id);
-        if (pieces.some((c) => !INSTALLED.includes(c.state) && c.state !== "scrapped")) {
-          upcoming.push({ building, storey });
-        }
-      }
-    });
-  }
-  try {
-    const [deliveries, ...ready] = await Promise.all([
-      api(`/projects/${filters.project_id}/deliveries?since=${today}&until=${today}`),
-      ...upcoming.slice(0, UPCOMING_STOREYS).map(({ storey }) => api(`/storeys/${storey.id}/readiness`))]);
-    if (!current()) return;
-    const day = deliveries.days.find((entry) => entry.date === today);
-    const loads = day ? [...day.in_transit, ...day.planned, ...day.arrived] : [];
-    trucks.replaceChildren(...(loads.length ? loads.map((load) => el("li", { "data-testid": "truck" },
-      el("strong", {}, load.vehicle || formatCode(load.code)), " ",
-      el("span", { class: `badge ld-${load.state}` }, LOAD_STATE_NAMES[load.state] || load.state),
-      el("span", { class: "item-detail small muted" },
-         t("{count} pieces", { count: number.format(load.piece_count) }),
-         load.arrived_at ? " · " + t("arrived {time}", { time: formatTime(load.arrived_at) })
-           : load.eta ? " · " + t("ETA {time}", { time: formatTime(load.eta) }) : "")))
-      : [emptyItem(t("No trucks expected today."))]));
-    readiness.replaceChildren(...(ready.length ? ready.map((storey) => el("li", { "data-testid": "readiness" },
-      el("strong", {}, `${storey.building} · ${storey.storey}`), " ",
-      el("span", { class: `badge ${storey.can_start ? "ok" : "warn"}` },
-         storey.can_start ? t("Can start") : t("Not ready")),
-      el("span", { class: "item-detail small muted" }, PLACES.filter((place) => storey.places[place])
-        .map((place) => `${PLACE_NAMES[place]}: ${number.format(storey.places[place])}`)
-        .join(" · "))))
-      : [emptyItem(t("Every storey is installed."))]));
-  } catch (error) {
-    if (current()) trucks.replaceChildren(emptyItem(errorText(error)));
-  }
+  const loads = summary.trucks_today.loads;
+  trucks.replaceChildren(...(loads.length ? loads.map((load) => el("li", { "data-testid": "truck" },
+    el("strong", {}, load.vehicle || formatCode(load.code)), " ",
+    el("span", { class: `badge ld-${load.state}` }, LOAD_STATE_NAMES[load.state] || load.state),
+    el("span", { class: "item-detail small muted" },
+       t("{count} pieces", { count: number.format(load.piece_count) }),
+       load.arrived_at ? " · " + t("arrived {time}", { time: formatTime(load.arrived_at) })
+         : load.eta ? " · " + t("ETA {time}", { time: formatTime(load.eta) }) : "")))
+    : [emptyItem(t("No trucks expected today."))]));
+  const ready = summary.upcoming_storeys;
+  readiness.replaceChildren(...(ready.length ? ready.map((storey) => el("li", { "data-testid": "readiness" },
+    el("strong", {}, `${storey.building} · ${storey.storey}`), " ",
+    el("span", { class: `badge ${storey.can_start ? "ok" : "warn"}` },
+       storey.can_start ? t("Can start") : t("Not ready")),
+    el("span", { class: "item-detail small muted" }, PLACES.filter((place) => storey.places[place])
+      .map((place) => `${PLACE_NAMES[place]}: ${number.format(storey.places[place])}`)
+      .join(" · "))))
+    : [emptyItem(t("Every storey is installed."))]));
 }
 
 const LOAD_STATE_NAMES = {
