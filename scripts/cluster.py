@@ -638,7 +638,7 @@ def up(folder: Path, port: int, tokens_path: Path) -> Layout:
             [sys.executable, str(Path(__file__).resolve()), "--dir", str(folder), "supervise"],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True)
-    state = layout.to_json() | {"supervisor_pid": supervisor.pid}
+    state = layout.to_json() | {"supervisor_pid": supervisor.pid, "tokens": str(tokens_path)}
     layout.state_file.write_text(json.dumps(state))
     _wait("the S3 server", lambda: port_open(layout.s3_port), 60, supervisor)
     flask(layout, "photos", "init-storage")
@@ -684,6 +684,11 @@ def down(folder: Path, keep: bool = False) -> None:
             log(str(error))
     if not keep:
         shutil.rmtree(folder, ignore_errors=True)
+        # The tokens and passwords were for the database just removed.
+        if state.get("tokens"):
+            tokens = Path(state["tokens"])
+            for path in (tokens, tokens.with_name(tokens.name.replace("tokens", "passwords"))):
+                path.unlink(missing_ok=True)
         log(f"removed {folder}")
 
 

@@ -185,3 +185,17 @@ def test_the_units_verify(tmp_path, layout):
 def test_nginx_is_installed():
     """`make setup` installs it; the checks above need it."""
     assert Path(nginx_binary()).exists()
+
+
+def test_the_cluster_will_not_start_on_a_taken_port(tmp_path):
+    """`make cluster` refuses a CLUSTER_PORT something else listens on, before doing anything."""
+    import socket
+
+    from scripts.cluster import ClusterError, up
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(ClusterError, match="is taken"):
+            up(tmp_path / "cluster", taken.getsockname()[1], tmp_path / "tokens.json")
+    assert not (tmp_path / "cluster").exists()
