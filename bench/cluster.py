@@ -136,10 +136,17 @@ class BatchScanner(threading.Thread):
                 self.result.answers[f"no answer ({type(error).__name__})"] += 1
                 time.sleep(0.2)
                 continue
-            if status == 200:
+            try:
+                results = json.loads(answer)["results"] if status == 200 else None
+            except (ValueError, KeyError):
+                # A node killed while it sent the answer: headers came, the body did not.
+                self.result.answers["HTTP 200 cut off"] += 1
+                time.sleep(0.2)
+                continue
+            if results is not None:
                 self.result.answers["HTTP 200"] += 1
                 acked = 0
-                for item in json.loads(answer)["results"]:
+                for item in results:
                     if item["outcome"] in ("accepted", "duplicate"):
                         self.result.acked.add(item["client_event_id"])
                         acked += 1
@@ -293,6 +300,8 @@ class Figures:
     results: list[ScannerResult] = field(default_factory=list)
     stored: Counter = field(default_factory=Counter)
     all_lines: list[LogLine] = field(default_factory=list)
+    steady_window: list[LogLine] = field(default_factory=list)
+    window_s: dict[str, float] = field(default_factory=dict)  # each window's length
     failures: list[str] = field(default_factory=list)
 
 
@@ -346,6 +355,8 @@ def run(layout: Layout, token: str, args: argparse.Namespace) -> Figures:
     try:
         print(f"[cluster] load on: {args.scanners} scanners + 1 batch scanner", flush=True)
         time.sleep(args.seconds)
+        figures.steady_window = read_access_log(layout, began, time.time())
+        figures.window_s["steady"] = time.time() - began
         print("[cluster] photo: upload through nginx, read from the other node", flush=True)
         figures.photo = check_photo(layout, token, project["id"], args.photo_timeout)
 
@@ -365,9 +376,11 @@ def run(layout: Layout, token: str, args: argparse.Namespace) -> Figures:
         time.sleep(max(0.0, killed_at + args.seconds - time.time()))
         # From the kill on: what nginx sent where, and when the node answered again.
         figures.kill_window = read_access_log(layout, killed_at, time.time())
+        figures.window_s["kill"] = time.time() - killed_at
+        # Requests sent to the node after the kill (not those it finished as it died).
         served_again = [line.at for line in figures.kill_window
                         if line.upstreams and line.upstreams[-1] == figures.killed_node
-                        and line.status < 500]
+                        and line.status < 500 and line.began > killed_at]
         figures.node_back_s = min(served_again) - killed_at if served_again else None
 
         print("[cluster] restart PostgreSQL under load", flush=True)
@@ -376,6 +389,7 @@ def run(layout: Layout, token: str, args: argparse.Namespace) -> Figures:
         figures.restart_s = time.time() - restart_at
         time.sleep(args.seconds)
         figures.db_window = read_access_log(layout, restart_at, time.time())
+        figures.window_s["db"] = time.time() - restart_at
     finally:
         stop.set()
         deadline = time.monotonic() + args.drain
@@ -505,6 +519,14 @@ def report(figures: Figures, seconds: float) -> None:
     rows += [("PostgreSQL restart (pg_ctl -m fast) took", f"{figures.restart_s:.1f} s"),
              ("PostgreSQL restart: answers in the next window", _statuses(db_status)),
              ("PostgreSQL restart: writes acknowledged again after", recovery)]
+    # The baseline: answered writes per second before anything failed, beside the windows.
+    rows += [(f"writes answered 2xx per second: {name}",
+              f"{_rate(lines, figures.window_s.get(key, 0.0)):.1f} "
+              f"(over {figures.window_s.get(key, 0.0):.0f} s)")
+             for key, name, lines in (("steady", "steady (baseline)", figures.steady_window),
+                                      ("kill", "from the SIGKILL on", figures.kill_window),
+                                      ("db", "from the PostgreSQL restart on",
+                                       figures.db_window))]
     width = max(len(label) for label, _ in rows)
     print(f"\nCluster check ({seconds:.0f} s per phase), through nginx:")
     for label, value in rows:
@@ -515,6 +537,12 @@ def report(figures: Figures, seconds: float) -> None:
             print(f"  - {failure}")
     else:
         print("\nevery check passed")
+
+
+def _rate(lines: list[LogLine], seconds: float) -> float:
+    writes = [line for line in lines
+              if line.request.startswith("POST /api/v1/scans") and 200 <= line.status < 300]
+    return len(writes) / seconds if seconds else 0.0
 
 
 def _seconds(value: float | None) -> str:

@@ -599,6 +599,7 @@ def up(folder: Path, port: int, tokens_path: Path) -> Layout:
             log(f"already running: http://127.0.0.1:{layout.port}/ (make cluster-down stops it)")
             return layout
         raise ClusterError(f"a stopped cluster is left in {folder}: run `make cluster-down`")
+    began = time.monotonic()
     if port_open(port):
         raise ClusterError(f"127.0.0.1:{port} is taken: set CLUSTER_PORT to another port")
     nginx_binary()
@@ -653,8 +654,9 @@ def up(folder: Path, port: int, tokens_path: Path) -> Layout:
     if passwords.exists():
         shutil.copyfile(passwords, tokens_path.with_name(
             tokens_path.name.replace("tokens", "passwords")))
-    log(f"serving on http://127.0.0.1:{port}/ (nodes {', '.join(map(str, layout.web_ports))}); "
-        f"API tokens in {tokens_path}; logs in {layout.log_folder}")
+    log(f"serving on http://127.0.0.1:{port}/ (nodes {', '.join(map(str, layout.web_ports))}) "
+        f"after {time.monotonic() - began:.0f} s; API tokens in {tokens_path}; "
+        f"logs in {layout.log_folder}")
     return layout
 
 
