@@ -45,6 +45,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -61,7 +62,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.capture import CLIENT_TIME, ROUTE, BenchError, http, import_pieces  # noqa: E402
 from bench.crash import Scanner, ScannerResult, _problem_type  # noqa: E402
-from scripts.cluster import DEFAULT_DIR, Layout, down, load_layout, pg_ctl, up  # noqa: E402
+from scripts.cluster import (  # noqa: E402
+    DEFAULT_DIR,
+    ClusterError,
+    Layout,
+    down,
+    load_layout,
+    pg_ctl,
+    up,
+)
 
 COMPONENT_TYPE = "slab"
 
@@ -578,8 +587,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the check on a running cluster (or one started here); print the table."""
     args = parse_args(argv)
-    folder = Path(tempfile.mkdtemp(prefix="prefabtrace-cluster-")) / "cluster" \
-        if args.start else args.dir.resolve()
+    if args.start:
+        folder = Path(tempfile.mkdtemp(prefix="prefabtrace-cluster-")) / "cluster"
+        # PostgreSQL runs as the postgres user when this runs as root: it must reach its folder.
+        folder.parent.chmod(0o755)
+    else:
+        folder = args.dir.resolve()
     try:
         if args.start:
             layout = up(folder, args.port, folder / "tokens.json")
@@ -589,12 +602,13 @@ def main(argv: list[str] | None = None) -> int:
             tokens = folder.parent / "cluster-tokens.json"
         token = json.loads(tokens.read_text())["admin"]
         figures = run(layout, token, args)
-    except BenchError as error:
+    except (BenchError, ClusterError) as error:
         print(f"cluster check could not run: {error}", file=sys.stderr)
         return 2
     finally:
         if args.start:
             down(folder)
+            shutil.rmtree(folder.parent, ignore_errors=True)
     report(figures, args.seconds)
     return 1 if figures.failures else 0
 

@@ -157,11 +157,10 @@ def unit_value(unit: dict[str, list[tuple[str, str]]], section: str, key: str) -
     return [value for name, value in unit.get(section, []) if name == key]
 
 
-def _specifiers(text: str, instance: str, layout: Layout) -> str:
-    # %i the instance, %t the runtime folder (/run), %% a percent sign.
+def _specifiers(text: str, instance: str) -> str:
+    # %i the instance, %t the runtime folder (/run, mapped like the other paths), %% a percent.
     text = text.replace("%%", "\0").replace("%i", instance).replace("%I", instance)
-    text = text.replace("%t", str(layout.folder / "run-root"))
-    return text.replace("\0", "%")
+    return text.replace("%t", "/run").replace("\0", "%")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -198,7 +197,7 @@ def render_unit(unit_name: str, instance: str, layout: Layout,
     starts = unit_value(unit, "Service", "ExecStart")
     if len(starts) != 1:
         raise ClusterError(f"{unit_name}: one ExecStart expected, found {len(starts)}")
-    command = layout.local_path(_specifiers(starts[0], instance, layout)).lstrip("-@+!:")
+    command = layout.local_path(_specifiers(starts[0], instance)).lstrip("-@+!:")
     env = dict(base_env)
     for env_file in unit_value(unit, "Service", "EnvironmentFile"):
         optional = env_file.startswith("-")
@@ -210,7 +209,7 @@ def render_unit(unit_name: str, instance: str, layout: Layout,
     for assignment in unit_value(unit, "Service", "Environment"):
         for word in shlex.split(assignment):
             key, _, value = word.partition("=")
-            env[key] = layout.local_path(_specifiers(value, instance, layout))
+            env[key] = layout.local_path(_specifiers(value, instance))
     directories = unit_value(unit, "Service", "WorkingDirectory") or [str(ROOT)]
     base = unit_name.replace("@.service", "").replace(".service", "")
     name = f"{base}@{instance}" if "@" in unit_name else base
@@ -471,12 +470,15 @@ def pg_ctl(layout: Layout, action: str, timeout_s: int = 60) -> None:
     _run(_as_postgres(argv), layout.log_folder / "pg_ctl.log", timeout_s=timeout_s + 15)
 
 
+def inherited_environment() -> dict[str, str]:
+    """Return this process's environment without any setting the cluster's env file gives."""
+    owned = set(read_env_file(DEPLOY / "prefabtrace.env.example")) | {"GUNICORN_BIND"}
+    return {key: value for key, value in os.environ.items() if key not in owned}
+
+
 def service_commands(layout: Layout) -> list[UnitCommand]:
     """Return every supervised command: the rendered units, then Redis, S3 and nginx."""
-    base = {key: value for key, value in os.environ.items()
-            if not key.startswith(("PREFABTRACE", "DATABASE_URL", "REDIS_URL", "JOBS",
-                                   "STORAGE", "S3_", "AWS_", "PROMETHEUS", "GUNICORN"))}
-    base["PYTHONUNBUFFERED"] = "1"
+    base = inherited_environment() | {"PYTHONUNBUFFERED": "1"}
     commands = [render_unit("prefabtrace-web@.service", str(port), layout, base)
                 for port in layout.web_ports]
     commands += [render_unit("prefabtrace-worker@.service", str(n), layout, base)
@@ -583,9 +585,7 @@ def _wait(what: str, ready, timeout_s: float, supervisor: subprocess.Popen | Non
 
 def flask(layout: Layout, *arguments: str, env_extra: dict[str, str] | None = None) -> None:
     """Run a `flask --app app` command with the cluster's environment."""
-    base = {key: value for key, value in os.environ.items()
-            if not key.startswith(("PREFABTRACE", "DATABASE_URL", "REDIS_URL", "JOBS"))}
-    env = {**base, **read_env_file(layout.env_file), **(env_extra or {})}
+    env = {**inherited_environment(), **read_env_file(layout.env_file), **(env_extra or {})}
     _run([sys.executable, "-m", "flask", "--app", "app", *arguments],
          layout.log_folder / "setup.log", timeout_s=300, cwd=ROOT, env=env)
 
@@ -624,7 +624,7 @@ def up(folder: Path, port: int, tokens_path: Path) -> Layout:
     log("migrating (prefabtrace-migrate.service), making the keys, loading the demo")
     # Production refuses to start without its signing keys, and the keys are published in
     # the database: the first migration and the keys run as development, as on a new host.
-    migrate = render_unit("prefabtrace-migrate.service", "", layout, dict(os.environ))
+    migrate = render_unit("prefabtrace-migrate.service", "", layout, inherited_environment())
     _run(migrate.argv, layout.log_folder / "setup.log", timeout_s=300, cwd=migrate.cwd,
          env=migrate.env | {"PREFABTRACE_ENV": "development"})
     development = {"PREFABTRACE_ENV": "development"}
