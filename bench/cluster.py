@@ -383,13 +383,19 @@ def run(layout: Layout, token: str, args: argparse.Namespace) -> Figures:
         if int(pid_file.read_text()) != killed_pid:
             figures.restarted_s = pid_file.stat().st_mtime - killed_at
         time.sleep(max(0.0, killed_at + args.seconds - time.time()))
-        # From the kill on: what nginx sent where, and when the node answered again.
-        figures.kill_window = read_access_log(layout, killed_at, time.time())
-        figures.window_s["kill"] = time.time() - killed_at
-        # Requests sent to the node after the kill (not those it finished as it died).
-        served_again = [line.at for line in figures.kill_window
-                        if line.upstreams and line.upstreams[-1] == figures.killed_node
-                        and line.status < 500 and line.began > killed_at]
+        # nginx tries a failed node again after its fail_timeout (10 s): give it that, bounded.
+        deadline = time.monotonic() + 30
+        while True:
+            # From the kill on: what nginx sent where, and when the node answered again.
+            figures.kill_window = read_access_log(layout, killed_at, time.time())
+            figures.window_s["kill"] = time.time() - killed_at
+            # Requests sent to the node after the kill (not those it finished as it died).
+            served_again = [line.at for line in figures.kill_window
+                            if line.upstreams and line.upstreams[-1] == figures.killed_node
+                            and line.status < 500 and line.began > killed_at]
+            if served_again or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         figures.node_back_s = min(served_again) - killed_at if served_again else None
 
         print("[cluster] restart PostgreSQL under load", flush=True)
