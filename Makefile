@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 WORKERS ?= 4
+CLUSTER_PORT ?= 8080
 FLASK := $(BIN)/flask --app app
 VENDOR := construction/static/vendor
 
-.PHONY: setup run serve test lint bench clean translations
+.PHONY: setup run serve test lint bench clean translations cluster cluster-down
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt scripts/system-packages.sh
 	./scripts/system-packages.sh
@@ -34,6 +35,19 @@ run: setup
 	@# The supervisor runs gunicorn, the ledger sealer, the webhook deliverer (and RQ
 	@# photo workers when Redis answers), restarting any that exits; Ctrl-C stops all.
 	$(BIN)/python scripts/serve.py --port $(PORT) --workers $(WORKERS)
+
+# The production shape on this machine, rendered from deploy/ (scripts/cluster.py): nginx on
+# 127.0.0.1:$(CLUSTER_PORT), two gunicorn nodes, two RQ photo workers, the sealer, the
+# deliverer, a PostgreSQL and a Redis of its own and an S3 server, all on loopback, in the
+# background; API tokens in instance/cluster-tokens.json. nginx (with setup) and Redis are
+# installed when missing (as root or with sudo); PostgreSQL's programs must be there.
+cluster: setup
+	@command -v redis-server >/dev/null || ./scripts/system-packages.sh redis-server
+	$(BIN)/python scripts/cluster.py up --port $(CLUSTER_PORT)
+
+# Stop everything `make cluster` started and remove its data (instance/cluster).
+cluster-down:
+	$(BIN)/python scripts/cluster.py down
 
 test: setup
 	$(BIN)/ruff check .

@@ -6,10 +6,14 @@
 # PDFs name a font the printer must supply; /health says so).
 # npm: installs the pages' browser libraries (zxing-wasm, Chart.js) at set-up.
 # chromium: the browser the page tests drive (they are skipped without it).
+# nginx-light: the proxy of `make cluster`, and what checks deploy/nginx in the tests
+# (any nginx will do).
+# Packages named as arguments are wanted too (`make cluster`: redis-server).
 set -u
 needed=()
 command -v npm >/dev/null || needed+=(npm)
-for package in libzbar0 fonts-wqy-zenhei chromium; do
+command -v nginx >/dev/null || test -x /usr/sbin/nginx || needed+=(nginx-light)
+for package in libzbar0 fonts-wqy-zenhei chromium "$@"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || needed+=("$package")
 done
