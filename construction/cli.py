@@ -19,6 +19,8 @@ from construction.models import ApiToken, Organization, OrganizationKind, Role, 
 from construction.permissions import Principal
 from construction.services.accounts import principal_of_user
 from construction.services.audit import ACTIONS as AUDIT_ACTIONS
+from construction.services.photos import CHECKS as PHOTO_CHECKS
+from labels.render import LAYOUTS
 
 users = AppGroup("users", help="Manage organizations, users and API tokens.")
 ledger = AppGroup("ledger", help="Check, seal and checkpoint the event ledger.")
@@ -190,8 +192,7 @@ def _acting_user(name: str | None) -> Principal:
               "when the project has several buildings with that storey).")
 @click.option("--type", "type_name", default=None, help="Component type name.")
 @click.option("--state", default=None, help="Only components in this state.")
-@click.option("--layout", type=click.Choice(["a4-3x8", "thermal-100x70", "thermal-62x29"]),
-              default="a4-3x8", show_default=True)
+@click.option("--layout", type=click.Choice(list(LAYOUTS)), default="a4-3x8", show_default=True)
 @click.option("--reprint", is_flag=True, help="Issue new label versions, revoking the old.")
 @click.option("--reason", default="", help="Why the labels are reprinted (with --reprint).")
 @click.option("--user", "user_name", default=None,
@@ -203,7 +204,7 @@ def sheet_command(project_code, building_name, storey_name, type_name, state, la
     from construction.errors import ApiProblem
     from construction.models import Building, ComponentType, Project, Storey
     from construction.services.labels import issue_labels, label_contents, sheet_components
-    from labels.render import LAYOUTS, render_pdf
+    from labels.render import render_pdf
 
     principal = _acting_user(user_name)
     project = db.session.scalar(select(Project).where(Project.code == project_code))
@@ -328,9 +329,8 @@ def keys_command() -> None:
 @click.option("--failed", is_flag=True, help="Every photo with a failed or stalled check.")
 @click.option("--pending", is_flag=True,
               help="Every photo with a check not started (an upload ran out of time).")
-@click.option("--check", "checks", type=click.Choice(
-    ["labels", "quality", "cracks", "duplicates", "evidence", "progress"]), multiple=True,
-    help="Only these checks (repeatable; default all).")
+@click.option("--check", "checks", type=click.Choice(PHOTO_CHECKS), multiple=True,
+              help="Only these checks (repeatable; default all).")
 def reanalyse_command(photo_ids, failed, pending, checks) -> None:
     """Run photo checks again through the configured job back end."""
     from construction.jobs import enqueue_analysis

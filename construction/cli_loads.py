@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from construction.errors import ApiProblem
 from construction.extensions import db
+from labels.render import LOAD_LAYOUTS
 
 loads = AppGroup("loads", help="Plan loads (truck trips) and print their papers.")
 
@@ -54,7 +55,7 @@ def plan_command(project_code, storey_ids, max_weight_kg, max_items, max_length_
 
 @loads.command("print")
 @click.argument("load_id", type=int)
-@click.option("--layout", type=click.Choice(["thermal-100x70", "a4"]), default="a4",
+@click.option("--layout", type=click.Choice(list(LOAD_LAYOUTS)), default="a4",
               show_default=True, help="The load label's size.")
 @click.option("--label", "label_path", type=click.Path(dir_okay=False, writable=True),
               default=None, help="Write the load label (PDF) here.")

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.extensions import db
+from construction.lifecycle_names import LOAD_STATE_LABELS, STATE_LABELS, bilingual
 from construction.models import (
     Building,
     Component,
@@ -36,15 +37,6 @@ from labels.payload import LabelIdentity, verify
 
 bp = Blueprint("resolver", __name__)
 
-STATE_NAMES = {
-    "planned": ("计划", "Planned"), "cast": ("已浇筑", "Cast"),
-    "demoulded": ("已脱模", "Demoulded"), "qc_passed": ("质检合格", "QC passed"),
-    "stored": ("堆场存放", "In yard"), "loaded": ("已装车", "Loaded"),
-    "in_transit": ("运输中", "In transit"), "delivered": ("已到场", "Delivered"),
-    "accepted_on_site": ("进场验收", "Accepted on site"), "installed": ("已安装", "Installed"),
-    "connected": ("已连接", "Connected"), "accepted": ("已验收", "Accepted"),
-    "rejected": ("退场", "Rejected"), "scrapped": ("已报废", "Scrapped"),
-}
 VERDICTS = {
     "genuine": ("正品标签", "Genuine label"),
     "revoked": ("已作废的标签", "Revoked label"),
@@ -73,13 +65,6 @@ def by_gs1(gtin: str, serial: str):
     """Show the component a GS1 Digital Link label names."""
     return _resolve(LabelIdentity(gtin=gtin, serial=serial),
                     (Component.gtin == gtin) & (Component.serial == serial))
-
-
-LOAD_STATE_NAMES = {
-    "open": ("装车中", "Being loaded"), "loaded": ("已装车", "Loaded"),
-    "in_transit": ("运输中", "In transit"), "arrived": ("已到场", "Arrived"),
-    "received": ("已验收", "Received"), "rejected": ("已拒收", "Rejected"),
-}
 
 
 @bp.get("/00/<sscc>")
@@ -121,7 +106,7 @@ def _resolve_load(identity: LabelIdentity, condition):
         abort(404)
     project = db.session.get(Project, load.project_id)
     verdict = _load_verdict(identity, load)
-    zh, en = LOAD_STATE_NAMES.get(load.state, (load.state, load.state))
+    zh, en = bilingual(LOAD_STATE_LABELS, load.state)
     view = loads.load_view(load)
     public = {key: view[key] for key in ("code", "display_code", "sscc", "sscc_text", "state",
                                          "piece_count", "weight_kg", "vehicle",
@@ -198,7 +183,7 @@ def _resolve(identity: LabelIdentity, condition):
     component, component_type, project, maker = row
     verdict = _label_verdict(identity)
     title = VERDICTS.get(verdict["reason"]) or VERDICTS[verdict["status"]]
-    zh, en = STATE_NAMES.get(component.state, (component.state, component.state))
+    zh, en = bilingual(STATE_LABELS, component.state)
     view: dict[str, Any] = {
         "label": {**verdict, "title_zh": title[0], "title_en": title[1]},
         "component": {"type": component_type.name, "category": component_type.category,
