@@ -31,7 +31,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf
 
 from construction import lifecycle
 from construction.auth import session_principal
-from construction.extensions import csrf, db, lone_read
+from construction.extensions import csrf, lone_read
 from construction.i18n import LANGUAGES, page_language
 from construction.lifecycle_names import (
     ACTION_LABELS,
@@ -40,7 +40,7 @@ from construction.lifecycle_names import (
     STATE_LABELS,
     in_language,
 )
-from construction.models import Component, Photo, Project
+from construction.models import Component, Photo
 from construction.permissions import (
     PUBLIC,
     Principal,
@@ -51,6 +51,7 @@ from construction.permissions import (
 )
 from construction.rate_limits import sign_in_limit
 from construction.services.photos import CHECKS as PHOTO_CHECKS
+from construction.services.projects import find_project
 
 bp = Blueprint("pages", __name__)
 
@@ -295,7 +296,7 @@ def model(project_id: int):
     """Show the project's building model in 3D, each element coloured by its component's state."""
     if not project_in_scope(g.principal, project_id):
         abort(404)
-    project = db.session.get(Project, project_id)
+    project = find_project(project_id=project_id)
     return render_template("pages/model.html", project=project, page_data=page_config(
         "model.js", project_id=project_id, project_code=project.code))
 

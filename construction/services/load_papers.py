@@ -6,7 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 
+from construction.extensions import db, write_lock
 from construction.models import Load
+from construction.permissions import Principal
 from construction.services import loads
 from construction.services.labels import publish_signing_key
 from labels.codes import display
@@ -40,6 +42,21 @@ def load_label(load: Load, kind: str, layout_name: str, dpi: int) -> bytes:
     if kind == "png":
         return render_png(content, layout, dpi=dpi)
     return render_pdf([content], layout, title=f"Load {load.code}")
+
+
+def print_load_label(principal: Principal, load_id: int, kind: str, layout_name: str,
+                     dpi: int) -> tuple[str, bytes]:
+    """Return a load's code and its label, publishing a rotated signing key first (committed).
+
+    Publishing is a write even when the label is asked for with GET, so the
+    write lock is taken from the start.
+    """
+    with write_lock():
+        load = loads.printable_load(principal, load_id)
+        body = load_label(load, kind, layout_name, dpi)
+        code = load.code
+        db.session.commit()
+    return code, body
 
 
 def delivery_note(load: Load) -> bytes:
