@@ -189,7 +189,7 @@ def sheet_command(project_code, building_name, storey_name, type_name, state, la
                   reason, user_name, output) -> None:
     """Print the labels of a project, building or storey to a PDF."""
     from construction.errors import ApiProblem
-    from construction.services.labels import print_sheet, sheet_selection
+    from construction.services.labels import label_font, print_sheet, sheet_selection
     from labels.render import render_pdf
 
     try:
@@ -202,7 +202,7 @@ def sheet_command(project_code, building_name, storey_name, type_name, state, la
         raise click.ClickException(problem.detail) from problem
     with click.progressbar(length=len(contents), label="drawing labels",
                            file=sys.stderr) as bar:
-        pdf = render_pdf(contents, LAYOUTS[layout], progress=bar.update)
+        pdf = render_pdf(contents, LAYOUTS[layout], progress=bar.update, font=label_font())
     with open(output, "wb") as handle:
         handle.write(pdf)
     click.echo(f"{len(contents)} labels on {-(-len(contents) // LAYOUTS[layout].per_page)} "

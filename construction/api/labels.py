@@ -100,13 +100,13 @@ class ComponentLabelImage(MethodView):
 
 
 def _label_image(content: LabelContent, kind: str, args: dict) -> Response:
-    layout = LAYOUTS[args["layout"]]
+    layout, font = LAYOUTS[args["layout"]], service.label_font()
     if kind == "png":
-        body = render_png(content, layout, dpi=args["dpi"])
+        body = render_png(content, layout, dpi=args["dpi"], font=font)
     elif kind == "svg":
-        body = render_svg(content, layout)
+        body = render_svg(content, layout, font=font)
     else:
-        body = render_pdf([content], layout, title=f"Label {content.code}")
+        body = render_pdf([content], layout, title=f"Label {content.code}", font=font)
     response = Response(body, mimetype=_MEDIA[kind])
     response.headers["Content-Disposition"] = (
         f'inline; filename="{content.code}-v{content.version}.{kind}"')
@@ -131,7 +131,8 @@ class LabelSheets(MethodView):
         contents = service.print_sheet(authenticate_request(), values, layout,
                                        current_app.config["LABEL_SHEET_MAX"], reprint=reprint,
                                        reason=reason)
-        response = Response(render_pdf(contents, LAYOUTS[layout]), mimetype="application/pdf")
+        response = Response(render_pdf(contents, LAYOUTS[layout], font=service.label_font()),
+                            mimetype="application/pdf")
         response.headers["Content-Disposition"] = 'attachment; filename="labels.pdf"'
         response.headers["X-Label-Count"] = str(len(contents))
         return response

@@ -38,6 +38,7 @@ from construction.permissions import Principal, in_scope, participant_project_id
 from construction.services import audit
 from construction.services.components import component_for_reading
 from construction.services.projects import find_project
+from labels import render
 from labels.codes import CodeError
 from labels.keys import (
     check_retired_folder,
@@ -48,13 +49,18 @@ from labels.keys import (
     write_new_key,
 )
 from labels.payload import LabelIdentity, key_id, sign, verify
-from labels.render import LabelContent
+from labels.render import LabelContent, LabelFont
 
 _lock = threading.Lock()
 _signing: dict[str, tuple[int, Ed25519PrivateKey]] = {}  # path -> (mtime, key)
 _public: dict[str, object] = {"keys": {}, "revoked": frozenset(), "loaded_at": 0.0,
                               "database": None}
 _PUBLIC_REFRESH_SECONDS = 5.0
+
+
+def label_font() -> LabelFont:
+    """Return the font labels, certificates and delivery notes print with (LABEL_FONT)."""
+    return render.label_font(current_app.config["LABEL_FONT"] or None)
 
 
 # --- keys --------------------------------------------------------------------
