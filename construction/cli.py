@@ -11,14 +11,14 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from construction.extensions import db, reading
-from construction.models import ApiToken, Organization, OrganizationKind, Role, User
-from construction.permissions import Principal
-from construction.services.accounts import principal_of_user
+from construction.models import OrganizationKind, Role, User
+from construction.services.accounts import acting_principal
 from construction.services.audit import ACTIONS as AUDIT_ACTIONS
+from construction.services.photos import CHECKS as PHOTO_CHECKS
+from labels.render import LAYOUTS
 
 users = AppGroup("users", help="Manage organizations, users and API tokens.")
 ledger = AppGroup("ledger", help="Check, seal and checkpoint the event ledger.")
@@ -142,15 +142,15 @@ def activate_command(user_id: int) -> None:
 @users.command("list")
 def list_command() -> None:
     """List organizations, users and their tokens."""
-    for organization in db.session.scalars(select(Organization).order_by(Organization.id)):
+    from construction.services.accounts import directory
+
+    for organization, users_of in directory():
         click.echo(f"{organization.id:>4} {organization.kind.value:<13} "
                    f"{organization.region_code:<8} {organization.name}")
-        for user in db.session.scalars(select(User).where(
-                User.organization_id == organization.id).order_by(User.id)):
+        for user, tokens in users_of:
             inactive = "" if user.active else ", deactivated"
             click.echo(f"       user {user.id}: {user.name} ({user.role.value}{inactive})")
-            for token in db.session.scalars(select(ApiToken).where(
-                    ApiToken.user_id == user.id).order_by(ApiToken.id)):
+            for token in tokens:
                 state = "revoked" if token.revoked_at else \
                     f"expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "no expiry"
                 click.echo(f"         token {token.id}: {token.prefix}… {state}")
@@ -172,17 +172,6 @@ def check_command() -> None:
         sys.exit(1)
 
 
-def _acting_user(name: str | None) -> Principal:
-    query = select(User).where(User.active.is_(True))
-    query = query.where(User.name == name) if name else \
-        query.where(User.role == Role.admin).order_by(User.id)
-    user = db.session.scalars(query.limit(1)).first()
-    if user is None:
-        raise click.ClickException(f"no active user named {name!r}" if name else
-                                   "no active admin user: pass --user NAME")
-    return principal_of_user(user.id)
-
-
 @labels.command("sheet")
 @click.option("--project", "project_code", required=True, help="Project code.")
 @click.option("--building", "building_name", default=None, help="Building name.")
@@ -190,8 +179,7 @@ def _acting_user(name: str | None) -> Principal:
               "when the project has several buildings with that storey).")
 @click.option("--type", "type_name", default=None, help="Component type name.")
 @click.option("--state", default=None, help="Only components in this state.")
-@click.option("--layout", type=click.Choice(["a4-3x8", "thermal-100x70", "thermal-62x29"]),
-              default="a4-3x8", show_default=True)
+@click.option("--layout", type=click.Choice(list(LAYOUTS)), default="a4-3x8", show_default=True)
 @click.option("--reprint", is_flag=True, help="Issue new label versions, revoking the old.")
 @click.option("--reason", default="", help="Why the labels are reprinted (with --reprint).")
 @click.option("--user", "user_name", default=None,
@@ -201,47 +189,20 @@ def sheet_command(project_code, building_name, storey_name, type_name, state, la
                   reason, user_name, output) -> None:
     """Print the labels of a project, building or storey to a PDF."""
     from construction.errors import ApiProblem
-    from construction.models import Building, ComponentType, Project, Storey
-    from construction.services.labels import issue_labels, label_contents, sheet_components
-    from labels.render import LAYOUTS, render_pdf
+    from construction.services.labels import label_font, print_sheet, sheet_selection
+    from labels.render import render_pdf
 
-    principal = _acting_user(user_name)
-    project = db.session.scalar(select(Project).where(Project.code == project_code))
-    if project is None:
-        raise click.ClickException(f"no project {project_code!r}")
-    selection: dict = {"project_id": project.id, "state": state}
-    if building_name:
-        selection["building_id"] = db.session.scalar(select(Building.id).where(
-            Building.project_id == project.id, Building.name == building_name))
-        if selection["building_id"] is None:
-            raise click.ClickException(f"no building {building_name!r} in {project_code}")
-    if storey_name:
-        query = (select(Storey.id).join(Building, Storey.building_id == Building.id)
-                 .where(Building.project_id == project.id, Storey.name == storey_name))
-        if selection.get("building_id"):
-            query = query.where(Building.id == selection["building_id"])
-        storeys = db.session.scalars(query).all()
-        if len(storeys) != 1:
-            raise click.ClickException(
-                f"{len(storeys)} storeys named {storey_name!r}: name the --building")
-        selection["storey_id"] = storeys[0]
-    if type_name:
-        selection["component_type_id"] = db.session.scalar(select(ComponentType.id).where(
-            ComponentType.project_id == project.id, ComponentType.name == type_name))
-        if selection["component_type_id"] is None:
-            raise click.ClickException(f"no component type {type_name!r} in {project_code}")
     try:
-        components = sheet_components(principal, selection,
-                                      current_app.config["LABEL_SHEET_MAX"])
-        issued = issue_labels(principal, components, reprint=reprint, reason=reason,
-                              layout=layout)
-        contents = label_contents(issued)
-        db.session.commit()
+        principal = acting_principal(user_name)
+        selection = sheet_selection(project_code, building_name, storey_name, type_name, state)
+        contents = print_sheet(principal, selection, layout,
+                               current_app.config["LABEL_SHEET_MAX"], reprint=reprint,
+                               reason=reason)
     except ApiProblem as problem:
         raise click.ClickException(problem.detail) from problem
     with click.progressbar(length=len(contents), label="drawing labels",
                            file=sys.stderr) as bar:
-        pdf = render_pdf(contents, LAYOUTS[layout], progress=bar.update)
+        pdf = render_pdf(contents, LAYOUTS[layout], progress=bar.update, font=label_font())
     with open(output, "wb") as handle:
         handle.write(pdf)
     click.echo(f"{len(contents)} labels on {-(-len(contents) // LAYOUTS[layout].per_page)} "
@@ -328,9 +289,8 @@ def keys_command() -> None:
 @click.option("--failed", is_flag=True, help="Every photo with a failed or stalled check.")
 @click.option("--pending", is_flag=True,
               help="Every photo with a check not started (an upload ran out of time).")
-@click.option("--check", "checks", type=click.Choice(
-    ["labels", "quality", "cracks", "duplicates", "evidence", "progress"]), multiple=True,
-    help="Only these checks (repeatable; default all).")
+@click.option("--check", "checks", type=click.Choice(PHOTO_CHECKS), multiple=True,
+              help="Only these checks (repeatable; default all).")
 def reanalyse_command(photo_ids, failed, pending, checks) -> None:
     """Run photo checks again through the configured job back end."""
     from construction.jobs import enqueue_analysis
@@ -506,8 +466,8 @@ def checkpoint_command() -> None:
                                  "ledger, unchanged.")
 def verify_command(workers: int, trusted_keys, held_file) -> None:
     """Recompute every hash and check every checkpoint; exit 1 naming the first bad event."""
-    from construction.models import Event
     from construction.services.chain import keys_from_document, seal_all, verify_ledger
+    from construction.services.ledger import event_count
 
     try:
         pinned = keys_from_document(json.load(trusted_keys)) if trusted_keys else None
@@ -515,7 +475,7 @@ def verify_command(workers: int, trusted_keys, held_file) -> None:
     except (ValueError, KeyError, TypeError) as error:
         raise click.ClickException(f"cannot read the file: {error}") from error
     seal_all()
-    total = db.session.scalar(select(func.count()).select_from(Event))
+    total = event_count()
     with reading(), click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
         checked, breach = verify_ledger(progress=bar.update, workers=workers,
                                         trusted_keys=pinned, held=held)
@@ -550,15 +510,13 @@ def audit_list_command(action, user_id, project_id, since, until, limit) -> None
     """List audit records, newest first: when, what, who, from where, about what."""
     from datetime import UTC
 
-    from construction.models import AuditRecord
-    from construction.services.audit import AuditFilters, matching
+    from construction.services.audit import AuditFilters, newest_records
 
     filters = AuditFilters(action=action, user_id=user_id, project_id=project_id,
                            since=since.replace(tzinfo=UTC) if since else None,
                            until=until.replace(tzinfo=UTC) if until else None)
     with reading():
-        for entry in db.session.scalars(matching(filters).order_by(AuditRecord.id.desc())
-                                        .limit(limit)):
+        for entry in newest_records(filters, limit):
             who = entry.user_name + (f" ({entry.role})" if entry.role else "")
             where = f" project {entry.project_id}" if entry.project_id else ""
             detail = f" {json.dumps(entry.detail, ensure_ascii=False)}" if entry.detail else ""

@@ -8,9 +8,6 @@ from pathlib import Path
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
-
-from construction.extensions import db
 
 bim = AppGroup("bim", help="Import building models (IFC) as components.")
 
@@ -25,18 +22,16 @@ bim = AppGroup("bim", help="Import building models (IFC) as components.")
 @click.option("--user", "user_name", default=None, help="Who imports (default: the first admin).")
 def import_command(project, file, dry_run, classes, user_name) -> None:
     """Import an .ifc or .ifczip model into PROJECT (its code or id): a diff by GlobalId."""
-    from construction.cli import _acting_user
     from construction.errors import ApiProblem
-    from construction.models import Project
+    from construction.services.accounts import acting_principal
     from construction.services.models import import_model, model_view, submit_model
+    from construction.services.projects import find_project
 
-    principal = _acting_user(user_name)
-    found = db.session.scalar(select(Project).where(
-        Project.code == project if not project.isdigit() else Project.id == int(project)))
-    if found is None:
-        raise click.ClickException(f"no project {project!r}")
     wanted = [c.strip() for c in classes.split(",") if c.strip()] or None
     try:
+        principal = acting_principal(user_name)
+        found = find_project(project_id=int(project)) if project.isdigit() else \
+            find_project(code=project)
         model, created = submit_model(principal, found.id, file.name, file.read_bytes(),
                                       dry_run, wanted)
     except ApiProblem as problem:

@@ -6,10 +6,9 @@ import json
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from construction.errors import ApiProblem
-from construction.extensions import db
+from labels.render import LOAD_LAYOUTS
 
 loads = AppGroup("loads", help="Plan loads (truck trips) and print their papers.")
 
@@ -29,18 +28,15 @@ loads = AppGroup("loads", help="Plan loads (truck trips) and print their papers.
 def plan_command(project_code, storey_ids, max_weight_kg, max_items, max_length_mm, accept,
                  user_name) -> None:
     """Propose truckloads for storeys in erection order (and with --accept, create them)."""
-    from construction.cli import _acting_user
-    from construction.models import Project
+    from construction.services.accounts import acting_principal
     from construction.services.loads import propose_load_plan
+    from construction.services.projects import find_project
 
-    principal = _acting_user(user_name)
-    project_id = db.session.scalar(select(Project.id).where(Project.code == project_code))
-    if project_id is None:
-        raise click.ClickException(f"no project {project_code!r}")
     values = {"storey_ids": list(storey_ids), "max_weight_kg": max_weight_kg,
               "max_items": max_items, "max_length_mm": max_length_mm, "accept": accept}
     try:
-        plan = propose_load_plan(principal, project_id, values)
+        principal = acting_principal(user_name)
+        plan = propose_load_plan(principal, find_project(code=project_code).id, values)
     except ApiProblem as problem:
         raise click.ClickException(problem.detail) from problem
     for number, load in enumerate(plan["loads"], start=1):
@@ -54,7 +50,7 @@ def plan_command(project_code, storey_ids, max_weight_kg, max_items, max_length_
 
 @loads.command("print")
 @click.argument("load_id", type=int)
-@click.option("--layout", type=click.Choice(["thermal-100x70", "a4"]), default="a4",
+@click.option("--layout", type=click.Choice(list(LOAD_LAYOUTS)), default="a4",
               show_default=True, help="The load label's size.")
 @click.option("--label", "label_path", type=click.Path(dir_okay=False, writable=True),
               default=None, help="Write the load label (PDF) here.")
@@ -64,24 +60,25 @@ def plan_command(project_code, storey_ids, max_weight_kg, max_items, max_length_
               help="Who prints (default: the first admin).")
 def print_command(load_id, layout, label_path, note_path, user_name) -> None:
     """Print a load's label and delivery note to PDF files."""
-    from construction.cli import _acting_user
     from construction.services import load_papers
+    from construction.services.accounts import acting_principal
     from construction.services.loads import printable_load
 
     if not label_path and not note_path:
         raise click.UsageError("give --label, --note or both")
-    principal = _acting_user(user_name)
     try:
-        load = printable_load(principal, load_id)
+        principal = acting_principal(user_name)
+        note = load_papers.delivery_note(printable_load(principal, load_id)) \
+            if note_path else None
+        if label_path:
+            _code, label = load_papers.print_load_label(principal, load_id, "pdf", layout, 300)
     except ApiProblem as problem:
         raise click.ClickException(problem.detail) from problem
     if label_path:
-        body = load_papers.load_label(load, "pdf", layout, 300)
-        db.session.commit()
         with open(label_path, "wb") as handle:
-            handle.write(body)
+            handle.write(label)
         click.echo(f"load label written to {label_path}")
     if note_path:
         with open(note_path, "wb") as handle:
-            handle.write(load_papers.delivery_note(load))
+            handle.write(note)
         click.echo(f"delivery note written to {note_path}")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from construction.errors import ApiProblem
-from construction.extensions import db
 
 production = AppGroup("production", help="Production records: strength results, certificates.")
 
@@ -25,16 +23,16 @@ def import_strength_command(file, user_name: str | None) -> None:
     Columns as for POST /api/v1/strength-results/import: pour_id, specimen,
     age_days, tested_at, and strength_mpa or load_kn with area_mm2.
     """
-    from construction.cli import _acting_user
     from construction.schemas import StrengthImportRowSchema
+    from construction.services.accounts import acting_principal
     from construction.services.production import import_strength_csv
 
-    principal = _acting_user(user_name)
     try:
         text = file.read().decode("utf-8")
     except UnicodeDecodeError as error:
         raise click.ClickException(f"{file.name} is not UTF-8 text") from error
     try:
+        principal = acting_principal(user_name)
         results = import_strength_csv(principal, text, current_app.config["IMPORT_MAX_ROWS"],
                                       StrengthImportRowSchema().load)
     except ApiProblem as problem:
@@ -52,23 +50,13 @@ def import_strength_command(file, user_name: str | None) -> None:
 @_USER
 def certificate_command(component: str, output: str, user_name: str | None) -> None:
     """Write a component's quality certificate (by id or code) to a PDF file."""
-    from construction.cli import _acting_user
-    from construction.models import Component
+    from construction.services.accounts import acting_principal
+    from construction.services.components import find_component_id
     from construction.services.production import certificate_pdf
-    from labels.codes import CodeError, normalize
 
-    principal = _acting_user(user_name)
-    found = None
     try:
-        found = db.session.scalar(select(Component.id).where(
-            Component.code == normalize(component)))
-    except CodeError:
-        pass
-    if found is None and component.isdigit():
-        found = db.session.scalar(select(Component.id).where(Component.id == int(component)))
-    if found is None:
-        raise click.ClickException(f"no component {component!r}")
-    try:
+        principal = acting_principal(user_name)
+        found = find_component_id(component)
         pdf = certificate_pdf(principal, found, current_app.config["PUBLIC_BASE_URL"])
     except ApiProblem as problem:
         raise click.ClickException(problem.detail) from problem

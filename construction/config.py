@@ -100,6 +100,9 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "LEDGER_SIGNING_KEY_FILE": env.get(
             "LEDGER_SIGNING_KEY_FILE", os.path.join(instance_path, "ledger-signing-key.pem")),
         "LABEL_SHEET_MAX": int(env.get("LABEL_SHEET_MAX", "5000")),
+        # The CJK TrueType font of labels, certificates and delivery notes (empty: the
+        # first of labels.render.FONT_CANDIDATES installed).
+        "LABEL_FONT": env.get("LABEL_FONT", ""),
         "DECODE_MAX_PIXELS": int(env.get("DECODE_MAX_PIXELS", "50000000")),
         "DECODE_RETRY_MAX_PIXELS": int(env.get("DECODE_RETRY_MAX_PIXELS", "12000000")),
         "PHOTO_MAX_BYTES": int(env.get("PHOTO_MAX_BYTES", str(25 * 1024 * 1024))),
@@ -142,6 +145,12 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "LEDGER_CHECKPOINT_EXPORT": env.get(
             "LEDGER_CHECKPOINT_EXPORT", os.path.join(instance_path, "ledger-checkpoints.jsonl")),
         "LEDGER_BACKDATE_MINUTES": float(env.get("LEDGER_BACKDATE_MINUTES", "10")),
+        # Webhooks: URLs may reach private/loopback hosts only when allowed (tests, labs);
+        # the timeout is per attempt (connect, and each read); 12 attempts retry for about
+        # 14.5 hours, waiting BACKOFF_S after the first failure, doubled after each, up to
+        # BACKOFF_MAX_S; ledger events read per dispatch transaction, subscriptions claimed
+        # at once, requests in flight at once (one per subscription); failures in a row
+        # that open a circuit (0: never) and how long an open circuit sends nothing.
         "WEBHOOK_ALLOW_PRIVATE": env.get("WEBHOOK_ALLOW_PRIVATE", "").lower()
         in ("1", "true", "yes", "on"),
         "WEBHOOK_TIMEOUT_S": float(env.get("WEBHOOK_TIMEOUT_S", "10")),

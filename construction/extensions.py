@@ -133,9 +133,23 @@ def mark_read_only() -> None:
     g.read_only_transaction = True
 
 
-def mark_writing() -> None:
-    """Let a GET that must write (issuing a label on first print) take the write lock."""
+@contextmanager
+def write_lock():
+    """Let the transactions begun inside take SQLite's write lock first, even in a GET.
+
+    For the service that decides a write where a GET reads (sealing pending
+    links, publishing a rotated key): a deferred transaction that reads and
+    then writes fails whenever another writer committed in between.
+    """
+    if not has_request_context():  # outside requests every transaction takes it
+        yield
+        return
+    before = g.get("read_only_transaction", False)
     g.read_only_transaction = False
+    try:
+        yield
+    finally:
+        g.read_only_transaction = before
 
 
 @contextmanager

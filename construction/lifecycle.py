@@ -23,6 +23,9 @@ STATES = (
     "rejected", "scrapped",
 )
 
+# A load (one truck trip) has a small lifecycle of its own, driven by load scans.
+LOAD_STATES = ("open", "loaded", "in_transit", "arrived", "received", "rejected")
+
 ROLES = ("admin", "project_manager", "factory_worker", "qc_inspector", "site_supervisor",
          "regulator")
 

@@ -27,14 +27,20 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_pgettext as _pl
 from flask_wtf.csrf import CSRFError, generate_csrf
 
 from construction import lifecycle
 from construction.auth import session_principal
-from construction.extensions import csrf, db, lone_read
+from construction.extensions import csrf, lone_read
 from construction.i18n import LANGUAGES, page_language
-from construction.models import Component, Photo, Project
+from construction.lifecycle_names import (
+    ACTION_LABELS,
+    LOAD_STATE_LABELS,
+    ROLE_LABELS,
+    STATE_LABELS,
+    in_language,
+)
+from construction.models import Component, Photo
 from construction.permissions import (
     PUBLIC,
     Principal,
@@ -44,45 +50,10 @@ from construction.permissions import (
     requires,
 )
 from construction.rate_limits import sign_in_limit
+from construction.services.photos import CHECKS as PHOTO_CHECKS
+from construction.services.projects import find_project
 
 bp = Blueprint("pages", __name__)
-
-STATE_LABELS = {
-    "planned": _l("Planned"), "cast": _l("Cast"), "demoulded": _l("Demoulded"),
-    "qc_passed": _l("QC passed"), "stored": _l("In yard"), "loaded": _l("Loaded"),
-    "in_transit": _l("In transit"), "delivered": _l("Delivered"),
-    "accepted_on_site": _l("Accepted on site"), "installed": _l("Installed"),
-    "connected": _l("Connected"), "accepted": _l("Accepted"), "rejected": _l("Rejected"),
-    "scrapped": _l("Scrapped"),
-}
-
-# Action names carry a context: the verb "Cast" is not the state "Cast".
-ACTION_LABELS = {
-    "cast": _pl("action", "Cast"),
-    "demould": _pl("action", "Demould"),
-    "qc_pass": _pl("action", "QC pass"),
-    "qc_fail": _pl("action", "QC fail"),
-    "store": _pl("action", "Put in yard"),
-    "load": _pl("action", "Load"),
-    "depart": _pl("action", "Ship"),
-    "arrive": _pl("action", "Arrived"),
-    "accept_delivery": _pl("action", "Accept delivery"),
-    "reject_delivery": _pl("action", "Reject delivery"),
-    "install": _pl("action", "Install"),
-    "connect": _pl("action", "Connect"),
-    "accept": _pl("action", "Accept"),
-    "hold": _pl("action", "Hold"),
-    "release": _pl("action", "Release hold"),
-    "report_damage": _pl("action", "Report damage"),
-    "repair": _pl("action", "Repaired"),
-    "scrap": _pl("action", "Scrap"),
-    "correct": _pl("action", "Correction"),
-}
-ROLE_LABELS = {
-    "admin": _l("Administrator"), "project_manager": _l("Project manager"),
-    "factory_worker": _l("Factory worker"), "qc_inspector": _l("QC inspector"),
-    "site_supervisor": _l("Site supervisor"), "regulator": _l("Regulator"),
-}
 
 # Which page the navigation offers to whom: each is open to the holders of a capability.
 NAVIGATION = (("pages.scan", _l("Scan"), "scan.record"),
@@ -162,8 +133,9 @@ def page_config(script: str, **extra) -> dict:
     return {
         "csrf": generate_csrf(), "role": principal.role, "user": principal.user_name,
         "locale": page_language(),
-        "states": {key: str(value) for key, value in STATE_LABELS.items()},
-        "actions": {key: str(value) for key, value in ACTION_LABELS.items()},
+        "states": in_language(STATE_LABELS),
+        "actions": in_language(ACTION_LABELS),
+        "load_states": in_language(LOAD_STATE_LABELS),
         "strings": {message: _(message) for message in script_messages(script)},
         **extra,
     }
@@ -307,14 +279,15 @@ def photo(photo_id: int):
                 if lifecycle.role_may(role, action)]
     return render_template("pages/photo.html", photo_id=photo_id, page_data=page_config(
         "photo.js", photo_id=photo_id, may_decide=may(g.principal, "photo.decide"),
-        outcomes=outcomes))
+        outcomes=outcomes, checks=list(PHOTO_CHECKS)))
 
 
 @bp.get("/dashboard")
 @page("page.dashboard")
 def dashboard():
     """Progress charts, the storey grid, NCRs and alerts of the projects in scope."""
-    return render_template("pages/dashboard.html", page_data=page_config("dashboard.js"))
+    return render_template("pages/dashboard.html", page_data=page_config(
+        "dashboard.js", state_order=list(lifecycle.STATES)))
 
 
 @bp.get("/projects/<id:project_id>/model")
@@ -323,7 +296,7 @@ def model(project_id: int):
     """Show the project's building model in 3D, each element coloured by its component's state."""
     if not project_in_scope(g.principal, project_id):
         abort(404)
-    project = db.session.get(Project, project_id)
+    project = find_project(project_id=project_id)
     return render_template("pages/model.html", project=project, page_data=page_config(
         "model.js", project_id=project_id, project_code=project.code))
 

@@ -4,7 +4,7 @@ for loads (truck trips) /00/{sscc} and /l/{code}.
 Anyone may open them: they say whether the label is genuine and what the
 component is. A signed-in user of the project (bearer token or page session) also gets its
 position, history, open alerts and a link to its quality certificate. JSON when
-asked with Accept.
+asked with Accept. What a page shows is decided in `services/resolver.py`.
 """
 
 from __future__ import annotations
@@ -12,47 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, session
-from sqlalchemy import select
 
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
-from construction.extensions import db
-from construction.models import (
-    Building,
-    Component,
-    ComponentType,
-    Load,
-    Organization,
-    Project,
-    Storey,
-)
-from construction.permissions import PUBLIC, project_in_scope, requires
-from construction.services import loads
-from construction.services.alerts import open_alert_kinds
-from construction.services.components import component_events
-from construction.services.labels import check_label_urls, verifying_keys
-from labels.codes import CodeError, display, normalize
-from labels.payload import LabelIdentity, verify
+from construction.permissions import PUBLIC, Principal, requires
+from construction.services.resolver import component_page, load_page
+from labels.codes import CodeError, normalize
+from labels.payload import LabelIdentity
 
 bp = Blueprint("resolver", __name__)
-
-STATE_NAMES = {
-    "planned": ("计划", "Planned"), "cast": ("已浇筑", "Cast"),
-    "demoulded": ("已脱模", "Demoulded"), "qc_passed": ("质检合格", "QC passed"),
-    "stored": ("堆场存放", "In yard"), "loaded": ("已装车", "Loaded"),
-    "in_transit": ("运输中", "In transit"), "delivered": ("已到场", "Delivered"),
-    "accepted_on_site": ("进场验收", "Accepted on site"), "installed": ("已安装", "Installed"),
-    "connected": ("已连接", "Connected"), "accepted": ("已验收", "Accepted"),
-    "rejected": ("退场", "Rejected"), "scrapped": ("已报废", "Scrapped"),
-}
-VERDICTS = {
-    "genuine": ("正品标签", "Genuine label"),
-    "revoked": ("已作废的标签", "Revoked label"),
-    "invalid": ("伪造或被篡改的标签", "Forged or altered label"),
-    # An invalid label whose signing key was revoked: a reprint, not the police.
-    "revoked-key": ("签名密钥已吊销的标签", "Label signed with a revoked key"),
-    "unverified": ("未签名的链接", "Unsigned link"),
-}
 
 
 @bp.get("/c/<code>")
@@ -63,23 +31,14 @@ def by_code(code: str):
         canonical = normalize(code)
     except CodeError:
         abort(404)
-    return _resolve(LabelIdentity(code=canonical),
-                    Component.code == canonical)
+    return _component(LabelIdentity(code=canonical))
 
 
 @bp.get("/01/<gtin>/21/<path:serial>")
 @requires(PUBLIC)
 def by_gs1(gtin: str, serial: str):
     """Show the component a GS1 Digital Link label names."""
-    return _resolve(LabelIdentity(gtin=gtin, serial=serial),
-                    (Component.gtin == gtin) & (Component.serial == serial))
-
-
-LOAD_STATE_NAMES = {
-    "open": ("装车中", "Being loaded"), "loaded": ("已装车", "Loaded"),
-    "in_transit": ("运输中", "In transit"), "arrived": ("已到场", "Arrived"),
-    "received": ("已验收", "Received"), "rejected": ("已拒收", "Rejected"),
-}
+    return _component(LabelIdentity(gtin=gtin, serial=serial))
 
 
 @bp.get("/00/<sscc>")
@@ -88,7 +47,7 @@ def by_sscc(sscc: str):
     """Show the load (truck trip) a GS1 Digital Link load label names."""
     if len(sscc) != 18 or not sscc.isdigit():
         abort(404)
-    return _resolve_load(LabelIdentity(sscc=sscc), Load.sscc == sscc)
+    return _load(LabelIdentity(sscc=sscc))
 
 
 @bp.get("/l/<code>")
@@ -99,44 +58,21 @@ def by_load_code(code: str):
         canonical = normalize(code)
     except CodeError:
         abort(404)
-    return _resolve_load(LabelIdentity(load=canonical), Load.code == canonical)
+    return _load(LabelIdentity(load=canonical))
 
 
-def _load_verdict(identity: LabelIdentity, load: Load) -> dict[str, Any]:
-    if "s" not in request.args:
-        return {"status": "unverified", "reason": "unsigned", "version": None}
-    keys, revoked = verifying_keys()
-    verdicts = [verify(url, keys, revoked) for url in _scanned_urls(identity)]
-    best = next((v for v in verdicts if v.genuine), verdicts[0])
-    if best.genuine and best.version != load.label_version:
-        return {"status": "revoked", "reason": "revoked", "version": best.version,
-                "current_version": load.label_version}
-    return {"status": "genuine" if best.genuine else "invalid", "reason": best.reason,
-            "version": best.version, "current_version": load.label_version}
-
-
-def _resolve_load(identity: LabelIdentity, condition):
-    load = db.session.scalar(select(Load).where(condition))
-    if load is None:
+def _component(identity: LabelIdentity):
+    view = component_page(identity, _scanned_urls(identity), _viewer(), request.script_root)
+    if view is None:
         abort(404)
-    project = db.session.get(Project, load.project_id)
-    verdict = _load_verdict(identity, load)
-    zh, en = LOAD_STATE_NAMES.get(load.state, (load.state, load.state))
-    view = loads.load_view(load)
-    public = {key: view[key] for key in ("code", "display_code", "sscc", "sscc_text", "state",
-                                         "piece_count", "weight_kg", "vehicle",
-                                         "planned_arrival_at")}
-    result: dict[str, Any] = {
-        "label": {**verdict, "title_zh": VERDICTS[verdict["status"]][0],
-                  "title_en": VERDICTS[verdict["status"]][1]},
-        "load": {**public, "project": project.name, "state_zh": zh, "state_en": en},
-        "detail": None,
-    }
-    if _viewer_may_read(project.id):
-        result["detail"] = {key: view[key] for key in ("id", "items", "next_actions", "driver",
-                                                       "loaded_at", "departed_at",
-                                                       "arrived_at", "received_at")}
-    return _answer(result, "resolver_load.html")
+    return _answer(view, "resolver.html")
+
+
+def _load(identity: LabelIdentity):
+    view = load_page(identity, _scanned_urls(identity), _viewer())
+    if view is None:
+        abort(404)
+    return _answer(view, "resolver_load.html")
 
 
 def _answer(view: dict[str, Any], template: str):
@@ -151,77 +87,21 @@ def _answer(view: dict[str, Any], template: str):
     return response
 
 
-def _scanned_urls(identity: LabelIdentity) -> list[str]:
+def _scanned_urls(identity: LabelIdentity) -> list[str] | None:
+    """Return the signed addresses the label may carry (as scanned here, as printed), or None."""
+    if "s" not in request.args:
+        return None
     query = request.query_string.decode("ascii", errors="replace")
     bases = [request.host_url.rstrip("/") + request.script_root,
              current_app.config["PUBLIC_BASE_URL"].rstrip("/")]
     return [f"{base}{identity.path()}?{query}" for base in dict.fromkeys(bases)]
 
 
-_SIGNED_FIRST = ["genuine", "revoked", "invalid", "unknown", "unsigned"]
-_SIGNED_INVALID = {"revoked-key", "not-as-issued", "not-issued"}
-
-
-def _label_verdict(identity: LabelIdentity) -> dict[str, Any]:
-    if "s" not in request.args:
-        return {"status": "unverified", "reason": "unsigned", "version": None}
-    checks = check_label_urls(_scanned_urls(identity))
-    # Behind a proxy the host seen here may differ from the printed one: the host whose
-    # signature verified tells about the label; the other only fails its signature.
-    best = min(checks.values(), key=lambda check: _SIGNED_FIRST.index(
-        check.status if check.status != "invalid" or check.reason in _SIGNED_INVALID
-        else "unsigned"))
-    return {"status": best.status, "reason": best.reason, "version": best.version,
-            "current_version": best.current_version}
-
-
-def _viewer_may_read(project_id: int) -> bool:
+def _viewer() -> Principal | None:
     # A bearer token, or the session of someone signed in to the pages.
     if "Authorization" not in request.headers and "user_id" not in session:
-        return False
+        return None
     try:
-        principal = authenticate_request()
+        return authenticate_request()
     except ApiProblem:
-        return False
-    return project_in_scope(principal, project_id)
-
-
-def _resolve(identity: LabelIdentity, condition):
-    row = db.session.execute(
-        select(Component, ComponentType, Project, Organization.name)
-        .join(ComponentType, Component.component_type_id == ComponentType.id)
-        .join(Project, Component.project_id == Project.id)
-        .outerjoin(Organization, ComponentType.manufacturer_id == Organization.id)
-        .where(condition)).first()
-    if row is None:
-        abort(404)
-    component, component_type, project, maker = row
-    verdict = _label_verdict(identity)
-    title = VERDICTS.get(verdict["reason"]) or VERDICTS[verdict["status"]]
-    zh, en = STATE_NAMES.get(component.state, (component.state, component.state))
-    view: dict[str, Any] = {
-        "label": {**verdict, "title_zh": title[0], "title_en": title[1]},
-        "component": {"type": component_type.name, "category": component_type.category,
-                      "manufacturer": maker, "project": project.name,
-                      "state": component.state, "state_zh": zh, "state_en": en,
-                      "on_hold": component.on_hold, "damaged": component.damaged},
-        "detail": None,
-    }
-    if _viewer_may_read(project.id):
-        storey = db.session.execute(
-            select(Storey.name, Building.name).join(Building, Storey.building_id == Building.id)
-            .where(Storey.id == component.storey_id)).first() if component.storey_id else None
-        alerts = open_alert_kinds(component.id)
-        view["detail"] = {
-            "id": component.id, "code": component.code, "display_code": display(component.code),
-            "mark": component.mark, "gtin": component.gtin, "serial": component.serial,
-            "building": storey[1] if storey else None, "storey": storey[0] if storey else None,
-            "weight_kg": component_type.weight_kg, "concrete_grade": component_type.concrete_grade,
-            "ncr_open": component.ncr_open, "open_alerts": list(alerts),
-            "certificate_url": f"{request.script_root}/api/v1/components/{component.id}"
-                               "/certificate.pdf",
-            "events": [{"action": event.action, "to_state": event.to_state, "user": user,
-                        "time": (event.client_time or event.server_time).isoformat()}
-                       for event, user in component_events(component.id)[-20:]],
-        }
-    return _answer(view, "resolver.html")
+        return None

@@ -10,6 +10,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 from construction import lifecycle
 from construction.models import OrganizationKind
 from construction.pagination import page_schema
+from labels.render import DEFAULT_LAYOUT, LAYOUTS, LOAD_LAYOUTS
 
 
 def _no_nul(value: str) -> None:
@@ -488,7 +489,7 @@ class ImportResultSchema(Schema):
     codes = fields.List(fields.String())
 
 
-LAYOUT_NAMES = ("a4-3x8", "thermal-100x70", "thermal-62x29")
+LAYOUT_NAMES = tuple(LAYOUTS)
 
 
 class LabelKeySchema(Schema):
@@ -543,14 +544,13 @@ class LabelIssueSchema(Schema):
 
 class LoadLabelArgs(Schema):
     layout = fields.String(load_default="thermal-100x70",
-                           validate=validate.OneOf(("thermal-100x70", "a4")))
+                           validate=validate.OneOf(tuple(LOAD_LAYOUTS)))
     dpi = fields.Integer(load_default=300, validate=validate.Range(min=100, max=600),
                          metadata={"description": "PNG only"})
 
 
 class LayoutArgs(Schema):
-    layout = fields.String(load_default="thermal-100x70",
-                           validate=validate.OneOf(LAYOUT_NAMES))
+    layout = fields.String(load_default=DEFAULT_LAYOUT, validate=validate.OneOf(LAYOUT_NAMES))
     dpi = fields.Integer(load_default=300, validate=validate.Range(min=100, max=1200),
                          metadata={"description": "PNG only"})
 
@@ -946,7 +946,7 @@ class ComponentProductionSchema(Schema):
 
 # --- loads -----------------------------------------------------------------------------
 
-LOAD_STATES = ("open", "loaded", "in_transit", "arrived", "received", "rejected")
+LOAD_STATES = lifecycle.LOAD_STATES
 LOAD_SCAN_ACTIONS = ("load", "depart", "arrive", "accept_delivery", "reject_delivery")
 _COMPONENT_IDS = dict(validate=validate.Length(min=1, max=500))
 

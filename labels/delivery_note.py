@@ -18,7 +18,7 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, T
 
 from labels.codes import display
 from labels.qr import dark_runs, qr_matrix
-from labels.render import PT_PER_MM, label_font, printable
+from labels.render import PT_PER_MM, LabelFont, label_font, printable
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,10 @@ def _weight(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
-def render_delivery_note(note: DeliveryNote) -> bytes:
+def render_delivery_note(note: DeliveryNote, font: LabelFont | None = None) -> bytes:
     """Return the delivery note as an A4 PDF."""
-    font = label_font().pdf_name
-    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12, wordWrap="CJK")
+    font_name = (font or label_font()).pdf_name
+    body = ParagraphStyle("body", fontName=font_name, fontSize=9, leading=12, wordWrap="CJK")
     title = ParagraphStyle("title", parent=body, fontSize=16, leading=20)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=15 * PT_PER_MM,
@@ -113,7 +113,7 @@ def render_delivery_note(note: DeliveryNote) -> bytes:
     items = Table(rows, colWidths=[w * PT_PER_MM for w in (14, 32, 40, 40, 24, 30)],
                   repeatRows=1)
     items.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 9),
+        ("FONTNAME", (0, 0), (-1, -1), font_name), ("FONTSIZE", (0, 0), (-1, -1), 9),
         ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
         ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.9, 0.9, 0.9)),
         ("ALIGN", (4, 1), (4, -1), "RIGHT"), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),

@@ -216,27 +216,27 @@ class LabelFont:
 
 
 @functools.cache
-def label_font() -> LabelFont:
-    """Find and register the label font (LABEL_FONT, else a known TrueType CJK font)."""
-    wanted = os.environ.get("LABEL_FONT")
-    for path in ((wanted,) if wanted else FONT_CANDIDATES):
-        if path and os.path.exists(path):
-            pdfmetrics.registerFont(TTFont("LabelCJK", path, subfontIndex=0))
-            return LabelFont(path, "LabelCJK", None)
+def label_font(path: str | None = None) -> LabelFont:
+    """Find and register a label font: the TrueType file at `path`, else a known CJK font."""
+    for candidate in ((path,) if path else FONT_CANDIDATES):
+        if os.path.exists(candidate):
+            # One PDF name per file: two fonts in one process must not replace each other.
+            name = f"LabelCJK-{zlib.crc32(candidate.encode()):08x}"
+            pdfmetrics.registerFont(TTFont(name, candidate, subfontIndex=0))
+            return LabelFont(candidate, name, None)
     # Readers show this built-in CID font, but printers may substitute it.
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     return LabelFont(None, "STSong-Light", "no CJK TrueType font found (install fonts-wqy-zenhei "
                      "or set LABEL_FONT): PDFs use the non-embedded STSong-Light")
 
 
-def font_note() -> str | None:
+def font_note(path: str | None = None) -> str | None:
     """Say why labels are not printed with an embedded CJK font, or None when they are."""
-    return label_font().note
+    return label_font(path).note
 
 
 @functools.cache
-def _pil_font(size_px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    path = label_font().path
+def _pil_font(path: str | None, size_px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     if path is None:
         return ImageFont.load_default(size_px)
     return ImageFont.truetype(path, size_px, index=0)
@@ -265,9 +265,13 @@ def _field_text(content: LabelContent | LoadLabelContent, field: str) -> str:
     return f"{zh} {en}: {_value(content, field)}"
 
 
-def place(content: LabelContent | LoadLabelContent, layout: Layout) -> Placement:
-    """Lay one label out: the QR code at the left, the text block at the right."""
-    font = label_font()
+def place(content: LabelContent | LoadLabelContent, layout: Layout,
+          font: LabelFont | None = None) -> Placement:
+    """Lay one label out: the QR code at the left, the text block at the right.
+
+    Text is measured in `font` (default: the first known CJK font installed).
+    """
+    font = font or label_font()
     matrix = qr_matrix(content.url)
     modules = matrix.shape[0] + 2 * layout.quiet_modules
     module_mm = layout.qr_mm / modules
@@ -317,10 +321,10 @@ class _Ink:
 
 
 @functools.cache
-def _glyph(char: str, size_px: int) -> _Ink:
-    # Glyphs are drawn once per size and then copied: FreeType rendering cost
-    # more than everything else in a label.
-    font = _pil_font(size_px)
+def _glyph(path: str | None, char: str, size_px: int) -> _Ink:
+    # Glyphs are drawn once per font and size and then copied: FreeType
+    # rendering cost more than everything else in a label.
+    font = _pil_font(path, size_px)
     pad = 2 * size_px
     canvas = Image.new("L", (4 * size_px, 4 * size_px), 0)
     ImageDraw.Draw(canvas).text((pad, pad), char, fill=255, font=font, anchor="ls")
@@ -333,17 +337,17 @@ def _glyph(char: str, size_px: int) -> _Ink:
                 font.getlength(char))
 
 
-def _glyphs(text: str, size_px: int):
+def _glyphs(path: str | None, text: str, size_px: int):
     x = 0.0
     for char in text:
-        glyph = _glyph(char, size_px)
+        glyph = _glyph(path, char, size_px)
         if glyph.paper.size:
             yield round(x) + glyph.left, glyph.top, glyph.paper
         x += glyph.advance
 
 
-def _line(text: str, size_px: int) -> _Ink:
-    placed = list(_glyphs(text, size_px))
+def _line(path: str | None, text: str, size_px: int) -> _Ink:
+    placed = list(_glyphs(path, text, size_px))
     if not placed:
         return _Ink(np.ones((0, 0), bool), 0, 0)
     left = min(p[0] for p in placed)
@@ -359,8 +363,8 @@ def _line(text: str, size_px: int) -> _Ink:
 
 # Most lines (maker, project, type, grade...) repeat on every label of a batch:
 # a line seen twice is kept whole; one seen once is drawn glyph by glyph.
-_LINES: dict[tuple[str, int], _Ink] = {}
-_SEEN_ONCE: set[tuple[str, int]] = set()
+_LINES: dict[tuple[str | None, str, int], _Ink] = {}
+_SEEN_ONCE: set[tuple[str | None, str, int]] = set()
 _LINES_KEPT = 4096
 
 
@@ -373,21 +377,22 @@ def _stamp(page: np.ndarray, left: int, top: int, paper: np.ndarray) -> None:
         page[y0:y1, x0:x1] &= paper[y0 - top:y1 - top, x0 - left:x1 - left]
 
 
-def _draw_text(page: np.ndarray, x: float, baseline: float, text: str, size_px: int) -> None:
+def _draw_text(page: np.ndarray, x: float, baseline: float, text: str, size_px: int,
+               path: str | None) -> None:
     x, baseline = round(x), round(baseline)
-    key = (text, size_px)
+    key = (path, text, size_px)
     line = _LINES.get(key)
     if line is None and key in _SEEN_ONCE:
         if len(_LINES) >= _LINES_KEPT:
             _LINES.clear()
-        line = _LINES[key] = _line(text, size_px)
+        line = _LINES[key] = _line(path, text, size_px)
     if line is not None:
         _stamp(page, x + line.left, baseline + line.top, line.paper)
         return
     if len(_SEEN_ONCE) >= _LINES_KEPT:
         _SEEN_ONCE.clear()
     _SEEN_ONCE.add(key)
-    for left, top, paper in _glyphs(text, size_px):
+    for left, top, paper in _glyphs(path, text, size_px):
         _stamp(page, x + left, baseline + top, paper)
 
 
@@ -414,9 +419,10 @@ def _png_1bit(page: np.ndarray, dpi: int) -> bytes:
 
 
 def render_png(content: LabelContent | LoadLabelContent, layout: Layout,
-               dpi: int = 300) -> bytes:
+               dpi: int = 300, font: LabelFont | None = None) -> bytes:
     """Return one label as a 1-bit PNG at `dpi` (thermal printers print 1-bit)."""
-    placement = place(content, layout)
+    font = font or label_font()
+    placement = place(content, layout, font)
     scale = dpi / 25.4
     width, height = round(layout.label_w_mm * scale), round(layout.label_h_mm * scale)
     page = np.ones((height, width), bool)  # True = white
@@ -429,7 +435,8 @@ def render_png(content: LabelContent | LoadLabelContent, layout: Layout,
     page[top:top + qr.shape[0], left:left + qr.shape[1]] = qr
     for line in placement.lines:
         size_px = max(6, round(line.size_pt * MM_PER_PT * scale))
-        _draw_text(page, line.x_mm * scale, line.baseline_mm * scale, line.text, size_px)
+        _draw_text(page, line.x_mm * scale, line.baseline_mm * scale, line.text, size_px,
+                   font.path)
     return _png_1bit(page, dpi)
 
 
@@ -440,9 +447,9 @@ def _svg_path(runs: np.ndarray) -> str:
     return "".join(f"M{x} {y}h{w}v1h-{w}z" for x, y, w in runs.tolist())
 
 
-def render_svg(content: LabelContent, layout: Layout) -> str:
+def render_svg(content: LabelContent, layout: Layout, font: LabelFont | None = None) -> str:
     """Return one label as SVG in millimetres, the QR code as one path of squares."""
-    placement = place(content, layout)
+    placement = place(content, layout, font)
     w, h = layout.label_w_mm, layout.label_h_mm
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}mm" height="{h}mm" '
@@ -475,9 +482,9 @@ def _pdf_qr(placement: Placement, x_mm: float, top_mm: float, page_h_mm: float) 
 
 def render_pdf(contents: Iterable[LabelContent | LoadLabelContent], layout: Layout,
                progress: Callable[[int], None] | None = None,
-               title: str = "PrefabTrace labels") -> bytes:
+               title: str = "PrefabTrace labels", font: LabelFont | None = None) -> bytes:
     """Return a PDF with the labels laid out on sheets, in order; call progress(n) per label."""
-    font = label_font()
+    font = font or label_font()
     buffer = io.BytesIO()
     page_w_pt, page_h_pt = layout.page_w_mm * PT_PER_MM, layout.page_h_mm * PT_PER_MM
     canvas = Canvas(buffer, pagesize=(page_w_pt, page_h_pt), pageCompression=1)
@@ -491,7 +498,7 @@ def render_pdf(contents: Iterable[LabelContent | LoadLabelContent], layout: Layo
         column, row = slot % layout.columns, slot // layout.columns
         x_mm = layout.margin_left_mm + column * (layout.label_w_mm + layout.gap_x_mm)
         top_mm = layout.margin_top_mm + row * (layout.label_h_mm + layout.gap_y_mm)
-        placement = place(content, layout)
+        placement = place(content, layout, font)
         canvas.addLiteral(_pdf_qr(placement, x_mm, top_mm, layout.page_h_mm))
         text = canvas.beginText()
         for line in placement.lines:
@@ -522,12 +529,12 @@ class CertificateSection:
 
 
 def render_certificate(label: LabelContent, heading: str, sections: Iterable[CertificateSection],
-                       footer: tuple[str, ...] = ()) -> bytes:
+                       footer: tuple[str, ...] = (), font: LabelFont | None = None) -> bytes:
     """Return a one-page A4 PDF: the label's QR and identity block, then the sections.
 
     Lines that do not fit the page are cut and the last line says how many were left out.
     """
-    font = label_font()
+    font = font or label_font()
     page_w_mm, page_h_mm, margin_mm = 210.0, 297.0, 14.0
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=(page_w_mm * PT_PER_MM, page_h_mm * PT_PER_MM),
@@ -535,7 +542,7 @@ def render_certificate(label: LabelContent, heading: str, sections: Iterable[Cer
     canvas.setTitle(f"{heading} {label.code}")
     canvas.setCreator("PrefabTrace")
     qr_layout = LAYOUTS["thermal-100x70"]
-    placement = place(label, qr_layout)
+    placement = place(label, qr_layout, font)
     # The label's QR, at its printed size, in the top right corner.
     qr_left_mm = page_w_mm - margin_mm - qr_layout.qr_mm
     canvas.addLiteral(_pdf_qr(placement, qr_left_mm - placement.qr_x_mm,

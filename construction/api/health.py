@@ -46,10 +46,9 @@ def decoders() -> dict[str, dict]:
             for name, note in engines_available().items()}
 
 
-@functools.cache
 def label_fonts() -> dict:
-    """Report the font label PDFs embed (or why they embed none); fixed per process."""
-    from labels.render import label_font
+    """Report the font label PDFs embed (or why they embed none)."""
+    from construction.services.labels import label_font
 
     font = label_font()
     if font.note is None:

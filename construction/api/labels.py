@@ -8,7 +8,6 @@ from flask_smorest import Blueprint
 
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
-from construction.extensions import db
 from construction.idempotency import idempotent
 from construction.permissions import PUBLIC, requires
 from construction.schemas import (
@@ -65,11 +64,8 @@ class ComponentLabels(MethodView):
         Without `reprint` this is safe to repeat: the current label comes back
         (200). A reprint sent with an Idempotency-Key is done once.
         """
-        principal = authenticate_request()
-        components = service.printable_components(principal, [component_id])
-        label = service.issue_labels(principal, components, reprint=values["reprint"],
-                                     reason=values["reason"])[0]
-        db.session.commit()
+        label = service.issue_label(authenticate_request(), component_id,
+                                    reprint=values["reprint"], reason=values["reason"])
         return label, 201 if getattr(label, "newly_issued", False) else 200
 
 
@@ -99,22 +95,18 @@ class ComponentLabelImage(MethodView):
         Each call counts a print in the layout asked for (a photo of the label
         is measured by that layout).
         """
-        principal = authenticate_request()
-        components = service.printable_components(principal, [component_id])
-        label = service.issue_labels(principal, components, layout=args["layout"])[0]
-        content = service.label_contents([label])[0]
-        db.session.commit()
+        content = service.print_label(authenticate_request(), component_id, args["layout"])
         return _label_image(content, kind, args)
 
 
 def _label_image(content: LabelContent, kind: str, args: dict) -> Response:
-    layout = LAYOUTS[args["layout"]]
+    layout, font = LAYOUTS[args["layout"]], service.label_font()
     if kind == "png":
-        body = render_png(content, layout, dpi=args["dpi"])
+        body = render_png(content, layout, dpi=args["dpi"], font=font)
     elif kind == "svg":
-        body = render_svg(content, layout)
+        body = render_svg(content, layout, font=font)
     else:
-        body = render_pdf([content], layout, title=f"Label {content.code}")
+        body = render_pdf([content], layout, title=f"Label {content.code}", font=font)
     response = Response(body, mimetype=_MEDIA[kind])
     response.headers["Content-Disposition"] = (
         f'inline; filename="{content.code}-v{content.version}.{kind}"')
@@ -134,17 +126,13 @@ class LabelSheets(MethodView):
         A repeat of the same request prints the same label versions again;
         only `reprint: true` issues new versions (and revokes the old ones).
         """
-        principal = authenticate_request()
-        layout_name = values.pop("layout")
-        layout = LAYOUTS[layout_name]
+        layout = values.pop("layout")
         reprint, reason = values.pop("reprint"), values.pop("reason")
-        components = service.sheet_components(principal, values,
-                                              current_app.config["LABEL_SHEET_MAX"])
-        labels = service.issue_labels(principal, components, reprint=reprint, reason=reason,
-                                      layout=layout_name)
-        contents = service.label_contents(labels)
-        db.session.commit()
-        response = Response(render_pdf(contents, layout), mimetype="application/pdf")
+        contents = service.print_sheet(authenticate_request(), values, layout,
+                                       current_app.config["LABEL_SHEET_MAX"], reprint=reprint,
+                                       reason=reason)
+        response = Response(render_pdf(contents, LAYOUTS[layout], font=service.label_font()),
+                            mimetype="application/pdf")
         response.headers["Content-Disposition"] = 'attachment; filename="labels.pdf"'
         response.headers["X-Label-Count"] = str(len(contents))
         return response

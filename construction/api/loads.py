@@ -8,7 +8,6 @@ from flask.views import MethodView
 from construction.api.base import api_blueprint
 from construction.api.scans import header_device
 from construction.auth import authenticate_request
-from construction.extensions import db, mark_writing
 from construction.idempotency import idempotent
 from construction.pagination import paged
 from construction.permissions import requires
@@ -183,11 +182,9 @@ class LoadLabel(MethodView):
         "image/png": {}, "application/pdf": {}}}})
     def get(self, args, load_id, kind):
         """Print a load's label (A4 or thermal 100 x 70 mm) with its signed QR code."""
-        mark_writing()  # a new signing key is published before it prints
-        load = service.printable_load(authenticate_request(), load_id)
-        body = load_papers.load_label(load, kind, args["layout"], args["dpi"])
-        db.session.commit()
-        return _file(body, _MEDIA[kind], f"load-{load.code}.{kind}")
+        code, body = load_papers.print_load_label(authenticate_request(), load_id, kind,
+                                                  args["layout"], args["dpi"])
+        return _file(body, _MEDIA[kind], f"load-{code}.{kind}")
 
 
 @blp.route(f"{_LOAD}/delivery-note.pdf")

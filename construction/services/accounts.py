@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import bindparam, delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import (
     ApiToken,
@@ -138,6 +139,31 @@ def principal_of_user(user_id: int) -> Principal | None:
     """Return the principal of an active user, or None."""
     row = db.session.connection().execute(_SIGN_IN_BY_ID, {"user_id": user_id}).first()
     return principal_from(row) if row is not None and row.active else None
+
+
+def acting_principal(name: str | None = None) -> Principal:
+    """Return the principal commands act as: the active user named, else the first admin."""
+    query = select(User.id).where(User.active.is_(True))
+    query = query.where(User.name == name) if name else \
+        query.where(User.role == Role.admin).order_by(User.id)
+    user_id = db.session.scalars(query.limit(1)).first()
+    if user_id is None:
+        raise ApiProblem("not-found", f"no active user named {name!r}" if name else
+                         "no active admin user: pass --user NAME")
+    return principal_of_user(user_id)
+
+
+def directory() -> list[tuple[Organization, list[tuple[User, list[ApiToken]]]]]:
+    """List every organization with its users and their tokens, in order of creation."""
+    tokens: dict[int, list[ApiToken]] = {}
+    for token in db.session.scalars(select(ApiToken).order_by(ApiToken.id)):
+        tokens.setdefault(token.user_id, []).append(token)
+    users: dict[int, list[tuple[User, list[ApiToken]]]] = {}
+    for user in db.session.scalars(select(User).order_by(User.id)):
+        users.setdefault(user.organization_id, []).append((user, tokens.get(user.id, [])))
+    return [(organization, users.get(organization.id, []))
+            for organization in db.session.scalars(select(Organization).order_by(
+                Organization.id))]
 
 
 # token hash -> (monotonic deadline, principal, token expiry): a phone scanning

@@ -20,7 +20,7 @@ from flask import current_app, g, has_request_context, request
 from sqlalchemy import Select, select
 
 from construction import logs
-from construction.extensions import db, mark_writing
+from construction.extensions import db, write_lock
 from construction.models import AuditRecord, utcnow
 from construction.pagination import Page, paginate
 from construction.permissions import Principal, in_scope, require
@@ -89,19 +89,13 @@ def record(action: str, subject: str = "", *, project_id: int | None = None,
 def _own_transaction():
     """Run a short write transaction, with nothing of the request's work in it."""
     db.session.rollback()
-    in_request = has_request_context()
-    was_read_only = g.get("read_only_transaction", False) if in_request else False
-    if in_request:
-        mark_writing()  # SQLite: take the write lock first, even in a GET
-    try:
-        yield
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    finally:
-        if in_request:
-            g.read_only_transaction = was_read_only
+    with write_lock():
+        try:
+            yield
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
 
 
 def record_alone(action: str, subject: str = "", **fields: Any) -> None:
@@ -148,6 +142,12 @@ def list_records(principal: Principal, filters: AuditFilters, page: int,
     # Records without a project (accounts, keys) are for admins alone.
     query = in_scope(matching(filters), principal, AuditRecord.project_id)
     return paginate(query.order_by(AuditRecord.id.desc()), page, per_page)
+
+
+def newest_records(filters: AuditFilters, limit: int) -> list[AuditRecord]:
+    """Return the newest audit records matching the filters, in no scope (for commands)."""
+    return list(db.session.scalars(matching(filters).order_by(AuditRecord.id.desc())
+                                   .limit(limit)))
 
 
 def matching(filters: AuditFilters) -> Select:

@@ -27,7 +27,7 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
-from construction.extensions import db
+from construction.extensions import db, write_lock
 from construction.ledger_format import (
     FIELDS,
     GENESIS,
@@ -61,7 +61,15 @@ def _row_dict(row) -> dict:
 
 
 def seal_pending(limit: int = 100_000) -> int:
-    """Chain every unsealed event (oldest id first), in its own transaction; return how many."""
+    """Chain every unsealed event (oldest id first), in its own transaction; return how many.
+
+    Reads of the chain seal first, so this write may come in a GET.
+    """
+    with write_lock():
+        return _seal_pending(limit)
+
+
+def _seal_pending(limit: int) -> int:
     db.session.rollback()
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":

@@ -50,6 +50,21 @@ def visible_component(principal: Principal, component_id: int) -> Component | No
                                       principal, Component.project_id))
 
 
+def find_component_id(reference: str) -> int:
+    """Return the id of the component a code or an id names, in no scope (for commands), or 404."""
+    found = None
+    try:
+        found = db.session.scalar(select(Component.id).where(
+            Component.code == normalize(reference)))
+    except CodeError:
+        pass
+    if found is None and reference.isdigit():
+        found = db.session.scalar(select(Component.id).where(Component.id == int(reference)))
+    if found is None:
+        raise ApiProblem("not-found", f"no component {reference!r}")
+    return found
+
+
 def component_for_reading(principal: Principal, component_id: int) -> Component:
     """Return a component the principal may read, or raise 404."""
     component = visible_component(principal, component_id)

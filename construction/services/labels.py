@@ -23,6 +23,7 @@ from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import parse_scanned
 from construction.models import (
+    Building,
     Component,
     ComponentType,
     Event,
@@ -36,6 +37,8 @@ from construction.models import (
 from construction.permissions import Principal, in_scope, participant_project_ids, require
 from construction.services import audit
 from construction.services.components import component_for_reading
+from construction.services.projects import find_project
+from labels import render
 from labels.codes import CodeError
 from labels.keys import (
     check_retired_folder,
@@ -46,13 +49,18 @@ from labels.keys import (
     write_new_key,
 )
 from labels.payload import LabelIdentity, key_id, sign, verify
-from labels.render import LabelContent
+from labels.render import LabelContent, LabelFont
 
 _lock = threading.Lock()
 _signing: dict[str, tuple[int, Ed25519PrivateKey]] = {}  # path -> (mtime, key)
 _public: dict[str, object] = {"keys": {}, "revoked": frozenset(), "loaded_at": 0.0,
                               "database": None}
 _PUBLIC_REFRESH_SECONDS = 5.0
+
+
+def label_font() -> LabelFont:
+    """Return the font labels, certificates and delivery notes print with (LABEL_FONT)."""
+    return render.label_font(current_app.config["LABEL_FONT"] or None)
 
 
 # --- keys --------------------------------------------------------------------
@@ -250,6 +258,35 @@ def printable_components(principal: Principal, component_ids: Iterable[int]) -> 
         raise ApiProblem("not-found", f"no component you may print: {shown}",
                          component_ids=missing[:100])
     return [found[i] for i in ids]
+
+
+def sheet_selection(project_code: str, building_name: str | None = None,
+                    storey_name: str | None = None, type_name: str | None = None,
+                    state: str | None = None) -> dict:
+    """Return the sheet selection that names a project's building, storey and type by name."""
+    project = find_project(code=project_code)
+    selection: dict = {"project_id": project.id, "state": state}
+    if building_name:
+        selection["building_id"] = db.session.scalar(select(Building.id).where(
+            Building.project_id == project.id, Building.name == building_name))
+        if selection["building_id"] is None:
+            raise ApiProblem("not-found", f"no building {building_name!r} in {project_code}")
+    if storey_name:
+        query = (select(Storey.id).join(Building, Storey.building_id == Building.id)
+                 .where(Building.project_id == project.id, Storey.name == storey_name))
+        if selection.get("building_id"):
+            query = query.where(Building.id == selection["building_id"])
+        storeys = db.session.scalars(query).all()
+        if len(storeys) != 1:
+            raise ApiProblem("not-found",
+                             f"{len(storeys)} storeys named {storey_name!r}: name the --building")
+        selection["storey_id"] = storeys[0]
+    if type_name:
+        selection["component_type_id"] = db.session.scalar(select(ComponentType.id).where(
+            ComponentType.project_id == project.id, ComponentType.name == type_name))
+        if selection["component_type_id"] is None:
+            raise ApiProblem("not-found", f"no component type {type_name!r} in {project_code}")
+    return selection
 
 
 def sheet_components(principal: Principal, selection: dict, limit: int) -> list[Component]:
@@ -451,6 +488,34 @@ def label_contents(labels: list[Label]) -> list[LabelContent]:
             weight_kg=row.weight_kg, concrete_grade=row.concrete_grade or "",
             production_date=production.get(label.component_id),
             qc_inspector=inspector.get(label.component_id, "")))
+    return contents
+
+
+def issue_label(principal: Principal, component_id: int, reprint: bool = False,
+                reason: str = "") -> Label:
+    """Issue a component's label, or reprint it as a new version that revokes the old."""
+    components = printable_components(principal, [component_id])
+    label = issue_labels(principal, components, reprint=reprint, reason=reason)[0]
+    db.session.commit()
+    return label
+
+
+def print_label(principal: Principal, component_id: int, layout: str) -> LabelContent:
+    """Count a print of a component's current label (issuing version 1 the first time)."""
+    components = printable_components(principal, [component_id])
+    label = issue_labels(principal, components, layout=layout)[0]
+    content = label_contents([label])[0]
+    db.session.commit()
+    return content
+
+
+def print_sheet(principal: Principal, selection: dict, layout: str, limit: int,
+                reprint: bool = False, reason: str = "") -> list[LabelContent]:
+    """Count a print of the labels a sheet selection names, in order (issuing where needed)."""
+    components = sheet_components(principal, selection, limit)
+    labels = issue_labels(principal, components, reprint=reprint, reason=reason, layout=layout)
+    contents = label_contents(labels)
+    db.session.commit()
     return contents
 
 

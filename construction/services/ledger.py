@@ -16,6 +16,11 @@ from construction.lifecycle import LedgerEntry, Status, TransitionError
 from construction.models import Component, Event, LedgerCheckpoint
 
 
+def event_count() -> int:
+    """Count the ledger's events (sealed or not)."""
+    return db.session.scalar(select(func.count()).select_from(Event))
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """A component whose stored status differs from what its events imply."""

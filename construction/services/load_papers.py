@@ -6,9 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 
+from construction.extensions import db, write_lock
 from construction.models import Load
+from construction.permissions import Principal
 from construction.services import loads
-from construction.services.labels import publish_signing_key
+from construction.services.labels import label_font, publish_signing_key
 from labels.codes import display
 from labels.delivery_note import DeliveryNote, NoteLine, render_delivery_note
 from labels.render import LOAD_LAYOUTS, LoadLabelContent, render_pdf, render_png
@@ -39,8 +41,23 @@ def load_label(load: Load, kind: str, layout_name: str, dpi: int) -> bytes:
     content = label_content(load)
     layout = LOAD_LAYOUTS[layout_name]
     if kind == "png":
-        return render_png(content, layout, dpi=dpi)
-    return render_pdf([content], layout, title=f"Load {load.code}")
+        return render_png(content, layout, dpi=dpi, font=label_font())
+    return render_pdf([content], layout, title=f"Load {load.code}", font=label_font())
+
+
+def print_load_label(principal: Principal, load_id: int, kind: str, layout_name: str,
+                     dpi: int) -> tuple[str, bytes]:
+    """Return a load's code and its label, publishing a rotated signing key first (committed).
+
+    Publishing is a write even when the label is asked for with GET, so the
+    write lock is taken from the start.
+    """
+    with write_lock():
+        load = loads.printable_load(principal, load_id)
+        body = load_label(load, kind, layout_name, dpi)
+        code = load.code
+        db.session.commit()
+    return code, body
 
 
 def delivery_note(load: Load) -> bytes:
@@ -55,4 +72,4 @@ def delivery_note(load: Load) -> bytes:
         project=facts["project"], site_address=facts["address"], vehicle=load.vehicle,
         driver=load.driver, trailer_type=load.trailer_type,
         planned_departure=_local(load.planned_departure_at),
-        planned_arrival=_local(load.planned_arrival_at), lines=lines))
+        planned_arrival=_local(load.planned_arrival_at), lines=lines), font=label_font())

@@ -59,7 +59,7 @@ LOAD_ACTIONS: dict[str, tuple[str, str]] = {
 }
 NEXT_ACTIONS = {"open": ["load"], "loaded": ["depart"], "in_transit": ["arrive"],
                 "arrived": ["accept_delivery", "reject_delivery"]}
-LOAD_STATES = ("open", "loaded", "in_transit", "arrived", "received", "rejected")
+LOAD_STATES = lifecycle.LOAD_STATES
 EXCEPTION_ACTIONS = ("reject_delivery", "report_damage")
 _TIMESTAMPS = {"load": "loaded_at", "depart": "departed_at", "arrive": "arrived_at",
                "accept_delivery": "received_at", "reject_delivery": "received_at"}

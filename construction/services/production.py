@@ -845,7 +845,7 @@ def _fmt_time(value: datetime | None) -> str:
 def certificate_pdf(principal: Principal, component_id: int, base_url: str) -> bytes:
     """Render a component's one-page bilingual quality certificate (出厂合格证)."""
     from construction.models import Event, Label, LedgerCheckpoint
-    from construction.services.labels import label_contents
+    from construction.services.labels import label_contents, label_font
     from labels.render import CertificateSection, LabelContent, render_certificate
 
     component = readable_or_404(principal, Component, component_id, "component")
@@ -917,4 +917,5 @@ def certificate_pdf(principal: Principal, component_id: int, base_url: str) -> b
     footer = (f"签发 Issued {_fmt_time(datetime.now(UTC))} by PrefabTrace for "
               f"{principal.user_name}", covered,
               f"核验 Verify: {content.url.split('?')[0]}  ·  GET /api/v1/ledger/checkpoints")
-    return render_certificate(content, "产品质量证明书 Quality certificate", sections, footer)
+    return render_certificate(content, "产品质量证明书 Quality certificate", sections, footer,
+                              font=label_font())

@@ -23,6 +23,15 @@ from construction.services import audit
 from construction.services.production import delete_checklists_of_type
 
 
+def find_project(code: str | None = None, project_id: int | None = None) -> Project:
+    """Return the project with this code (or id), in no scope (commands name any), or 404."""
+    project = (db.session.get(Project, project_id) if project_id is not None else
+               db.session.scalar(select(Project).where(Project.code == code)))
+    if project is None:
+        raise ApiProblem("not-found", f"no project {code if code is not None else project_id!r}")
+    return project
+
+
 def project_for_reading(principal: Principal, project_id: int) -> Project:
     """Return a project the principal may read, or raise 404."""
     project = db.session.get(Project, project_id)

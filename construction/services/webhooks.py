@@ -83,19 +83,6 @@ from construction.services.accounts import principal_of_user
 from construction.services.chain import checkpoint_document, seal_all
 from construction.services.scans import event_view
 
-# Configuration keys and their defaults (read at call time, so tests may change them).
-DEFAULTS: dict[str, Any] = {
-    "WEBHOOK_ALLOW_PRIVATE": False,   # let URLs reach private/loopback hosts (tests, labs)
-    "WEBHOOK_TIMEOUT_S": 10.0,        # per attempt: connect, and each read
-    "WEBHOOK_MAX_ATTEMPTS": 12,       # about 14.5 hours of retrying with the back-off below
-    "WEBHOOK_BACKOFF_S": 30.0,        # wait after the first failure, doubled after each
-    "WEBHOOK_BACKOFF_MAX_S": 21600.0,  # the longest wait between attempts (6 h)
-    "WEBHOOK_DISPATCH_BATCH": 500,    # ledger events read per dispatch transaction
-    "WEBHOOK_SEND_BATCH": 50,         # subscriptions claimed at once
-    "WEBHOOK_SEND_WORKERS": 4,        # HTTP requests in flight at once (one per subscription)
-    "WEBHOOK_BREAKER_FAILURES": 10,   # failures in a row that open a circuit (0: never)
-    "WEBHOOK_BREAKER_COOLDOWN_S": 600.0,  # how long an open circuit sends nothing
-}
 CHECKPOINT = "checkpoint"  # the event name that asks for ledger checkpoints
 RECENT_DELIVERIES = 20
 USER_AGENT = "PrefabTrace-Webhooks/1"
@@ -103,11 +90,8 @@ KEEP = object()  # "leave this field as it is" for update_subscription
 
 
 def setting(name: str):
-    """Return a webhook setting from the app config, or its default."""
-    value = current_app.config.get(name, DEFAULTS[name])
-    if isinstance(DEFAULTS[name], bool) and isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return type(DEFAULTS[name])(value)
+    """Return a webhook setting (WEBHOOK_..., read at call time so tests may change it)."""
+    return current_app.config[name]
 
 
 # --- signing and posting -----------------------------------------------------------

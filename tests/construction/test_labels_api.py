@@ -546,3 +546,18 @@ def test_only_the_url_issued_for_the_current_version_is_genuine(world):
         assert body["type"].endswith("/label-invalid") and body["reason"] == reason, text
     assert _count(world, SecurityEvent, reason="not-as-issued") == 2
     world.scan(url, "cast", expect=201)
+
+
+def test_labels_and_certificates_print_with_the_configured_font(world):
+    import reportlab
+
+    vera = f"{reportlab.__path__[0]}/fonts/Vera.ttf"
+    component = world.component("qc_passed")
+    client = world.client("factory_worker")
+    label = f"/api/v1/components/{component['id']}/label.pdf"
+    assert b"BitstreamVeraSans" not in client.post(label).data
+    world.app.config["LABEL_FONT"] = vera
+    assert b"BitstreamVeraSans" in client.post(label).data
+    certificate = world.client("admin").get(
+        f"/api/v1/components/{component['id']}/certificate.pdf")
+    assert certificate.status_code == 200 and b"BitstreamVeraSans" in certificate.data

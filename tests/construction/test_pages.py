@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import uuid
@@ -208,6 +209,33 @@ def test_scan_page_names_states_and_actions_in_the_language(world):
     assert config["actions"]["cast"] == "浇筑" and config["states"]["cast"] == "已浇筑"
     assert config["strings"]["Recorded: {action}"] == "已记录：{action}"
     assert config["role_actions"] == ["cast", "demould", "store", "load", "depart"]
+
+
+def _page_config(client, path: str) -> dict:
+    text = client.get(path).get_data(as_text=True)
+    return json.loads(re.search(r'id="page-config">(.*?)</script>', text, re.S).group(1))
+
+
+def test_pages_get_lifecycle_order_load_states_and_photo_checks_from_the_server(world):
+    from PIL import Image
+
+    from construction import lifecycle
+    from construction.services.photos import CHECKS
+
+    client, _ = _sign_in(world, "site_supervisor")
+    client.get("/language/zh_CN")
+    dashboard = _page_config(client, "/dashboard")
+    assert dashboard["state_order"] == list(lifecycle.STATES)
+    assert dashboard["load_states"]["open"] == "装车中"
+    assert dashboard["load_states"]["rejected"] == "已拒收"  # a load refused, not sent back
+    assert _page_config(client, "/scan")["load_states"]["received"] == "已验收"
+    image = io.BytesIO()
+    Image.new("RGB", (320, 240), (150, 150, 150)).save(image, "PNG")
+    image.seek(0)
+    body = world.client("site_supervisor").post("/api/v1/photos", data={
+        "image": (image, "wall.png"), "project_id": world.ids["project_main"]}).get_json()
+    photo = _page_config(client, f"/photos/{body['items'][0]['id']}")
+    assert photo["checks"] == list(CHECKS)
 
 
 def test_components_are_found_by_what_a_scanner_read(world):

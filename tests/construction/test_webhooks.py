@@ -698,3 +698,17 @@ def test_the_deliverer_says_when_a_circuit_opens(app, world, receiver, runner):
     world.component("cast")
     assert _deliver(runner).strip() == (
         "1 queued, 0 delivered, 1 to retry, 0 failed, 1 circuit opened")
+
+
+def test_every_webhook_setting_has_its_one_default_in_the_configuration(tmp_path):
+    import inspect
+    import re
+
+    from construction.config import load_config
+    from construction.services import webhooks
+
+    read = set(re.findall(r'setting\("(\w+)"\)', inspect.getsource(webhooks)))
+    assert "WEBHOOK_MAX_ATTEMPTS" in read and len(read) >= 10
+    config = load_config(str(tmp_path))
+    assert read <= set(config)
+    assert config["WEBHOOK_MAX_ATTEMPTS"] == 12 and config["WEBHOOK_ALLOW_PRIVATE"] is False

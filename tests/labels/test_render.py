@@ -3,6 +3,7 @@
 import io
 import re
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pypdfium2
@@ -160,3 +161,32 @@ def test_any_text_prints_on_one_line_in_every_format(mark, project, manufacturer
     assert render_png(label, layout, dpi=100).startswith(b"\x89PNG")
     render_svg(label, layout).encode()
     assert render_pdf([label], layout).startswith(b"%PDF")
+
+
+def test_the_font_is_an_argument_and_the_environment_is_not_read(monkeypatch):
+    import reportlab
+
+    from labels.render import FONT_CANDIDATES
+
+    vera = str(Path(reportlab.__file__).parent / "fonts" / "Vera.ttf")
+    monkeypatch.setenv("LABEL_FONT", vera)  # the application passes it; the library never looks
+    default = label_font()
+    assert default.path != vera and (default.path in FONT_CANDIDATES or default.path is None)
+    chosen = label_font(vera)
+    assert chosen.path == vera and chosen.note is None and chosen.pdf_name != default.pdf_name
+    missing = label_font("/nowhere/font.ttf")
+    assert missing.path is None and "LABEL_FONT" in missing.note
+    label = content(manufacturer="Precast Ltd", project="Tower 3", component_type="Wall",
+                    qc_inspector="Wang")
+    layout = LAYOUTS["thermal-100x70"]
+    assert b"BitstreamVeraSans" in render_pdf([label], layout, font=chosen)
+    assert b"BitstreamVeraSans" not in render_pdf([label], layout)
+    assert render_png(label, layout, font=chosen) != render_png(label, layout)
+
+
+def test_the_pure_libraries_read_no_environment():
+    root = Path(__file__).resolve().parents[2]
+    for package in ("labels", "vision", "bim"):
+        for source in (root / package).rglob("*.py"):
+            text = source.read_text(encoding="utf-8")
+            assert "os.environ" not in text and "getenv" not in text, source

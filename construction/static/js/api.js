@@ -55,6 +55,10 @@ export function actionName(action) {
   return (page.actions && page.actions[action]) || action;
 }
 
+export function loadStateName(state) {
+  return (page.load_states && page.load_states[state]) || state;
+}
+
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {

@@ -5,14 +5,10 @@
 // today's trucks, the next storeys' readiness, the production quality records
 // (28-day strength by GB/T 50107, gate overrides, inspection failures by item), and
 // exports with the same filters. All projects at once read the report endpoints.
-import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, el, formatTime, gateName, stageName } from "./api.js";
+import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, loadStateName, el, formatTime, gateName, stageName } from "./api.js";
 
-// Lifecycle order (the page config's keys arrive sorted by name).
-const LIFECYCLE = ["planned", "cast", "demoulded", "qc_passed", "stored", "loaded", "in_transit",
-                   "delivered", "accepted_on_site", "installed", "connected", "accepted",
-                   "rejected", "scrapped"];
-const STATES = [...LIFECYCLE, ...Object.keys(page.states || {}).filter(
-  (name) => !LIFECYCLE.includes(name))];
+// Lifecycle order, from the server (the page config's keys arrive sorted by name).
+const STATES = page.state_order || Object.keys(page.states || {});
 const INSTALLED = ["installed", "connected", "accepted"];
 const PAGE_SIZE = 500;         // the most /components gives in one page
 const STALLED_DAYS = 14;
@@ -739,7 +735,7 @@ function renderDeliveries(summary) {
   const loads = summary.trucks_today.loads;
   trucks.replaceChildren(...(loads.length ? loads.map((load) => el("li", { "data-testid": "truck" },
     el("strong", {}, load.vehicle || formatCode(load.code)), " ",
-    el("span", { class: `badge ld-${load.state}` }, LOAD_STATE_NAMES[load.state] || load.state),
+    el("span", { class: `badge ld-${load.state}` }, loadStateName(load.state)),
     el("span", { class: "item-detail small muted" },
        t("{count} pieces", { count: number.format(load.piece_count) }),
        load.arrived_at ? " · " + t("arrived {time}", { time: formatTime(load.arrived_at) })
@@ -755,10 +751,5 @@ function renderDeliveries(summary) {
       .join(" · "))))
     : [emptyItem(t("Every storey is installed."))]));
 }
-
-const LOAD_STATE_NAMES = {
-  open: t("Being loaded"), loaded: t("Loaded"), in_transit: t("In transit"),
-  arrived: t("Arrived"), received: t("Received"), rejected: t("Rejected"),
-};
 
 start();

@@ -6,7 +6,7 @@ import { api, ApiError, LANGUAGE, NetworkError, page, problemWords as sharedProb
 
 const POLL_MS = 2000;
 const POLL_MAX_MS = 15000;
-const CHECK_ORDER = ["labels", "quality", "cracks", "duplicates", "evidence", "progress"];
+const CHECK_ORDER = page.checks || [];  // every check the server runs, in its order
 const SERIOUS_EVIDENCE = ["time-mismatch", "far-from-site"];
 
 const $ = (id) => document.getElementById(id);
@@ -142,8 +142,9 @@ function candidateWords(segment) {
     ? t("About {length} mm long, {band}.", { length: number(segment.length_mm, 0),
                                             band: widthBandWords(segment.width_band) })
     : t("About {length} pixels long.", { length: number(segment.length_px, 0) });
+  // Joined outside a template string: the message extractor does not look inside one.
   return segment.finding === false
-    ? `${words} ${t("Too short or too faint to be a finding.")}` : words;
+    ? [words, t("Too short or too faint to be a finding.")].join(" ") : words;
 }
 
 function explainCracks(result) {
@@ -269,7 +270,7 @@ function findingWords(finding) {
       : t("Crack candidates: {count}. The longest is about {length} pixels long.",
           { count: detail.segments, length: number(detail.longest_px || 0, 0) });
     return detail.width_band
-      ? `${words} ${t("The widest is {band}.", { band: widthBandWords(detail.width_band) })}`
+      ? [words, t("The widest is {band}.", { band: widthBandWords(detail.width_band) })].join(" ")
       : words;
   }
   if (finding.kind === "duplicate") {

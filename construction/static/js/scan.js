@@ -2,7 +2,7 @@
 // lead to one card with the allowed next actions; a tap queues the action in
 // IndexedDB and sends it when the network allows. QC inspectors fill the
 // checklists of the component on the card here too (queued the same way).
-import { api, ApiError, LOCALE, NetworkError, page, t, stateName, actionName, el, formatTime, stageName } from "./api.js";
+import { api, ApiError, LOCALE, NetworkError, page, t, stateName, actionName, loadStateName, el, formatTime, stageName } from "./api.js";
 import * as outbox from "./outbox.js";
 
 const REPEAT_MS = 4000;          // the same label read again within this is the same read
@@ -124,15 +124,6 @@ function renderLoadCard() {
          item.damaged ? el("span", { class: "badge bad" }, t("Damaged")) : null,
          item.ncr_open ? el("span", { class: "badge bad" }, t("NCR open")) : null)))]
     .filter(Boolean));
-}
-
-const LOAD_STATES = {
-  open: t("Being loaded"), loaded: t("Loaded"), in_transit: t("In transit"),
-  arrived: t("Arrived"), received: t("Received"), rejected: t("Rejected"),
-};
-
-function loadStateName(state) {
-  return LOAD_STATES[state] || state;
 }
 
 // A load is recorded online, in one request: every piece or none.

@@ -1,0 +1,38 @@
+"""Every lifecycle name has its one label, shown in both languages where asked."""
+
+from __future__ import annotations
+
+from construction import lifecycle
+from construction.lifecycle_names import (
+    ACTION_LABELS,
+    LOAD_STATE_LABELS,
+    ROLE_LABELS,
+    STATE_LABELS,
+    bilingual,
+    in_language,
+)
+
+
+def test_each_state_action_role_and_load_state_has_a_label():
+    assert list(STATE_LABELS) == list(lifecycle.STATES)
+    assert list(ACTION_LABELS) == list(lifecycle.ACTIONS)
+    assert list(ROLE_LABELS) == list(lifecycle.ROLES)
+    assert list(LOAD_STATE_LABELS) == list(lifecycle.LOAD_STATES)
+
+
+def test_a_label_comes_in_chinese_and_english_whatever_the_request_language(app):
+    for language in ("en", "zh-CN"):
+        with app.test_request_context(headers={"Accept-Language": language}):
+            assert bilingual(STATE_LABELS, "stored") == ("堆场存放", "In yard")
+            # A refused load is not a component sent back: the same English, its own Chinese.
+            assert bilingual(LOAD_STATE_LABELS, "rejected") == ("已拒收", "Rejected")
+            assert bilingual(STATE_LABELS, "rejected") == ("退场", "Rejected")
+            assert bilingual(STATE_LABELS, "unheard_of") == ("unheard_of", "unheard_of")
+
+
+def test_labels_follow_the_request_language(app):
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        assert in_language(ACTION_LABELS)["cast"] == "浇筑"
+        assert in_language(STATE_LABELS)["cast"] == "已浇筑"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert in_language(ACTION_LABELS)["store"] == "Put in yard"
