@@ -239,6 +239,10 @@ class ComponentType(db.Model):
     manufacturer: Mapped[Organization | None] = relationship()
 
 
+# Components that can stall: neither waiting to be cast nor finished.
+STALLABLE = "state NOT IN ('planned', 'accepted', 'scrapped')"
+
+
 class Component(db.Model):
     """One physical piece; its state is kept here and derived from its events."""
 
@@ -247,16 +251,18 @@ class Component(db.Model):
         UniqueConstraint("gtin", "serial"),
         UniqueConstraint("project_id", "ifc_global_id"),
         CheckConstraint("(gtin IS NULL) = (serial IS NULL)", name="gtin_with_serial"),
-        # State changes on every scan and is deliberately in no index: PostgreSQL
-        # then updates the row in place (HOT) without touching any index, and room
-        # is left in each page for it. Reads are project-scoped; state counts come
-        # from the progress counters.
         # The flags are rare and change rarely: a partial index per flag finds a
-        # project's flagged pieces without reading the rest. Only a scan that sets
-        # or clears a flag leaves HOT (a predicate's column counts as indexed).
+        # project's flagged pieces without reading the rest.
         *(Index(f"ix_component_{flag}", "project_id", "id", postgresql_where=text(flag),
                 sqlite_where=text(f"{flag} = 1"))
           for flag in ("on_hold", "damaged", "ncr_open")),
+        # The stalled report reads the oldest pieces still in progress from here, and
+        # counts the recent ones (the rest it takes from the progress counters). The
+        # price: a scan moves updated_at, so its update is no longer HOT (PostgreSQL
+        # updates every index of the row). State counts come from the progress counters.
+        Index("ix_component_stalled", "updated_at", postgresql_where=text(STALLABLE),
+              sqlite_where=text(STALLABLE)),
+        # Room is left in each page for the updates every scan makes.
         {"postgresql_with": {"fillfactor": 80}},
     )
 
@@ -643,18 +649,22 @@ class MerkleNode(db.Model):
 class ProgressCounter(db.Model):
     """Counts kept as events are written, so progress is read, never recounted.
 
-    kind `state`: components per (project, storey, type, state) now;
-    kind `day`: transitions per (project, type, day, state reached).
+    kind `state`: components per (project, storey, type, state) now, `pstate` the same
+    per (project, type, state); kind `day`: transitions per (project, type, day, action),
+    `pday` the same per (project, day, action), with no type.
     """
 
     __tablename__ = "progress_counter"
+    __table_args__ = (Index("ix_progress_counter_kind_project_id_day", "kind", "project_id",
+                            "day"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
     storey_id: Mapped[int | None] = mapped_column(ForeignKey("storey.id"), index=True)
-    component_type_id: Mapped[int] = mapped_column(ForeignKey("component_type.id"), index=True)
+    component_type_id: Mapped[int | None] = mapped_column(ForeignKey("component_type.id"),
+                                                          index=True)
     state: Mapped[str] = mapped_column(String(20))
     day: Mapped[date | None] = mapped_column(Date)
     count: Mapped[int] = mapped_column(BigInteger, default=0)

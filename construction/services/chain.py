@@ -636,7 +636,8 @@ def _verify_unit(first: int, last: int, mark_id, head_hash, root, mark_time, pre
         return 0, Breach(first - 1, None, f"event at sequence {first - 1} is missing (deleted)")
     leaves, expected, checked = MerkleBuilder(), first, 0
     width = len(FIELDS)
-    backdate = previous_time - grace if previous_time is not None else None
+    # Compared as canonical text, the form the rows come in (see _sealed_tuples).
+    backdate = _canonical_time(previous_time - grace) if previous_time is not None else None
     for row in _sealed_tuples(batch, first - 1, last):
         event_id, sequence, stored_content, stored_chain = row[0], row[width], row[width + 1], \
             row[width + 2]
@@ -674,19 +675,38 @@ def _verify_unit(first: int, last: int, mark_id, head_hash, root, mark_time, pre
 
 
 _SERVER_TIME = FIELDS.index("server_time")
-_RAW_SEALED = ("SELECT " + ", ".join(FIELDS) + ", sequence, content_hash, chain_hash "
-               "FROM event WHERE sequence > %s AND sequence <= %s ORDER BY sequence LIMIT %s")
+_CLIENT_TIME = FIELDS.index("client_time")
+# Times as the canonical content writes them (UTC, microseconds, Z): PostgreSQL formats
+# them faster than psycopg parses and Python prints them (half the verifier's time).
+_CANONICAL_TIME_SQL = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+_RAW_SEALED = ("SELECT " + ", ".join(
+    _CANONICAL_TIME_SQL.format(name) if name in ("client_time", "server_time") else name
+    for name in FIELDS) + ", sequence, content_hash, chain_hash "
+    "FROM event WHERE sequence > %s AND sequence <= %s ORDER BY sequence LIMIT %s")
+
+
+def _canonical_time(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _sealed_tuples(batch: int, after: int, last: int) -> Iterator[tuple]:
-    """Sealed events as plain tuples (recorded fields, then sequence and hashes), in order."""
+    """Sealed events as plain tuples (recorded fields, then sequence and hashes), in order.
+
+    Times come as canonical text (the content hash takes either form), so that they
+    compare as text.
+    """
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
         for row in _sealed_rows(batch, after, last):
-            yield tuple(row)
+            values = list(row)
+            values[_CLIENT_TIME] = _canonical_time(values[_CLIENT_TIME])
+            values[_SERVER_TIME] = _canonical_time(values[_SERVER_TIME])
+            yield tuple(values)
         return
     # The driver's own cursor: the ORM's per-value conversions were a third of the time,
-    # and psycopg already gives aware datetimes and parsed JSON.
+    # and psycopg already gives parsed JSON.
     with connection.connection.driver_connection.cursor() as cursor:
         while True:
             cursor.execute(_RAW_SEALED, (after, last, batch))

@@ -34,7 +34,7 @@ from construction.models import (
 from construction.services.chain import merkle_top, signed_checkpoint, store_merkle_nodes
 from construction.services.progress import (
     _text,
-    day_key,
+    count_transition,
     project_key,
     report_day,
     state_key,
@@ -143,7 +143,7 @@ def seed(components: int, projects: int = 10, seed_value: int = 2026,
                 if event_id % checkpoint_every == 0:
                     pending_marks.append((event_id, previous, builder.root(), moment))
                     builder = MerkleBuilder()
-                counters[day_key(project_id, type_id, report_day(moment), action)] += 1
+                count_transition(counters, project_id, type_id, report_day(moment), action)
                 state = after
             counters[state_key(project_id, storey_id, type_id, state)] += 1
             counters[project_key(project_id, type_id, state)] += 1

@@ -69,6 +69,11 @@ def test_counters_equal_a_recount_after_any_sequence(world, script):
         for (_, project_id, _, type_id, state, _), count in expected.items():
             by_project[("pstate", project_id, None, type_id, state, None)] += count
         assert _counters("pstate") == dict(by_project)
-        assert _counters("day") == _daily_recount()
+        daily = _daily_recount()
+        assert _counters("day") == daily
+        by_project_day: Counter = Counter()
+        for (_, project_id, _, _, action, day), count in daily.items():
+            by_project_day[("pday", project_id, None, None, action, day)] += count
+        assert _counters("pday") == dict(by_project_day)
         total = sum(_counters("state").values())
         assert total == db.session.scalar(select(func.count()).select_from(Component))

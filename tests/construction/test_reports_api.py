@@ -5,10 +5,10 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from construction.extensions import db
-from construction.models import Component
+from construction.models import Component, Event
 
 
 def test_progress_counts_by_state_and_group_within_the_region(world):
@@ -50,6 +50,13 @@ def test_daily_transitions_and_the_installed_curve(world):
                                                 "planned": 2}
     later = world.client("regulator").get("/api/v1/progress/daily?since=2100-01-01").get_json()
     assert later["days"] == [] and later["deliveries"] == []
+    # Narrowed by type, the same days come from the counters per type.
+    by_type = world.client("regulator").get(
+        f"/api/v1/progress/daily?component_type_id={world.ids['type_main']}").get_json()
+    assert by_type["days"] == body["days"]
+    maker = world.client("regulator").get(
+        f"/api/v1/progress/daily?manufacturer_id={world.ids['org_other_maker']}").get_json()
+    assert maker["days"] == []
 
 
 def test_daily_progress_shows_the_deliveries(world):
@@ -68,15 +75,33 @@ def test_daily_progress_shows_the_deliveries(world):
 
 def test_stalled_components(world):
     stuck, moving = world.component("in_transit"), world.component("cast")
-    world.component("accepted")
+    older = world.component("stored")
+    not_started, done = world.component("planned"), world.component("accepted")
+    far = world.component("cast", project="far")
     with world.app.app_context():
-        db.session.execute(update(Component).where(Component.id == stuck["id"]).values(
-            updated_at=datetime.now(UTC) - timedelta(days=20)))
+        for component, days in ((stuck, 20), (older, 30), (not_started, 40), (done, 50),
+                                (far, 60)):
+            db.session.execute(update(Component).where(Component.id == component["id"])
+                               .values(updated_at=datetime.now(UTC) - timedelta(days=days)))
         db.session.commit()
     body = world.client("regulator").get("/api/v1/progress/stalled?days=14").get_json()
-    assert [item["id"] for item in body["items"]] == [stuck["id"]]
-    assert body["items"][0]["days_in_state"] >= 19
+    assert [item["id"] for item in body["items"]] == [older["id"], stuck["id"]]
+    assert body["total"] == 2
+    assert body["items"][1]["days_in_state"] >= 19
     assert moving["id"] not in [item["id"] for item in body["items"]]
+    # The total counts past the page, and follows the scope and the filters.
+    limited = world.client("regulator").get("/api/v1/progress/stalled?days=25&limit=1")
+    assert limited.get_json()["total"] == 1
+    everyone = world.client("admin").get("/api/v1/progress/stalled?days=14").get_json()
+    assert everyone["total"] == 3 and everyone["items"][0]["id"] == far["id"]
+    for place in (f"storey_id={world.ids['storey_main']}",
+                  f"building_id={world.ids['building_main']}",
+                  f"component_type_id={world.ids['type_main']}"):
+        narrowed = world.client("admin").get(f"/api/v1/progress/stalled?days=14&{place}")
+        assert narrowed.get_json()["total"] == 2, place
+    elsewhere = world.client("admin").get(
+        f"/api/v1/progress/stalled?days=14&storey_id={world.ids['storey_far']}")
+    assert elsewhere.get_json()["total"] == 1
 
 
 def test_quality_report(world):
@@ -131,3 +156,25 @@ def test_csv_cells_never_start_a_formula(world, mark):
     assert row[0] == str(installed["id"])  # numbers stay numbers
     events = _rows(world.client("admin").get("/api/v1/exports/events.csv"))
     assert {r[3] for r in events[1:]} == {"'" + mark}
+
+
+def test_events_csv_writes_every_column_as_the_record_holds_it(world):
+    # On PostgreSQL the file is written by COPY, elsewhere by Python: the same table.
+    with world.app.app_context():
+        from construction.models import Organization, User
+
+        db.session.get(User, world.ids["user_admin"]).name = "=admin"
+        db.session.get(Organization, world.ids["org_maker"]).name = 'Maker, "Precast"'
+        db.session.commit()
+    component = world.component("planned", mark="-M1\nsecond line")
+    world.scan(component["code"], "cast", expect=201, client_time="2026-11-25T10:00:00+08:00",
+               location={"latitude": -33.865, "longitude": 151.2093})
+    events = _rows(world.client("admin").get("/api/v1/exports/events.csv"))
+    with world.app.app_context():
+        event = db.session.scalar(select(Event).where(Event.component_id == component["id"]))
+        expected = [str(event.id), str(event.sequence or ""), component["code"],
+                    "'-M1\nsecond line", "P-MAIN", "cast", "planned", "cast", "'=admin",
+                    'Maker, "Precast"', "2026-11-25T02:00:00+00:00",
+                    event.server_time.isoformat(), "-33.865", "151.2093",
+                    event.content_hash or ""]
+    assert events[1:] == [expected]
