@@ -109,51 +109,42 @@ def text(max_length: int, required: bool = False, min_length: int = 0, **kw) -> 
 # --- dumping on the capture path --------------------------------------------------------
 
 _Dump = Callable[[Any, str, Any], Any]
+_ANY = object  # a field that answers every value as it is
 
 
-def _same(value, attr, obj):
-    return value
-
-
-def _of_type(json_type: type, slow: _Dump) -> _Dump:
-    def dump(value, attr, obj):
-        return value if type(value) is json_type or value is None else slow(value, attr, obj)
-    return dump
-
-
-def _value_dump(field: fields.Field) -> _Dump | None:
-    """Return what dumps a value exactly as `field` does, faster; None when only it can."""
+def _value_dump(field: fields.Field) -> tuple[type | None, _Dump] | None:
+    """Return how `field` dumps a value, faster: the type whose values (and None) it answers
+    as they are, and what dumps any other value exactly as it does; None when only it can."""
     kind = type(field)
     if kind.serialize is not fields.Field.serialize:
         return None
     serializer = next(k for k in kind.__mro__ if "_serialize" in vars(k))
     slow = field._serialize
     if serializer is fields.Field:  # Raw and Boolean: the value as it is
-        return _same
+        return _ANY, slow
     if serializer is fields.String:
-        return _of_type(str, slow)
+        return str, slow
     if serializer is fields.Number and kind._format_num is fields.Number._format_num \
             and not field.as_string:
-        return _of_type(field.num_type, slow)
+        return field.num_type, slow
     if serializer is fields.Mapping and field.key_field is None and field.value_field is None \
             and field.mapping_type is dict:
-        return _of_type(dict, slow)
+        return dict, slow
     if serializer is fields.List:
         inner = _value_dump(field.inner)
         if inner is None:
             return None
+        exact, other = inner
 
         def each(value, attr, obj):
             if type(value) is not list:
                 return slow(value, attr, obj)
-            return [inner(item, attr, obj) for item in value]
-        return each
+            return [item if item is None or exact is _ANY or type(item) is exact
+                    else other(item, attr, obj) for item in value]
+        return None, each
     if serializer is fields.Nested and not (field.many or field.schema.many):
         nested = precompiled_dump(field.schema)
-
-        def one(value, attr, obj):
-            return None if value is None else nested(value)
-        return one
+        return None, lambda value, attr, obj: nested(value)
     return None
 
 
@@ -177,18 +168,20 @@ def precompiled_dump(schema: Schema) -> Callable[[Any], Any]:
         attribute = field.attribute or name
         fast = _value_dump(field) if field._CHECK_ATTRIBUTE and "." not in attribute \
             and field.dump_default is missing else None
+        exact, other = fast or (None, None)
         plan.append((name if field.data_key is None else field.data_key, name, attribute, field,
-                     fast))
+                     fast is not None, exact, other))
 
     def dump(obj):
         if type(obj) is not dict:
             return generic(obj, many=False)
         answer = {}
-        for key, name, attribute, field, fast in plan:
-            if fast is not None:
+        for key, name, attribute, field, known, exact, other in plan:
+            if known:
                 value = obj.get(attribute, missing)
                 if value is not missing:
-                    answer[key] = fast(value, name, obj)
+                    answer[key] = value if value is None or exact is _ANY \
+                        or type(value) is exact else other(value, name, obj)
                     continue
             value = field.serialize(name, obj, accessor=accessor)
             if value is not missing:
