@@ -132,8 +132,13 @@ class Document:
             return []
         validator = Draft202012Validator({"allOf": [schema], "components": self.components},
                                          format_checker=Draft202012Validator.FORMAT_CHECKER)
-        return [f"{'/'.join(map(str, error.absolute_path)) or '(body)'}: {error.message[:300]}"
-                for error in validator.iter_errors(response.get_json())]
+        return [_explained(error) for error in validator.iter_errors(response.get_json())]
+
+
+def _explained(error) -> str:
+    while error.context:  # oneOf/anyOf: the branch that went deepest says more
+        error = max(error.context, key=lambda inner: len(inner.absolute_path))
+    return f"{'/'.join(map(str, error.absolute_path)) or '(body)'}: {error.message[:300]}"
 
 
 @pytest.fixture
