@@ -25,6 +25,15 @@ STATES = (
 
 # A load (one truck trip) has a small lifecycle of its own, driven by load scans.
 LOAD_STATES = ("open", "loaded", "in_transit", "arrived", "received", "rejected")
+# Where a component in each state is, as site readiness tells it.
+PLACE_OF_STATE = {
+    "planned": "not_cast", "cast": "in_factory", "demoulded": "in_factory",
+    "qc_passed": "in_factory", "stored": "in_yard", "loaded": "loaded",
+    "in_transit": "in_transit", "delivered": "on_site", "accepted_on_site": "on_site",
+    "installed": "installed", "connected": "installed", "accepted": "installed",
+    "rejected": "returned", "scrapped": "scrapped"}
+PLACES = ("not_cast", "in_factory", "in_yard", "loaded", "in_transit", "on_site", "installed",
+          "returned", "scrapped")
 
 ROLES = ("admin", "project_manager", "factory_worker", "qc_inspector", "site_supervisor",
          "regulator")

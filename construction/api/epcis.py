@@ -15,13 +15,28 @@ from construction.auth import authenticate_request
 from construction.errors import problem_body
 from construction.permissions import requires
 from construction.rate_limits import export_limit
-from construction.schemas import EARLIEST, LATEST, ref
+from construction.schemas import (
+    EARLIEST,
+    LATEST,
+    ComponentStatusSchema,
+    EventSchema,
+    PrecompiledSchema,
+    problem_member,
+    ref,
+)
 from construction.services import epcis as service
 
 blp = api_blueprint("epcis", __name__, "GS1 EPCIS 2.0 query and capture.",
                     url_prefix="/api/v1/epcis")
 
 _VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
+_QUERY_ANSWER = ("An EPCISQueryDocument (JSON-LD; as application/ld+json when the caller "
+                 "prefers it); a `Link: <…>; rel=\"next\"` header points to the next page")
+_QUERY_HEADERS = {
+    **{name: {"description": f"Always {value}", "schema": {"type": "string"}}
+       for name, value in _VERSION_HEADERS.items()},
+    "Link": {"description": "The next page (`rel=\"next\"`), while there is one",
+             "schema": {"type": "string"}}}
 # A '+' in a query string arrives as a space: put it back in time offsets.
 _SPACED_OFFSET = re.compile(r"(.*T[0-9:.]+) ([0-9]{2}:[0-9]{2})")
 
@@ -120,9 +135,10 @@ class EventQueryArgs(Schema):
 class CaptureEpcSchema(Schema):
     epc = fields.String()
     outcome = fields.String(metadata={"description": "accepted, duplicate or rejected"})
-    event = fields.Dict(metadata={"description": "The recorded event, as /scans answers it"})
-    component = fields.Dict()
-    problem = fields.Dict()
+    event = fields.Nested(EventSchema, metadata={
+        "description": "The recorded event, as /scans answers it"})
+    component = fields.Nested(ComponentStatusSchema)
+    problem = problem_member()
 
 
 class CaptureEventSchema(Schema):
@@ -131,17 +147,70 @@ class CaptureEventSchema(Schema):
     outcome = fields.String(metadata={
         "description": "accepted, duplicate, partial (some EPCs refused) or rejected"})
     action = fields.String(metadata={"description": "The lifecycle action it mapped to"})
-    problem = fields.Dict(metadata={"description": "Why the whole event was refused"})
+    problem = problem_member("Why the whole event was refused")
     epcs = fields.List(fields.Nested(CaptureEpcSchema))
 
 
-class CaptureResultSchema(Schema):
+class CaptureResultSchema(PrecompiledSchema):
     captureErrorBehaviour = fields.String(metadata={"description": "Always `proceed`"})
     accepted = fields.Integer()
     duplicate = fields.Integer()
     partial = fields.Integer()
     rejected = fields.Integer()
     events = fields.List(fields.Nested(CaptureEventSchema))
+
+
+_EXPORTED_EVENT = {
+    "description": "An EPCIS 2.0 event in JSON-LD: an ObjectEvent per lifecycle event (its "
+                   "EPC in epcList), or an AggregationEvent per load scan that loads or "
+                   "unloads a truck (parentID the load, childEPCs its components); with "
+                   "readPoint, bizLocation, ilmd and errorDeclaration as the standard has "
+                   "them, and our own facts as `pt:` extension members",
+    "required": ["type", "eventTime", "eventTimeZoneOffset", "recordTime", "eventID",
+                 "action", "bizStep", "disposition"],
+    "properties": {
+        "type": {"enum": ["ObjectEvent", "AggregationEvent"]},
+        "eventTime": {"type": "string", "format": "date-time"},
+        "eventTimeZoneOffset": {"type": "string"},
+        "recordTime": {"type": "string", "format": "date-time"},
+        "eventID": {"type": "string"},
+        "epcList": {"type": "array", "items": {"type": "string"}},
+        "parentID": {"type": "string"},
+        "childEPCs": {"type": "array", "items": {"type": "string"}},
+        "action": {"enum": list(service.EPCIS_ACTIONS)},
+        "bizStep": {"type": "string"},
+        "disposition": {"type": "string"},
+    },
+}
+
+
+class EpcisResultsBodySchema(Schema):
+    eventList = fields.List(fields.Dict(metadata=_EXPORTED_EVENT),
+                            metadata={"description": "In ledger order"})
+
+
+class EpcisQueryResultsSchema(Schema):
+    queryName = fields.String(metadata={"description": "Always `SimpleEventQuery`"})
+    resultsBody = fields.Nested(EpcisResultsBodySchema)
+
+
+class EpcisQueryBodySchema(Schema):
+    queryResults = fields.Nested(EpcisQueryResultsSchema)
+
+
+class EpcisQueryDocumentSchema(Schema):
+    """An EPCISQueryDocument (EPCIS 2.0 JSON-LD)."""
+
+    at_context = fields.List(fields.Raw(), attribute="@context", data_key="@context", metadata={
+        "description": "The EPCIS 2.0 context, and the `pt` prefix of our extension"})
+    type = fields.String(metadata={"description": "Always `EPCISQueryDocument`"})
+    schemaVersion = fields.String()
+    creationDate = fields.String(metadata={"format": "date-time"})
+    epcisBody = fields.Nested(EpcisQueryBodySchema)
+
+
+_query_document = EpcisQueryDocumentSchema()
+_capture_result = CaptureResultSchema()
 
 
 def _problem(problem) -> dict[str, Any]:
@@ -175,8 +244,11 @@ class EpcisEvents(MethodView):
     @requires("export.read")
     @export_limit
     @blp.arguments(EventQueryArgs(), location="query", as_kwargs=False)
-    @blp.response(200, description="An EPCISQueryDocument (JSON-LD); a `Link: <…>; "
-                                   "rel=\"next\"` header points to the next page")
+    @blp.response(200, EpcisQueryDocumentSchema, description=_QUERY_ANSWER,
+                  headers=_QUERY_HEADERS)
+    @blp.alt_response(200, schema=EpcisQueryDocumentSchema,
+                      content_type="application/ld+json", success=True,
+                      description=_QUERY_ANSWER)
     def get(self, query):
         """Query lifecycle events as an EPCIS 2.0 EPCISQueryDocument.
 
@@ -190,7 +262,7 @@ class EpcisEvents(MethodView):
         principal = authenticate_request()
         document, last_id = service.query_events(principal, query,
                                                  current_app.config["PUBLIC_BASE_URL"])
-        response = jsonify(document)
+        response = jsonify(_query_document.dump(document))
         if request.accept_mimetypes.best_match(["application/json", "application/ld+json"]) \
                 == "application/ld+json":
             response.mimetype = "application/ld+json"
@@ -225,9 +297,9 @@ class EpcisCapture(MethodView):
         document = request.get_json()
         outcomes = service.capture_document(principal, document,
                                             current_app.config["BATCH_MAX_ITEMS"])
-        response = jsonify(captureErrorBehaviour="proceed",
-                           **service.capture_counts(outcomes),
-                           events=[_event_result(outcome) for outcome in outcomes])
+        response = jsonify(_capture_result.dump({
+            "captureErrorBehaviour": "proceed", **service.capture_counts(outcomes),
+            "events": [_event_result(outcome) for outcome in outcomes]}))
         response.headers.update(_VERSION_HEADERS)
         response.headers["GS1-Capture-Error-Behaviour"] = "proceed"
         return response

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Response
 from flask.views import MethodView
 
 from construction.api.base import api_blueprint
@@ -13,6 +13,7 @@ from construction.pagination import paged
 from construction.permissions import requires
 from construction.schemas import (
     DeliveriesArgs,
+    DeliveriesSchema,
     LoadCreateSchema,
     LoadFieldsSchema,
     LoadItemsSchema,
@@ -24,6 +25,7 @@ from construction.schemas import (
     LoadScanResultSchema,
     LoadScanSchema,
     LoadViewSchema,
+    StoreyReadinessSchema,
 )
 from construction.services import load_papers
 from construction.services import loads as service
@@ -33,6 +35,7 @@ blp = api_blueprint("loads", __name__, "Loads: truck trips with their components
                     url_prefix="/api/v1")
 
 _LOAD = "/loads/<id:load_id>"
+_load_scan_result = LoadScanResultSchema()
 
 
 @blp.route("/loads")
@@ -119,21 +122,22 @@ class LoadScans(MethodView):
         return _record(principal, load, values)
 
 
-def _record(principal, load, values) -> Response:
+def _record(principal, load, values) -> tuple[dict, int]:
     scan = service.LoadScanRequest(
         action=values["action"], client_event_id=values["client_event_id"],
         client_time=values.get("client_time"), location=values.get("location"),
         device=values.get("device") or header_device(), exceptions=values.get("exceptions"))
     body, recorded = service.record_load_scan(principal, load, scan)
-    response = jsonify(body)
-    response.status_code = 201 if recorded else 200
-    return response
+    return body, 201 if recorded else 200
 
 
-def record_scanned_load(principal, text: str, values) -> Response:
-    """Answer a scan (POST /scans) whose code names a load: act on the whole load."""
-    load = service.find_load(principal, text)
-    return _record(principal, load, values)
+def record_scanned_load(principal, text: str, values) -> tuple[dict, int]:
+    """Answer a scan (POST /scans) whose code names a load: act on the whole load.
+
+    Return the answer, dumped through its schema, and its status.
+    """
+    body, status = _record(principal, service.find_load(principal, text), values)
+    return _load_scan_result.dump(body), status
 
 
 @blp.route("/projects/<id:project_id>/load-plans")
@@ -157,6 +161,7 @@ class LoadPlans(MethodView):
 class ProjectDeliveries(MethodView):
     @requires("load.read")
     @blp.arguments(DeliveriesArgs(), location="query")
+    @blp.response(200, DeliveriesSchema)
     def get(self, args, project_id):
         """List loads planned, in transit (with ETA) and arrived per day."""
         return service.project_deliveries(authenticate_request(), project_id,
@@ -166,6 +171,7 @@ class ProjectDeliveries(MethodView):
 @blp.route("/storeys/<id:storey_id>/readiness")
 class StoreyReadiness(MethodView):
     @requires("load.read")
+    @blp.response(200, StoreyReadinessSchema)
     def get(self, storey_id):
         """Say where each component of a storey is and whether erection can start."""
         return service.storey_readiness(authenticate_request(), storey_id)

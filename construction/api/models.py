@@ -10,11 +10,17 @@ from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.jobs import enqueue_model_import
 from construction.permissions import requires
-from construction.schemas import ModelImportArgs, ModelListSchema, ModelSchema
+from construction.schemas import (
+    ModelConvertingSchema,
+    ModelImportArgs,
+    ModelListSchema,
+    ModelSchema,
+)
 from construction.services import models as service
 
 blp = api_blueprint("models", __name__, "Building models (IFC) and their as-built export.",
                     url_prefix="/api/v1")
+_converting = ModelConvertingSchema()
 
 
 @blp.route("/projects/<id:project_id>/models")
@@ -93,17 +99,20 @@ class ModelAsBuilt(MethodView):
 @blp.route("/models/<id:model_id>/geometry")
 class ModelGeometry(MethodView):
     @requires("model.read")
+    @blp.alt_response(202, schema=ModelConvertingSchema, success=True,
+                      description="Being converted: ask again after Retry-After seconds",
+                      headers={"Retry-After": {"description": "Seconds to wait",
+                                               "schema": {"type": "integer"}}})
     @blp.doc(responses={
         "200": {"description": "The model's elements as binary glTF: one node per element, "
                                "named by its GlobalId, with extras ifc_class, name, storey",
                 "content": {"model/gltf-binary": {}}},
-        "202": {"description": "Being converted: ask again after Retry-After seconds"},
         "409": {"description": "The model's import is not done (model-not-ready)"}})
     def get(self, model_id):
         """Download the model's geometry (GLB, converted once per file) for the model page."""
         data = service.model_geometry(authenticate_request(), model_id)
         if data is None:
-            response = jsonify({"status": "converting"})
+            response = jsonify(_converting.dump({"status": "converting"}))
             response.status_code = 202
             response.headers["Retry-After"] = "5"
             return response

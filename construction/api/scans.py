@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
@@ -12,7 +12,13 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem, problem_body
 from construction.permissions import requires
-from construction.schemas import BatchResultSchema, BatchSchema, ScanResultSchema, ScanSchema
+from construction.schemas import (
+    BatchResultSchema,
+    BatchSchema,
+    LoadScanResultSchema,
+    ScanResultSchema,
+    ScanSchema,
+)
 from construction.services.loads import LOAD_ACTIONS, is_load_reference, load_code_exists
 from construction.services.scans import ScanItem, ScanResult, record_scans
 
@@ -20,6 +26,9 @@ blp = api_blueprint("scans", __name__, "Record lifecycle scans from phones and s
                     url_prefix="/api/v1/scans")
 
 _scan_schema = ScanSchema()
+_scan_result = ScanResultSchema()
+# A scan of a component answers its event, a scan of a load's label the load scan.
+_SCAN_OR_LOAD_SCAN = {"oneOf": [ScanResultSchema, LoadScanResultSchema]}
 
 
 def header_device() -> str | None:
@@ -43,8 +52,10 @@ def _item(values: dict[str, Any], device: str | None) -> ScanItem:
 class Scans(MethodView):
     @requires("scan.record")
     @blp.arguments(ScanSchema())
-    @blp.response(201, ScanResultSchema)
-    @blp.alt_response(200, schema=ScanResultSchema, description="A replay: the original event")
+    @blp.response(201, _SCAN_OR_LOAD_SCAN, description="The event and the component's new "
+                  "state; for a load, the load scan (as POST /loads/{id}/scans answers)")
+    @blp.alt_response(200, schema=_SCAN_OR_LOAD_SCAN,
+                      description="A replay: the original event (or events)")
     def post(self, values):
         """Record a scan of one component, or of a load's label (then of all its components).
 
@@ -64,16 +75,21 @@ class Scans(MethodView):
                     and load_code_exists(values["code"]):
                 return _load_scan(principal, values)
             raise result.problem
-        # The body is already in its documented shape: skip a second serialization.
-        response = jsonify(event=result.event, component=result.component)
-        response.status_code = 201 if result.outcome == "accepted" else 200
-        return response
+        return _answer(_scan_result.dump({"event": result.event, "component": result.component}),
+                       201 if result.outcome == "accepted" else 200)
 
 
-def _load_scan(principal, values):
+def _load_scan(principal, values) -> Response:
     from construction.api.loads import record_scanned_load
 
-    return record_scanned_load(principal, values["code"], values)
+    return _answer(*record_scanned_load(principal, values["code"], values))
+
+
+def _answer(body: dict[str, Any], status: int) -> Response:
+    # Two schemas answer here, so the view dumps through the right one itself.
+    response = jsonify(body)
+    response.status_code = status
+    return response
 
 
 @blp.route("/batch")
@@ -112,7 +128,7 @@ class ScanBatch(MethodView):
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
         for result in results:
             counts[result["outcome"]] += 1
-        return jsonify(**counts, results=results)
+        return {**counts, "results": results}
 
 
 def _item_result(index: int, raw: Any, result: ScanResult) -> dict[str, Any]:

@@ -784,13 +784,8 @@ def propose_load_plan(principal: Principal, project_id: int,
 
 # --- readiness and deliveries ---------------------------------------------------------------
 
-_PLACES = {"planned": "not_cast", "cast": "in_factory", "demoulded": "in_factory",
-           "qc_passed": "in_factory", "stored": "in_yard", "loaded": "loaded",
-           "in_transit": "in_transit", "delivered": "on_site", "accepted_on_site": "on_site",
-           "installed": "installed", "connected": "installed", "accepted": "installed",
-           "rejected": "returned", "scrapped": "scrapped"}
-PLACES = ("not_cast", "in_factory", "in_yard", "loaded", "in_transit", "on_site", "installed",
-          "returned", "scrapped")
+_PLACES = lifecycle.PLACE_OF_STATE
+PLACES = lifecycle.PLACES
 
 
 def place_of(state: str) -> str:
