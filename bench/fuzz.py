@@ -5,6 +5,7 @@
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/fuzz]
         [--phases examples,coverage,fuzzing,stateful] [--checks all] [--seed 1]
         [--exclude 'POST /api/v1/labels/sheets'] [--include 'GET /api/v1/ledger/events']
+        [--include-paths '/loads|/load-plans|/readiness|/deliveries']
         [--report bench/results/fuzz.json] [--keep]
 
 For each engine and role: a fresh database is migrated and the demo loaded with
@@ -520,6 +521,8 @@ def fuzz(base_url: str, token: str, result: RunResult, args: argparse.Namespace,
     for included in args.include:
         method, _, path = included.partition(" ")
         schema = schema.include(method=method.upper(), path=path)
+    if args.include_paths:
+        schema = schema.include(path_regex=args.include_paths)
     for excluded in args.exclude:
         method, _, path = excluded.partition(" ")
         schema = schema.exclude(method=method.upper(), path=path)
@@ -715,6 +718,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar="'METHOD /path'", help="leave an operation out")
     parser.add_argument("--include", action="append", default=[],
                         metavar="'METHOD /path'", help="fuzz only these operations")
+    parser.add_argument("--include-paths", default=None, metavar="REGEX",
+                        help="fuzz only the operations whose path matches (e.g. '/loads')")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--report", default=None, help="also write the findings as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
