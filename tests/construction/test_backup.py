@@ -7,24 +7,13 @@ import shutil
 
 import flask_migrate
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from construction.extensions import db
 from construction.services.backups import BackupError, database_is_empty, postgres_tool
 from tests.conftest import _app
 from tests.construction.test_photos_api import _free_port, jpeg, scene, upload
-
-
-def _fresh_postgres(url: str) -> str:
-    """Make a database of this module's own beside the test database; return its URL."""
-    base, name = url.rsplit("/", 1)
-    name = f"{name}_backup"
-    engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return f"{base}/{name}"
+from tests.databases import drop_postgres, fresh_postgres
 
 
 @pytest.fixture
@@ -35,7 +24,7 @@ def app(engine_name, tmp_path, request):
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         url = f"sqlite:///{path}"
     else:
-        url = _fresh_postgres(os.environ["TEST_DATABASE_URL"])
+        url = fresh_postgres("backup")
     application = _app(url, PHOTO_DIR=str(tmp_path / "photos"))
     if engine_name == "postgresql":
         with application.app_context():
@@ -45,11 +34,7 @@ def app(engine_name, tmp_path, request):
         db.session.remove()
         db.engine.dispose()
     if engine_name == "postgresql":
-        base, name = url.rsplit("/", 1)
-        engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+        drop_postgres(url)
 
 
 def _seed(world, photo: bool = True) -> dict:
