@@ -7,6 +7,7 @@ import shutil
 
 import flask_migrate
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from construction.extensions import db
@@ -14,6 +15,7 @@ from construction.services.backups import BackupError, database_is_empty, postgr
 from tests.conftest import _app
 from tests.construction.test_photos_api import _free_port, jpeg, scene, upload
 from tests.databases import drop_postgres, fresh_postgres
+from tests.test_migrations import drift
 
 
 @pytest.fixture
@@ -274,3 +276,25 @@ def test_an_s3_store_is_listed_with_hashes_and_must_hold_its_objects_to_restore(
     restored = runner.invoke(args=["backup", "restore", str(target)])
     assert restored.exit_code == 0, restored.output
     assert _answers(world, ids) == before
+
+
+def test_a_backup_of_an_older_revision_restores_with_upgrade_and_is_migrated(
+        world, runner, tmp_path, engine_name):
+    with world.app.app_context():
+        scripts = ScriptDirectory.from_config(world.app.extensions["migrate"].migrate.get_config())
+        older = scripts.get_revision(scripts.get_current_head()).down_revision
+        db.session.remove()
+        flask_migrate.downgrade(revision=older)
+    component = world.component("planned")
+    target = tmp_path / "backup"
+    assert runner.invoke(args=["backup", "create", str(target)]).exit_code == 0
+    assert json.loads((target / "manifest.json").read_text())["alembic_revision"] == older
+    _wipe(world.app, engine_name)
+
+    assert "restore with --upgrade" in _refused(world, runner, target)
+    restored = runner.invoke(args=["backup", "restore", "--upgrade", str(target)])
+    assert restored.exit_code == 0, restored.output
+    assert f"upgraded from {older} to {scripts.get_current_head()}" in restored.output
+    assert drift(world.app) == []
+    answer = world.client("admin").get(f"/api/v1/components/{component['id']}")
+    assert answer.status_code == 200 and answer.get_json()["code"] == component["code"]
