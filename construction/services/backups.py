@@ -313,7 +313,9 @@ def read_manifest(directory: str | os.PathLike) -> dict:
     folder = Path(directory)
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        listed = {entry["path"]: entry for entry in manifest["files"]}
+        listed = {str(entry["path"]): {"size": int(entry["size"]),
+                                        "sha256": str(entry["sha256"])}
+                  for entry in manifest["files"]}
     except FileNotFoundError as error:
         raise BackupError(f"{folder} has no {MANIFEST}: not a backup, or an unfinished one") \
             from error
