@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -34,7 +35,9 @@ def create_command(directory: str) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--upgrade", is_flag=True,
               help="Restore a backup made at an older migration, then migrate it to head.")
-def restore_command(directory: str, upgrade: bool) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default=True, help="Processes verifying the ledger (as `ledger verify`).")
+def restore_command(directory: str, upgrade: bool, workers: int) -> None:
     """Restore the backup in DIRECTORY into an empty database and photo store.
 
     Every file is checked against the manifest first, and the database and
@@ -45,7 +48,7 @@ def restore_command(directory: str, upgrade: bool) -> None:
     from construction.services.backups import BackupError, restore_backup
 
     try:
-        report = restore_backup(directory, upgrade=upgrade, say=click.echo)
+        report = restore_backup(directory, upgrade=upgrade, workers=workers, say=click.echo)
     except BackupError as error:
         raise click.ClickException(str(error)) from error
     for key_id in report.keys_missing:

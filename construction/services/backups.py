@@ -482,7 +482,7 @@ def _missing_keys(folder: Path) -> list[str]:
     return sorted(set(missing))
 
 
-def verify_restored(folder: Path, report: RestoreReport) -> None:
+def verify_restored(folder: Path, report: RestoreReport, workers: int = 1) -> None:
     """Run `flask ledger verify` (against the backup's keys) and `flask ledger check`."""
     from construction.services.chain import keys_from_document, seal_all, verify_ledger
     from construction.services.ledger import check_ledger
@@ -491,7 +491,7 @@ def verify_restored(folder: Path, report: RestoreReport) -> None:
     trusted = keys_from_document(json.loads((folder / LEDGER_KEYS).read_text(encoding="utf-8")))
     seal_all()
     with reading():
-        report.events_verified, breach = verify_ledger(trusted_keys=trusted)
+        report.events_verified, breach = verify_ledger(workers=workers, trusted_keys=trusted)
     if breach is not None:
         where = f"event {breach.event_id} " if breach.event_id else ""
         report.breach = f"sequence {breach.sequence}: {where}— {breach.reason}"
@@ -501,7 +501,7 @@ def verify_restored(folder: Path, report: RestoreReport) -> None:
                          for m in mismatches]
 
 
-def restore_backup(directory: str | os.PathLike, upgrade: bool = False,
+def restore_backup(directory: str | os.PathLike, upgrade: bool = False, workers: int = 1,
                    say: Callable[[str], None] = _quiet) -> RestoreReport:
     """Restore a backup into an empty database and photo store, then verify the ledger.
 
@@ -509,7 +509,8 @@ def restore_backup(directory: str | os.PathLike, upgrade: bool = False,
     manifest, the engine, the migration revision (an older one only with
     `upgrade`), an empty database and an empty store (S3: every listed object
     present). Then the database and the files are restored, the migrations run
-    when `upgrade` asks, and the ledger is verified and replayed.
+    when `upgrade` asks, and the ledger is verified (by `workers` processes)
+    and replayed.
     """
     folder = Path(directory)
     manifest = read_manifest(folder)
@@ -552,5 +553,5 @@ def restore_backup(directory: str | os.PathLike, upgrade: bool = False,
         flask_migrate.upgrade()
         report.upgraded_to = head
         say(f"database: upgraded from {manifest['alembic_revision']} to {head}")
-    verify_restored(folder, report)
+    verify_restored(folder, report, workers)
     return report

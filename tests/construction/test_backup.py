@@ -102,7 +102,7 @@ def _wipe(app, engine_name: str, at_base: bool = False) -> None:
 
 def _refused(world, runner, target) -> str:
     """Restore, expect a refusal that wrote nothing; return what it said."""
-    refused = runner.invoke(args=["backup", "restore", str(target)])
+    refused = runner.invoke(args=["backup", "restore", "--workers", "1", str(target)])
     assert refused.exit_code == 1, refused.output
     with world.app.app_context():
         assert database_is_empty()
@@ -141,7 +141,7 @@ def test_a_backup_restores_the_same_answers_and_a_verified_ledger(world, runner,
     assert "PRIVATE" not in (target / "keys/label-keys.json").read_text()
 
     _wipe(world.app, engine_name, at_base=engine_name == "postgresql")
-    restored = runner.invoke(args=["backup", "restore", str(target)])
+    restored = runner.invoke(args=["backup", "restore", "--workers", "1", str(target)])
     assert restored.exit_code == 0, restored.output
     assert "the chain and every checkpoint hold" in restored.output
     assert "3 components checked, 0 mismatches" in restored.output
@@ -187,7 +187,7 @@ def test_restore_refuses_a_database_or_photo_store_that_is_not_empty(world, runn
     target = tmp_path / "backup"
     assert runner.invoke(args=["backup", "create", str(target)]).exit_code == 0
 
-    refused = runner.invoke(args=["backup", "restore", str(target)])
+    refused = runner.invoke(args=["backup", "restore", "--workers", "1", str(target)])
     assert refused.exit_code == 1 and "is not empty" in refused.output
     component = world.client("admin").get(f"/api/v1/components/{ids['components'][0]}")
     assert component.status_code == 200  # the live database is untouched
@@ -214,7 +214,7 @@ def test_restore_refuses_a_backup_of_another_migration_revision_without_upgrade(
         manifest_path.write_text(json.dumps({**manifest, "alembic_revision": revision}))
         assert says in _refused(world, runner, target)
     manifest_path.write_text(json.dumps(manifest))
-    assert runner.invoke(args=["backup", "restore", str(target)]).exit_code == 0
+    assert runner.invoke(args=["backup", "restore", "--workers", "1", str(target)]).exit_code == 0
 
 
 def test_a_postgresql_tool_of_another_major_version_is_refused():
@@ -273,7 +273,7 @@ def test_an_s3_store_is_listed_with_hashes_and_must_hold_its_objects_to_restore(
     assert "missing from s3://site-photos/prefabtrace/" in said and "aws s3 sync" in said
 
     client.put_object(Bucket="site-photos", Key=gone, Body=kept)
-    restored = runner.invoke(args=["backup", "restore", str(target)])
+    restored = runner.invoke(args=["backup", "restore", "--workers", "1", str(target)])
     assert restored.exit_code == 0, restored.output
     assert _answers(world, ids) == before
 
@@ -292,7 +292,7 @@ def test_a_backup_of_an_older_revision_restores_with_upgrade_and_is_migrated(
     _wipe(world.app, engine_name)
 
     assert "restore with --upgrade" in _refused(world, runner, target)
-    restored = runner.invoke(args=["backup", "restore", "--upgrade", str(target)])
+    restored = runner.invoke(args=["backup", "restore", "--upgrade", "--workers", "1", str(target)])
     assert restored.exit_code == 0, restored.output
     assert f"upgraded from {older} to {scripts.get_current_head()}" in restored.output
     assert drift(world.app) == []
