@@ -55,7 +55,7 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
     import flask_migrate
 
     from app import create_app
-    from construction.extensions import db
+    from construction.extensions import db, reading
     from construction.services.backups import create_backup, postgres_tool, restore_backup
     from construction.services.chain import verify_ledger
     from construction.services.ledger import check_ledger
@@ -122,7 +122,10 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
 
         restoring = _timed(restore)
         assert report.ok, report
-        checks = _timed(lambda: (verify_ledger(workers=os.cpu_count() or 1), check_ledger()))
+        db.session.remove()
+        with reading():  # as `flask ledger verify` and `check` read
+            checks = _timed(lambda: (verify_ledger(workers=os.cpu_count() or 1),
+                                     check_ledger()))
         db.engine.dispose()
     if engine_name == "sqlite":
         def restore_alone():
