@@ -1,6 +1,6 @@
 """Command-line groups: `flask users`, `flask ledger`, `flask labels`, `flask photos`,
-`flask audit`, `flask demo` (`flask webhooks`, `flask loads`, `flask bim` and `flask production`
-live beside this file)."""
+`flask audit`, `flask demo` (`flask webhooks`, `flask loads`, `flask bim`, `flask production`
+and `flask backup` live beside this file)."""
 
 from __future__ import annotations
 
@@ -569,11 +569,12 @@ def demo_tokens() -> None:
 
 def init_commands(app: Flask) -> None:
     """Register the command groups."""
+    from construction.cli_backup import backup
     from construction.cli_bim import bim
     from construction.cli_loads import loads
     from construction.cli_production import production
     from construction.cli_webhooks import webhooks
 
     for group in (users, ledger, labels, photos, webhooks, audit, loads, production, bench, demo,
-                  bim):
+                  bim, backup):
         app.cli.add_command(group)
