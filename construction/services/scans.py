@@ -181,21 +181,56 @@ class _StaleVersion(Exception):
     pass
 
 
+@dataclass
+class _Scan:
+    """One scan of a batch, carried through the steps of `_record`."""
+
+    item: ScanItem
+    result: ScanResult | None = None  # set once the scan is answered
+    key: ComponentKey | None = None  # the component its code names
+    label: LabelCheck | None = None  # the genuine label it was read from
+    bad_label: LabelCheck | None = None  # the label it was refused for
+    row: _Row | None = None  # its component, locked
+    state_before: str = ""  # the component's state when the rule book saw the scan
+    event: dict[str, Any] | None = None  # the event to write, once accepted
+    refused: bool = False  # the rule book refused it, and it is no replay
+    first: _Scan | None = None  # the same scan, accepted earlier in the batch
+
+
 def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
             allowance: dict[str, ApiProblem | None], all_or_nothing: bool = False,
             before_commit: BeforeCommit | None = None) -> list[ScanResult]:
-    results: list[ScanResult | None] = [None] * len(items)
-    keys: dict[int, ComponentKey] = {}
+    scans = _resolve_codes(principal, items)
+    rows, records, existing = _lock_and_load(principal, scans, look_up_all)
+    now = datetime.now(UTC)
+    new_events = _apply_rule_book(principal, scans, records, existing, now)
+    if not look_up_all:
+        _answer_replays(principal.user_id, scans)
+    if all_or_nothing and any(_is_rejected(scan.result) for scan in scans):
+        db.session.rollback()
+        return [scan.result if _is_rejected(scan.result) else ScanResult("not-recorded")
+                for scan in scans]
+    if new_events:
+        _write_events_and_counters(new_events, rows, now)
+    _note_label_sightings(principal, scans, now, allowance)
+    if before_commit is not None:
+        before_commit(new_events, now)
+    db.session.commit()
+    return _results(principal, scans)
+
+
+def _resolve_codes(principal: Principal, items: list[ScanItem]) -> list[_Scan]:
+    """Find the component key each scan's code names; reject what names none."""
+    scans = [_Scan(item) for item in items]
     # A URL must be a genuine, current label; plain codes are typed by hand.
     label_texts = [item.code for item in items if is_label_url(item.code)]
     # Labels resolve within the projects the caller takes part in, as codes do.
     checks = check_label_urls(label_texts, None if principal.is_admin
                               else principal.organization_id) if label_texts else {}
-    labelled: dict[int, LabelCheck] = {}
-    bad_labels: list[tuple[int, ScanItem, LabelCheck]] = []
-    for index, item in enumerate(items):
+    for scan in scans:
+        item = scan.item
         if not lifecycle.role_may(principal.role, item.action):
-            results[index] = _rejected(ApiProblem(
+            scan.result = _rejected(ApiProblem(
                 "forbidden-action",
                 f"the role '{principal.role}' may not perform '{item.action}'",
                 action=item.action, role=principal.role))
@@ -203,143 +238,185 @@ def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
         check = checks.get(item.code)
         if check is not None:
             if check.status == "unknown":
-                results[index] = _rejected(_unknown_code(item))
+                scan.result = _rejected(_unknown_code(item))
             elif check.genuine:
-                keys[index] = ComponentKey("id", id=check.component_id)
-                labelled[index] = check
+                scan.key, scan.label = ComponentKey("id", id=check.component_id), check
             else:
-                results[index] = _rejected(check.problem())
-                bad_labels.append((index, item, check))
+                scan.result, scan.bad_label = _rejected(check.problem()), check
             continue
         try:
-            keys[index] = parse_scanned(item.code)
+            scan.key = parse_scanned(item.code)
         except CodeError as error:
-            results[index] = _rejected(ApiProblem("invalid-code", str(error), code=item.code))
+            scan.result = _rejected(ApiProblem("invalid-code", str(error), code=item.code))
+    return scans
 
-    gated = any(items[index].action in _GATED_ACTIONS for index in keys)
-    rows = _lock_components(principal, set(keys.values()), gated)
-    records = _gate_records(items, keys, rows) if gated else None
+
+# The components locked (by every key that names them), the gates' records, stored replays.
+_Loaded = tuple[dict[ComponentKey, _Row], production.GateRecords | None, dict[str, Event]]
+
+
+def _lock_and_load(principal: Principal, scans: list[_Scan], look_up_all: bool) -> _Loaded:
+    """Lock the components the scans name; read the gates' records and, if asked, replays."""
+    resolved = [scan for scan in scans if scan.key is not None]
+    gated = any(scan.item.action in _GATED_ACTIONS for scan in resolved)
+    rows = _lock_components(principal, {scan.key for scan in resolved}, gated)
+    for scan in resolved:
+        scan.row = rows.get(scan.key)
+    records = _gate_records(resolved) if gated else None
     # Replays are rare: on the first attempt only scans that the lifecycle
     # refuses are looked up (a replay of an accepted scan usually is refused
     # now); a replay that slips through hits the unique index, and the retry
     # looks every id up.
-    existing = _existing_events(principal.user_id, [items[i].client_event_id for i in keys]) \
+    existing = _existing_events(principal.user_id,
+                                [scan.item.client_event_id for scan in resolved]) \
         if look_up_all else {}
-    refused: dict[int, ScanResult] = {}
-    now = datetime.now(UTC)
-    new_events: list[dict[str, Any]] = []
-    event_index: dict[int, int] = {}  # item index -> position in new_events
-    seen_in_batch: dict[str, int] = {}  # client event id -> index of the accepted item
-    repeats: dict[int, int] = {}  # item index -> index of the same scan earlier in the batch
-    states_before: dict[int, str] = {}
+    return rows, records, existing
 
-    for index, key in keys.items():
-        item = items[index]
-        row = rows.get(key)
-        if row is None:
-            results[index] = _rejected(_unknown_code(item))
+
+def _apply_rule_book(principal: Principal, scans: list[_Scan],
+                     records: production.GateRecords | None, existing: dict[str, Event],
+                     now: datetime) -> list[dict[str, Any]]:
+    """Apply the lifecycle to the scans in order, in memory; return the events to write."""
+    new_events: list[dict[str, Any]] = []
+    accepted: dict[str, _Scan] = {}  # client event id -> the scan accepted with it
+    for scan in scans:
+        if scan.key is None or _answered_before_rules(scan, existing, accepted):
             continue
-        earlier = existing.get(item.client_event_id)
-        if earlier is not None:
-            results[index] = _replay(earlier, row, item)
+        item, row = scan.item, scan.row
+        before = row.status
+        after = _status_after(scan, records)
+        if after is None:
             continue
-        if item.client_event_id in seen_in_batch:
-            first = seen_in_batch[item.client_event_id]
-            if items[first].action != item.action or rows[keys[first]].id != row.id:
-                results[index] = _rejected(_reused(item))
-            else:
-                repeats[index] = first
-            continue
-        states_before[index] = row.status.state
-        try:
-            before = row.status
-            if item.action == "correct":
-                after = _corrected_status(row, item)
-            else:
-                if records is not None or (item.data and "gates" in item.data):
-                    item.data = _with_gate_evidence(row, item, records)
-                after = lifecycle.apply(before, item.action, item.data)
-        except TransitionError as error:
-            refused[index] = results[index] = _rejected(_transition_problem(error))
-            continue
-        except ApiProblem as problem:  # a correction the ledger refuses
-            refused[index] = results[index] = _rejected(problem)
-            continue
-        seen_in_batch[item.client_event_id] = index
+        accepted[item.client_event_id] = scan
         if item.action == "cast" and production.scan_pour_id(item.data) is not None:
             row.pour_id, row.joins_pour = production.scan_pour_id(item.data), True
         row.status = after
         row.dirty = True
         row.pending.append(LedgerEntry(-1 - len(new_events), item.action, item.data,
                                        item.corrects_event_id))
-        event_index[index] = len(new_events)
-        new_events.append(_event_row(principal, row, item, before, after, now))
+        scan.event = _event_row(principal, row, item, before, after, now)
+        new_events.append(scan.event)
+    return new_events
 
-    if refused and not look_up_all:
-        earlier_events = _existing_events(principal.user_id,
-                                          [items[i].client_event_id for i in refused])
-        for index in refused:
-            earlier = earlier_events.get(items[index].client_event_id)
-            if earlier is not None:
-                results[index] = _replay(earlier, rows[keys[index]], items[index])
-    if all_or_nothing and any(r is not None and r.outcome == "rejected" for r in results):
-        db.session.rollback()
-        return [r if r is not None and r.outcome == "rejected" else ScanResult("not-recorded")
-                for r in results]
-    if new_events:
-        # One component may be named by several keys (code, id, GS1): once each.
-        moved = {row.id: row for row in rows.values() if row.dirty}
-        # Progress counters move in the same transaction as the events.
-        places = {row.id: (row.project_id, row.storey_id, row.component_type_id)
-                  for row in moved.values()}
-        counters = progress.counter_rows(progress.scan_deltas(
-            [(row, row.initial_state) for row in moved.values()], new_events, places))
-        if not _write(new_events, list(moved.values()), now, counters):
-            progress.write_rows(db.session.connection(), counters)
-        joined = [{"b_id": row.id, "b_pour_id": row.pour_id}
-                  for row in moved.values() if row.joins_pour]
-        if joined:
-            db.session.connection().execute(_JOIN_POUR, joined)
-    if labelled or bad_labels:
-        over_limit = record_security_events(
-            principal, [(item, check) for _, item, check in bad_labels], now, allowance)
-        for index, item, _ in bad_labels:
-            if item.client_event_id in over_limit:
-                results[index] = _rejected(over_limit[item.client_event_id])
-        note_label_scans([
-            LabelScan(check.label_id, check.component_id, check.project_id,
-                      states_before[index], items[index].location,
-                      "accepted" if index in event_index else "refused",
-                      principal.user_id, items[index].client_event_id)
-            for index, check in labelled.items()
-            # Replays and repeats within the batch are not new sightings.
-            if index in event_index or (index in refused and results[index] is refused[index])
-        ], now)
-    if before_commit is not None:
-        before_commit(new_events, now)
-    db.session.commit()
 
-    for index, position in event_index.items():
-        row = rows[keys[index]]
-        results[index] = ScanResult("accepted", event=_event_view(new_events[position],
-                                                                  principal.user_name),
-                                    component=_component_view(row))
-    for index, first in repeats.items():
-        results[index] = ScanResult("duplicate", event=results[first].event,
-                                    component=results[first].component)
-    return results
+def _answered_before_rules(scan: _Scan, existing: dict[str, Event],
+                           accepted: dict[str, _Scan]) -> bool:
+    """Answer a scan of no component, a replay or a repeat within the batch; tell if done."""
+    item, row = scan.item, scan.row
+    if row is None:
+        scan.result = _rejected(_unknown_code(item))
+        return True
+    earlier = existing.get(item.client_event_id)
+    if earlier is not None:
+        scan.result = _replay(earlier, row, item)
+        return True
+    first = accepted.get(item.client_event_id)
+    if first is None:
+        return False
+    if first.item.action != item.action or first.row.id != row.id:
+        scan.result = _rejected(_reused(item))
+    else:
+        scan.first = first
+    return True
+
+
+def _status_after(scan: _Scan, records: production.GateRecords | None) -> Status | None:
+    """Return the component's status after the scan, or None when the rule book refuses it."""
+    item, row = scan.item, scan.row
+    scan.state_before = row.status.state
+    try:
+        if item.action == "correct":
+            return _corrected_status(row, item)
+        if records is not None or (item.data and "gates" in item.data):
+            item.data = _with_gate_evidence(row, item, records)
+        return lifecycle.apply(row.status, item.action, item.data)
+    except TransitionError as error:
+        problem = _transition_problem(error)
+    except ApiProblem as refusal:  # a correction the ledger refuses
+        problem = refusal
+    scan.result, scan.refused = _rejected(problem), True
+    return None
+
+
+def _answer_replays(user_id: int, scans: list[_Scan]) -> None:
+    """Answer the refused scans that repeat a stored one as their replays."""
+    refused = [scan for scan in scans if scan.refused]
+    if not refused:
+        return
+    earlier_events = _existing_events(user_id, [scan.item.client_event_id for scan in refused])
+    for scan in refused:
+        earlier = earlier_events.get(scan.item.client_event_id)
+        if earlier is not None:
+            scan.result, scan.refused = _replay(earlier, scan.row, scan.item), False
+
+
+def _is_rejected(result: ScanResult | None) -> bool:
+    return result is not None and result.outcome == "rejected"
+
+
+def _write_events_and_counters(new_events: list[dict[str, Any]],
+                               rows: dict[ComponentKey, _Row], now: datetime) -> None:
+    """Write the events, the components' new states, the progress counters and pours joined."""
+    # One component may be named by several keys (code, id, GS1): once each.
+    moved = {row.id: row for row in rows.values() if row.dirty}
+    # Progress counters move in the same transaction as the events.
+    places = {row.id: (row.project_id, row.storey_id, row.component_type_id)
+              for row in moved.values()}
+    counters = progress.counter_rows(progress.scan_deltas(
+        [(row, row.initial_state) for row in moved.values()], new_events, places))
+    if not _write(new_events, list(moved.values()), now, counters):
+        progress.write_rows(db.session.connection(), counters)
+    joined = [{"b_id": row.id, "b_pour_id": row.pour_id}
+              for row in moved.values() if row.joins_pour]
+    if joined:
+        db.session.connection().execute(_JOIN_POUR, joined)
+
+
+def _note_label_sightings(principal: Principal, scans: list[_Scan], now: datetime,
+                          allowance: dict[str, ApiProblem | None]) -> None:
+    """Count refused labels against the user's limit; note where genuine labels were seen."""
+    labelled = [scan for scan in scans if scan.label is not None]
+    bad = [scan for scan in scans if scan.bad_label is not None]
+    if not labelled and not bad:
+        return
+    over_limit = record_security_events(
+        principal, [(scan.item, scan.bad_label) for scan in bad], now, allowance)
+    for scan in bad:
+        if scan.item.client_event_id in over_limit:
+            scan.result = _rejected(over_limit[scan.item.client_event_id])
+    note_label_scans([
+        LabelScan(scan.label.label_id, scan.label.component_id, scan.label.project_id,
+                  scan.state_before, scan.item.location,
+                  "accepted" if scan.event is not None else "refused",
+                  principal.user_id, scan.item.client_event_id)
+        for scan in labelled
+        # Replays and repeats within the batch are not new sightings.
+        if scan.event is not None or scan.refused
+    ], now)
+
+
+def _results(principal: Principal, scans: list[_Scan]) -> list[ScanResult]:
+    """Answer the accepted scans and their repeats, once the events have their ids."""
+    for scan in scans:
+        if scan.event is not None:
+            scan.result = ScanResult("accepted",
+                                     event=_event_view(scan.event, principal.user_name),
+                                     component=_component_view(scan.row))
+        elif scan.first is not None:
+            scan.result = ScanResult("duplicate", event=scan.first.result.event,
+                                     component=scan.first.result.component)
+    return [scan.result for scan in scans]
 
 
 _JOIN_POUR = (update(_component).where(_component.c.id == bindparam("b_id"))
               .values(pour_id=bindparam("b_pour_id")))
 
 
-def _gate_records(items: list[ScanItem], keys: dict[int, ComponentKey],
-                  rows: dict[ComponentKey, _Row]) -> production.GateRecords | None:
+def _gate_records(scans: list[_Scan]) -> production.GateRecords | None:
     """Read the records the batch's gated actions need; None when no gate applies."""
     needs, pours = [], []
-    for index, key in keys.items():
-        row, item = rows.get(key), items[index]
+    for scan in scans:
+        row, item = scan.row, scan.item
         if row is None:
             continue
         named = production.scan_pour_id(item.data) if item.action == "cast" else None

@@ -498,7 +498,7 @@ def test_the_openepcis_capture_corpus_is_answered(world):
 
 
 def test_quoted_serials_round_trip():
-    from construction.services.epcis import component_epc, epc_key
+    from construction.services.epcis.vocabulary import component_epc, epc_key
 
     epc = component_epc(BASE, "K7M4Q2P9C", _gtin(3), "A/B%1")
     assert epc == f"{BASE}/01/{_gtin(3)}/21/{quote('A/B%1', safe='')}"
