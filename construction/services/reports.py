@@ -17,8 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import BigInteger, Select, case, cast, extract, func, literal, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Select, func, literal, select
 from sqlalchemy.orm import aliased
 
 from construction.extensions import db
@@ -400,8 +399,6 @@ def _events_query(principal: Principal, filters: ReportFilters, *columns) -> Sel
 def events_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
     """Stream the events matching the filters as CSV (UTF-8 with BOM), oldest first; audit it."""
     audit.record_export("export.events_csv", principal, filters)
-    if db.session.connection().dialect.name == "postgresql":
-        return _copied_csv(EVENT_HEADER, _events_query(principal, filters, *_events_in_sql()))
     return _csv_lines(EVENT_HEADER, event_rows(principal, filters))
 
 
@@ -421,73 +418,6 @@ def event_rows(principal: Principal, filters: ReportFilters) -> Iterator[list]:
                         row[13] or ""])
         yield out
 
-
-
-# --- the same CSV written by PostgreSQL (COPY), for exports of millions of rows ---------
-# Python formatted ~30,000 rows a second; COPY writes the lines itself. Each column
-# below is the SQL twin of what the Python path writes, so both give the same table.
-
-
-def _safe_sql(column):
-    """The SQL twin of spreadsheet_safe: a leading quote before a formula start."""
-    return case((func.substr(column, 1, 1).in_(_FORMULA_STARTS), literal("'") + column),
-                else_=column)
-
-
-def _iso_sql(column):
-    """The SQL twin of _iso: UTC ISO 8601, microseconds only when there are some."""
-    utc = func.timezone("UTC", column)
-    return (func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-            + case((cast(extract("microseconds", column), BigInteger) % 1_000_000 == 0,
-                    literal("")), else_=func.to_char(utc, ".US"))
-            + literal("+00:00"))
-
-
-def _coordinate_sql(name: str):
-    """A location's coordinate as the Python path writes it (text in it made safe)."""
-    value = Event.location[name]
-    text_value = value.as_string()
-    return case((func.json_typeof(cast(value, postgresql.JSON)) == "string",
-                 _safe_sql(text_value)), else_=text_value)
-
-
-def _events_in_sql() -> list:
-    return [Event.id, Event.sequence, _safe_sql(Component.code), _safe_sql(Component.mark),
-            _safe_sql(Project.code), _safe_sql(Event.action), _safe_sql(Event.from_state),
-            _safe_sql(Event.to_state), _safe_sql(User.name), _safe_sql(Organization.name),
-            _iso_sql(Event.client_time), _iso_sql(Event.server_time),
-            _coordinate_sql("latitude"), _coordinate_sql("longitude"), Event.content_hash]
-
-
-# Bytes handed to the web server at once: few enough writes, flat memory.
-COPY_CHUNK_BYTES = 256 * 1024
-
-
-def _copied_csv(header: list[str], query: Select) -> Iterator[bytes]:
-    """Stream what PostgreSQL's COPY ... TO STDOUT (CSV) writes for `query`, header first."""
-    compiled = query.compile(dialect=db.session.connection().dialect,
-                             compile_kwargs={"render_postcompile": True})
-    buffer = io.StringIO()
-    # COPY ends lines in LF (Excel reads both); the header too, so that one file has one.
-    csv.writer(buffer, lineterminator="\n").writerow(header)
-    statement = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, ENCODING 'UTF8')"
-
-    def lines() -> Iterator[bytes]:
-        yield "\ufeff".encode() + utf8(buffer.getvalue())
-        pending = bytearray()
-        # The session's connection as the response streams (the view's is returned by then).
-        connection = db.session.connection()
-        with connection.connection.driver_connection.cursor() as cursor, \
-                cursor.copy(statement, compiled.params) as copy:
-            for data in copy:
-                pending += data
-                if len(pending) >= COPY_CHUNK_BYTES:
-                    yield bytes(pending)
-                    pending.clear()
-        if pending:
-            yield bytes(pending)
-
-    return lines()
 
 
 POUR_HEADER = ["pour_id", "project", "manufacturer", "mould", "cast_at", "concrete_grade",
