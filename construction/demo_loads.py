@@ -41,7 +41,7 @@ def scan_trucks(principals: dict[str, Principal], loads: list[Load], action: str
     role = dict(TRIP)[action]
     for load in loads:
         # All or nothing: a refusing piece raises, and the demo stops on it.
-        record_load_scan(principals[role], db.session.get(Load, load.id), LoadScanRequest(
+        record_load_scan(principals[role], load, LoadScanRequest(
             action=action, client_event_id=str(uuid.uuid4()), device="demo-handheld-02",
             client_time=when + timedelta(minutes=rng.randint(0, 600))))
 
@@ -51,12 +51,12 @@ def trucks_for_today(principals: dict[str, Principal], project_id: int,
     """Put the yard's next pieces on today's trucks: one on the road, the others planned."""
     if not waiting:
         return
+    # The first two trucks of the plan, in erection order.
     proposal = propose_load_plan(principals["project_manager"], project_id, {
         "component_ids": [c.id for c in waiting], **TRUCK})["loads"][:2]
     loads = plan_trucks(principals, project_id,
                         [i for truck in proposal for i in truck["component_ids"]], rng)
     for number, load in enumerate(loads):
-        load = db.session.get(Load, load.id)
         load.planned_departure_at = now + timedelta(hours=number * 2 - 1)
         load.planned_arrival_at = load.planned_departure_at + timedelta(hours=2)
     db.session.commit()
