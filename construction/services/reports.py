@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from construction.extensions import db
 from construction.ledger_format import utf8
 from construction.models import (
+    NOT_STALLABLE,
     Alert,
     Building,
     Component,
@@ -39,10 +40,6 @@ from construction.models import (
 )
 from construction.permissions import Principal, in_scope
 from construction.services import audit, production
-
-FINISHED = ("accepted", "scrapped")
-# Components the stalled report leaves out (the partial index ix_component_stalled too).
-NOT_STALLABLE = ("planned", *FINISHED)
 
 
 @dataclass
