@@ -239,8 +239,10 @@ class ComponentType(db.Model):
     manufacturer: Mapped[Organization | None] = relationship()
 
 
-# Components that can stall: neither waiting to be cast nor finished.
-STALLABLE = "state NOT IN ('planned', 'accepted', 'scrapped')"
+# Components that cannot stall: waiting to be cast, or finished. The stalled report
+# names these states in its query so that the partial index below matches it.
+NOT_STALLABLE = ("planned", "accepted", "scrapped")
+STALLABLE = "state NOT IN ({})".format(", ".join(f"'{state}'" for state in NOT_STALLABLE))
 
 
 class Component(db.Model):

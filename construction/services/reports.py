@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from construction.extensions import db
 from construction.ledger_format import utf8
 from construction.models import (
+    NOT_STALLABLE,
     Alert,
     Building,
     Component,
@@ -39,10 +40,6 @@ from construction.models import (
 )
 from construction.permissions import Principal, in_scope
 from construction.services import audit, production
-
-FINISHED = ("accepted", "scrapped")
-# Components the stalled report leaves out (the partial index ix_component_stalled too).
-NOT_STALLABLE = ("planned", *FINISHED)
 
 
 @dataclass
@@ -231,8 +228,11 @@ def stalled(principal: Principal, filters: ReportFilters, days: int,
     query = scoped(Component.id, Component.code, Component.mark, Component.state,
                    Component.updated_at, Component.project_id).where(
         Component.updated_at < cutoff)
-    recent = db.session.scalar(scoped(func.count()).where(Component.updated_at >= cutoff))
-    total = _in_progress(principal, filters) - recent
+    recent = scoped(func.count()).where(Component.updated_at >= cutoff)
+    # One statement, so one snapshot: read apart, a scan committed between the two
+    # reads would make the difference wrong (even negative).
+    total = int(db.session.scalar(select(
+        _in_progress(principal, filters).scalar_subquery() - recent.scalar_subquery())))
     rows = db.session.execute(query.order_by(Component.updated_at).limit(limit)).all()
     now = datetime.now(UTC)
     return {"days": days, "total": total, "items": [
@@ -241,15 +241,14 @@ def stalled(principal: Principal, filters: ReportFilters, days: int,
          "days_in_state": (now - r.updated_at).days} for r in rows]}
 
 
-def _in_progress(principal: Principal, filters: ReportFilters) -> int:
-    """Count the components that can stall, from the progress counters."""
+def _in_progress(principal: Principal, filters: ReportFilters) -> Select:
+    """Select the count of the components that can stall, from the progress counters."""
     counter = ProgressCounter
     by_storey = filters.storey_id is not None or filters.building_id is not None
-    query = _scoped(principal, select(func.sum(counter.count)).where(
+    return _scoped(principal, select(func.coalesce(func.sum(counter.count), 0)).where(
         counter.kind == ("state" if by_storey else "pstate"),
         counter.state.not_in(NOT_STALLABLE)), counter.project_id, filters,
         counter.storey_id, counter.component_type_id)
-    return int(db.session.scalar(query) or 0)
 
 
 def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:

@@ -114,7 +114,9 @@ def seed(components: int, projects: int = 10, seed_value: int = 2026,
         component_rows, event_rows, pending_marks = [], [], []
         for component_id in range(first + 1, min(first + chunk, components) + 1):
             project_id, type_ids, storey_ids = places[component_id % len(places)]
-            type_id = type_ids[component_id % len(type_ids)]
+            # Not `component_id % len(type_ids)`: with ten projects that gave each project
+            # one type, and the per-type counters looked like the per-project ones.
+            type_id = type_ids[(component_id // len(places)) % len(type_ids)]
             storey_id = storey_ids[(component_id // len(places)) % len(storey_ids)]
             code = new_code()
             while code in codes:

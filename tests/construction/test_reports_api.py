@@ -159,7 +159,7 @@ def test_csv_cells_never_start_a_formula(world, mark):
 
 
 def test_events_csv_writes_every_column_as_the_record_holds_it(world):
-    # On PostgreSQL the file is written by COPY, elsewhere by Python: the same table.
+    # Every column as stored: formulas defused, commas, quotes and newlines kept, times in UTC.
     with world.app.app_context():
         from construction.models import Organization, User
 
