@@ -47,7 +47,7 @@ from construction.services.labels import publish_signing_key as _publish_key
 from construction.services.scans import ScanItem, record_scans
 from labels.codes import CodeError, display, new_code, normalize
 from labels.gs1 import GS1Error, human_readable_sscc, make_sscc, sscc_uri, validate_sscc
-from labels.payload import LabelIdentity, sign, verify
+from labels.payload import LabelIdentity, Verification, sign, verify
 
 # What a load scan does to the load: the load's state before and after.
 LOAD_ACTIONS: dict[str, tuple[str, str]] = {
@@ -464,13 +464,29 @@ def find_load(principal: Principal, text: str, write: bool = True) -> Load:
                                       write=write))
     if load is None:
         raise ApiProblem("unknown-load", f"no load you may act on is named '{text}'")
-    if verdict is not None and verdict.version != load.label_version:
+    status, reason = judge_label(text, verdict, load) if verdict is not None else ("", "")
+    if status == "revoked":
         raise ApiProblem("label-revoked", "this load label version was replaced")
-    if verdict is not None and text != label_url(load):
+    if status == "invalid":
         raise ApiProblem("label-invalid", "the load label is not genuine: the signature is "
                          "genuine but this is not the URL issued for the load's label",
-                         reason="not-as-issued")
+                         reason=reason)
     return load
+
+
+def judge_label(text: str, verdict: Verification, load: Load) -> tuple[str, str]:
+    """Judge a scanned label of `load`: (genuine | revoked | invalid, reason).
+
+    Genuine only when the signature verifies, the version is the load's current
+    one and the text is, byte for byte, the URL issued for it.
+    """
+    if not verdict.genuine:
+        return "invalid", verdict.reason
+    if verdict.version != load.label_version:
+        return "revoked", "revoked"
+    if text.strip() != label_url(load):
+        return "invalid", "not-as-issued"
+    return "genuine", "ok"
 
 
 def load_code_exists(text: str) -> bool:

@@ -119,13 +119,14 @@ def _load_verdict(scanned_urls: list[str] | None, load: Load) -> dict[str, Any]:
     if not scanned_urls:
         return dict(_UNSIGNED)
     keys, revoked = verifying_keys()
-    verdicts = [verify(url, keys, revoked) for url in scanned_urls]
-    best = next((v for v in verdicts if v.genuine), verdicts[0])
-    if best.genuine and best.version != load.label_version:
-        return {"status": "revoked", "reason": "revoked", "version": best.version,
-                "current_version": load.label_version}
-    return {"status": "genuine" if best.genuine else "invalid", "reason": best.reason,
-            "version": best.version, "current_version": load.label_version}
+    # As for components: of the URLs the request may have been printed as, the best judged.
+    judged = [(loads.judge_label(url, verdict, load), verdict) for url, verdict in
+              ((url, verify(url, keys, revoked)) for url in scanned_urls)]
+    # The host whose signature verified tells about the label (see _label_verdict).
+    (status, reason), verdict = min(judged, key=lambda pair: (
+        _SIGNED_FIRST.index(pair[0][0]), not pair[1].genuine))
+    return {"status": status, "reason": reason, "version": verdict.version,
+            "current_version": load.label_version}
 
 
 def load_page(identity: LabelIdentity, scanned_urls: list[str] | None,

@@ -310,8 +310,23 @@ def test_a_load_label_must_be_the_issued_url_byte_for_byte(world, runner, tmp_pa
     assert response.status_code == 422, response.get_json()
     assert response.get_json()["reason"] == "not-as-issued"
     assert _states(world, ids) == ["stored"] * 2
-    # A revoked key: the next print issues a new version; the old label no longer scans.
+    # After a rotation the new key signs the same label genuinely, but not as issued: the
+    # scan and the label's page both refuse it.
     assert runner.invoke(args=["labels", "rotate-key"]).exit_code == 0
+    with world.app.app_context():
+        other_key = sign(world.app.config["PUBLIC_BASE_URL"],
+                         load_identity(db.session.get(Load, load["id"])), 1, signing_key())
+    assert other_key != load["label_url"]
+    response = worker.post("/api/v1/scans", json={
+        "code": other_key, "action": "load", "client_event_id": "other-key-load-1"})
+    assert response.status_code == 422 and response.get_json()["reason"] == "not-as-issued"
+    path = other_key.removeprefix(world.app.config["PUBLIC_BASE_URL"])
+    page = world.client().get(path, headers={"Accept": "application/json"}).get_json()
+    assert (page["label"]["status"], page["label"]["reason"]) == ("invalid", "not-as-issued")
+    issued = load["label_url"].removeprefix(world.app.config["PUBLIC_BASE_URL"])
+    assert world.client().get(issued, headers={"Accept": "application/json"}).get_json()[
+        "label"]["status"] == "genuine"
+    # A revoked key: the next print issues a new version; the old label no longer scans.
     kid = load["label_url"].split("k=")[1].split("&")[0]
     assert runner.invoke(args=["labels", "revoke-key", kid, "--reason", "lost"]).exit_code == 0
     printed = worker.get(f"/api/v1/loads/{load['id']}/label.png")
