@@ -35,7 +35,6 @@ from construction.services import loads, reports
 from construction.services.alerts import AlertFilters, list_alerts
 
 FLAGS = ("on_hold", "damaged", "ncr_open")
-INSTALLED = ("installed", "connected", "accepted")
 STALLED_DAYS = 14
 UPCOMING_STOREYS = 3  # storeys whose readiness the dashboard lists, lowest unfinished first
 # Up to this many components the grid draws one square each (listed in the summary);
@@ -170,10 +169,7 @@ def _readiness(row: dict[str, Any], blocked: int) -> dict[str, Any]:
     places = dict.fromkeys(loads.PLACES, 0)
     for state, count in row["by_state"].items():
         places[loads.place_of(state)] += count
-    needed = row["total"] - places["scrapped"]
-    missing = needed - places["on_site"] - places["installed"]
-    return {"places": places, "missing": missing, "blocked": blocked,
-            "can_start": needed > 0 and not missing and not blocked}
+    return loads.readiness(places, blocked)
 
 
 def _upcoming(layout: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -181,9 +177,8 @@ def _upcoming(layout: list[dict[str, Any]]) -> list[dict[str, Any]]:
     upcoming = []
     for building in layout:
         for storey in building["storeys"]:
-            waiting = storey["total"] - sum(storey["by_state"].get(state, 0)
-                                            for state in (*INSTALLED, "scrapped"))
-            if waiting > 0:
+            places = storey["readiness"]["places"]
+            if storey["total"] - places["installed"] - places["scrapped"] > 0:
                 upcoming.append({"building_id": building["id"], "building": building["name"],
                                  "storey_id": storey["id"], "storey": storey["name"],
                                  **storey["readiness"]})
