@@ -272,19 +272,3 @@ def _by_type(by_type: dict[int, Counter]) -> list[dict[str, Any]]:
     return [{"id": type_id, "name": names.get(type_id), "total": sum(counts.values()),
              "by_state": dict(sorted(counts.items()))}
             for type_id, counts in sorted(by_type.items())]
-
-
-def naive_counts(project_id: int) -> dict[str, Any]:
-    """Count a project's components per storey, state and flag by reading every row.
-
-    The reference the counters are checked against (tests, `bench/dashboard.py`).
-    """
-    storeys: dict[int | None, Counter] = defaultdict(Counter)
-    flags: dict[int | None, Counter] = defaultdict(Counter)
-    for row in db.session.execute(select(Component.storey_id, Component.state,
-                                         *(getattr(Component, f) for f in FLAGS))
-                                  .where(Component.project_id == project_id)):
-        storeys[row.storey_id][row.state] += 1
-        for flag in FLAGS:
-            flags[row.storey_id][flag] += bool(getattr(row, flag))
-    return {"states": storeys, "flags": flags}

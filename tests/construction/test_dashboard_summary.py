@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from construction.extensions import db
 from construction.models import Building, Component, Storey
@@ -53,8 +54,17 @@ def _summary(world, role: str = "project_manager", **args):
 
 
 def _naive(world) -> dict:
+    """Count the project's components per storey, state and flag by reading every row."""
+    states: dict[int | None, Counter] = defaultdict(Counter)
+    flags: dict[int | None, Counter] = defaultdict(Counter)
     with world.app.app_context():
-        return summary_service.naive_counts(world.ids["project_main"])
+        for row in db.session.execute(select(Component.storey_id, Component.state,
+                                             *(getattr(Component, f) for f in FLAGS))
+                                      .where(Component.project_id == world.ids["project_main"])):
+            states[row.storey_id][row.state] += 1
+            for flag in FLAGS:
+                flags[row.storey_id][flag] += bool(getattr(row, flag))
+    return {"states": states, "flags": flags}
 
 
 def _assert_matches_naive(world, summary: dict) -> None:
