@@ -185,9 +185,11 @@ def _upcoming(layout: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return upcoming[:UPCOMING_STOREYS]
 
 
-def _component_rows(project_id: int, building_id: int | None, condition, limit: int):
+def _component_rows(project_id: int, building_id: int | None, *columns, condition=True,
+                    limit: int | None = None):
     query = _in_building(select(Component.id, Component.code, Component.mark, Component.state,
-                                Component.storey_id, *(getattr(Component, f) for f in FLAGS))
+                                Component.storey_id, *(getattr(Component, f) for f in FLAGS),
+                                *columns)
                          .where(Component.project_id == project_id, condition),
                          Component.storey_id, building_id)
     return db.session.execute(query.order_by(Component.id).limit(limit)).all()
@@ -195,13 +197,8 @@ def _component_rows(project_id: int, building_id: int | None, condition, limit: 
 
 def _cells(project_id: int, building_id: int | None) -> list[dict[str, Any]]:
     """Every component of a small project (or building), for a square each."""
-    query = _in_building(select(Component.id, Component.code, Component.mark, Component.state,
-                                Component.storey_id, Component.install_sequence,
-                                *(getattr(Component, f) for f in FLAGS))
-                         .where(Component.project_id == project_id),
-                         Component.storey_id, building_id)
     return [{**_item(row), "install_sequence": row.install_sequence}
-            for row in db.session.execute(query.order_by(Component.id))]
+            for row in _component_rows(project_id, building_id, Component.install_sequence)]
 
 
 def _item(row) -> dict[str, Any]:
@@ -212,12 +209,12 @@ def _item(row) -> dict[str, Any]:
 def _flagged(project_id: int, building_id: int | None, limit: int) -> list[dict[str, Any]]:
     """The first components on hold or damaged, by id."""
     return [_item(row) for row in _component_rows(
-        project_id, building_id, _flagged_clause(("on_hold", "damaged")), limit)]
+        project_id, building_id, condition=_flagged_clause(("on_hold", "damaged")), limit=limit)]
 
 
 def _open_ncrs(project_id: int, building_id: int | None, limit: int) -> list[dict[str, Any]]:
     """The first components with an open NCR, by id, each with its latest failed check."""
-    rows = _component_rows(project_id, building_id, Component.ncr_open, limit)
+    rows = _component_rows(project_id, building_id, condition=Component.ncr_open, limit=limit)
     latest: dict[int, Any] = {}
     if rows:
         for event in db.session.execute(
