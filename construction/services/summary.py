@@ -5,8 +5,7 @@ Counts per storey and state are sums of the progress counters the scan path keep
 are rare); the lists (on hold or damaged, open NCRs, open alerts, stalled pieces,
 today's trucks, the next storeys' readiness) are the first few of each, whose
 rest the component list pages through with its filters (`on_hold`, `damaged`,
-`ncr_open`, `storey_id`, `state`). A 20,000-piece project costs what a small one
-does: no component is read one by one.
+`ncr_open`, `storey_id`, `state`). No component is read one by one.
 """
 
 from __future__ import annotations
