@@ -1284,12 +1284,9 @@ class ReadinessComponentSchema(Schema):
         "description": "The load it is on, if any"})
 
 
-class StoreyReadinessSchema(Schema):
-    storey_id = fields.Integer()
-    storey = fields.String()
-    building = fields.String()
-    project_id = fields.Integer()
-    component_count = fields.Integer()
+class ReadinessCountsSchema(Schema):
+    """Where a storey's components are and whether erection can start (services.loads.readiness)."""
+
     places = fields.Dict(keys=fields.String(validate=validate.OneOf(lifecycle.PLACES)),
                          values=fields.Integer(), metadata={
                              "description": "How many components are in each place"})
@@ -1299,4 +1296,12 @@ class StoreyReadinessSchema(Schema):
     missing = fields.Integer(metadata={"description": "Components not yet on site"})
     blocked = fields.Integer(metadata={"description": "Components held, damaged or with an "
                                                       "open NCR"})
+
+
+class StoreyReadinessSchema(ReadinessCountsSchema):
+    storey_id = fields.Integer()
+    storey = fields.String()
+    building = fields.String()
+    project_id = fields.Integer()
+    component_count = fields.Integer()
     components = fields.List(fields.Nested(ReadinessComponentSchema))

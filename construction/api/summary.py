@@ -9,7 +9,7 @@ from construction.api.base import api_blueprint
 from construction.api.reports import DailySchema, QualitySchema, StalledSchema
 from construction.auth import authenticate_request
 from construction.permissions import requires
-from construction.schemas import ref
+from construction.schemas import DeliveryLoadSchema, ReadinessCountsSchema, ref
 from construction.services import summary as service
 
 blp = api_blueprint("summary", __name__, "A project's figures for the dashboard.",
@@ -37,10 +37,8 @@ class StoreySummarySchema(PlaceCountsSchema):
     id = fields.Integer()
     name = fields.String()
     elevation_m = fields.Float()
-    readiness = fields.Dict(metadata={
-        "description": "places (components per place: not_cast … installed, returned, "
-                       "scrapped), missing, blocked, can_start — as GET "
-                       "/storeys/{id}/readiness counts them"})
+    readiness = fields.Nested(ReadinessCountsSchema, metadata={
+        "description": "As GET /storeys/{id}/readiness counts it"})
 
 
 class BuildingSummarySchema(Schema):
@@ -73,6 +71,13 @@ class OpenNcrSchema(ListedComponentSchema):
         "description": "When the check that opened it failed"})
 
 
+class UpcomingStoreySchema(ReadinessCountsSchema):
+    building_id = fields.Integer()
+    building = fields.String()
+    storey_id = fields.Integer()
+    storey = fields.String()
+
+
 class AlertListSchema(Schema):
     total = fields.Integer()
     items = fields.List(fields.Dict())
@@ -80,7 +85,7 @@ class AlertListSchema(Schema):
 
 class TrucksTodaySchema(Schema):
     date = fields.String()
-    loads = fields.List(fields.Dict(), metadata={
+    loads = fields.List(fields.Nested(DeliveryLoadSchema), metadata={
         "description": "In transit, planned, then arrived (as GET /projects/{id}/deliveries)"})
 
 
@@ -99,7 +104,7 @@ class ProjectSummarySchema(Schema):
         "description": f"Every component, when there are at most {service.CELL_LIMIT} "
                        "(else null: the grid shows counts per storey and state)"})
     has_model = fields.Boolean(metadata={"description": "A building model is imported"})
-    upcoming_storeys = fields.List(fields.Dict(), metadata={
+    upcoming_storeys = fields.List(fields.Nested(UpcomingStoreySchema), metadata={
         "description": "The lowest storeys with pieces to install, with their readiness"})
     flagged = fields.List(fields.Nested(ListedComponentSchema), metadata={
         "description": "The first components on hold or damaged (the component list "

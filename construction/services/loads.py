@@ -841,13 +841,22 @@ def storey_readiness(principal: Principal, storey_id: int) -> dict[str, Any]:
             "on_hold": row.on_hold, "damaged": row.damaged, "ncr_open": row.ncr_open,
             "load": {"id": load.id, "code": load.code, "sscc": load.sscc, "state": load.state,
                      "eta": _iso(load.planned_arrival_at)} if load else None})
-    needed = [c for c in components if c["place"] != "scrapped"]
-    blocked = [c for c in needed if c["on_hold"] or c["damaged"] or c["ncr_open"]]
-    missing = [c for c in needed if c["place"] not in ("on_site", "installed")]
+    blocked = sum(1 for c in components if c["place"] != "scrapped"
+                  and (c["on_hold"] or c["damaged"] or c["ncr_open"]))
     return {"storey_id": storey.id, "storey": storey.name, "building": building.name,
             "project_id": building.project_id, "component_count": len(components),
-            "places": counts, "can_start": bool(needed) and not missing and not blocked,
-            "missing": len(missing), "blocked": len(blocked), "components": components}
+            **readiness(counts, blocked), "components": components}
+
+
+def readiness(places: dict[str, int], blocked: int) -> dict[str, Any]:
+    """Say what a storey lacks and whether erection can start, from its components per place.
+
+    `blocked`: its components (scrapped ones aside) on hold, damaged or with an open NCR.
+    """
+    needed = sum(places.values()) - places["scrapped"]
+    missing = needed - places["on_site"] - places["installed"]
+    return {"places": places, "missing": missing, "blocked": blocked,
+            "can_start": needed > 0 and not missing and not blocked}
 
 
 def project_deliveries(principal: Principal, project_id: int, since: date | None,

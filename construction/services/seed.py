@@ -34,6 +34,7 @@ from construction.models import (
 from construction.services.chain import merkle_top, signed_checkpoint, store_merkle_nodes
 from construction.services.progress import (
     _text,
+    bump,
     count_transition,
     project_key,
     report_day,
@@ -50,6 +51,25 @@ EVENT_COLUMNS = ["id", "component_id", "action", "from_state", "to_state", "user
 COMPONENT_COLUMNS = ["id", "code", "project_id", "component_type_id", "storey_id", "mark",
                      "install_sequence", "state", "on_hold", "damaged", "ncr_open", "version",
                      "created_at", "updated_at"]
+
+
+def _layout(project: Project, manufacturer: Organization | None, buildings: int,
+            storeys: int) -> tuple[list[ComponentType], list[Storey]]:
+    """Add a project's five component types and its buildings' storeys (each lowest first)."""
+    types = [ComponentType(project=project, manufacturer=manufacturer, name=name, category=name,
+                           weight_kg=weight, concrete_grade="C35")
+             for name, weight in (("wall", 4800.0), ("slab", 2600.0), ("stair", 1900.0),
+                                  ("beam", 3100.0), ("balcony", 1500.0))]
+    db.session.add_all(types)
+    levels = []
+    for block in range(buildings):
+        building = Building(project=project, name=f"{block + 1}#")
+        db.session.add(building)
+        for level in range(storeys):
+            levels.append(Storey(building=building, name=f"{level + 1}F",
+                                 elevation_m=level * 2.9))
+    db.session.add_all(levels)
+    return types, levels
 
 
 def _skeleton(projects: int):
@@ -70,21 +90,7 @@ def _skeleton(projects: int):
         db.session.add(project)
         db.session.add_all([ProjectParticipant(project=project, organization=maker),
                             ProjectParticipant(project=project, organization=builder)])
-        types = [ComponentType(project=project, manufacturer=maker, name=name, category=name,
-                               weight_kg=weight, concrete_grade="C35")
-                 for name, weight in (("wall", 4800.0), ("slab", 2600.0), ("stair", 1900.0),
-                                      ("beam", 3100.0), ("balcony", 1500.0))]
-        db.session.add_all(types)
-        storeys = []
-        for block in range(4):
-            building = Building(project=project, name=f"{block + 1}#")
-            db.session.add(building)
-            for level in range(1, 31):
-                storey = Storey(building=building, name=f"{level}F",
-                                elevation_m=(level - 1) * 2.9)
-                db.session.add(storey)
-                storeys.append(storey)
-        places.append((project, types, storeys))
+        places.append((project, *_layout(project, maker, buildings=4, storeys=30)))
     db.session.commit()
     return worker, maker, [(p.id, [t.id for t in types], [s.id for s in storeys])
                            for p, types, storeys in places]
@@ -194,11 +200,10 @@ def _insert(connection, postgres: bool, table: str, columns: list[str], rows: li
                                                for row in rows])
 
 
-
 # --- one project at scale, beside what is there ------------------------------------------
 
-LIFECYCLE = ["planned", "cast", "demoulded", "qc_passed", "stored", "loaded", "in_transit",
-             "delivered", "accepted_on_site", "installed", "connected", "accepted"]
+# The states along ROUTE, from planned to accepted.
+LIFECYCLE = ["planned", *(ACTIONS[action].to_state for action in ROUTE)]
 _GLOBAL_ID_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_$"
 
 
@@ -232,19 +237,8 @@ def seed_project(components: int, organization_ids: list[int], code: str = "SCAL
     makers = set(db.session.scalars(select(Organization.id).where(
         Organization.id.in_(organization_ids),
         Organization.kind == OrganizationKind.manufacturer)))
-    types = [ComponentType(project=project, manufacturer_id=min(makers) if makers else None,
-                           name=name, category=name, weight_kg=weight, concrete_grade="C35")
-             for name, weight in (("wall", 4800.0), ("slab", 2600.0), ("stair", 1900.0),
-                                  ("beam", 3100.0), ("balcony", 1500.0))]
-    db.session.add_all(types)
-    levels = []
-    for block in range(buildings):
-        building = Building(project=project, name=f"{block + 1}#")
-        db.session.add(building)
-        for level in range(storeys):
-            storey = Storey(building=building, name=f"{level + 1}F", elevation_m=level * 2.9)
-            db.session.add(storey)
-            levels.append((storey, level))
+    maker = db.session.get(Organization, min(makers)) if makers else None
+    types, levels = _layout(project, maker, buildings, storeys)
     db.session.flush()
     connection = db.session.connection()
     postgres = connection.dialect.name == "postgresql"
@@ -257,7 +251,8 @@ def seed_project(components: int, organization_ids: list[int], code: str = "SCAL
     for first in range(0, components, chunk):
         rows = []
         for number in range(first, min(first + chunk, components)):
-            storey, level = levels[number * len(levels) // components]
+            place = number * len(levels) // components
+            storey, level = levels[place], place % storeys
             component_type = types[number % len(types)]
             ahead = (1 - level / max(storeys - 1, 1)) * len(LIFECYCLE) + rng.gauss(0, 2)
             state = LIFECYCLE[min(max(int(ahead), 0), len(LIFECYCLE) - 1)]
@@ -277,8 +272,6 @@ def seed_project(components: int, organization_ids: list[int], code: str = "SCAL
             counters[state_key(project.id, storey.id, component_type.id, state)] += 1
             counters[project_key(project.id, component_type.id, state)] += 1
         _insert(connection, postgres, "component", columns, rows)
-    from construction.services.progress import bump
-
     bump(connection, counters)
     db.session.commit()
     return project.id

@@ -5,8 +5,7 @@ Counts per storey and state are sums of the progress counters the scan path keep
 are rare); the lists (on hold or damaged, open NCRs, open alerts, stalled pieces,
 today's trucks, the next storeys' readiness) are the first few of each, whose
 rest the component list pages through with its filters (`on_hold`, `damaged`,
-`ncr_open`, `storey_id`, `state`). A 20,000-piece project costs what a small one
-does: no component is read one by one.
+`ncr_open`, `storey_id`, `state`). No component is read one by one.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from construction.services import loads, reports
 from construction.services.alerts import AlertFilters, list_alerts
 
 FLAGS = ("on_hold", "damaged", "ncr_open")
-INSTALLED = ("installed", "connected", "accepted")
 STALLED_DAYS = 14
 UPCOMING_STOREYS = 3  # storeys whose readiness the dashboard lists, lowest unfinished first
 # Up to this many components the grid draws one square each (listed in the summary);
@@ -170,10 +168,7 @@ def _readiness(row: dict[str, Any], blocked: int) -> dict[str, Any]:
     places = dict.fromkeys(loads.PLACES, 0)
     for state, count in row["by_state"].items():
         places[loads.place_of(state)] += count
-    needed = row["total"] - places["scrapped"]
-    missing = needed - places["on_site"] - places["installed"]
-    return {"places": places, "missing": missing, "blocked": blocked,
-            "can_start": needed > 0 and not missing and not blocked}
+    return loads.readiness(places, blocked)
 
 
 def _upcoming(layout: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -181,18 +176,19 @@ def _upcoming(layout: list[dict[str, Any]]) -> list[dict[str, Any]]:
     upcoming = []
     for building in layout:
         for storey in building["storeys"]:
-            waiting = storey["total"] - sum(storey["by_state"].get(state, 0)
-                                            for state in (*INSTALLED, "scrapped"))
-            if waiting > 0:
+            places = storey["readiness"]["places"]
+            if storey["total"] - places["installed"] - places["scrapped"] > 0:
                 upcoming.append({"building_id": building["id"], "building": building["name"],
                                  "storey_id": storey["id"], "storey": storey["name"],
                                  **storey["readiness"]})
     return upcoming[:UPCOMING_STOREYS]
 
 
-def _component_rows(project_id: int, building_id: int | None, condition, limit: int):
+def _component_rows(project_id: int, building_id: int | None, *columns, condition=True,
+                    limit: int | None = None):
     query = _in_building(select(Component.id, Component.code, Component.mark, Component.state,
-                                Component.storey_id, *(getattr(Component, f) for f in FLAGS))
+                                Component.storey_id, *(getattr(Component, f) for f in FLAGS),
+                                *columns)
                          .where(Component.project_id == project_id, condition),
                          Component.storey_id, building_id)
     return db.session.execute(query.order_by(Component.id).limit(limit)).all()
@@ -200,13 +196,8 @@ def _component_rows(project_id: int, building_id: int | None, condition, limit: 
 
 def _cells(project_id: int, building_id: int | None) -> list[dict[str, Any]]:
     """Every component of a small project (or building), for a square each."""
-    query = _in_building(select(Component.id, Component.code, Component.mark, Component.state,
-                                Component.storey_id, Component.install_sequence,
-                                *(getattr(Component, f) for f in FLAGS))
-                         .where(Component.project_id == project_id),
-                         Component.storey_id, building_id)
     return [{**_item(row), "install_sequence": row.install_sequence}
-            for row in db.session.execute(query.order_by(Component.id))]
+            for row in _component_rows(project_id, building_id, Component.install_sequence)]
 
 
 def _item(row) -> dict[str, Any]:
@@ -217,12 +208,12 @@ def _item(row) -> dict[str, Any]:
 def _flagged(project_id: int, building_id: int | None, limit: int) -> list[dict[str, Any]]:
     """The first components on hold or damaged, by id."""
     return [_item(row) for row in _component_rows(
-        project_id, building_id, _flagged_clause(("on_hold", "damaged")), limit)]
+        project_id, building_id, condition=_flagged_clause(("on_hold", "damaged")), limit=limit)]
 
 
 def _open_ncrs(project_id: int, building_id: int | None, limit: int) -> list[dict[str, Any]]:
     """The first components with an open NCR, by id, each with its latest failed check."""
-    rows = _component_rows(project_id, building_id, Component.ncr_open, limit)
+    rows = _component_rows(project_id, building_id, condition=Component.ncr_open, limit=limit)
     latest: dict[int, Any] = {}
     if rows:
         for event in db.session.execute(
@@ -277,19 +268,3 @@ def _by_type(by_type: dict[int, Counter]) -> list[dict[str, Any]]:
     return [{"id": type_id, "name": names.get(type_id), "total": sum(counts.values()),
              "by_state": dict(sorted(counts.items()))}
             for type_id, counts in sorted(by_type.items())]
-
-
-def naive_counts(project_id: int) -> dict[str, Any]:
-    """Count a project's components per storey, state and flag by reading every row.
-
-    The reference the counters are checked against (tests, `bench/dashboard.py`).
-    """
-    storeys: dict[int | None, Counter] = defaultdict(Counter)
-    flags: dict[int | None, Counter] = defaultdict(Counter)
-    for row in db.session.execute(select(Component.storey_id, Component.state,
-                                         *(getattr(Component, f) for f in FLAGS))
-                                  .where(Component.project_id == project_id)):
-        storeys[row.storey_id][row.state] += 1
-        for flag in FLAGS:
-            flags[row.storey_id][flag] += bool(getattr(row, flag))
-    return {"states": storeys, "flags": flags}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bim.geometry import convert, mesh_positions, read_glb
-from bim.synthetic import Piece, build_model, precast_pieces
+from bim.synthetic import Piece, build_model, panels_glb, precast_pieces
 from tests.bim.test_model import corpus_file
 
 
@@ -70,3 +70,17 @@ def test_a_corpus_model_converts_with_every_element_that_has_a_body():
     for node in nodes.values():
         assert len(mesh_positions(document, binary, node)) >= 3
         assert node["extras"]["ifc_class"] == model.by_guid(node["name"]).is_a()
+
+
+def test_panels_glb_draws_the_pieces_where_converting_the_model_does():
+    pieces = precast_pieces(25, storeys=2)  # past one grid row, on both storeys
+    written = _nodes(panels_glb(pieces))
+    converted = _nodes(convert(build_model(pieces, schema="IFC4", storeys=2, geometry=True)))
+    assert set(written[2]) == set(converted[2]) == {piece.global_id for piece in pieces}
+    assert written[0]["extras"] == converted[0]["extras"]
+    for global_id, node in converted[2].items():
+        assert written[2][global_id]["extras"] == node["extras"]
+        drawn = mesh_positions(*written[:2], written[2][global_id])
+        expected = mesh_positions(*converted[:2], node)
+        assert np.allclose(drawn.min(axis=0), expected.min(axis=0), atol=1e-4), global_id
+        assert np.allclose(drawn.max(axis=0), expected.max(axis=0), atol=1e-4), global_id

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from construction.extensions import db
 from construction.models import Building, Component, Storey
@@ -52,8 +54,17 @@ def _summary(world, role: str = "project_manager", **args):
 
 
 def _naive(world) -> dict:
+    """Count the project's components per storey, state and flag by reading every row."""
+    states: dict[int | None, Counter] = defaultdict(Counter)
+    flags: dict[int | None, Counter] = defaultdict(Counter)
     with world.app.app_context():
-        return summary_service.naive_counts(world.ids["project_main"])
+        for row in db.session.execute(select(Component.storey_id, Component.state,
+                                             *(getattr(Component, f) for f in FLAGS))
+                                      .where(Component.project_id == world.ids["project_main"])):
+            states[row.storey_id][row.state] += 1
+            for flag in FLAGS:
+                flags[row.storey_id][flag] += bool(getattr(row, flag))
+    return {"states": states, "flags": flags}
 
 
 def _assert_matches_naive(world, summary: dict) -> None:
@@ -195,3 +206,22 @@ def test_the_summary_is_scoped_like_the_component_list(world, site):
     far_building = world.ids["building_far"]
     assert world.client("admin").get(f"{path}?building_id={far_building}").status_code == 404
     assert world.client("admin").get(f"{path}?building_id=0").status_code == 422
+
+
+def test_todays_trucks_are_the_deliveries_routes_loads_of_today(world, site):
+    now = datetime.now(UTC).replace(microsecond=0)
+    stored = world.component("stored")
+    response = world.client("factory_worker").post("/api/v1/loads", json={
+        "project_id": world.ids["project_main"], "component_ids": [stored["id"]],
+        "vehicle": "浙A·12345", "planned_departure_at": now.isoformat(),
+        "planned_arrival_at": (now + timedelta(minutes=1)).isoformat()})
+    assert response.status_code == 201, response.get_json()
+    trucks = _summary(world)["trucks_today"]
+    deliveries = world.client("project_manager").get(
+        f"/api/v1/projects/{world.ids['project_main']}/deliveries"
+        f"?since={trucks['date']}&until={trucks['date']}").get_json()
+    [day] = deliveries["days"]
+    assert trucks["loads"] == [*day["in_transit"], *day["planned"], *day["arrived"]]
+    [load] = trucks["loads"]
+    assert (load["id"], load["vehicle"], load["piece_count"]) == \
+        (response.get_json()["id"], "浙A·12345", 1)
