@@ -156,6 +156,8 @@ def pours_from_casts(principal: Principal, events: list[dict[str, Any]]) -> None
     for event in events:
         if describes_new_pour(event["action"], event["data"]):
             groups[json.dumps(event["data"]["pour"], sort_keys=True)].append(event)
+    if not groups:
+        return
     for described, members in groups.items():
         try:
             fields = NewPourSchema().load(json.loads(described))
