@@ -158,9 +158,9 @@ def pours_from_casts(principal: Principal, events: list[dict[str, Any]]) -> None
             groups[json.dumps(event["data"]["pour"], sort_keys=True)].append(event)
     if not groups:
         return
-    for described, members in groups.items():
+    for members in groups.values():
         try:
-            fields = NewPourSchema().load(json.loads(described))
+            fields = NewPourSchema().load(members[0]["data"]["pour"])
         except ValidationError as error:
             raise ApiProblem("validation-error", "the cast describes no valid pour",
                              errors={"data": {"pour": error.messages}}) from None
