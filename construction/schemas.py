@@ -166,8 +166,10 @@ def precompiled_dump(schema: Schema) -> Callable[[Any], Any]:
     plan = []
     for name, field in schema.dump_fields.items():
         attribute = field.attribute or name
-        fast = _value_dump(field) if field._CHECK_ATTRIBUTE and "." not in attribute \
-            and field.dump_default is missing else None
+        # Only a field that fetches its value as Field does can have it read from the dict.
+        fetched_plainly = field._CHECK_ATTRIBUTE and "." not in attribute \
+            and type(field).get_value is fields.Field.get_value
+        fast = _value_dump(field) if fetched_plainly and field.dump_default is missing else None
         exact, other = fast or (None, None)
         plan.append((name if field.data_key is None else field.data_key, name, attribute, field,
                      fast is not None, exact, other))
