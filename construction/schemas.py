@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from marshmallow import (
@@ -195,16 +196,15 @@ def precompiled_dump(schema: Schema) -> Callable[[Any], Any]:
 class PrecompiledSchema(Schema):
     """A response schema on the capture path: dumped by `precompiled_dump` (same answer)."""
 
+    @cached_property
+    def _precompiled(self) -> Callable[[Any], Any]:
+        # Built on first use, when every schema a Nested names by string is defined.
+        return precompiled_dump(self)
+
     def dump(self, obj, *, many: bool | None = None):
-        compiled = self.__dict__.get("_precompiled")
-        if compiled is None:
-            compiled = self._precompiled = precompiled_dump(self)
-        many = self.many if many is None else bool(many)
-        if not many:
-            return compiled(obj)
-        if type(obj) is not list:
+        if self.many if many is None else many:  # no answer on the capture path is a list
             return super().dump(obj, many=True)
-        return [compiled(item) for item in obj]
+        return self._precompiled(obj)
 
 
 class Changeable(Schema):
