@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from marshmallow import (
@@ -166,8 +167,10 @@ def precompiled_dump(schema: Schema) -> Callable[[Any], Any]:
     plan = []
     for name, field in schema.dump_fields.items():
         attribute = field.attribute or name
-        fast = _value_dump(field) if field._CHECK_ATTRIBUTE and "." not in attribute \
-            and field.dump_default is missing else None
+        # Only a field that fetches its value as Field does can have it read from the dict.
+        fetched_plainly = field._CHECK_ATTRIBUTE and "." not in attribute \
+            and type(field).get_value is fields.Field.get_value
+        fast = _value_dump(field) if fetched_plainly and field.dump_default is missing else None
         exact, other = fast or (None, None)
         plan.append((name if field.data_key is None else field.data_key, name, attribute, field,
                      fast is not None, exact, other))
@@ -193,16 +196,15 @@ def precompiled_dump(schema: Schema) -> Callable[[Any], Any]:
 class PrecompiledSchema(Schema):
     """A response schema on the capture path: dumped by `precompiled_dump` (same answer)."""
 
+    @cached_property
+    def _precompiled(self) -> Callable[[Any], Any]:
+        # Built on first use, when every schema a Nested names by string is defined.
+        return precompiled_dump(self)
+
     def dump(self, obj, *, many: bool | None = None):
-        compiled = self.__dict__.get("_precompiled")
-        if compiled is None:
-            compiled = self._precompiled = precompiled_dump(self)
-        many = self.many if many is None else bool(many)
-        if not many:
-            return compiled(obj)
-        if type(obj) is not list:
+        if self.many if many is None else many:  # no answer on the capture path is a list
             return super().dump(obj, many=True)
-        return [compiled(item) for item in obj]
+        return self._precompiled(obj)
 
 
 class Changeable(Schema):

@@ -30,6 +30,7 @@ blp = api_blueprint("epcis", __name__, "GS1 EPCIS 2.0 query and capture.",
                     url_prefix="/api/v1/epcis")
 
 _VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
+_CAPTURE_HEADERS = {**_VERSION_HEADERS, "GS1-Capture-Error-Behaviour": "proceed"}
 _QUERY_ANSWER = ("An EPCISQueryDocument (JSON-LD; as application/ld+json when the caller "
                  "prefers it); a `Link: <…>; rel=\"next\"` header points to the next page")
 _QUERY_HEADERS = {
@@ -210,7 +211,6 @@ class EpcisQueryDocumentSchema(Schema):
 
 
 _query_document = EpcisQueryDocumentSchema()
-_capture_result = CaptureResultSchema()
 
 
 def _problem(problem) -> dict[str, Any]:
@@ -297,9 +297,5 @@ class EpcisCapture(MethodView):
         document = request.get_json()
         outcomes = service.capture_document(principal, document,
                                             current_app.config["BATCH_MAX_ITEMS"])
-        response = jsonify(_capture_result.dump({
-            "captureErrorBehaviour": "proceed", **service.capture_counts(outcomes),
-            "events": [_event_result(outcome) for outcome in outcomes]}))
-        response.headers.update(_VERSION_HEADERS)
-        response.headers["GS1-Capture-Error-Behaviour"] = "proceed"
-        return response
+        return {"captureErrorBehaviour": "proceed", **service.capture_counts(outcomes),
+                "events": [_event_result(outcome) for outcome in outcomes]}, _CAPTURE_HEADERS

@@ -156,9 +156,11 @@ def pours_from_casts(principal: Principal, events: list[dict[str, Any]]) -> None
     for event in events:
         if describes_new_pour(event["action"], event["data"]):
             groups[json.dumps(event["data"]["pour"], sort_keys=True)].append(event)
-    for described, members in groups.items():
+    if not groups:
+        return
+    for members in groups.values():
         try:
-            fields = NewPourSchema().load(json.loads(described))
+            fields = NewPourSchema().load(members[0]["data"]["pour"])
         except ValidationError as error:
             raise ApiProblem("validation-error", "the cast describes no valid pour",
                              errors={"data": {"pour": error.messages}}) from None

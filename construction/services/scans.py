@@ -143,8 +143,6 @@ def record_scans(principal: Principal, items: list[ScanItem], all_or_nothing: bo
     With `all_or_nothing`, one rejected item writes nothing: the rejected items
     come back with their problems and the others with the outcome `not-recorded`.
     """
-    if any(production.describes_new_pour(item.action, item.data) for item in items):
-        before_commit = _making_pours(principal, before_commit)
     look_up_all = False
     # Security events counted against the user's limit, kept across attempts.
     allowance: dict[str, ApiProblem | None] = {}
@@ -167,14 +165,6 @@ def record_scans(principal: Principal, items: list[ScanItem], all_or_nothing: bo
             db.session.rollback()
     raise ApiProblem("conflict", "the components changed while this was recorded; "
                      "send it again", status=409)
-
-
-def _making_pours(principal: Principal, then: BeforeCommit | None) -> BeforeCommit:
-    def make_pours(new_events: list[dict[str, Any]], now: datetime) -> None:
-        production.pours_from_casts(principal, new_events)
-        if then is not None:
-            then(new_events, now)
-    return make_pours
 
 
 class _StaleVersion(Exception):
@@ -213,6 +203,7 @@ def _record(principal: Principal, items: list[ScanItem], look_up_all: bool,
     if new_events:
         _write_events_and_counters(new_events, rows, now)
     _note_label_sightings(principal, scans, now, allowance)
+    production.pours_from_casts(principal, new_events)
     if before_commit is not None:
         before_commit(new_events, now)
     db.session.commit()

@@ -371,6 +371,9 @@ def test_a_document_about_our_components_moves_them_once(world, gs1_schema):
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["captureErrorBehaviour"] == "proceed"
+    assert (response.headers["GS1-Capture-Error-Behaviour"],
+            response.headers["GS1-EPCIS-Version"], response.headers["GS1-CBV-Version"]) \
+        == ("proceed", "2.0.0", "2.0.0")
     assert (body["accepted"], body["rejected"], body["partial"]) == (5, 0, 0)
     assert [e["action"] for e in body["events"]] == ["qc_pass", "cast", "demould", "store",
                                                      "connect"]

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask_smorest.spec.plugins import FlaskPlugin
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
@@ -70,11 +71,6 @@ DELETES_CREATED = {"webhooks.WebhookById": ("webhooks.Webhooks", "subscription_i
                    "projects.ProjectById": ("projects.Projects", "project_id")}
 
 
-def openapi_path(rule) -> str:
-    """Return the document's path of a Flask rule (`<id:load_id>` is `{load_id}`)."""
-    return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
-
-
 def _for_answers(node):
     """Return the document's schemas as answers read them: writeOnly is for requests only."""
     if isinstance(node, list):
@@ -102,7 +98,9 @@ class Document:
         self.components = _for_answers(document["components"])
 
     def operation(self, rule, method: str) -> dict | None:
-        return self.document["paths"].get(openapi_path(rule), {}).get(method.lower())
+        # The document's path of the rule, as flask-smorest writes it (`{load_id}`).
+        path = FlaskPlugin.flaskpath2openapi(rule.rule)
+        return self.document["paths"].get(path, {}).get(method.lower())
 
     def _response(self, operation: dict, status: int) -> dict | None:
         responses = operation["responses"]

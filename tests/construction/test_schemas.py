@@ -84,16 +84,25 @@ def test_it_converts_what_is_not_of_the_fields_type_as_the_field_does():
                       "component": {"id": 2, "on_hold": "yes", "allowed_actions": ["a", "1"]}}
 
 
+class _Trimmed(fields.String):
+    """A string field that fetches its value its own way."""
+
+    def get_value(self, obj, attr, accessor=None, default=None):
+        value = super().get_value(obj, attr, accessor=accessor)
+        return value.strip() if isinstance(value, str) else value
+
+
 def test_fields_it_does_not_know_are_left_to_marshmallow():
     class Hooked(Schema):
         when = fields.AwareDateTime()
         shout = fields.Function(lambda obj: obj["name"].upper())
         name = fields.String(attribute="person.name")
+        mark = _Trimmed()
 
     schema = Hooked()
-    obj = {"shout": "x", "name": "ada", "person": {"name": "Ada"}}
+    obj = {"shout": "x", "name": "ada", "person": {"name": "Ada"}, "mark": " W-1 "}
     assert precompiled_dump(schema)(obj) == _marshmallow(schema, obj) == {
-        "shout": "ADA", "name": "Ada"}
+        "shout": "ADA", "name": "Ada", "mark": "W-1"}
 
 
 def _values(field: fields.Field, depth: int) -> st.SearchStrategy:
