@@ -37,8 +37,8 @@ from flask import current_app
 from sqlalchemy import inspect, select, text
 
 from construction.extensions import db, reading
-from construction.models import LabelKey, LedgerCheckpoint
-from construction.schemas import LabelKeySchema
+from construction.models import LabelKey
+from construction.schemas import LabelKeysSchema, LedgerKeysSchema
 
 FORMAT = "prefabtrace-backup"
 FORMAT_VERSION = 1
@@ -151,37 +151,28 @@ def _run(command: list[str], environment: dict[str, str], what: str) -> None:
 # --- create -----------------------------------------------------------------------------------
 
 
-def _key_documents(connection) -> tuple[dict, dict]:
-    """The published label keys and checkpoint keys, as the API lists them."""
-    rows = connection.execute(select(LabelKey.__table__)
-                              .order_by(LabelKey.created_at.desc(), LabelKey.key_id)).all()
-    signers = set(connection.scalars(select(LedgerCheckpoint.key_id).distinct()))
-    schema = LabelKeySchema()
-
-    def listed(keys) -> dict:
-        return {"keys": [{**schema.dump(key), "purpose": key.purpose} for key in keys]}
-
-    # As GET /ledger/keys: label keys that signed checkpoints before ledger keys existed too.
-    return (listed([k for k in rows if k.purpose == "label"]),
-            listed([k for k in rows if k.purpose == "ledger" or k.key_id in signers]))
-
-
-def _snapshot_facts(connection) -> dict:
+def _snapshot_facts() -> dict:
+    """The revision and the published keys, read in the session's open transaction."""
     from alembic.runtime.migration import MigrationContext
 
-    label_keys, ledger_keys = _key_documents(connection)
-    return {"revision": MigrationContext.configure(connection).get_current_revision(),
-            "label_keys": label_keys, "ledger_keys": ledger_keys}
+    from construction.services.chain import ledger_keys
+    from construction.services.labels import published_keys
+
+    return {"revision": MigrationContext.configure(db.session.connection())
+            .get_current_revision(),
+            # As GET /api/v1/labels/keys and GET /api/v1/ledger/keys answer.
+            "label_keys": LabelKeysSchema().dump({"keys": published_keys()}),
+            "ledger_keys": LedgerKeysSchema().dump({"keys": ledger_keys()})}
 
 
 def _copy_sqlite(folder: Path) -> dict:
     target = folder / SQLITE_FILE
-    with reading(), db.engine.connect() as connection, connection.begin():
+    with reading():
         # The keys and the revision are read in the read transaction the copy is made in.
-        facts = _snapshot_facts(connection)
+        facts = _snapshot_facts()
         copy = sqlite3.connect(target)
         try:
-            connection.connection.dbapi_connection.backup(copy)
+            db.session.connection().connection.dbapi_connection.backup(copy)
             # A copy of a WAL database is one too: opening it would add -wal and -shm
             # files beside it that the manifest does not list.
             copy.execute("PRAGMA journal_mode=DELETE")
@@ -193,18 +184,20 @@ def _copy_sqlite(folder: Path) -> dict:
 
 def _dump_postgres(folder: Path) -> dict:
     address, environment = _libpq()
-    with db.engine.connect() as connection:
-        connection.execution_options(isolation_level="REPEATABLE READ")
-        with connection.begin():
-            # pg_dump reads the snapshot this transaction exports, so the keys and the
-            # revision read here are those of the dump.
-            snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
-            major = _server_major(connection)
-            facts = _snapshot_facts(connection)
-            pg_dump = postgres_tool("pg_dump", major)
-            _run([pg_dump, "--format=custom", "--no-owner", "--no-privileges",
-                  f"--snapshot={snapshot}", f"--file={folder / POSTGRES_FILE}",
-                  f"--dbname={address}"], environment, "pg_dump")
+    try:
+        connection = db.session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ"})
+        # pg_dump reads the snapshot this transaction exports, so the keys and the
+        # revision read here are those of the dump.
+        snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+        major = _server_major(connection)
+        facts = _snapshot_facts()
+        pg_dump = postgres_tool("pg_dump", major)
+        _run([pg_dump, "--format=custom", "--no-owner", "--no-privileges",
+              f"--snapshot={snapshot}", f"--file={folder / POSTGRES_FILE}",
+              f"--dbname={address}"], environment, "pg_dump")
+    finally:
+        db.session.rollback()
     facts["database"] = {"file": POSTGRES_FILE, "server_major": major, "pg_dump_major": major}
     return facts
 
