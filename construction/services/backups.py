@@ -211,18 +211,23 @@ def _s3_commands(bucket: str, prefix: str, endpoint: str) -> dict:
                           "DESTINATION"}
 
 
-def _s3_objects(backend) -> list[dict]:
-    """List the bucket's objects under the prefix with their sizes, hashing each one."""
-    objects = []
+def _bucket_sizes(backend) -> Iterator[tuple[str, int]]:
+    """Every object under the bucket's prefix: its key (less the prefix) and size."""
     paginator = backend.client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=backend.bucket, Prefix=backend.prefix):
         for item in page.get("Contents", []):
-            body = backend.client.get_object(Bucket=backend.bucket, Key=item["Key"])["Body"]
-            digest = hashlib.sha256()
-            for chunk in iter(lambda body=body: body.read(_CHUNK), b""):
-                digest.update(chunk)
-            objects.append({"key": item["Key"][len(backend.prefix):], "size": item["Size"],
-                            "sha256": digest.hexdigest()})
+            yield item["Key"][len(backend.prefix):], item["Size"]
+
+
+def _s3_objects(backend) -> list[dict]:
+    """List the bucket's objects under the prefix with their sizes, hashing each one."""
+    objects = []
+    for key, size in _bucket_sizes(backend):
+        body = backend.client.get_object(Bucket=backend.bucket, Key=backend.prefix + key)["Body"]
+        digest = hashlib.sha256()
+        for chunk in iter(lambda body=body: body.read(_CHUNK), b""):
+            digest.update(chunk)
+        objects.append({"key": key, "size": size, "sha256": digest.hexdigest()})
     return objects
 
 
@@ -408,11 +413,7 @@ def _check_store(folder: Path, manifest: dict) -> tuple[str, list[str]]:
     # A bucket is copied by the store's own tools (the backup lists the command), never by
     # us: what must hold is that every object the backup lists is in it.
     listing = json.loads((folder / S3_LIST).read_text(encoding="utf-8"))
-    present = {}
-    paginator = backend.client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=backend.bucket, Prefix=backend.prefix):
-        for item in page.get("Contents", []):
-            present[item["Key"][len(backend.prefix):]] = item["Size"]
+    present = dict(_bucket_sizes(backend))
     wrong = [o["key"] for o in listing["objects"] if present.get(o["key"]) != o["size"]]
     if wrong:
         target = f"s3://{backend.bucket}/{backend.prefix}"
