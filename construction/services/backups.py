@@ -65,11 +65,8 @@ def _quiet(_: str) -> None:
 
 def file_sha256(path: Path) -> str:
     """Return the SHA-256 of a file, read a chunk at a time."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def app_version() -> str:
