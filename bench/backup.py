@@ -28,17 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-
-def _fresh_postgres(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
+from bench.capture import drop_postgres, recreate_postgres  # noqa: E402
 
 
 def _timed(work) -> float:
@@ -66,8 +58,8 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
     else:
         live = args.postgres_url
         empty = f"{args.postgres_url}_restored"
-        _fresh_postgres(live)
-        _fresh_postgres(empty)
+        recreate_postgres(live)
+        recreate_postgres(empty)
     settings = {"LABEL_SIGNING_KEY_FILE": str(work / "label-key.pem"),
                 "LEDGER_SIGNING_KEY_FILE": str(work / "ledger-key.pem"),
                 "LEDGER_CHECKPOINT_EXPORT": ""}
@@ -133,7 +125,7 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
                     sqlite3.connect(work / "baseline-restored.db") as restored:
                 copy.backup(restored)
     else:
-        _fresh_postgres(empty)
+        recreate_postgres(empty)
         address = make_url(empty).set(drivername="postgresql").render_as_string(
             hide_password=False)
 
@@ -151,13 +143,8 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
     rows.append(("  baseline: ledger verify + check alone", f"{checks:.2f} s",
                  "on the restored database"))
     if engine_name == "postgresql":
-        base = args.postgres_url.rsplit("/", 1)[0]
-        engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            for url in (live, empty):
-                name = url.rsplit("/", 1)[1]
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+        for url in (live, empty):
+            drop_postgres(url)
     return rows
 
 
