@@ -48,7 +48,13 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
 
     from app import create_app
     from construction.extensions import db, reading
-    from construction.services.backups import create_backup, postgres_tool, restore_backup
+    from construction.services.backups import (
+        create_backup,
+        libpq_address,
+        postgres_tool,
+        restore_backup,
+        server_major,
+    )
     from construction.services.chain import verify_ledger
     from construction.services.ledger import check_ledger
     from construction.services.seed import seed
@@ -87,15 +93,13 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
                     live_db.backup(copy)
         else:
             with db.engine.connect() as connection:
-                major = int(connection.exec_driver_sql("SHOW server_version_num").scalar()) \
-                    // 10000
-            address = make_url(live).set(drivername="postgresql").render_as_string(
-                hide_password=False)
+                major = server_major(connection)
+            address, environment = libpq_address(make_url(live))
 
             def copy_alone():
                 subprocess.run([postgres_tool("pg_dump", major), "--format=custom",
                                 "--no-owner", f"--file={baseline_copy}", f"--dbname={address}"],
-                               check=True)
+                               env=environment, check=True)
         alone = _timed(copy_alone)
         db.engine.dispose()
     rows.append((f"{engine_name}: backup create", f"{made:.2f} s",
@@ -126,13 +130,12 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
                 copy.backup(restored)
     else:
         recreate_postgres(empty)
-        address = make_url(empty).set(drivername="postgresql").render_as_string(
-            hide_password=False)
+        address, environment = libpq_address(make_url(empty))
 
         def restore_alone():
             subprocess.run([postgres_tool("pg_restore", major), "--no-owner",
                             "--single-transaction", f"--dbname={address}",
-                            str(work / "baseline")], check=True)
+                            str(work / "baseline")], env=environment, check=True)
     alone = _timed(restore_alone)
     rows.append((f"{engine_name}: backup restore", f"{restoring:.2f} s",
                  f"{report.events_verified:,} events verified, "

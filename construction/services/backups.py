@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import inspect, select, text
+from sqlalchemy import URL, inspect, select, text
 
 from construction.extensions import db, reading
 from construction.models import LabelKey
@@ -104,7 +104,7 @@ def _tool_major(path: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def postgres_tool(name: str, server_major: int) -> str:
+def postgres_tool(name: str, major_version: int) -> str:
     """Return a pg_dump, pg_restore or psql of the server's major version (PATH first).
 
     A dump made by one major version may not restore with another, so a
@@ -115,25 +115,29 @@ def postgres_tool(name: str, server_major: int) -> str:
     seen = []
     for path in dict.fromkeys(candidates):
         major = _tool_major(path)
-        if major == server_major:
+        if major == major_version:
             return path
         seen.append(f"{path} ({major or 'unknown version'})")
     others = f" (found {', '.join(seen)})" if seen else ""
-    raise BackupError(f"no {name} of PostgreSQL {server_major}, the server's major version, on "
+    raise BackupError(f"no {name} of PostgreSQL {major_version}, the server's major version, on "
                       f"PATH or in /usr/lib/postgresql/*/bin{others}: install "
-                      f"postgresql-client-{server_major}")
+                      f"postgresql-client-{major_version}")
 
 
-def _server_major(connection) -> int:
+def server_major(connection) -> int:
+    """Return the major version of the PostgreSQL server a connection is on."""
     return int(connection.exec_driver_sql("SHOW server_version_num").scalar()) // 10000
 
 
-def _libpq() -> tuple[str, dict[str, str]]:
-    """The database as a libpq address for the PostgreSQL tools, its password in the env."""
-    url = db.engine.url
+def libpq_address(url: URL) -> tuple[str, dict[str, str]]:
+    """Return a database URL as a libpq address for the PostgreSQL tools, and their env.
+
+    The password goes in the environment (PGPASSWORD), not on a command line
+    others can read.
+    """
     environment = dict(os.environ)
     if url.password:
-        environment["PGPASSWORD"] = str(url.password)  # not on a command line others can read
+        environment["PGPASSWORD"] = str(url.password)
     plain = url.set(drivername="postgresql", password=None)
     return plain.render_as_string(hide_password=False), environment
 
@@ -180,14 +184,14 @@ def _copy_sqlite(folder: Path) -> dict:
 
 
 def _dump_postgres(folder: Path) -> dict:
-    address, environment = _libpq()
+    address, environment = libpq_address(db.engine.url)
     try:
         connection = db.session.connection(
             execution_options={"isolation_level": "REPEATABLE READ"})
         # pg_dump reads the snapshot this transaction exports, so the keys and the
         # revision read here are those of the dump.
         snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
-        major = _server_major(connection)
+        major = server_major(connection)
         facts = _snapshot_facts()
         pg_dump = postgres_tool("pg_dump", major)
         _run([pg_dump, "--format=custom", "--no-owner", "--no-privileges",
@@ -438,7 +442,7 @@ def _restore_sqlite(folder: Path) -> None:
 
 
 def _restore_postgres(folder: Path, pg_restore: str) -> None:
-    address, environment = _libpq()
+    address, environment = libpq_address(db.engine.url)
     db.session.remove()
     with db.engine.begin() as connection:
         # An empty schema at base still has Alembic's table, which the dump creates.
@@ -518,7 +522,7 @@ def restore_backup(directory: str | os.PathLike, upgrade: bool = False, workers:
     pg_restore = None
     if engine == "postgresql":
         with db.engine.connect() as connection:
-            major = _server_major(connection)
+            major = server_major(connection)
         made_by = manifest["database"]["pg_dump_major"]
         if made_by > major:
             raise BackupError(f"the dump was made by pg_dump {made_by} and this server is "
