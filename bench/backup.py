@@ -1,6 +1,6 @@
 """Backup benchmark: `flask backup create` and `restore` against the database tools alone.
 
-    .venv/bin/python bench/backup.py [--components 20000] [--photos 200]
+    .venv/bin/python bench/backup.py [--components 20000] [--photos 200] [--workers N]
         [--database sqlite|postgresql|both]
         [--postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_backup]
 
@@ -74,6 +74,12 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
     with source.app_context():
         flask_migrate.upgrade()
         counts = seed(args.components, progress=None)
+        if engine_name == "sqlite":
+            version = f"SQLite {sqlite3.sqlite_version}"
+        else:
+            with db.engine.connect() as connection:
+                major = server_major(connection)
+            version = f"PostgreSQL {major}"
     for number in range(args.photos):
         path = work / "photos" / "originals" / f"{number % 256:02x}" / f"{number:08d}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +87,7 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
 
     rows = [(f"{engine_name}: seeded", "",
              f"{counts['components']:,} components, {counts['events']:,} events, "
-             f"{args.photos} files of 200 KB")]
+             f"{args.photos} files of 200 KB, {version}")]
     target = work / "backup"
     with source.app_context():
         made = _timed(lambda: create_backup(target))
@@ -92,8 +98,6 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
                         sqlite3.connect(baseline_copy) as copy:
                     live_db.backup(copy)
         else:
-            with db.engine.connect() as connection:
-                major = server_major(connection)
             address, environment = libpq_address(make_url(live))
 
             def copy_alone():
@@ -114,13 +118,13 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
 
         def restore():
             nonlocal report
-            report = restore_backup(target, workers=os.cpu_count() or 1)
+            report = restore_backup(target, workers=args.workers)
 
         restoring = _timed(restore)
         assert report.ok, report
         db.session.remove()
         with reading():  # as `flask ledger verify` and `check` read
-            checks = _timed(lambda: (verify_ledger(workers=os.cpu_count() or 1),
+            checks = _timed(lambda: (verify_ledger(workers=args.workers),
                                      check_ledger()))
         db.engine.dispose()
     if engine_name == "sqlite":
@@ -138,13 +142,13 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
                             str(work / "baseline")], env=environment, check=True)
     alone = _timed(restore_alone)
     rows.append((f"{engine_name}: backup restore", f"{restoring:.2f} s",
-                 f"{report.events_verified:,} events verified, "
+                 f"{report.events_verified:,} events verified ({args.workers} processes), "
                  f"{report.components_checked:,} components replayed, "
                  f"{report.files_restored} files"))
     rows.append(("  baseline: the database restore alone", f"{alone:.2f} s",
                  f"restore takes {restoring / alone:.1f}x the restore alone"))
     rows.append(("  baseline: ledger verify + check alone", f"{checks:.2f} s",
-                 "on the restored database"))
+                 f"on the restored database ({args.workers} processes)"))
     if engine_name == "postgresql":
         for url in (live, empty):
             drop_postgres(url)
@@ -155,6 +159,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--components", type=int, default=20_000)
     parser.add_argument("--photos", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes verifying the ledger (restore and the baseline)")
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--postgres-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/bench_backup")
