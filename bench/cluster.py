@@ -60,7 +60,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.capture import CLIENT_TIME, ROUTE, BenchError, http, import_pieces  # noqa: E402
+from bench.capture import (  # noqa: E402
+    CLIENT_TIME,
+    COMPONENT_TYPE,
+    ROUTE,
+    BenchError,
+    http,
+    http_json,
+    import_pieces,
+)
 from bench.crash import Scanner, ScannerResult, _problem_type  # noqa: E402
 from scripts.cluster import (  # noqa: E402
     DEFAULT_DIR,
@@ -71,9 +79,6 @@ from scripts.cluster import (  # noqa: E402
     pg_ctl,
     up,
 )
-
-COMPONENT_TYPE = "slab"
-
 
 # ------------------------------------------------------------------------------- HTTP
 
@@ -88,19 +93,6 @@ def request(port: int, method: str, path: str, body: bytes = b"", headers=None,
         return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
     finally:
         connection.close()
-
-
-def api_json(port: int, method: str, path: str, token: str, payload=None,
-             expect: int = 200, timeout: float = 120.0):
-    """Send a set-up request; return its JSON or raise BenchError."""
-    body = json.dumps(payload).encode() if payload is not None else b""
-    headers = {"Authorization": f"Bearer {token}"}
-    if payload is not None:
-        headers["Content-Type"] = "application/json"
-    status, _, answer = request(port, method, path, body, headers, timeout)
-    if status != expect:
-        raise BenchError(f"{method} {path} answered {status}: {answer[:300]!r}")
-    return json.loads(answer)
 
 
 # ------------------------------------------------------------------------- batch scanner
@@ -343,11 +335,11 @@ def run(layout: Layout, token: str, args: argparse.Namespace) -> Figures:
     """Drive the load, make the failures, read the database; return the figures."""
     figures = Figures()
     run_id = f"cl{uuid.uuid4().hex[:8]}"
-    project = api_json(layout.port, "POST", "/api/v1/projects", token, {
+    project = http_json(layout.port, "POST", "/api/v1/projects", {
         "code": run_id.upper(), "name": f"cluster check {run_id}", "region_code": "330106"},
-        expect=201)
-    api_json(layout.port, "POST", f"/api/v1/projects/{project['id']}/component-types", token,
-             {"name": COMPONENT_TYPE, "category": "slab"}, expect=201)
+        token, expect=201)
+    http_json(layout.port, "POST", f"/api/v1/projects/{project['id']}/component-types",
+              {"name": COMPONENT_TYPE, "category": "slab"}, token, expect=201)
     per_scanner = args.components
     pieces = import_pieces(layout.port, token, project["id"],
                            per_scanner * args.scanners + args.batch_size * args.batches)
