@@ -65,11 +65,10 @@ from bench.capture import (  # noqa: E402
     COMPONENT_TYPE,
     ROUTE,
     BenchError,
-    http,
     http_json,
     import_pieces,
 )
-from bench.crash import Scanner, ScannerResult, _problem_type  # noqa: E402
+from bench.crash import Scanner, ScannerResult  # noqa: E402
 from scripts.cluster import (  # noqa: E402
     DEFAULT_DIR,
     ClusterError,
@@ -98,16 +97,14 @@ def request(port: int, method: str, path: str, body: bytes = b"", headers=None,
 # ------------------------------------------------------------------------- batch scanner
 
 
-class BatchScanner(threading.Thread):
+class BatchScanner(Scanner):
     """A handheld sending its queue in batches: one lifecycle step for many components."""
 
     def __init__(self, port: int, token: str, codes: list[str], run_id: str, size: int,
                  stop: threading.Event, give_up: threading.Event):
-        super().__init__(daemon=True)
-        self.port, self.token, self.run_id, self.size = port, token, run_id, size
+        super().__init__(0, port, token, codes, run_id, stop, give_up)
+        self.size = size
         self.groups = [codes[n:n + size] for n in range(0, len(codes) - size + 1, size)]
-        self.stop, self.give_up = stop, give_up
-        self.result = ScannerResult()
 
     def run(self) -> None:
         for number, group in enumerate(self.groups):
@@ -118,7 +115,7 @@ class BatchScanner(threading.Thread):
                           "client_event_id": f"{self.run_id}-b-{number}-{step}-{n}",
                           **({"data": data} if data else {})} for n, code in enumerate(group)]
                 self.result.sent += [item["client_event_id"] for item in items]
-                acked = self._send_until_acked(items)
+                acked = self._send_batch_until_acked(items)
                 if acked is None:
                     self.result.unacked += [item["client_event_id"] for item in items]
                     return
@@ -126,17 +123,11 @@ class BatchScanner(threading.Thread):
                     break  # an item was refused: its component cannot go on with the group
         self.result.out_of_work = True
 
-    def _send_until_acked(self, items: list[dict]) -> int | None:
+    def _send_batch_until_acked(self, items: list[dict]) -> int | None:
         """Send one batch until it is answered; return how many items were acknowledged."""
         body = json.dumps({"items": items}).encode()
-        while not self.give_up.is_set():
-            try:
-                status, answer = http(self.port, "POST", "/api/v1/scans/batch", body,
-                                      "application/json", self.token, timeout=60)
-            except (OSError, ValueError) as error:
-                self.result.answers[f"no answer ({type(error).__name__})"] += 1
-                time.sleep(0.2)
-                continue
+        while (answered := self.post("/api/v1/scans/batch", body, timeout=60)) is not None:
+            status, answer = answered
             try:
                 results = json.loads(answer)["results"] if status == 200 else None
             except (ValueError, KeyError):
@@ -154,12 +145,8 @@ class BatchScanner(threading.Thread):
                     else:
                         self.result.rejected[item["problem"]["type"].rsplit("/", 1)[-1]] += 1
                 return acked
-            kind = _problem_type(answer)
-            self.result.answers[f"HTTP {status} {kind}".strip()] += 1
-            if status < 500:
-                self.result.rejected[f"HTTP {status} {kind}"] += 1
+            if self.refused(status, answer):
                 return 0
-            time.sleep(1.0 if status == 503 else 0.2)
         return None
 
 
