@@ -1,6 +1,6 @@
 """Backup benchmark: `flask backup create` and `restore` against the database tools alone.
 
-    .venv/bin/python bench/backup.py [--components 20000] [--photos 200]
+    .venv/bin/python bench/backup.py [--components 20000] [--photos 200] [--workers N]
         [--database sqlite|postgresql|both]
         [--postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_backup]
 
@@ -28,17 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-
-def _fresh_postgres(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
+from bench.capture import drop_postgres, recreate_postgres  # noqa: E402
 
 
 def _timed(work) -> float:
@@ -56,7 +48,13 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
 
     from app import create_app
     from construction.extensions import db, reading
-    from construction.services.backups import create_backup, postgres_tool, restore_backup
+    from construction.services.backups import (
+        create_backup,
+        libpq_address,
+        postgres_tool,
+        restore_backup,
+        server_major,
+    )
     from construction.services.chain import verify_ledger
     from construction.services.ledger import check_ledger
     from construction.services.seed import seed
@@ -66,8 +64,8 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
     else:
         live = args.postgres_url
         empty = f"{args.postgres_url}_restored"
-        _fresh_postgres(live)
-        _fresh_postgres(empty)
+        recreate_postgres(live)
+        recreate_postgres(empty)
     settings = {"LABEL_SIGNING_KEY_FILE": str(work / "label-key.pem"),
                 "LEDGER_SIGNING_KEY_FILE": str(work / "ledger-key.pem"),
                 "LEDGER_CHECKPOINT_EXPORT": ""}
@@ -76,6 +74,12 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
     with source.app_context():
         flask_migrate.upgrade()
         counts = seed(args.components, progress=None)
+        if engine_name == "sqlite":
+            version = f"SQLite {sqlite3.sqlite_version}"
+        else:
+            with db.engine.connect() as connection:
+                major = server_major(connection)
+            version = f"PostgreSQL {major}"
     for number in range(args.photos):
         path = work / "photos" / "originals" / f"{number % 256:02x}" / f"{number:08d}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +87,7 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
 
     rows = [(f"{engine_name}: seeded", "",
              f"{counts['components']:,} components, {counts['events']:,} events, "
-             f"{args.photos} files of 200 KB")]
+             f"{args.photos} files of 200 KB, {version}")]
     target = work / "backup"
     with source.app_context():
         made = _timed(lambda: create_backup(target))
@@ -94,16 +98,12 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
                         sqlite3.connect(baseline_copy) as copy:
                     live_db.backup(copy)
         else:
-            with db.engine.connect() as connection:
-                major = int(connection.exec_driver_sql("SHOW server_version_num").scalar()) \
-                    // 10000
-            address = make_url(live).set(drivername="postgresql").render_as_string(
-                hide_password=False)
+            address, environment = libpq_address(make_url(live))
 
             def copy_alone():
                 subprocess.run([postgres_tool("pg_dump", major), "--format=custom",
                                 "--no-owner", f"--file={baseline_copy}", f"--dbname={address}"],
-                               check=True)
+                               env=environment, check=True)
         alone = _timed(copy_alone)
         db.engine.dispose()
     rows.append((f"{engine_name}: backup create", f"{made:.2f} s",
@@ -118,13 +118,13 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
 
         def restore():
             nonlocal report
-            report = restore_backup(target, workers=os.cpu_count() or 1)
+            report = restore_backup(target, workers=args.workers)
 
         restoring = _timed(restore)
         assert report.ok, report
         db.session.remove()
         with reading():  # as `flask ledger verify` and `check` read
-            checks = _timed(lambda: (verify_ledger(workers=os.cpu_count() or 1),
+            checks = _timed(lambda: (verify_ledger(workers=args.workers),
                                      check_ledger()))
         db.engine.dispose()
     if engine_name == "sqlite":
@@ -133,31 +133,25 @@ def _run(engine_name: str, args, work: Path) -> list[tuple[str, str, str]]:
                     sqlite3.connect(work / "baseline-restored.db") as restored:
                 copy.backup(restored)
     else:
-        _fresh_postgres(empty)
-        address = make_url(empty).set(drivername="postgresql").render_as_string(
-            hide_password=False)
+        recreate_postgres(empty)
+        address, environment = libpq_address(make_url(empty))
 
         def restore_alone():
             subprocess.run([postgres_tool("pg_restore", major), "--no-owner",
                             "--single-transaction", f"--dbname={address}",
-                            str(work / "baseline")], check=True)
+                            str(work / "baseline")], env=environment, check=True)
     alone = _timed(restore_alone)
     rows.append((f"{engine_name}: backup restore", f"{restoring:.2f} s",
-                 f"{report.events_verified:,} events verified, "
+                 f"{report.events_verified:,} events verified ({args.workers} processes), "
                  f"{report.components_checked:,} components replayed, "
                  f"{report.files_restored} files"))
     rows.append(("  baseline: the database restore alone", f"{alone:.2f} s",
                  f"restore takes {restoring / alone:.1f}x the restore alone"))
     rows.append(("  baseline: ledger verify + check alone", f"{checks:.2f} s",
-                 "on the restored database"))
+                 f"on the restored database ({args.workers} processes)"))
     if engine_name == "postgresql":
-        base = args.postgres_url.rsplit("/", 1)[0]
-        engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            for url in (live, empty):
-                name = url.rsplit("/", 1)[1]
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+        for url in (live, empty):
+            drop_postgres(url)
     return rows
 
 
@@ -165,6 +159,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--components", type=int, default=20_000)
     parser.add_argument("--photos", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes verifying the ledger (restore and the baseline)")
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--postgres-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/bench_backup")

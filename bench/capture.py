@@ -558,6 +558,30 @@ def prepare_postgres() -> str:
     return PG_URL
 
 
+def _on_maintenance_database(url: str, *statements: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"{url.rsplit('/', 1)[0]}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def recreate_postgres(url: str) -> None:
+    """Make the database a SQLAlchemy URL names anew and empty (dropping an old one)."""
+    name = url.rsplit("/", 1)[1]
+    _on_maintenance_database(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                             f'CREATE DATABASE "{name}"')
+
+
+def drop_postgres(url: str) -> None:
+    """Drop the database a SQLAlchemy URL names, closing its connections."""
+    _on_maintenance_database(url, f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
 def analyze_postgres() -> None:
     """Refresh the planner's statistics, as autovacuum does for a database in service.
 

@@ -60,8 +60,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.capture import CLIENT_TIME, ROUTE, BenchError, http, import_pieces  # noqa: E402
-from bench.crash import Scanner, ScannerResult, _problem_type  # noqa: E402
+from bench.capture import (  # noqa: E402
+    CLIENT_TIME,
+    COMPONENT_TYPE,
+    ROUTE,
+    BenchError,
+    http_json,
+    import_pieces,
+)
+from bench.crash import Scanner, ScannerResult  # noqa: E402
 from scripts.cluster import (  # noqa: E402
     DEFAULT_DIR,
     ClusterError,
@@ -71,9 +78,6 @@ from scripts.cluster import (  # noqa: E402
     pg_ctl,
     up,
 )
-
-COMPONENT_TYPE = "slab"
-
 
 # ------------------------------------------------------------------------------- HTTP
 
@@ -90,32 +94,17 @@ def request(port: int, method: str, path: str, body: bytes = b"", headers=None,
         connection.close()
 
 
-def api_json(port: int, method: str, path: str, token: str, payload=None,
-             expect: int = 200, timeout: float = 120.0):
-    """Send a set-up request; return its JSON or raise BenchError."""
-    body = json.dumps(payload).encode() if payload is not None else b""
-    headers = {"Authorization": f"Bearer {token}"}
-    if payload is not None:
-        headers["Content-Type"] = "application/json"
-    status, _, answer = request(port, method, path, body, headers, timeout)
-    if status != expect:
-        raise BenchError(f"{method} {path} answered {status}: {answer[:300]!r}")
-    return json.loads(answer)
-
-
 # ------------------------------------------------------------------------- batch scanner
 
 
-class BatchScanner(threading.Thread):
+class BatchScanner(Scanner):
     """A handheld sending its queue in batches: one lifecycle step for many components."""
 
     def __init__(self, port: int, token: str, codes: list[str], run_id: str, size: int,
                  stop: threading.Event, give_up: threading.Event):
-        super().__init__(daemon=True)
-        self.port, self.token, self.run_id, self.size = port, token, run_id, size
+        super().__init__(0, port, token, codes, run_id, stop, give_up)
+        self.size = size
         self.groups = [codes[n:n + size] for n in range(0, len(codes) - size + 1, size)]
-        self.stop, self.give_up = stop, give_up
-        self.result = ScannerResult()
 
     def run(self) -> None:
         for number, group in enumerate(self.groups):
@@ -126,7 +115,7 @@ class BatchScanner(threading.Thread):
                           "client_event_id": f"{self.run_id}-b-{number}-{step}-{n}",
                           **({"data": data} if data else {})} for n, code in enumerate(group)]
                 self.result.sent += [item["client_event_id"] for item in items]
-                acked = self._send_until_acked(items)
+                acked = self._send_batch_until_acked(items)
                 if acked is None:
                     self.result.unacked += [item["client_event_id"] for item in items]
                     return
@@ -134,17 +123,11 @@ class BatchScanner(threading.Thread):
                     break  # an item was refused: its component cannot go on with the group
         self.result.out_of_work = True
 
-    def _send_until_acked(self, items: list[dict]) -> int | None:
+    def _send_batch_until_acked(self, items: list[dict]) -> int | None:
         """Send one batch until it is answered; return how many items were acknowledged."""
         body = json.dumps({"items": items}).encode()
-        while not self.give_up.is_set():
-            try:
-                status, answer = http(self.port, "POST", "/api/v1/scans/batch", body,
-                                      "application/json", self.token, timeout=60)
-            except (OSError, ValueError) as error:
-                self.result.answers[f"no answer ({type(error).__name__})"] += 1
-                time.sleep(0.2)
-                continue
+        while (answered := self.post("/api/v1/scans/batch", body, timeout=60)) is not None:
+            status, answer = answered
             try:
                 results = json.loads(answer)["results"] if status == 200 else None
             except (ValueError, KeyError):
@@ -162,12 +145,8 @@ class BatchScanner(threading.Thread):
                     else:
                         self.result.rejected[item["problem"]["type"].rsplit("/", 1)[-1]] += 1
                 return acked
-            kind = _problem_type(answer)
-            self.result.answers[f"HTTP {status} {kind}".strip()] += 1
-            if status < 500:
-                self.result.rejected[f"HTTP {status} {kind}"] += 1
+            if self.refused(status, answer):
                 return 0
-            time.sleep(1.0 if status == 503 else 0.2)
         return None
 
 
@@ -343,11 +322,11 @@ def run(layout: Layout, token: str, args: argparse.Namespace) -> Figures:
     """Drive the load, make the failures, read the database; return the figures."""
     figures = Figures()
     run_id = f"cl{uuid.uuid4().hex[:8]}"
-    project = api_json(layout.port, "POST", "/api/v1/projects", token, {
+    project = http_json(layout.port, "POST", "/api/v1/projects", {
         "code": run_id.upper(), "name": f"cluster check {run_id}", "region_code": "330106"},
-        expect=201)
-    api_json(layout.port, "POST", f"/api/v1/projects/{project['id']}/component-types", token,
-             {"name": COMPONENT_TYPE, "category": "slab"}, expect=201)
+        token, expect=201)
+    http_json(layout.port, "POST", f"/api/v1/projects/{project['id']}/component-types",
+              {"name": COMPONENT_TYPE, "category": "slab"}, token, expect=201)
     per_scanner = args.components
     pieces = import_pieces(layout.port, token, project["id"],
                            per_scanner * args.scanners + args.batch_size * args.batches)

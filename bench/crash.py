@@ -124,27 +124,41 @@ class Scanner(threading.Thread):
 
     def _send_until_acked(self, item: dict) -> str:
         body = json.dumps(item).encode()
-        while not self.give_up.is_set():
-            try:
-                status, answer = http(self.port, "POST", "/api/v1/scans", body,
-                                      "application/json", self.token, timeout=30)
-            except (OSError, ValueError) as error:
-                self.result.answers[f"no answer ({type(error).__name__})"] += 1
-                time.sleep(0.2)
-                continue
+        while (answered := self.post("/api/v1/scans", body, timeout=30)) is not None:
+            status, answer = answered
             if status in (200, 201):
                 self.result.answers[f"HTTP {status}"] += 1
                 self.result.acked.add(item["client_event_id"])
                 if status == 200:  # stored by an attempt whose answer never came
                     self.result.replayed.add(item["client_event_id"])
                 return "acked"
-            kind = _problem_type(answer)
-            self.result.answers[f"HTTP {status} {kind}".strip()] += 1
-            if status < 500:
-                self.result.rejected[f"HTTP {status} {kind}"] += 1
+            if self.refused(status, answer):
                 return "rejected"
-            time.sleep(1.0 if status == 503 else 0.2)  # Retry-After: 5, shortened here
         return "unacked"
+
+    def post(self, path: str, body: bytes, timeout: float) -> tuple[int, bytes] | None:
+        """POST JSON until an answer comes (none is counted, then re-sent); None: given up."""
+        while not self.give_up.is_set():
+            try:
+                return http(self.port, "POST", path, body, "application/json", self.token,
+                            timeout=timeout)
+            except (OSError, ValueError) as error:
+                self.result.answers[f"no answer ({type(error).__name__})"] += 1
+                time.sleep(0.2)
+        return None
+
+    def refused(self, status: int, answer: bytes) -> bool:
+        """Count an answer that acknowledged nothing; True for a 4xx (re-sending cannot help).
+
+        After a 5xx, wait a little before the re-send.
+        """
+        kind = _problem_type(answer)
+        self.result.answers[f"HTTP {status} {kind}".strip()] += 1
+        if status < 500:
+            self.result.rejected[f"HTTP {status} {kind}"] += 1
+            return True
+        time.sleep(1.0 if status == 503 else 0.2)  # Retry-After: 5, shortened here
+        return False
 
 
 def _problem_type(body: bytes) -> str:

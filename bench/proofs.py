@@ -32,16 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, event, select, text  # noqa: E402
+from sqlalchemy import event, select, text  # noqa: E402
 
-
-def _fresh_postgres(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
+from bench.capture import recreate_postgres  # noqa: E402
 
 
 def whole_tree_proof(principal, component_id: int) -> dict:
@@ -184,7 +177,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="prefabtrace-proofs-") as folder:
         for size in args.sizes:
             if args.database_url:
-                _fresh_postgres(args.database_url)
+                recreate_postgres(args.database_url)
                 url = args.database_url
             else:
                 url = f"sqlite:///{Path(folder) / f'proofs-{size}.db'}"

@@ -46,7 +46,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, event, func, select, text  # noqa: E402
+from sqlalchemy import event, func, select, text  # noqa: E402
+
+from bench.capture import recreate_postgres  # noqa: E402
 
 NAIVE_PROGRESS = text("""
     SELECT e.to_state, count(*) FROM event e
@@ -68,15 +70,6 @@ STALLED_WHERE = ("updated_at < now() - interval '14 days' "
 def _percentiles(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-
-
-def _fresh_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    engine = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
 
 
 def _timed_sql(session, statements, count: int, params=None) -> float:
@@ -158,7 +151,7 @@ def main() -> None:
     from construction.services.seed import seed
 
     if not args.reuse:
-        _fresh_database(args.database_url)
+        recreate_postgres(args.database_url)
     app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url})
     rows = []
     load_before = os.getloadavg()[0]

@@ -636,6 +636,15 @@ class LabelKeysSchema(Schema):
     keys = fields.List(fields.Nested(LabelKeySchema))
 
 
+class LedgerKeySchema(LabelKeySchema):
+    purpose = fields.String(metadata={"description": "ledger; label for checkpoints signed "
+                                                     "before the ledger had a key of its own"})
+
+
+class LedgerKeysSchema(Schema):
+    keys = fields.List(fields.Nested(LedgerKeySchema))
+
+
 class LabelSchema(Schema):
     id = fields.Integer()
     component_id = fields.Integer()

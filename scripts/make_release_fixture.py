@@ -184,16 +184,13 @@ def _dump_postgres(database_url: str, target: Path) -> None:
     from sqlalchemy.engine import make_url
 
     sys.path.insert(0, str(ROOT))
-    from construction.services.backups import postgres_tool
+    from construction.services.backups import libpq_address, postgres_tool, server_major
 
     engine = create_engine(database_url)
     with engine.connect() as connection:
-        major = int(connection.exec_driver_sql("SHOW server_version_num").scalar()) // 10000
+        major = server_major(connection)
     engine.dispose()
-    url = make_url(database_url)
-    environment = {**os.environ, **({"PGPASSWORD": url.password} if url.password else {})}
-    address = url.set(drivername="postgresql", password=None).render_as_string(
-        hide_password=False)
+    address, environment = libpq_address(make_url(database_url))
     pg_dump = postgres_tool("pg_dump", major)
     # A dump by a client with psql's \restrict carries a random key unless given one: a
     # fixed key keeps a fixture made again the same where its rows are.

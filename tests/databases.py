@@ -2,28 +2,13 @@
 
 import os
 
-from sqlalchemy import create_engine, text
+from bench.capture import drop_postgres, recreate_postgres
 
-
-def _maintenance(url: str):
-    return create_engine(f"{url.rsplit('/', 1)[0]}/postgres", isolation_level="AUTOCOMMIT")
+__all__ = ["drop_postgres", "fresh_postgres"]
 
 
 def fresh_postgres(suffix: str) -> str:
     """Make an empty database named after the test database and `suffix`; return its URL."""
-    base, name = os.environ["TEST_DATABASE_URL"].rsplit("/", 1)
-    url = f"{base}/{name}_{suffix}"
-    drop_postgres(url)
-    engine = _maintenance(url)
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}_{suffix}"'))
-    engine.dispose()
+    url = f"{os.environ['TEST_DATABASE_URL']}_{suffix}"
+    recreate_postgres(url)
     return url
-
-
-def drop_postgres(url: str) -> None:
-    """Drop the database the URL names, closing its connections."""
-    engine = _maintenance(url)
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    engine.dispose()

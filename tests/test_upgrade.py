@@ -12,12 +12,11 @@ import pytest
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, table
-from sqlalchemy.engine import make_url
 
 from construction.extensions import db
 from construction.models import Event, User
 from construction.services.accounts import issue_token
-from construction.services.backups import postgres_tool
+from construction.services.backups import libpq_address, postgres_tool, server_major
 from tests.conftest import _app
 from tests.databases import drop_postgres, fresh_postgres
 
@@ -33,14 +32,14 @@ def _load(engine_name: str, dump: Path, tmp_path: Path) -> str:
         return f"sqlite:///{path}"
     url = fresh_postgres("upgrade")
     app = _app(url)
-    with app.app_context(), db.engine.connect() as connection:
-        major = int(connection.exec_driver_sql("SHOW server_version_num").scalar()) // 10000
     with app.app_context():
+        with db.engine.connect() as connection:
+            major = server_major(connection)
+        address, environment = libpq_address(db.engine.url)
         db.engine.dispose()
-    address = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     subprocess.run([postgres_tool("psql", major), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                     "--single-transaction", f"--dbname={address}", "-f", str(dump)],
-                   check=True, capture_output=True)
+                   env=environment, check=True, capture_output=True)
     return url
 
 

@@ -10,22 +10,13 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.permissions import PUBLIC, requires
-from construction.schemas import MAX_BIG_ID, LabelKeySchema
+from construction.schemas import MAX_BIG_ID, LedgerKeysSchema
 from construction.services import chain
 
 blp = api_blueprint("ledger", __name__, "Signed checkpoints and proofs of the event ledger.",
                     url_prefix="/api/v1")
 public = Blueprint("ledger-keys", __name__, url_prefix="/api/v1/ledger",
                    description="Public keys that verify ledger checkpoints (no token needed).")
-
-
-class LedgerKeySchema(LabelKeySchema):
-    purpose = fields.String(metadata={"description": "ledger; label for checkpoints signed "
-                                                     "before the ledger had a key of its own"})
-
-
-class LedgerKeysSchema(Schema):
-    keys = fields.List(fields.Nested(LedgerKeySchema))
 
 
 @public.route("/keys")

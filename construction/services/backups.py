@@ -34,11 +34,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import inspect, select, text
+from sqlalchemy import URL, inspect, select, text
 
 from construction.extensions import db, reading
-from construction.models import LabelKey, LedgerCheckpoint
-from construction.schemas import LabelKeySchema
+from construction.models import LabelKey
+from construction.schemas import LabelKeysSchema, LedgerKeysSchema
 
 FORMAT = "prefabtrace-backup"
 FORMAT_VERSION = 1
@@ -65,11 +65,8 @@ def _quiet(_: str) -> None:
 
 def file_sha256(path: Path) -> str:
     """Return the SHA-256 of a file, read a chunk at a time."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def app_version() -> str:
@@ -107,7 +104,7 @@ def _tool_major(path: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def postgres_tool(name: str, server_major: int) -> str:
+def postgres_tool(name: str, major_version: int) -> str:
     """Return a pg_dump, pg_restore or psql of the server's major version (PATH first).
 
     A dump made by one major version may not restore with another, so a
@@ -118,25 +115,29 @@ def postgres_tool(name: str, server_major: int) -> str:
     seen = []
     for path in dict.fromkeys(candidates):
         major = _tool_major(path)
-        if major == server_major:
+        if major == major_version:
             return path
         seen.append(f"{path} ({major or 'unknown version'})")
     others = f" (found {', '.join(seen)})" if seen else ""
-    raise BackupError(f"no {name} of PostgreSQL {server_major}, the server's major version, on "
+    raise BackupError(f"no {name} of PostgreSQL {major_version}, the server's major version, on "
                       f"PATH or in /usr/lib/postgresql/*/bin{others}: install "
-                      f"postgresql-client-{server_major}")
+                      f"postgresql-client-{major_version}")
 
 
-def _server_major(connection) -> int:
+def server_major(connection) -> int:
+    """Return the major version of the PostgreSQL server a connection is on."""
     return int(connection.exec_driver_sql("SHOW server_version_num").scalar()) // 10000
 
 
-def _libpq() -> tuple[str, dict[str, str]]:
-    """The database as a libpq address for the PostgreSQL tools, its password in the env."""
-    url = db.engine.url
+def libpq_address(url: URL) -> tuple[str, dict[str, str]]:
+    """Return a database URL as a libpq address for the PostgreSQL tools, and their env.
+
+    The password goes in the environment (PGPASSWORD), not on a command line
+    others can read.
+    """
     environment = dict(os.environ)
     if url.password:
-        environment["PGPASSWORD"] = str(url.password)  # not on a command line others can read
+        environment["PGPASSWORD"] = str(url.password)
     plain = url.set(drivername="postgresql", password=None)
     return plain.render_as_string(hide_password=False), environment
 
@@ -151,37 +152,28 @@ def _run(command: list[str], environment: dict[str, str], what: str) -> None:
 # --- create -----------------------------------------------------------------------------------
 
 
-def _key_documents(connection) -> tuple[dict, dict]:
-    """The published label keys and checkpoint keys, as the API lists them."""
-    rows = connection.execute(select(LabelKey.__table__)
-                              .order_by(LabelKey.created_at.desc(), LabelKey.key_id)).all()
-    signers = set(connection.scalars(select(LedgerCheckpoint.key_id).distinct()))
-    schema = LabelKeySchema()
-
-    def listed(keys) -> dict:
-        return {"keys": [{**schema.dump(key), "purpose": key.purpose} for key in keys]}
-
-    # As GET /ledger/keys: label keys that signed checkpoints before ledger keys existed too.
-    return (listed([k for k in rows if k.purpose == "label"]),
-            listed([k for k in rows if k.purpose == "ledger" or k.key_id in signers]))
-
-
-def _snapshot_facts(connection) -> dict:
+def _snapshot_facts() -> dict:
+    """The revision and the published keys, read in the session's open transaction."""
     from alembic.runtime.migration import MigrationContext
 
-    label_keys, ledger_keys = _key_documents(connection)
-    return {"revision": MigrationContext.configure(connection).get_current_revision(),
-            "label_keys": label_keys, "ledger_keys": ledger_keys}
+    from construction.services.chain import ledger_keys
+    from construction.services.labels import published_keys
+
+    return {"revision": MigrationContext.configure(db.session.connection())
+            .get_current_revision(),
+            # As GET /api/v1/labels/keys and GET /api/v1/ledger/keys answer.
+            "label_keys": LabelKeysSchema().dump({"keys": published_keys()}),
+            "ledger_keys": LedgerKeysSchema().dump({"keys": ledger_keys()})}
 
 
 def _copy_sqlite(folder: Path) -> dict:
     target = folder / SQLITE_FILE
-    with reading(), db.engine.connect() as connection, connection.begin():
+    with reading():
         # The keys and the revision are read in the read transaction the copy is made in.
-        facts = _snapshot_facts(connection)
+        facts = _snapshot_facts()
         copy = sqlite3.connect(target)
         try:
-            connection.connection.dbapi_connection.backup(copy)
+            db.session.connection().connection.dbapi_connection.backup(copy)
             # A copy of a WAL database is one too: opening it would add -wal and -shm
             # files beside it that the manifest does not list.
             copy.execute("PRAGMA journal_mode=DELETE")
@@ -192,19 +184,21 @@ def _copy_sqlite(folder: Path) -> dict:
 
 
 def _dump_postgres(folder: Path) -> dict:
-    address, environment = _libpq()
-    with db.engine.connect() as connection:
-        connection.execution_options(isolation_level="REPEATABLE READ")
-        with connection.begin():
-            # pg_dump reads the snapshot this transaction exports, so the keys and the
-            # revision read here are those of the dump.
-            snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
-            major = _server_major(connection)
-            facts = _snapshot_facts(connection)
-            pg_dump = postgres_tool("pg_dump", major)
-            _run([pg_dump, "--format=custom", "--no-owner", "--no-privileges",
-                  f"--snapshot={snapshot}", f"--file={folder / POSTGRES_FILE}",
-                  f"--dbname={address}"], environment, "pg_dump")
+    address, environment = libpq_address(db.engine.url)
+    try:
+        connection = db.session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ"})
+        # pg_dump reads the snapshot this transaction exports, so the keys and the
+        # revision read here are those of the dump.
+        snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+        major = server_major(connection)
+        facts = _snapshot_facts()
+        pg_dump = postgres_tool("pg_dump", major)
+        _run([pg_dump, "--format=custom", "--no-owner", "--no-privileges",
+              f"--snapshot={snapshot}", f"--file={folder / POSTGRES_FILE}",
+              f"--dbname={address}"], environment, "pg_dump")
+    finally:
+        db.session.rollback()
     facts["database"] = {"file": POSTGRES_FILE, "server_major": major, "pg_dump_major": major}
     return facts
 
@@ -218,18 +212,23 @@ def _s3_commands(bucket: str, prefix: str, endpoint: str) -> dict:
                           "DESTINATION"}
 
 
-def _s3_objects(backend) -> list[dict]:
-    """List the bucket's objects under the prefix with their sizes, hashing each one."""
-    objects = []
+def _bucket_sizes(backend) -> Iterator[tuple[str, int]]:
+    """Every object under the bucket's prefix: its key (less the prefix) and size."""
     paginator = backend.client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=backend.bucket, Prefix=backend.prefix):
         for item in page.get("Contents", []):
-            body = backend.client.get_object(Bucket=backend.bucket, Key=item["Key"])["Body"]
-            digest = hashlib.sha256()
-            for chunk in iter(lambda body=body: body.read(_CHUNK), b""):
-                digest.update(chunk)
-            objects.append({"key": item["Key"][len(backend.prefix):], "size": item["Size"],
-                            "sha256": digest.hexdigest()})
+            yield item["Key"][len(backend.prefix):], item["Size"]
+
+
+def _s3_objects(backend) -> list[dict]:
+    """List the bucket's objects under the prefix with their sizes, hashing each one."""
+    objects = []
+    for key, size in _bucket_sizes(backend):
+        body = backend.client.get_object(Bucket=backend.bucket, Key=backend.prefix + key)["Body"]
+        digest = hashlib.sha256()
+        for chunk in iter(lambda body=body: body.read(_CHUNK), b""):
+            digest.update(chunk)
+        objects.append({"key": key, "size": size, "sha256": digest.hexdigest()})
     return objects
 
 
@@ -415,11 +414,7 @@ def _check_store(folder: Path, manifest: dict) -> tuple[str, list[str]]:
     # A bucket is copied by the store's own tools (the backup lists the command), never by
     # us: what must hold is that every object the backup lists is in it.
     listing = json.loads((folder / S3_LIST).read_text(encoding="utf-8"))
-    present = {}
-    paginator = backend.client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=backend.bucket, Prefix=backend.prefix):
-        for item in page.get("Contents", []):
-            present[item["Key"][len(backend.prefix):]] = item["Size"]
+    present = dict(_bucket_sizes(backend))
     wrong = [o["key"] for o in listing["objects"] if present.get(o["key"]) != o["size"]]
     if wrong:
         target = f"s3://{backend.bucket}/{backend.prefix}"
@@ -447,7 +442,7 @@ def _restore_sqlite(folder: Path) -> None:
 
 
 def _restore_postgres(folder: Path, pg_restore: str) -> None:
-    address, environment = _libpq()
+    address, environment = libpq_address(db.engine.url)
     db.session.remove()
     with db.engine.begin() as connection:
         # An empty schema at base still has Alembic's table, which the dump creates.
@@ -527,7 +522,7 @@ def restore_backup(directory: str | os.PathLike, upgrade: bool = False, workers:
     pg_restore = None
     if engine == "postgresql":
         with db.engine.connect() as connection:
-            major = _server_major(connection)
+            major = server_major(connection)
         made_by = manifest["database"]["pg_dump_major"]
         if made_by > major:
             raise BackupError(f"the dump was made by pg_dump {made_by} and this server is "

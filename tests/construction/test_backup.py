@@ -136,8 +136,8 @@ def test_a_backup_restores_the_same_answers_and_a_verified_ledger(world, runner,
     for name, entry in listed.items():
         data = (target / name).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["size"], entry["sha256"])
-    ledger_keys = json.loads((target / "keys/ledger-keys.json").read_text())
-    assert ledger_keys == before["/api/v1/ledger/keys"]
+    for name, path in (("label", "/api/v1/labels/keys"), ("ledger", "/api/v1/ledger/keys")):
+        assert json.loads((target / f"keys/{name}-keys.json").read_text()) == before[path]
     assert "PRIVATE" not in (target / "keys/label-keys.json").read_text()
 
     _wipe(world.app, engine_name, at_base=engine_name == "postgresql")

@@ -171,7 +171,7 @@ def test_the_units_verify(tmp_path, layout):
         (folder / path.name).write_text(layout.local_path(path.read_text()))
         read_unit(folder / path.name)  # raises on a line that is none of those
     if shutil.which("systemd-analyze") is None:
-        return
+        pytest.skip("systemd-analyze is not installed: the units were parsed, not verified")
     names = ["prefabtrace-web@8001.service", "prefabtrace-worker@1.service",
              "prefabtrace-sealer.service", "prefabtrace-deliverer.service",
              "prefabtrace-migrate.service", "prefabtrace.target"]
