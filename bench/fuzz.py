@@ -216,7 +216,7 @@ def serve_in_thread(database_url: str, folder: Path) -> Iterator[tuple[str, list
 
     class Recorder(logging.Handler):
         """Keeps every exception the app logs with its traceback: the one behind a 500
-        (errors.handle_unexpected) and those it stores and goes on from."""
+        (error_handlers.handle_unexpected) and those it stores and goes on from."""
 
         def emit(self, record_: logging.LogRecord) -> None:
             if record_.exc_info and record_.exc_info[1] and has_request_context():

@@ -212,7 +212,7 @@ def sheet_command(project_code, building_name, storey_name, type_name, state, la
 @labels.command("new-key")
 def new_key_command() -> None:
     """Create the label signing key (refused when one exists: rotate it instead)."""
-    from construction.services.labels import create_signing_key
+    from construction.services.keys import create_signing_key
 
     path = current_app.config["LABEL_SIGNING_KEY_FILE"]
     try:
@@ -233,7 +233,7 @@ def rotate_key_command(keep_retired: str | None) -> None:
     --keep-retired. Verifying needs only its public half, which stays published.
     """
     from construction.errors import ApiProblem
-    from construction.services.labels import rotate_signing_key
+    from construction.services.keys import rotate_signing_key
 
     try:
         old, new = rotate_signing_key(keep_retired)
@@ -255,7 +255,7 @@ def revoke_key_command(key_id: str, reason: str) -> None:
     --project CODE --reprint --reason ...`).
     """
     from construction.errors import ApiProblem
-    from construction.services.labels import revoke_key
+    from construction.services.keys import revoke_key
 
     try:
         key, affected = revoke_key(key_id, reason)
@@ -272,7 +272,7 @@ def revoke_key_command(key_id: str, reason: str) -> None:
 @labels.command("keys")
 def keys_command() -> None:
     """List the published label keys."""
-    from construction.services.labels import published_keys
+    from construction.services.keys import published_keys
 
     for key in published_keys():
         if key.revoked_at:

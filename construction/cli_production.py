@@ -51,8 +51,8 @@ def import_strength_command(file, user_name: str | None) -> None:
 def certificate_command(component: str, output: str, user_name: str | None) -> None:
     """Write a component's quality certificate (by id or code) to a PDF file."""
     from construction.services.accounts import acting_principal
+    from construction.services.certificates import certificate_pdf
     from construction.services.components import find_component_id
-    from construction.services.production import certificate_pdf
 
     try:
         principal = acting_principal(user_name)

@@ -16,6 +16,7 @@ from construction.extensions import db
 from construction.models import Component, ComponentType, Mould
 from construction.permissions import Principal
 from construction.services import production
+from construction.services.inspections import record_inspection
 
 # Stripping: at least 15 MPa before lifting out of the mould (GB/T 51231-2016, 9.6.x);
 # delivery: 75 % of the grade unless the design asks more.
@@ -102,10 +103,10 @@ def inspect(principal: Principal, components: list[Component], stage: str, when:
     """Record an inspection of each component at a stage; the first `failing` fail first."""
     for index, component in enumerate(components):
         if index < failing:
-            production.record_inspection(principal, component.id, {
+            record_inspection(principal, component.id, {
                 "stage": stage, "results": _answers(stage, rng, fail=True),
                 "inspected_at": when})
-        production.record_inspection(principal, component.id, {
+        record_inspection(principal, component.id, {
             "stage": stage, "results": _answers(stage, rng), "inspected_at": when})
 
 

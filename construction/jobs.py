@@ -1,4 +1,4 @@
-"""Running photo checks and model imports: a registry of job back ends keyed by the JOBS setting.
+"""Running photo checks and model imports: job back ends keyed by the JOBS setting.
 
 `inline` (the default) runs the checks in the request that uploaded the
 photo, before it answers, for at most PHOTO_INLINE_BUDGET_S seconds: photos
@@ -16,8 +16,11 @@ from collections.abc import Iterable
 
 from flask import Flask, current_app, has_app_context, has_request_context
 
+from construction.services.photos import analyse_photo
 
-def _in_app(function, *args) -> None:
+
+def in_app(function, *args) -> None:
+    """Run a job's function, refusing to run outside the app (a bare `rq worker`)."""
     if not has_app_context():
         # The app is built by `flask photos worker`; a bare `rq worker` has none.
         raise RuntimeError("jobs run in `flask --app app photos worker`")
@@ -26,72 +29,7 @@ def _in_app(function, *args) -> None:
 
 def run_analysis(photo_id: int, checks: list[str] | None = None) -> None:
     """Run a photo's checks (what an RQ worker executes, inside `flask photos worker`)."""
-    # Imported here: the photo service queues its jobs through this module.
-    from construction.services.photos import analyse_photo
-
-    _in_app(analyse_photo, photo_id, checks)
-
-
-def run_model_import(model_id: int) -> None:
-    """Import an IFC model, then convert its geometry for the model page (an RQ job)."""
-    from construction.services.models import import_model
-
-    _in_app(import_model, model_id)
-    _in_app(_geometry_after_import, model_id)
-
-
-def _geometry_after_import(model_id: int) -> None:
-    from construction.extensions import db
-    from construction.models import BimModel
-    from construction.services.models import convert_geometry
-
-    model = db.session.get(BimModel, model_id)
-    if model is None or model.status != "done" or model.dry_run:
-        return
-    try:
-        convert_geometry(model_id)
-    except Exception:  # the import stands; the model page converts again on demand
-        current_app.logger.exception("model %s: the geometry conversion failed", model_id)
-
-
-def run_model_geometry(model_id: int) -> None:
-    """Convert a model's geometry for the model page (what an RQ worker executes)."""
-    from construction.services.models import convert_geometry
-
-    _in_app(convert_geometry, model_id)
-
-
-def enqueue_model_geometry(model_id: int, content_hash: str) -> None:
-    """Have a model's geometry converted by the configured back end (once per file)."""
-    app = current_app._get_current_object()
-    if app.config["JOBS"] == "inline":
-        run_model_geometry(model_id)
-        return
-    queue = redis_queue(app)
-    job_id = f"geometry-{content_hash}"
-    # A page polling for the geometry asks again and again: one conversion per file.
-    job = queue.fetch_job(job_id)
-    if job is not None and job.get_status(refresh=False) in ("queued", "started", "deferred",
-                                                             "scheduled"):
-        return
-    queue.enqueue(run_model_geometry, model_id, job_id=job_id,
-                  job_timeout=app.config["MODEL_JOB_TIMEOUT"], failure_ttl=86400,
-                  description=f"model {model_id} geometry")
-
-
-def enqueue_model_import(model_id: int) -> None:
-    """Have a model's import run by the configured back end (parsed there, never in a view)."""
-    app = current_app._get_current_object()
-    name = app.config["JOBS"]
-    if name not in BACKENDS:
-        raise RuntimeError(f"JOBS is one of {', '.join(BACKENDS)}, not {name!r}")
-    if name == "inline":
-        run_model_import(model_id)
-        return
-    # The photo workers serve the queue: a model import is one more kind of job.
-    redis_queue(app).enqueue(run_model_import, model_id,
-                             job_timeout=app.config["MODEL_JOB_TIMEOUT"],
-                             failure_ttl=7 * 86400, description=f"model {model_id} import")
+    in_app(analyse_photo, photo_id, checks)
 
 
 def _inline(app: Flask, photo_ids: list[int], checks: list[str] | None) -> None:

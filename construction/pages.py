@@ -328,7 +328,7 @@ def _csrf_error(error: CSRFError):
 @bp.app_errorhandler(404)
 def _page_error(error):
     """Answer a page's 403 or an unknown address with a page in the user's language."""
-    from construction.errors import handle_http_exception
+    from construction.error_handlers import handle_http_exception
 
     if request.path.startswith("/api/") or request.path == "/health" or (
             request.blueprint not in (None, "pages")):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_smorest import Blueprint
 
 from construction.auth import authorize_request
+from construction.errors import ApiProblem
 from construction.text_input import refuse_unsound_json
 
 
@@ -22,3 +24,12 @@ def api_blueprint(name: str, import_name: str, description: str,
 
 def _authorize() -> None:
     authorize_request()
+
+
+def header_device() -> str | None:
+    """Return the device the X-Device-Id header names, if any."""
+    device = request.headers.get("X-Device-Id")
+    if device is not None and not 1 <= len(device) <= 100:
+        raise ApiProblem("validation-error", "X-Device-Id has 1 to 100 characters",
+                         errors={"X-Device-Id": ["Length must be between 1 and 100."]})
+    return device

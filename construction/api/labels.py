@@ -19,6 +19,7 @@ from construction.schemas import (
     SheetSchema,
 )
 from construction.services import labels as service
+from construction.services.keys import published_keys
 from labels.render import LAYOUTS, LabelContent, render_pdf, render_png, render_svg
 
 blp = api_blueprint("labels", __name__, "Labels: issue, reprint and print component labels.",
@@ -41,7 +42,7 @@ class LabelKeys(MethodView):
         signature (unpadded base32) covers every character before `&s=`. A key
         with `revoked_at` verifies nothing: refuse labels it signed.
         """
-        return {"keys": service.published_keys()}
+        return {"keys": published_keys()}
 
 
 @blp.route("/components/<id(max=9223372036854775807):component_id>/labels")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import Response
 from flask.views import MethodView
 
-from construction.api.base import api_blueprint
-from construction.api.scans import header_device
+from construction.api.base import api_blueprint, header_device
 from construction.auth import authenticate_request
 from construction.idempotency import idempotent
 from construction.pagination import paged

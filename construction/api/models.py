@@ -8,7 +8,6 @@ from flask.views import MethodView
 from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
-from construction.jobs import enqueue_model_import
 from construction.permissions import requires
 from construction.schemas import (
     ModelConvertingSchema,
@@ -55,7 +54,7 @@ class ProjectModels(MethodView):
                                               upload.filename or "model.ifc", upload.read(),
                                               args["dry_run"], classes or None)
         if created:
-            enqueue_model_import(model.id)
+            service.enqueue_model_import(model.id)
         model = service.model_for_reading(principal, model.id)
         if model.status == "failed":  # inline jobs: the failure is known now
             raise ApiProblem("model-invalid", model.reason, reason=model.reason,

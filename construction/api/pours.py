@@ -25,6 +25,8 @@ from construction.schemas import (
     StrengthResultSchema,
 )
 from construction.services import production as service
+from construction.services.certificates import certificate_pdf
+from construction.services.inspections import record_inspection
 
 blp = api_blueprint("pours", __name__, "Production records: pours, strength, inspections.",
                     url_prefix="/api/v1")
@@ -163,7 +165,7 @@ class ComponentInspections(MethodView):
     def post(self, fields, component_id):
         """Record a filled checklist; a failed item opens an NCR with its category."""
         principal = authenticate_request()
-        inspection = service.record_inspection(principal, component_id, fields)
+        inspection = record_inspection(principal, component_id, fields)
         return next(i for i in service.component_inspections(component_id)
                     if i["id"] == inspection.id)
 
@@ -190,7 +192,7 @@ class Certificate(MethodView):
     def get(self, component_id):
         """Print a component's one-page bilingual quality certificate."""
         principal = authenticate_request()
-        body = service.certificate_pdf(principal, component_id,
+        body = certificate_pdf(principal, component_id,
                                        current_app.config["PUBLIC_BASE_URL"])
         response = Response(body, mimetype="application/pdf")
         response.headers["Content-Disposition"] = \

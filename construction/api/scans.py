@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from construction.api.base import api_blueprint
+from construction.api.base import api_blueprint, header_device
+from construction.api.loads import record_scanned_load
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem, problem_body
 from construction.permissions import requires
@@ -29,15 +30,6 @@ _scan_schema = ScanSchema()
 _scan_result = ScanResultSchema()
 # A scan of a component answers its event, a scan of a load's label the load scan.
 _SCAN_OR_LOAD_SCAN = {"oneOf": [ScanResultSchema, LoadScanResultSchema]}
-
-
-def header_device() -> str | None:
-    """Return the device the X-Device-Id header names, if any."""
-    device = request.headers.get("X-Device-Id")
-    if device is not None and not 1 <= len(device) <= 100:
-        raise ApiProblem("validation-error", "X-Device-Id has 1 to 100 characters",
-                         errors={"X-Device-Id": ["Length must be between 1 and 100."]})
-    return device
 
 
 def _item(values: dict[str, Any], device: str | None) -> ScanItem:
@@ -80,8 +72,6 @@ class Scans(MethodView):
 
 
 def _load_scan(principal, values) -> Response:
-    from construction.api.loads import record_scanned_load
-
     return _answer(*record_scanned_load(principal, values["code"], values))
 
 

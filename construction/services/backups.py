@@ -157,7 +157,7 @@ def _snapshot_facts() -> dict:
     from alembic.runtime.migration import MigrationContext
 
     from construction.services.chain import ledger_keys
-    from construction.services.labels import published_keys
+    from construction.services.keys import published_keys
 
     return {"revision": MigrationContext.configure(db.session.connection())
             .get_current_revision(),

@@ -43,6 +43,7 @@ from construction.ledger_format import (
 )
 from construction.models import Event, LabelKey, LedgerCheckpoint, MerkleNode
 from construction.permissions import Principal, in_scope
+from construction.services.keys import publish_key, signing_key
 from labels.keys import public_key_from_text, write_new_key
 
 _event = Event.__table__
@@ -159,19 +160,15 @@ def maybe_seal() -> None:
 
 
 def _signing():
-    from construction.services.labels import _publish, signing_key
-
     key = signing_key("LEDGER_SIGNING_KEY_FILE")
-    return key, _publish(key.public_key(), "ledger")
+    return key, publish_key(key.public_key(), "ledger")
 
 
 def create_ledger_key() -> str:
     """Create the checkpoint signing key and publish it (FileExistsError when one exists)."""
     from construction.services import audit
-    from construction.services.labels import _publish
-
     key = write_new_key(current_app.config["LEDGER_SIGNING_KEY_FILE"])
-    kid = _publish(key.public_key(), "ledger")
+    kid = publish_key(key.public_key(), "ledger")
     audit.record("ledger.new_key", f"ledger key {kid}", detail={"key_id": kid})
     db.session.commit()
     return kid

@@ -10,7 +10,8 @@ from construction.extensions import db, write_lock
 from construction.models import Load
 from construction.permissions import Principal
 from construction.services import loads
-from construction.services.labels import label_font, publish_signing_key
+from construction.services.keys import publish_signing_key
+from construction.services.labels import label_font
 from labels.codes import display
 from labels.delivery_note import DeliveryNote, NoteLine, render_delivery_note
 from labels.render import LOAD_LAYOUTS, LoadLabelContent, render_pdf, render_png

@@ -42,8 +42,8 @@ from construction.permissions import (
     readable_or_404,
     require,
 )
-from construction.services.labels import is_label_url, signing_key, verifying_keys
-from construction.services.labels import publish_signing_key as _publish_key
+from construction.services.keys import publish_signing_key, signing_key, verifying_keys
+from construction.services.labels import is_label_url
 from construction.services.scans import ScanItem, record_scans
 from labels.codes import CodeError, display, new_code, normalize
 from labels.gs1 import GS1Error, human_readable_sscc, make_sscc, sscc_uri, validate_sscc
@@ -253,7 +253,7 @@ def create_load(principal: Principal, fields: dict[str, Any], commit: bool = Tru
                 created_by_user_id=principal.user_id,
                 **{name: fields[name] for name in _EDITABLE if fields.get(name) is not None})
     _check_times(load)
-    _publish_key()
+    publish_signing_key()
     db.session.add(load)
     db.session.flush()
     prefix = current_app.config["GS1_COMPANY_PREFIX"]

@@ -31,6 +31,7 @@ from bim.model import (
     sniff,
     unpack,
 )
+from construction import jobs
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import (
@@ -386,8 +387,6 @@ def geometry_key(model: BimModel) -> str:
 
 def model_geometry(principal: Principal, model_id: int) -> bytes | None:
     """Return a model's elements as a GLB, or None while it is being converted."""
-    from construction.jobs import enqueue_model_geometry
-
     model = model_for_reading(principal, model_id)
     if model.status != "done":
         raise ApiProblem("model-not-ready", f"the model's import is {model.status}"
@@ -415,3 +414,60 @@ def convert_geometry(model_id: int) -> None:
     except ModelInvalid as error:
         raise _invalid(str(error)) from error
     storage().put(key, data, geometry.MEDIA_TYPE)
+
+
+# --- jobs: the import and the geometry run by the configured back end -------------------
+
+
+def run_model_import(model_id: int) -> None:
+    """Import an IFC model, then convert its geometry for the model page (an RQ job)."""
+    jobs.in_app(import_model, model_id)
+    jobs.in_app(_geometry_after_import, model_id)
+
+
+def _geometry_after_import(model_id: int) -> None:
+    model = db.session.get(BimModel, model_id)
+    if model is None or model.status != "done" or model.dry_run:
+        return
+    try:
+        convert_geometry(model_id)
+    except Exception:  # the import stands; the model page converts again on demand
+        current_app.logger.exception("model %s: the geometry conversion failed", model_id)
+
+
+def run_model_geometry(model_id: int) -> None:
+    """Convert a model's geometry for the model page (what an RQ worker executes)."""
+    jobs.in_app(convert_geometry, model_id)
+
+
+def enqueue_model_geometry(model_id: int, content_hash: str) -> None:
+    """Have a model's geometry converted by the configured back end (once per file)."""
+    app = current_app._get_current_object()
+    if app.config["JOBS"] == "inline":
+        run_model_geometry(model_id)
+        return
+    queue = jobs.redis_queue(app)
+    job_id = f"geometry-{content_hash}"
+    # A page polling for the geometry asks again and again: one conversion per file.
+    job = queue.fetch_job(job_id)
+    if job is not None and job.get_status(refresh=False) in ("queued", "started", "deferred",
+                                                             "scheduled"):
+        return
+    queue.enqueue(run_model_geometry, model_id, job_id=job_id,
+                  job_timeout=app.config["MODEL_JOB_TIMEOUT"], failure_ttl=86400,
+                  description=f"model {model_id} geometry")
+
+
+def enqueue_model_import(model_id: int) -> None:
+    """Have a model's import run by the configured back end (parsed there, never in a view)."""
+    app = current_app._get_current_object()
+    name = app.config["JOBS"]
+    if name not in jobs.BACKENDS:
+        raise RuntimeError(f"JOBS is one of {', '.join(jobs.BACKENDS)}, not {name!r}")
+    if name == "inline":
+        run_model_import(model_id)
+        return
+    # The photo workers serve the queue: a model import is one more kind of job.
+    jobs.redis_queue(app).enqueue(run_model_import, model_id,
+                             job_timeout=app.config["MODEL_JOB_TIMEOUT"],
+                             failure_ttl=7 * 86400, description=f"model {model_id} import")

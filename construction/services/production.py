@@ -1,4 +1,4 @@
-"""Production records: pours, strength results, checklists, inspections and gate overrides.
+"""Production records: pours, strength results, checklists and gate overrides.
 
 The lifecycle's gates (construction.lifecycle) are checked on evidence; this
 module looks the records up for a batch of scans and states that evidence.
@@ -28,7 +28,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError
@@ -46,7 +45,6 @@ from construction.models import (
     Inspection,
     Mould,
     Organization,
-    Photo,
     Pour,
     Project,
     ProjectParticipant,
@@ -571,102 +569,6 @@ def delete_checklists_of_type(type_id: int) -> None:
         db.session.delete(template)
 
 
-def _judge_item(item: dict[str, Any], answer: dict[str, Any] | None,
-                photos: set[int]) -> tuple[dict[str, Any], str | None]:
-    """Return the filled item and an error message for a missing or wrong answer."""
-    filled = {"key": item["key"], "kind": item["kind"]}
-    if answer is None:
-        return filled, "Not answered."
-    note = answer.get("note") or ""
-    photo_ids = answer.get("photo_ids") or []
-    if set(photo_ids) - photos:
-        return filled, "Photos not of this component's project."
-    filled.update(note=note, photo_ids=photo_ids)
-    kind = item["kind"]
-    if kind == "pass_fail":
-        if answer.get("passed") is None:
-            return filled, "Give passed: true or false."
-        filled["passed"] = bool(answer["passed"])
-    elif kind == "measured":
-        value = answer.get("value")
-        if value is None:
-            return filled, "Give the measured value."
-        deviation = value - item["nominal"] if item.get("nominal") is not None else value
-        filled.update(value=value, deviation=round(deviation, 3),
-                      passed=abs(deviation) <= item.get("tolerance", 0) + 1e-9)
-    elif kind == "text":
-        if not (answer.get("text") or "").strip():
-            return filled, "Give the text."
-        filled.update(text=answer["text"], passed=answer.get("passed", True) is not False)
-    else:  # photo
-        if not photo_ids:
-            return filled, "A photo is required."
-        filled["passed"] = answer.get("passed", True) is not False
-    return filled, None
-
-
-def record_inspection(principal: Principal, component_id: int,
-                      fields: dict[str, Any]) -> Inspection:
-    """Record a filled checklist; a failed item opens an NCR where the lifecycle allows one."""
-    component = readable_or_404(principal, Component, component_id, "component", write=True)
-    template = db.session.scalar(select(ChecklistTemplate).where(
-        ChecklistTemplate.component_type_id == component.component_type_id,
-        ChecklistTemplate.stage == fields["stage"]))
-    if template is None:
-        raise ApiProblem("validation-error", "no checklist for this type and stage",
-                         errors={"stage": [f"The type has no '{fields['stage']}' checklist."]})
-    answers = {answer["key"]: answer for answer in fields["results"]}
-    wanted = {pid for answer in fields["results"] for pid in answer.get("photo_ids") or []}
-    photos = set(db.session.scalars(select(Photo.id).where(
-        Photo.id.in_(wanted), Photo.project_id == component.project_id))) if wanted else set()
-    results, errors = [], {}
-    for item in template.items:
-        filled, error = _judge_item(item, answers.pop(item["key"], None), photos)
-        results.append(filled)
-        if error:
-            errors[item["key"]] = [error]
-    for key in answers:
-        errors[key] = ["Not an item of this checklist."]
-    if errors:
-        raise ApiProblem("validation-error", "the checklist is not filled in correctly",
-                         errors={"results": errors})
-    inspection = Inspection(
-        component_id=component.id, template_id=template.id, stage=template.stage,
-        inspector_user_id=principal.user_id, organization_id=principal.organization_id,
-        inspected_at=fields.get("inspected_at") or datetime.now(UTC),
-        passed=all(r["passed"] for r in results), results=results)
-    db.session.add(inspection)
-    db.session.commit()
-    if not inspection.passed:
-        _open_ncr(principal, component, inspection, template)
-    return inspection
-
-
-def _open_ncr(principal: Principal, component: Component, inspection: Inspection,
-              template: ChecklistTemplate) -> None:
-    # An NCR is a qc_fail event; before demoulding (no piece yet) and on site
-    # (where the supervisor rejects the delivery) the failed inspection itself,
-    # holding the gate shut, is the record.
-    from construction.services.scans import ScanItem, record_scans
-
-    status = lifecycle.Status(component.state, component.on_hold, component.damaged,
-                              component.ncr_open)
-    if "qc_fail" not in lifecycle.allowed_actions(status) \
-            or not lifecycle.role_may(principal.role, "qc_fail"):
-        return
-    by_key = {item["key"]: item for item in template.items}
-    failed = [r["key"] for r in inspection.results if not r["passed"]]
-    category = by_key[failed[0]].get("category") or "inspection"
-    result = record_scans(principal, [ScanItem(
-        code=component.code, action="qc_fail",
-        client_event_id=f"inspection-{inspection.id}-ncr",
-        data={"category": category, "record": f"inspection {inspection.id}",
-              "inspection_id": inspection.id, "items": failed})])[0]
-    if result.event is not None:
-        inspection.ncr_event_id = result.event["id"]
-        db.session.commit()
-
-
 def component_inspections(component_id: int) -> list[dict[str, Any]]:
     """Return a component's inspections in order, each with its inspector's name."""
     rows = db.session.execute(
@@ -834,90 +736,3 @@ def quality_records(principal: Principal, project_id: int | None) -> dict[str, A
                 for (maker, stage, key), (n, failed) in sorted(
                     items.items(), key=lambda i: (i[0][0] or 0, i[0][1], i[0][2]))]
     return {"strength": strength, "gate_overrides": overrides, "inspection_items": failures}
-
-
-
-# --- the quality certificate -------------------------------------------------------------
-
-
-def _fmt_time(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "-"
-
-
-def certificate_pdf(principal: Principal, component_id: int, base_url: str) -> bytes:
-    """Render a component's one-page bilingual quality certificate (出厂合格证)."""
-    from construction.models import Event, Label, LedgerCheckpoint
-    from construction.services.labels import label_contents, label_font
-    from labels.render import CertificateSection, LabelContent, render_certificate
-
-    component = readable_or_404(principal, Component, component_id, "component")
-    component_type = component.component_type
-    label = db.session.scalar(select(Label).where(
-        Label.component_id == component.id, Label.revoked_at.is_(None))
-        .order_by(Label.version.desc()).limit(1))
-    if label is not None:
-        content = label_contents([label])[0]
-    else:
-        maker = component_type.manufacturer
-        content = LabelContent(url=f"{base_url}/c/{component.code}", code=component.code,
-                               mark=component.mark, component_type=component_type.name,
-                               manufacturer=maker.name if maker else "",
-                               project=component.project.name,
-                               weight_kg=component_type.weight_kg,
-                               concrete_grade=component_type.concrete_grade)
-    record = component_production(component)
-    dims = "x".join(str(v) for v in (component_type.length_mm, component_type.width_mm,
-                                     component_type.height_mm) if v) or "-"
-    sections = [CertificateSection("构件 Component", (
-        f"尺寸 Dimensions: {dims} mm    重量 Weight: {component_type.weight_kg or '-'} kg    "
-        f"强度等级 Grade: {component_type.concrete_grade or '-'}    "
-        f"状态 State: {component.state}",))]
-    pour = record["pour"]
-    if pour is None:
-        sections.append(CertificateSection("浇筑 Pour", ("无浇筑记录 No pour recorded",)))
-    else:
-        sections.append(CertificateSection(f"浇筑 Pour {pour['id']}", (
-            f"浇筑时间 Cast: {_fmt_time(pour['cast_at'])}    模台 Mould: {pour['mould']}    "
-            f"配合比 Mix: {pour['mix'] or '-'}    等级 Grade: {pour['concrete_grade']}    "
-            f"养护 Curing: {pour['curing_method']}",)))
-    gates = (f"脱模强度 Stripping: {record['stripping_strength_mpa'] or '-'} MPa    "
-             f"出厂强度 Delivery: {record['delivery_strength_mpa'] or '-'} MPa")
-    results = [f"试件 {r['specimen']}  龄期 age {r['age_days']} d  {r['strength_mpa']} MPa  "
-               f"({_fmt_time(r['tested_at'])})" for r in (pour or {}).get("strength_results", [])]
-    sections.append(CertificateSection("强度 Strength", (gates, *results)))
-    sections.append(CertificateSection("检验 Inspections", tuple(
-        f"{i['stage']}  {'合格 passed' if i['passed'] else '不合格 failed'}  "
-        f"{i['inspector']}  {_fmt_time(i['inspected_at'])}  "
-        + ", ".join(f"{r['key']}{'' if r['passed'] else ' ✗'}" for r in i["results"])
-        for i in record["inspections"]) or ("无 None",)))
-    ncr_lines = []
-    for event, name in db.session.execute(
-            select(Event, User.name).join(User, Event.user_id == User.id)
-            .where(Event.component_id == component.id,
-                   Event.action.in_(("qc_fail", "repair"))).order_by(Event.id)):
-        data = event.data or {}
-        what = (f"不合格 NCR opened: {data.get('category') or data.get('reason') or '-'}"
-                if event.action == "qc_fail" else f"关闭 closed by repair: {data.get('record')}")
-        ncr_lines.append(f"{_fmt_time(event.server_time)}  {what}  ({name})")
-    for override in record["gate_overrides"]:
-        ncr_lines.append(f"放行 Override {override['gate']}: {override['reason']} "
-                         f"({override['by']}, {_fmt_time(override['created_at'])})")
-    sections.append(CertificateSection("不合格与放行 NCRs and overrides",
-                                       tuple(ncr_lines) or ("无 None",)))
-    sequences = db.session.execute(
-        select(func.max(Event.sequence), func.count(), func.count(Event.sequence))
-        .where(Event.component_id == component.id)).one()
-    checkpoint = None
-    if sequences[0] is not None and sequences[1] == sequences[2]:
-        checkpoint = db.session.scalar(select(LedgerCheckpoint).where(
-            LedgerCheckpoint.sequence >= sequences[0]).order_by(LedgerCheckpoint.sequence)
-            .limit(1))
-    covered = (f"账本检查点 Ledger checkpoint {checkpoint.id}: events 1-{checkpoint.sequence}, "
-               f"head {checkpoint.head_hash[:32]}…" if checkpoint is not None else
-               "账本检查点 Ledger checkpoint: not yet made for all its events (see "
-               "/api/v1/ledger/checkpoints)")
-    footer = (f"签发 Issued {_fmt_time(datetime.now(UTC))} by PrefabTrace for "
-              f"{principal.user_name}", covered,
-              f"核验 Verify: {content.url.split('?')[0]}  ·  GET /api/v1/ledger/checkpoints")
-    return render_certificate(content, "产品质量证明书 Quality certificate", sections, footer,
-                              font=label_font())

@@ -25,7 +25,8 @@ from construction.permissions import Principal, project_in_scope
 from construction.services import loads
 from construction.services.alerts import open_alert_kinds
 from construction.services.components import component_events
-from construction.services.labels import check_label_urls, verifying_keys
+from construction.services.keys import verifying_keys
+from construction.services.labels import check_label_urls
 from labels.codes import display
 from labels.payload import LabelIdentity, verify
 

@@ -291,7 +291,7 @@ def test_scanning_the_load_label_sscc_or_code_on_the_scan_endpoint_acts_on_the_l
 
 
 def test_a_load_label_must_be_the_issued_url_byte_for_byte(world, runner, tmp_path):
-    from construction.services.labels import signing_key
+    from construction.services.keys import signing_key
     from construction.services.loads import load_identity
     from labels.payload import sign
 

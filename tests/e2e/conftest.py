@@ -64,7 +64,7 @@ class LiveServer:
         """Record a passed pre-pour inspection of each component: casting needs one."""
         from construction.demo_production import CHECKLISTS
         from construction.extensions import db
-        from construction.services.production import record_inspection
+        from construction.services.inspections import record_inspection
 
         answers = [{"key": item["key"], "value": item["nominal"]} if item["kind"] == "measured"
                    else {"key": item["key"], "passed": True} for item in CHECKLISTS["pre_pour"]]
