@@ -6,7 +6,7 @@ Times, in one process and interleaved, the bodies of a single scan (ScanResult) 
 500-item batch (BatchResult) turned into JSON text three ways: (a) as the views answered
 before, the service's dicts encoded as they are (the baseline); (b) dumped by
 marshmallow's generic Schema.dump, then encoded; (c) dumped by the precompiled dump the
-schemas use (construction/schemas.py, the same answer), then encoded. The best of each
+schemas use (construction/schemas/precompiled.py, the same answer), then encoded. The best of each
 round's repeats is kept, so other work on the machine moves the figures less.
 """
 
