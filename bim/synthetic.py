@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import ifcopenshell
 import ifcopenshell.guid
+import numpy as np
+
+from bim.geometry import _Element, _glb
 
 
 @dataclass(frozen=True)
@@ -137,9 +140,6 @@ def panels_glb(pieces: list[Piece], storey_height_mm: float = 3000.0) -> bytes:
     ready in seconds, where building and converting it takes minutes. Each piece is one
     node (named by its GlobalId, on storey `F{n}`), as `bim.geometry.convert` makes.
     """
-    import numpy as np
-
-    from bim.geometry import _Element, _glb
 
     corners = np.array(_BOX_CORNERS)
     triangles = np.array(_BOX_TRIANGLES, dtype=np.int64).reshape(-1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, g, request, session
+from flask_wtf.csrf import ValidationError, validate_csrf
 
 from construction.errors import ApiProblem
 from construction.extensions import lone_read
@@ -59,8 +60,6 @@ def session_principal() -> Principal | None:
 
 
 def _check_csrf_header() -> None:
-    from flask_wtf.csrf import ValidationError, validate_csrf
-
     try:
         validate_csrf(request.headers.get("X-CSRFToken"))
     except ValidationError as error:

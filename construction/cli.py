@@ -7,18 +7,67 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
+from datetime import UTC
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import IntegrityError
 
+from construction.cli_backup import backup
+from construction.cli_bim import bim
+from construction.cli_loads import loads
+from construction.cli_production import production
+from construction.cli_webhooks import webhooks
+from construction.demo import (
+    ROUTE,
+    database_is_empty,
+    load_demo,
+    passwords_path,
+    refresh_tokens,
+    set_demo_passwords,
+)
+from construction.errors import ApiProblem
 from construction.extensions import db, reading
+from construction.jobs import enqueue_analysis, redis_queue
 from construction.models import OrganizationKind, Role, User
-from construction.services.accounts import acting_principal
+from construction.resilience import Backoff, discard_session, is_connection_lost, stop_on_signals
+from construction.services.accounts import (
+    DEFAULT_LIFETIME,
+    acting_principal,
+    create_organization,
+    create_user,
+    directory,
+    issue_token,
+    revoke_token,
+    set_active,
+    set_password,
+)
 from construction.services.audit import ACTIONS as AUDIT_ACTIONS
+from construction.services.audit import AuditFilters, newest_records
+from construction.services.chain import (
+    create_checkpoint,
+    create_ledger_key,
+    keys_from_document,
+    seal_all,
+    seal_forever,
+    verify_ledger,
+)
+from construction.services.keys import (
+    create_signing_key,
+    published_keys,
+    revoke_key,
+    rotate_signing_key,
+)
+from construction.services.labels import label_font, print_sheet, sheet_selection
+from construction.services.ledger import check_ledger, event_count
 from construction.services.photos import CHECKS as PHOTO_CHECKS
-from labels.render import LAYOUTS
+from construction.services.photos import photos_to_rerun
+from construction.services.seed import seed
+from construction.storage import S3Storage, storage
+from labels.render import LAYOUTS, render_pdf
 
 users = AppGroup("users", help="Manage organizations, users and API tokens.")
 ledger = AppGroup("ledger", help="Check, seal and checkpoint the event ledger.")
@@ -36,8 +85,6 @@ audit = AppGroup("audit", help="Read the audit log.")
               help="Administrative division code, e.g. 330106.")
 def create_org(name: str, kind: str, region_code: str) -> None:
     """Create an organization."""
-    from construction.services.accounts import create_organization
-
     try:
         organization = create_organization(name, kind, region_code)
     except ValueError as error:
@@ -57,8 +104,6 @@ def create_org(name: str, kind: str, region_code: str) -> None:
 def create_user_command(name: str, organization_id: int, role: str, token: bool,
                         days: int) -> None:
     """Create a user (and print a token, shown only this once)."""
-    from construction.services.accounts import DEFAULT_LIFETIME, create_user, issue_token
-
     try:
         user = create_user(name, organization_id, role)
     except (LookupError, ValueError) as error:
@@ -78,8 +123,6 @@ def create_user_command(name: str, organization_id: int, role: str, token: bool,
               help="Token lifetime in days (default: TOKEN_DEFAULT_DAYS).")
 def token_command(user_id: int, name: str, days: int) -> None:
     """Issue an API token for a user (shown only this once)."""
-    from construction.services.accounts import DEFAULT_LIFETIME, issue_token
-
     try:
         record, secret = issue_token(user_id, name=name, days=days or DEFAULT_LIFETIME)
     except (LookupError, ValueError) as error:
@@ -91,8 +134,6 @@ def token_command(user_id: int, name: str, days: int) -> None:
 @click.argument("token_id", type=int)
 def revoke_command(token_id: int) -> None:
     """Revoke an API token."""
-    from construction.services.accounts import revoke_token
-
     try:
         revoke_token(token_id)
     except LookupError as error:
@@ -105,8 +146,6 @@ def revoke_command(token_id: int) -> None:
 @click.password_option(help="The new password (asked for when not given).")
 def password_command(user_id: int, password: str) -> None:
     """Set the password a user signs in to the web pages with."""
-    from construction.services.accounts import set_password
-
     try:
         set_password(user_id, password)
     except (LookupError, ValueError) as error:
@@ -115,8 +154,6 @@ def password_command(user_id: int, password: str) -> None:
 
 
 def _set_active(user_id: int, active: bool) -> User:
-    from construction.services.accounts import set_active
-
     try:
         return set_active(user_id, active)
     except LookupError as error:
@@ -142,8 +179,6 @@ def activate_command(user_id: int) -> None:
 @users.command("list")
 def list_command() -> None:
     """List organizations, users and their tokens."""
-    from construction.services.accounts import directory
-
     for organization, users_of in directory():
         click.echo(f"{organization.id:>4} {organization.kind.value:<13} "
                    f"{organization.region_code:<8} {organization.name}")
@@ -159,8 +194,6 @@ def list_command() -> None:
 @ledger.command("check")
 def check_command() -> None:
     """Recompute every component's state from its events; exit 1 on any mismatch."""
-    from construction.services.ledger import check_ledger
-
     with reading(), click.progressbar(length=0, label="replaying", file=sys.stderr) as bar:
         checked, mismatches = check_ledger(progress=bar.update)
     for mismatch in mismatches:
@@ -188,10 +221,6 @@ def check_command() -> None:
 def sheet_command(project_code, building_name, storey_name, type_name, state, layout, reprint,
                   reason, user_name, output) -> None:
     """Print the labels of a project, building or storey to a PDF."""
-    from construction.errors import ApiProblem
-    from construction.services.labels import label_font, print_sheet, sheet_selection
-    from labels.render import render_pdf
-
     try:
         principal = acting_principal(user_name)
         selection = sheet_selection(project_code, building_name, storey_name, type_name, state)
@@ -212,8 +241,6 @@ def sheet_command(project_code, building_name, storey_name, type_name, state, la
 @labels.command("new-key")
 def new_key_command() -> None:
     """Create the label signing key (refused when one exists: rotate it instead)."""
-    from construction.services.keys import create_signing_key
-
     path = current_app.config["LABEL_SIGNING_KEY_FILE"]
     try:
         kid = create_signing_key()
@@ -232,9 +259,6 @@ def rotate_key_command(keep_retired: str | None) -> None:
     The retired private key leaves the key folder: deleted, or moved to
     --keep-retired. Verifying needs only its public half, which stays published.
     """
-    from construction.errors import ApiProblem
-    from construction.services.keys import rotate_signing_key
-
     try:
         old, new = rotate_signing_key(keep_retired)
     except (ApiProblem, OSError, ValueError) as error:
@@ -254,9 +278,6 @@ def revoke_key_command(key_id: str, reason: str) -> None:
     label it signed are listed by project: reprint them (`flask labels sheet
     --project CODE --reprint --reason ...`).
     """
-    from construction.errors import ApiProblem
-    from construction.services.keys import revoke_key
-
     try:
         key, affected = revoke_key(key_id, reason)
     except ApiProblem as problem:
@@ -272,8 +293,6 @@ def revoke_key_command(key_id: str, reason: str) -> None:
 @labels.command("keys")
 def keys_command() -> None:
     """List the published label keys."""
-    from construction.services.keys import published_keys
-
     for key in published_keys():
         if key.revoked_at:
             state = f"revoked {key.revoked_at:%Y-%m-%d} ({key.revoked_reason})"
@@ -293,9 +312,6 @@ def keys_command() -> None:
               help="Only these checks (repeatable; default all).")
 def reanalyse_command(photo_ids, failed, pending, checks) -> None:
     """Run photo checks again through the configured job back end."""
-    from construction.jobs import enqueue_analysis
-    from construction.services.photos import photos_to_rerun
-
     ids = sorted(set(photo_ids) | set(photos_to_rerun(failed=failed, pending=pending)))
     if not ids:
         if failed or pending:
@@ -313,16 +329,6 @@ def reanalyse_command(photo_ids, failed, pending, checks) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker_command(burst: bool) -> None:
     """Run photo checks queued on Redis (JOBS=rq); ride out a lost Redis or database."""
-    import threading
-    import time
-
-    from construction.jobs import redis_queue
-    from construction.resilience import (
-        Backoff,
-        discard_session,
-        is_connection_lost,
-        stop_on_signals,
-    )
 
     queue = redis_queue(current_app)
     backoff = Backoff()
@@ -355,6 +361,7 @@ def worker_command(burst: bool) -> None:
 
 
 def _photo_worker_class():
+    # Imported here, not at the top: only JOBS=rq loads Redis and RQ.
     from rq import SimpleWorker
 
     class PhotoWorker(SimpleWorker):
@@ -384,8 +391,6 @@ def _photo_worker_class():
 @photos.command("init-storage")
 def init_storage_command() -> None:
     """Create the photo bucket (STORAGE=s3) or folder (STORAGE=local)."""
-    from construction.storage import S3Storage, storage
-
     backend = storage()
     if isinstance(backend, S3Storage):
         backend.ensure_bucket()
@@ -407,10 +412,6 @@ def seal_command(loop: bool, interval: float, rounds: int | None) -> None:
     With --loop it keeps going until SIGTERM or Ctrl-C (finishing the round
     under way); a lost database is logged and retried with a growing back-off.
     """
-    import threading
-
-    from construction.resilience import stop_on_signals
-    from construction.services.chain import seal_all, seal_forever
 
     if not loop:
         click.echo(f"{seal_all()} events sealed")
@@ -431,8 +432,6 @@ def _held_checkpoints(text: str) -> list[dict]:
 @ledger.command("new-key")
 def ledger_new_key_command() -> None:
     """Create the checkpoint signing key (LEDGER_SIGNING_KEY_FILE; refused when one exists)."""
-    from construction.services.chain import create_ledger_key
-
     path = current_app.config["LEDGER_SIGNING_KEY_FILE"]
     try:
         kid = create_ledger_key()
@@ -445,8 +444,6 @@ def ledger_new_key_command() -> None:
 @ledger.command("checkpoint")
 def checkpoint_command() -> None:
     """Seal and sign a checkpoint now (run daily, e.g. from cron)."""
-    from construction.services.chain import create_checkpoint
-
     checkpoint = create_checkpoint()
     if checkpoint is None:
         raise click.ClickException("the ledger has no events yet")
@@ -466,9 +463,6 @@ def checkpoint_command() -> None:
                                  "ledger, unchanged.")
 def verify_command(workers: int, trusted_keys, held_file) -> None:
     """Recompute every hash and check every checkpoint; exit 1 naming the first bad event."""
-    from construction.services.chain import keys_from_document, seal_all, verify_ledger
-    from construction.services.ledger import event_count
-
     try:
         pinned = keys_from_document(json.load(trusted_keys)) if trusted_keys else None
         held = _held_checkpoints(held_file.read()) if held_file else None
@@ -492,8 +486,6 @@ def verify_command(workers: int, trusted_keys, held_file) -> None:
 @click.option("--projects", type=click.IntRange(min=1), default=10, show_default=True)
 def bench_seed_command(components: int, projects: int) -> None:
     """Fill an empty database with components, ~10 sealed events each, and counters."""
-    from construction.services.seed import seed
-
     with click.progressbar(length=components, label="seeding", file=sys.stderr) as bar:
         counts = seed(components, projects, progress=bar.update)
     click.echo(", ".join(f"{value:,} {name}" for name, value in counts.items()))
@@ -508,9 +500,6 @@ def bench_seed_command(components: int, projects: int) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 def audit_list_command(action, user_id, project_id, since, until, limit) -> None:
     """List audit records, newest first: when, what, who, from where, about what."""
-    from datetime import UTC
-
-    from construction.services.audit import AuditFilters, newest_records
 
     filters = AuditFilters(action=action, user_id=user_id, project_id=project_id,
                            since=since.replace(tzinfo=UTC) if since else None,
@@ -529,15 +518,6 @@ def audit_list_command(action, user_id, project_id, since, until, limit) -> None
               help="Where to write the tokens (default: instance/demo-tokens.json).")
 def demo_load(tokens_path: str | None) -> None:
     """Load the demo into an empty database; write one token and page password per role."""
-    from construction.demo import (
-        ROUTE,
-        database_is_empty,
-        load_demo,
-        passwords_path,
-        refresh_tokens,
-        set_demo_passwords,
-    )
-
     path = tokens_path or os.path.join(current_app.instance_path, "demo-tokens.json")
     passwords = passwords_path(path)
     if database_is_empty():
@@ -569,12 +549,6 @@ def demo_tokens() -> None:
 
 def init_commands(app: Flask) -> None:
     """Register the command groups."""
-    from construction.cli_backup import backup
-    from construction.cli_bim import bim
-    from construction.cli_loads import loads
-    from construction.cli_production import production
-    from construction.cli_webhooks import webhooks
-
     for group in (users, ledger, labels, photos, webhooks, audit, loads, production, bench, demo,
                   bim, backup):
         app.cli.add_command(group)

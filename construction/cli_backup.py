@@ -8,6 +8,8 @@ import sys
 import click
 from flask.cli import AppGroup
 
+from construction.services.backups import BackupError, create_backup, restore_backup
+
 backup = AppGroup("backup", help="Back up and restore the database, photos and public keys.")
 
 
@@ -22,8 +24,6 @@ def create_command(directory: str) -> None:
     and manifest.json with every file's size and SHA-256. Private keys are not
     copied: keep them apart.
     """
-    from construction.services.backups import BackupError, create_backup
-
     try:
         manifest = create_backup(directory, say=click.echo)
     except BackupError as error:
@@ -45,8 +45,6 @@ def restore_command(directory: str, upgrade: bool, workers: int) -> None:
     restoring, the equivalent of `flask ledger verify` (against the backup's
     checkpoint keys) and `flask ledger check` run; exit 1 if either fails.
     """
-    from construction.services.backups import BackupError, restore_backup
-
     try:
         report = restore_backup(directory, upgrade=upgrade, workers=workers, say=click.echo)
     except BackupError as error:

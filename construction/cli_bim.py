@@ -9,6 +9,11 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from construction.errors import ApiProblem
+from construction.services.accounts import acting_principal
+from construction.services.models import import_model, model_view, submit_model
+from construction.services.projects import find_project
+
 bim = AppGroup("bim", help="Import building models (IFC) as components.")
 
 
@@ -22,11 +27,6 @@ bim = AppGroup("bim", help="Import building models (IFC) as components.")
 @click.option("--user", "user_name", default=None, help="Who imports (default: the first admin).")
 def import_command(project, file, dry_run, classes, user_name) -> None:
     """Import an .ifc or .ifczip model into PROJECT (its code or id): a diff by GlobalId."""
-    from construction.errors import ApiProblem
-    from construction.services.accounts import acting_principal
-    from construction.services.models import import_model, model_view, submit_model
-    from construction.services.projects import find_project
-
     wanted = [c.strip() for c in classes.split(",") if c.strip()] or None
     try:
         principal = acting_principal(user_name)

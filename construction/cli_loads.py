@@ -8,6 +8,10 @@ import click
 from flask.cli import AppGroup
 
 from construction.errors import ApiProblem
+from construction.services import load_papers
+from construction.services.accounts import acting_principal
+from construction.services.loads import printable_load, propose_load_plan
+from construction.services.projects import find_project
 from labels.render import LOAD_LAYOUTS
 
 loads = AppGroup("loads", help="Plan loads (truck trips) and print their papers.")
@@ -28,10 +32,6 @@ loads = AppGroup("loads", help="Plan loads (truck trips) and print their papers.
 def plan_command(project_code, storey_ids, max_weight_kg, max_items, max_length_mm, accept,
                  user_name) -> None:
     """Propose truckloads for storeys in erection order (and with --accept, create them)."""
-    from construction.services.accounts import acting_principal
-    from construction.services.loads import propose_load_plan
-    from construction.services.projects import find_project
-
     values = {"storey_ids": list(storey_ids), "max_weight_kg": max_weight_kg,
               "max_items": max_items, "max_length_mm": max_length_mm, "accept": accept}
     try:
@@ -60,10 +60,6 @@ def plan_command(project_code, storey_ids, max_weight_kg, max_items, max_length_
               help="Who prints (default: the first admin).")
 def print_command(load_id, layout, label_path, note_path, user_name) -> None:
     """Print a load's label and delivery note to PDF files."""
-    from construction.services import load_papers
-    from construction.services.accounts import acting_principal
-    from construction.services.loads import printable_load
-
     if not label_path and not note_path:
         raise click.UsageError("give --label, --note or both")
     try:

@@ -7,6 +7,11 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from construction.errors import ApiProblem
+from construction.schemas import StrengthImportRowSchema
+from construction.services.accounts import acting_principal
+from construction.services.certificates import certificate_pdf
+from construction.services.components import find_component_id
+from construction.services.production import import_strength_csv
 
 production = AppGroup("production", help="Production records: strength results, certificates.")
 
@@ -23,10 +28,6 @@ def import_strength_command(file, user_name: str | None) -> None:
     Columns as for POST /api/v1/strength-results/import: pour_id, specimen,
     age_days, tested_at, and strength_mpa or load_kn with area_mm2.
     """
-    from construction.schemas import StrengthImportRowSchema
-    from construction.services.accounts import acting_principal
-    from construction.services.production import import_strength_csv
-
     try:
         text = file.read().decode("utf-8")
     except UnicodeDecodeError as error:
@@ -50,10 +51,6 @@ def import_strength_command(file, user_name: str | None) -> None:
 @_USER
 def certificate_command(component: str, output: str, user_name: str | None) -> None:
     """Write a component's quality certificate (by id or code) to a PDF file."""
-    from construction.services.accounts import acting_principal
-    from construction.services.certificates import certificate_pdf
-    from construction.services.components import find_component_id
-
     try:
         principal = acting_principal(user_name)
         found = find_component_id(component)

@@ -7,6 +7,9 @@ import threading
 import click
 from flask.cli import AppGroup
 
+from construction.resilience import stop_on_signals
+from construction.services.webhooks import deliver, deliver_forever
+
 webhooks = AppGroup("webhooks", help="Deliver events to webhook subscribers.")
 
 
@@ -25,9 +28,6 @@ def deliver_command(loop: bool, interval: float, rounds: int | None) -> None:
     with a growing back-off. Without --loop it does one round, for cron.
     Several may run at once: each subscription is sent for by one at a time.
     """
-    from construction.resilience import stop_on_signals
-    from construction.services.webhooks import deliver, deliver_forever
-
     if not loop:
         _echo(deliver())
         return

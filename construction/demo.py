@@ -28,6 +28,7 @@ from construction.models import (
 )
 from construction.permissions import Principal
 from construction.services.accounts import issue_token, principal_for_token, set_password
+from construction.services.labels import issue_labels
 from construction.services.scans import ScanItem, record_scans
 from labels.codes import new_code
 
@@ -122,7 +123,6 @@ def load_demo(tokens_path: str, progress: Callable[[int], None] | None = None,
                            organizations["manufacturer"].id)
     _drive_lifecycle(principals, components, len(storeys), rng, progress)
     # Every demo component has its label, so its resolver page opens from the QR.
-    from construction.services.labels import issue_labels
 
     issue_labels(principals["factory_worker"], [component for component, _ in components],
                  layout="a4-3x8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http
+import os
 import random
 import sqlite3
 import time
@@ -24,6 +25,8 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from werkzeug.routing import BaseConverter, ValidationError
+
+from construction.i18n import select_locale
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -266,7 +269,6 @@ def init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
     api.init_app(app)
-    from construction.i18n import select_locale
 
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=_translations_dir())
@@ -275,12 +277,8 @@ def init_extensions(app: Flask) -> None:
 
 
 def _translations_dir() -> str:
-    import os
-
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "translations")
 
 
 def _migrations_dir() -> str:
-    import os
-
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")

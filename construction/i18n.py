@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import has_request_context, request, session
+from flask_babel import get_locale
 
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
 
@@ -25,7 +26,5 @@ def select_locale() -> str:
 
 def page_language() -> str:
     """Return the language code of this request's pages (zh_CN or en)."""
-    from flask_babel import get_locale
-
     locale = get_locale()
     return "zh_CN" if locale is not None and locale.language == "zh" else "en"

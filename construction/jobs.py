@@ -49,6 +49,7 @@ def _hand_over(app: Flask, photo_ids: list[int], checks: list[str] | None) -> No
     Left, they are pending: `flask photos reanalyse --pending` runs them, and
     after PHOTO_JOB_TIMEOUT they show as stalled (and `--failed` runs them too).
     """
+    # Imported here, not at the top: only JOBS=rq loads Redis and RQ.
     from redis import Redis
     from redis.exceptions import RedisError
     from rq import Queue, Worker
@@ -73,6 +74,7 @@ def _hand_over(app: Flask, photo_ids: list[int], checks: list[str] | None) -> No
 
 def redis_queue(app: Flask):
     """Return the RQ queue photo jobs go to."""
+    # Imported here, not at the top: only JOBS=rq loads Redis and RQ.
     from redis import Redis
     from rq import Queue
 

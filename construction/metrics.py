@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 
 from construction import extensions
 from construction.extensions import db
+from construction.models import WebhookDelivery
+from construction.services.ledger import UNSEALED_COUNT_CAP, ledger_lag
 
 log = logging.getLogger(__name__)
 # The `_created` series double the output and say when a process started: not wanted here.
@@ -130,9 +132,6 @@ class DatabaseCollector:
 
     def collect(self):
         """Yield the gauges; `prefabtrace_database_up` is 0 when the reads failed."""
-        from construction.models import WebhookDelivery
-        from construction.services.ledger import UNSEALED_COUNT_CAP, ledger_lag
-
         up = GaugeMetricFamily("prefabtrace_database_up",
                                "1 when the scrape could read the database")
         families = []
@@ -195,6 +194,7 @@ def photo_queue_depth(app) -> int | None:
     """Return the jobs waiting in the photo queue (0 with JOBS=inline), None if Redis fails."""
     if app.config["JOBS"] != "rq":
         return 0
+    # Imported here, not at the top: only JOBS=rq loads Redis and RQ.
     from redis import Redis
     from redis.exceptions import RedisError
 

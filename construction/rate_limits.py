@@ -15,6 +15,7 @@ from flask import Flask, current_app, render_template, request
 from flask_limiter import RateLimitExceeded
 from limits import parse, parse_many
 
+from construction.auth import session_principal
 from construction.errors import ApiProblem, problem_response
 from construction.extensions import limiter
 
@@ -78,7 +79,6 @@ def answer_rate_limited(error: RateLimitExceeded):
         return problem_response("too-many-requests", 429,
                                 f"at most {error.limit.limit}; try again in {seconds} s",
                                 headers=headers, retry_after_s=seconds)
-    from construction.auth import session_principal
 
     session_principal()  # the navigation of whoever is signed in
     return render_template("pages/error.html", status=429, retry_after_s=seconds), 429, headers

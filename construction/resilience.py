@@ -49,6 +49,7 @@ def is_database_unavailable(error: BaseException) -> bool:
         return True
     if isinstance(error, sqlite3.OperationalError):  # raised by our own BEGIN IMMEDIATE
         return _sqlite_passing(error)
+    # Imported here, not at the top: a node on SQLite never loads the PostgreSQL driver.
     try:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a requirement
@@ -60,6 +61,7 @@ def is_connection_lost(error: BaseException) -> bool:
     """Tell whether an error means the database or Redis is out of reach for now."""
     if is_database_unavailable(error):
         return True
+    # Imported here, not at the top: only JOBS=rq loads Redis.
     try:
         import redis
     except ImportError:  # pragma: no cover - redis is a requirement

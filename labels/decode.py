@@ -78,6 +78,7 @@ def _zxing_with(gray: np.ndarray, binarizers) -> list[DecodedCode]:
 
 
 def _pyzbar_reader() -> tuple[Callable[[np.ndarray], list[DecodedCode]] | None, str | None]:
+    # Imported here, not at the top: pyzbar needs the system's libzbar, which may be missing.
     try:
         from pyzbar import pyzbar
     except (ImportError, OSError) as error:  # OSError: libzbar0 is not installed

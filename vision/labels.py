@@ -14,6 +14,7 @@ import numpy as np
 
 from labels.decode import ENGINES, decode_image
 from labels.qr import qr_matrix
+from labels.render import LAYOUTS
 
 CHECK_VERSION = 1
 # Retries (a 2x pass, a flattened label) only on photos up to this size: on a
@@ -53,8 +54,6 @@ def label_outline(points, modules: int, layout_name: str | None = None) -> np.nd
     The label's layout places the symbol on it; unknown layouts take the
     largest extent of all of them, so no printed line escapes.
     """
-    from labels.render import LAYOUTS
-
     layouts = [LAYOUTS[layout_name]] if layout_name in LAYOUTS else list(LAYOUTS.values())
     left = top = right = bottom = 0.0
     for layout in layouts:

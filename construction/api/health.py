@@ -6,23 +6,26 @@ import functools
 import importlib.metadata
 import ipaddress
 
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Blueprint, Response, current_app, request, session
+from flask_migrate import Migrate
 from sqlalchemy import text
 
 from construction import metrics
+from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.permissions import PUBLIC, require, requires
+from construction.services.labels import label_font
 from construction.services.ledger import ledger_lag
+from construction.storage import storage
+from labels.decode import engines_available
 
 bp = Blueprint("health", __name__)
 
 
 def _migrations() -> dict:
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-    from flask_migrate import Migrate
-
     heads = current_app.extensions.get("prefabtrace.migration_heads")
     if heads is None:  # reading the scripts takes a quarter of a second: once per process
         migrate: Migrate = current_app.extensions["migrate"].migrate
@@ -36,8 +39,6 @@ def _migrations() -> dict:
 @functools.cache
 def decoders() -> dict[str, dict]:
     """Report which QR decoding engines run here (and why one does not); fixed per process."""
-    from labels.decode import engines_available
-
     versions = {"zxing-cpp": importlib.metadata.version("zxing-cpp"),
                 "pyzbar": importlib.metadata.version("pyzbar"),
                 "opencv": importlib.metadata.version("opencv-python-headless")}
@@ -48,8 +49,6 @@ def decoders() -> dict[str, dict]:
 
 def label_fonts() -> dict:
     """Report the font label PDFs embed (or why they embed none)."""
-    from construction.services.labels import label_font
-
     font = label_font()
     if font.note is None:
         return {"font": font.path, "embedded": True}
@@ -133,12 +132,11 @@ def health_ready():
 
 
 def _storage():
-    from construction.storage import storage
-
     return storage()
 
 
 def _ping_redis() -> None:
+    # Imported here, not at the top: only JOBS=rq loads Redis and RQ.
     from redis import Redis
 
     connection = Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=1,
@@ -168,7 +166,6 @@ def _probe(check) -> dict:
 def metrics_view():
     """Expose the service's metrics in Prometheus' text format (loopback or `metrics`)."""
     if not from_loopback():
-        from construction.auth import authenticate_request
 
         require(authenticate_request(), "metrics")
     body, content_type = metrics.exposition(current_app._get_current_object())
@@ -205,8 +202,6 @@ def from_loopback() -> bool:
 
 
 def _signed_in() -> bool:
-    from construction.auth import authenticate_request
-
     if not request.headers.get("Authorization") and not session.get("user_id"):
         return False
     try:

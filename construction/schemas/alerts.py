@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from construction.pagination import page_schema
 from construction.schemas.base import PageArgs, moment, ref, text
+from construction.services.alerts import ALERT_KINDS
 
 
 class AlertSchema(Schema):
@@ -25,8 +26,6 @@ class AlertSchema(Schema):
     close_note = fields.String()
 
     def _description(self, alert) -> str:
-        from construction.services.alerts import ALERT_KINDS
-
         return ALERT_KINDS.get(alert.kind, "")
 
 

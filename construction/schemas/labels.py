@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from construction import lifecycle
 from construction.schemas.base import JsonBoolean, ref, text
+from labels.keys import public_key_from_text, public_key_pem
 from labels.render import DEFAULT_LAYOUT, LAYOUTS, LOAD_LAYOUTS
 
 LAYOUT_NAMES = tuple(LAYOUTS)
@@ -23,8 +24,6 @@ class LabelKeySchema(Schema):
     revoked_reason = fields.String(allow_none=True)
 
     def _pem(self, key) -> str:
-        from labels.keys import public_key_from_text, public_key_pem
-
         return public_key_pem(public_key_from_text(key.public_key))
 
 

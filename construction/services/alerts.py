@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from construction import metrics
 from construction.errors import ApiProblem
 from construction.extensions import db
-from construction.models import Alert, Event, LabelSighting, Project, SecurityEvent
+from construction.models import Alert, Component, Event, LabelSighting, Project, SecurityEvent
 from construction.pagination import Page, paginate
 from construction.permissions import Principal, in_scope, readable_or_404, require
 from construction.rate_limits import security_event_refusal
@@ -268,8 +268,6 @@ def close_alert(principal: Principal, alert_id: int, status: str, note: str) -> 
 def list_security_events(principal: Principal, page: int,
                          per_page: int) -> Page:
     """List refused labels: all for admins, those naming a visible component for others."""
-    from construction.models import Component
-
     query = select(SecurityEvent)
     if not principal.is_admin:
         query = query.where(SecurityEvent.component_id.in_(

@@ -33,12 +33,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import flask_migrate
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import current_app
 from sqlalchemy import URL, inspect, select, text
 
 from construction.extensions import db, reading
 from construction.models import LabelKey
 from construction.schemas import LabelKeysSchema, LedgerKeysSchema
+from construction.services.chain import keys_from_document, ledger_keys, seal_all, verify_ledger
+from construction.services.keys import published_keys
+from construction.services.ledger import check_ledger
+from construction.storage import S3Storage, storage
 
 FORMAT = "prefabtrace-backup"
 FORMAT_VERSION = 1
@@ -81,8 +88,6 @@ def app_version() -> str:
 
 
 def _scripts():
-    from alembic.script import ScriptDirectory
-
     return ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
 
 
@@ -154,10 +159,6 @@ def _run(command: list[str], environment: dict[str, str], what: str) -> None:
 
 def _snapshot_facts() -> dict:
     """The revision and the published keys, read in the session's open transaction."""
-    from alembic.runtime.migration import MigrationContext
-
-    from construction.services.chain import ledger_keys
-    from construction.services.keys import published_keys
 
     return {"revision": MigrationContext.configure(db.session.connection())
             .get_current_revision(),
@@ -235,8 +236,6 @@ def _s3_objects(backend) -> list[dict]:
 def _copy_store(folder: Path, say: Callable[[str], None]) -> dict:
     # After the database: a file is stored before the row that names it is committed, and
     # never deleted, so every file the copied database names is here by now.
-    from construction.storage import S3Storage, storage
-
     backend = storage()
     config = current_app.config
     if isinstance(backend, S3Storage):
@@ -398,8 +397,6 @@ def _check_revision(manifest: dict, upgrade: bool) -> str | None:
 
 def _check_store(folder: Path, manifest: dict) -> tuple[str, list[str]]:
     """Refuse a photo store that is not ready for the backup's files; return its kind."""
-    from construction.storage import S3Storage, storage
-
     backend = storage()
     kind = "s3" if isinstance(backend, S3Storage) else "local"
     if manifest["storage"]["kind"] != kind:
@@ -479,9 +476,6 @@ def _missing_keys(folder: Path) -> list[str]:
 
 def verify_restored(folder: Path, report: RestoreReport, workers: int = 1) -> None:
     """Run `flask ledger verify` (against the backup's keys) and `flask ledger check`."""
-    from construction.services.chain import keys_from_document, seal_all, verify_ledger
-    from construction.services.ledger import check_ledger
-
     report.keys_missing = _missing_keys(folder)
     trusted = keys_from_document(json.loads((folder / LEDGER_KEYS).read_text(encoding="utf-8")))
     seal_all()
@@ -543,7 +537,6 @@ def restore_backup(directory: str | os.PathLike, upgrade: bool = False, workers:
         say(f"photos: every listed object is in the bucket ({len(unlisted)} not in the "
             "backup, left as they are)")
     if head is not None:
-        import flask_migrate
 
         flask_migrate.upgrade()
         report.upgraded_to = head

@@ -15,7 +15,9 @@ later prove any event was, or was not, part of the ledger then.
 from __future__ import annotations
 
 import base64
+import json
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -41,8 +43,11 @@ from construction.ledger_format import (
     utf8,
     verify_statement,
 )
-from construction.models import Event, LabelKey, LedgerCheckpoint, MerkleNode
+from construction.models import Component, Event, LabelKey, LedgerCheckpoint, MerkleNode
 from construction.permissions import Principal, in_scope
+from construction.resilience import run_rounds
+from construction.services import audit
+from construction.services.components import component_for_reading
 from construction.services.keys import publish_key, signing_key
 from labels.keys import public_key_from_text, write_new_key
 
@@ -120,8 +125,6 @@ def seal_forever(interval_s: float = 2.0, max_rounds: int | None = None,
     restarted, the connection was cut, SQLite stayed locked) is retried after
     a growing back-off instead of ending the service.
     """
-    from construction.resilience import run_rounds
-
     def round_() -> None:
         sealed = seal_all()
         if sealed:
@@ -166,7 +169,6 @@ def _signing():
 
 def create_ledger_key() -> str:
     """Create the checkpoint signing key and publish it (FileExistsError when one exists)."""
-    from construction.services import audit
     key = write_new_key(current_app.config["LEDGER_SIGNING_KEY_FILE"])
     kid = publish_key(key.public_key(), "ledger")
     audit.record("ledger.new_key", f"ledger key {kid}", detail={"key_id": kid})
@@ -256,9 +258,6 @@ def export_checkpoint(checkpoint: LedgerCheckpoint) -> None:
     A copy outside the database (put the file on other storage, or ship it on): the
     lines verify with `flask ledger verify --checkpoints` like a regulator's copies.
     """
-    import json
-    import os
-
     path = current_app.config["LEDGER_CHECKPOINT_EXPORT"]
     if not path:
         return
@@ -425,8 +424,6 @@ def event_record(row) -> dict:
 
 def component_proof(principal: Principal, component_id: int) -> dict:
     """Return a component's events with what proves each one against a signed checkpoint."""
-    from construction.services.components import component_for_reading
-
     component_for_reading(principal, component_id)
     seal_all()
     rows = db.session.execute(
@@ -475,8 +472,6 @@ def export_events(principal: Principal, after_sequence: int = 0,
     The chain is one for all projects, so a verifier needs every link; the
     content of events outside the reader's scope stays out (`event` is null).
     """
-    from construction.models import Component
-
     seal_all()
     rows = db.session.execute(
         select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
@@ -506,8 +501,6 @@ class Breach:
 
 
 def _checkpoint_breach(checkpoint: LedgerCheckpoint, keys: dict) -> Breach | None:
-    import json
-
     public = keys.get(checkpoint.key_id)
     if public is None:
         return Breach(checkpoint.sequence, None,
@@ -540,8 +533,6 @@ def _held_breach(marks: list[LedgerCheckpoint], held: list[dict]) -> Breach | No
 
 
 def _link_breach(marks: list[LedgerCheckpoint]) -> Breach | None:
-    import json
-
     previous = None
     for mark in marks:
         named = json.loads(mark.statement).get("previous")

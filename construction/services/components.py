@@ -15,7 +15,18 @@ from sqlalchemy.exc import IntegrityError
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import parse_scanned
-from construction.models import Building, Component, ComponentType, Event, Storey, User
+from construction.models import (
+    Building,
+    Component,
+    ComponentType,
+    Event,
+    Finding,
+    Label,
+    Photo,
+    PhotoComponent,
+    Storey,
+    User,
+)
 from construction.pagination import Page, paginate
 from construction.permissions import Principal, in_scope
 from construction.services.projects import project_for_managing
@@ -332,8 +343,6 @@ def _clashes_with_stored(project_id: int, rows: list[dict[str, Any]],
 
 def component_evidence(component_id: int) -> dict[str, list[dict[str, Any]]]:
     """Return what documents a component: its label versions and the photos that show it."""
-    from construction.models import Finding, Label, Photo, PhotoComponent
-
     labels = [{"version": label.version, "issued_at": label.issued_at,
                "print_count": label.print_count, "last_printed_at": label.last_printed_at,
                "revoked_at": label.revoked_at, "revoked_reason": label.revoked_reason}

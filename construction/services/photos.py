@@ -26,6 +26,7 @@ from sqlalchemy import delete, or_, select
 from construction import metrics
 from construction.errors import ApiProblem
 from construction.extensions import db, reading
+from construction.identity import parse_scanned
 from construction.models import (
     Component,
     Event,
@@ -40,7 +41,15 @@ from construction.models import (
 from construction.pagination import Page, paginate
 from construction.permissions import Principal, in_scope, project_in_scope, readable_or_404, require
 from construction.services.decoding import open_image
+from construction.services.labels import check_label_urls, is_label_url
+from construction.services.scans import ScanItem, record_scans
 from construction.storage import storage
+from labels.codes import CodeError
+from labels.render import LAYOUTS
+from vision import cracks as crack_check
+from vision import duplicates
+from vision import labels as label_check
+from vision import quality as quality_check
 from vision.evidence import ExifFacts, check_evidence, read_exif
 
 CHECKS = ("labels", "quality", "cracks", "duplicates", "evidence", "progress")
@@ -471,8 +480,6 @@ def analyse_photo(photo_id: int, checks: list[str] | None = None) -> None:
 
 def _label_scale_mm_per_px(found: list[dict[str, Any]]) -> float | None:
     """Millimetres per pixel from the best-resolved label of known printed size."""
-    from labels.render import LAYOUTS
-
     best = None
     for label in found:
         layout = LAYOUTS.get(label.get("layout") or "")
@@ -487,12 +494,7 @@ def _label_scale_mm_per_px(found: list[dict[str, Any]]) -> float | None:
 
 
 def _run_labels(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
-    from construction.identity import parse_scanned
-    from construction.services.labels import check_label_urls, is_label_url
-    from labels.codes import CodeError
-    from vision.labels import CHECK_VERSION, find_labels
-
-    found = find_labels(image).labels
+    found = label_check.find_labels(image).labels
     checks = check_label_urls([f.text for f in found if is_label_url(f.text)])
     db.session.execute(delete(PhotoComponent).where(PhotoComponent.photo_id == photo.id))
     labels, linked = [], set()
@@ -527,14 +529,12 @@ def _run_labels(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, An
                 genuine=check.genuine if check else None, points=entry["points"],
                 pixels_per_module=item.pixels_per_module))
     context["labels"] = labels
-    return CHECK_VERSION, {"labels": labels, "components": sorted(linked)}
+    return label_check.CHECK_VERSION, {"labels": labels, "components": sorted(linked)}
 
 
 def _run_quality(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
-    from vision.quality import CHECK_VERSION, assess_quality
-
     points = [[tuple(p) for p in label["points"]] for label in context.get("labels", [])]
-    return CHECK_VERSION, assess_quality(image, points)
+    return quality_check.CHECK_VERSION, quality_check.assess_quality(image, points)
 
 
 def _finding(photo: Photo, kind: str, component_id: int | None, detail: dict) -> None:
@@ -560,21 +560,19 @@ def _subject(photo: Photo, context: dict) -> int | None:
 
 
 def _run_cracks(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
-    from vision.cracks import CHECK_VERSION, WIDTH_BANDS, detect_cracks
-    from vision.labels import label_outline, labels_mask
-
     found = context.get("labels", [])
     scale = _label_scale_mm_per_px(found)
     # The labels' own printed lines are not cracks.
-    ignore = labels_mask(image.shape[:2], [label_outline(label["points"], label["modules"],
-                                                         label.get("layout")) for label in found]
-                         ) if found else None
+    outlines = [label_check.label_outline(label["points"], label["modules"], label.get("layout"))
+                for label in found]
+    ignore = label_check.labels_mask(image.shape[:2], outlines) if found else None
     config = current_app.config
-    result = detect_cracks(image, mm_per_px=scale, ignore=ignore,
-                           method=config["CRACK_DETECTOR"])
+    result = crack_check.detect_cracks(image, mm_per_px=scale, ignore=ignore,
+                                       method=config["CRACK_DETECTOR"])
     mask_key = None
     if result.segments:
-        mask_key = f"masks/{photo.content_hash[:2]}/{photo.content_hash}-v{CHECK_VERSION}.png"
+        mask_key = (f"masks/{photo.content_hash[:2]}/{photo.content_hash}"
+                    f"-v{crack_check.CHECK_VERSION}.png")
         # A bilevel PNG takes the 0/1 mask as it is: no photo-sized copy of it.
         ok, png = cv2.imencode(".png", result.mask.view(np.uint8), [cv2.IMWRITE_PNG_BILEVEL, 1])
         storage().put(mask_key, png.tobytes(), "image/png")
@@ -586,14 +584,14 @@ def _run_cracks(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, An
                   "mm_per_px": scale,
                   "longest_mm": max((s.length_mm or 0) for s in findings) or None,
                   "longest_px": max(s.length_px for s in findings),
-                  "width_band": max(bands, key=WIDTH_BANDS.index) if bands else None,
-                  "width_bands": {band: bands.count(band) for band in WIDTH_BANDS}
+                  "width_band": max(bands, key=crack_check.WIDTH_BANDS.index) if bands else None,
+                  "width_bands": {band: bands.count(band) for band in crack_check.WIDTH_BANDS}
                   if bands else None})
     view = _plain(result)
     for shown, segment in zip(view["segments"], result.segments, strict=True):
         shown["finding"] = _crack_worth_a_look(segment, config)
     view.update(mm_per_px=scale, mask_key=mask_key)
-    return CHECK_VERSION, view
+    return crack_check.CHECK_VERSION, view
 
 
 def _crack_worth_a_look(segment, config) -> bool:
@@ -612,8 +610,6 @@ def _thumbnail(photo_id: int) -> np.ndarray:
 
 
 def _run_duplicates(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, Any]:
-    from vision import duplicates
-
     fingerprint = duplicates.fingerprint(image)
     photo.fingerprint = fingerprint.to_bytes()
     # Earlier photos of this project, and of the same organization anywhere
@@ -689,8 +685,6 @@ def decide_finding(principal: Principal, finding_id: int, decision: str, outcome
     The hold or NCR is recorded as a lifecycle event by the deciding person,
     through the same path as a scan, so the ledger says who decided.
     """
-    from construction.services.scans import ScanItem, record_scans
-
     require(principal, "photo.decide")
     finding = readable_or_404(principal, Finding, finding_id, "finding")
     wanted_status = "confirmed" if decision == "confirm" else "dismissed"

@@ -468,8 +468,6 @@ def import_strength_csv(principal: Principal, text: str, limit: int,
     `load_row` validates one row's fields (a marshmallow load) and raises
     ValidationError. Columns: CSV_COLUMNS; strength_mpa or load_kn with area_mm2.
     """
-    from marshmallow import ValidationError
-
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = {"pour_id", "specimen", "age_days", "tested_at"} - set(reader.fieldnames or ())
     if missing:

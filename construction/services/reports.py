@@ -32,10 +32,13 @@ from construction.models import (
     Finding,
     Load,
     LoadItem,
+    Mould,
     Organization,
+    Pour,
     ProgressCounter,
     Project,
     Storey,
+    StrengthResult,
     User,
 )
 from construction.permissions import Principal, in_scope
@@ -427,8 +430,6 @@ STRENGTH_HEADER = POUR_HEADER[:7] + ["specimen", "age_days", "tested_at", "stren
 
 
 def _pours_query(principal: Principal, filters: ReportFilters, *columns):
-    from construction.models import Mould, Pour
-
     query = select(Pour.id, Project.code, Organization.name, Mould.name, Pour.cast_at,
                    Pour.concrete_grade, Pour.mix, *columns) \
         .join(Project, Pour.project_id == Project.id) \
@@ -449,8 +450,6 @@ def _pour_rows(query, order) -> Iterator[list]:
 
 def pours_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
     """Stream the pours in scope as CSV (UTF-8 with BOM), by casting time."""
-    from construction.models import Pour
-
     members = select(func.count()).where(Component.pour_id == Pour.id).scalar_subquery()
     query = _pours_query(principal, filters, Pour.supplier_ticket, Pour.slump_mm,
                          Pour.concrete_temperature_c, Pour.air_temperature_c,
@@ -460,8 +459,6 @@ def pours_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
 
 def strength_results_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
     """Stream the strength results of the pours in scope as CSV (UTF-8 with BOM)."""
-    from construction.models import Pour, StrengthResult
-
     query = _pours_query(principal, filters, StrengthResult.specimen, StrengthResult.age_days,
                          StrengthResult.tested_at, StrengthResult.strength_mpa,
                          StrengthResult.load_kn, StrengthResult.area_mm2,

@@ -9,6 +9,7 @@ SQLite gets batched inserts.
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from construction.models import (
     ComponentType,
     Organization,
     OrganizationKind,
+    ProgressCounter,
     Project,
     ProjectParticipant,
     Role,
@@ -173,7 +175,6 @@ def seed(components: int, projects: int = 10, seed_value: int = 2026,
     rows = [{"key": _text(key), "kind": key[0], "project_id": key[1], "storey_id": key[2],
              "component_type_id": key[3], "state": key[4], "day": key[5], "count": count}
             for key, count in counters.items()]
-    from construction.models import ProgressCounter
 
     db.session.execute(ProgressCounter.__table__.insert(), rows)
     if postgres:
@@ -187,7 +188,6 @@ def seed(components: int, projects: int = 10, seed_value: int = 2026,
 
 def _insert(connection, postgres: bool, table: str, columns: list[str], rows: list) -> None:
     if postgres:
-        import json
 
         raw = connection.connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(

@@ -79,6 +79,7 @@ from construction.public_http import (
     check_url,
     post_json,
 )
+from construction.resilience import run_rounds
 from construction.services.accounts import principal_of_user
 from construction.services.chain import checkpoint_document, seal_all
 from construction.services.scans import event_view
@@ -685,8 +686,6 @@ def deliver_forever(interval_s: float = 5.0, max_rounds: int | None = None,
     What `flask webhooks deliver --loop` runs: a failed round (the database
     restarted, the connection was cut) is retried after a growing back-off.
     """
-    from construction.resilience import run_rounds
-
     def round_() -> None:
         report = deliver()
         if on_report and (report.queued or report.delivered or report.retrying
