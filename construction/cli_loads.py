@@ -10,7 +10,8 @@ from flask.cli import AppGroup
 from construction.errors import ApiProblem
 from construction.services import load_papers
 from construction.services.accounts import acting_principal
-from construction.services.loads import printable_load, propose_load_plan
+from construction.services.load_plans import propose_load_plan
+from construction.services.loads import printable_load
 from construction.services.projects import find_project
 from labels.render import LOAD_LAYOUTS
 

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from construction.extensions import db
 from construction.models import Component, Load
 from construction.permissions import Principal
-from construction.services.loads import LoadScanRequest, propose_load_plan, record_load_scan
+from construction.services.load_plans import propose_load_plan
+from construction.services.loads import LoadScanRequest, record_load_scan
 
 # A flatbed for precast: 30 t payload, 13 m deck.
 TRUCK = {"max_weight_kg": 30_000.0, "max_length_mm": 13_000, "trailer_type": "低平板 flatbed"}

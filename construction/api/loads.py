@@ -28,6 +28,8 @@ from construction.schemas import (
 )
 from construction.services import load_papers
 from construction.services import loads as service
+from construction.services.deliveries import project_deliveries, storey_readiness
+from construction.services.load_plans import propose_load_plan
 
 blp = api_blueprint("loads", __name__, "Loads: truck trips with their components, "
                     "load plans, load scans, load labels and delivery notes.",
@@ -152,7 +154,7 @@ class LoadPlans(MethodView):
         last); a storey's pieces share a truck when they fit on one.
         """
         principal = authenticate_request()
-        result = service.propose_load_plan(principal, project_id, values)
+        result = propose_load_plan(principal, project_id, values)
         return result, 201 if result["accepted"] else 200
 
 
@@ -163,7 +165,7 @@ class ProjectDeliveries(MethodView):
     @blp.response(200, DeliveriesSchema)
     def get(self, args, project_id):
         """List loads planned, in transit (with ETA) and arrived per day."""
-        return service.project_deliveries(authenticate_request(), project_id,
+        return project_deliveries(authenticate_request(), project_id,
                                           args.get("since"), args.get("until"))
 
 
@@ -173,7 +175,7 @@ class StoreyReadiness(MethodView):
     @blp.response(200, StoreyReadinessSchema)
     def get(self, storey_id):
         """Say where each component of a storey is and whether erection can start."""
-        return service.storey_readiness(authenticate_request(), storey_id)
+        return storey_readiness(authenticate_request(), storey_id)
 
 
 _MEDIA = {"png": "image/png", "pdf": "application/pdf"}

@@ -238,7 +238,7 @@ class ReadinessComponentSchema(Schema):
 
 
 class ReadinessCountsSchema(Schema):
-    """Where a storey's components are and whether erection can start (services.loads.readiness)."""
+    """Where a storey's components are and whether erection can start (deliveries.readiness)."""
 
     places = fields.Dict(keys=fields.String(validate=validate.OneOf(lifecycle.PLACES)),
                          values=fields.Integer(), metadata={

@@ -1,4 +1,7 @@
-"""Loads: truck trips, their load plans, load scans, labels, delivery notes and readiness.
+"""Loads: truck trips, their items, load scans and labels.
+
+Planning loads is in construction.services.load_plans; where a storey's pieces are and
+the trucks of a day, in construction.services.deliveries; the papers, in load_papers.
 
 A load carries components in loading order (the first loaded lies at the bottom;
 the truck is unloaded in reverse). Scanning its label acts on every component
@@ -24,7 +27,6 @@ from construction.errors import ApiProblem, problem_body
 from construction.extensions import db
 from construction.lifecycle import Status, TransitionError
 from construction.models import (
-    Building,
     Component,
     ComponentType,
     Load,
@@ -96,7 +98,8 @@ def _item_rows(load_ids: list[int]) -> dict[int, list[Any]]:
     return rows
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
+    """Write a time as ISO 8601 (None stays None)."""
     return value.isoformat() if value is not None else None
 
 
@@ -174,14 +177,14 @@ def _view(load: Load, rows: list[Any], with_items: bool) -> dict[str, Any]:
         "label_url": label_url(load), "state": load.state,
         "next_actions": NEXT_ACTIONS.get(load.state, []),
         "vehicle": load.vehicle, "driver": load.driver, "trailer_type": load.trailer_type,
-        "planned_departure_at": _iso(load.planned_departure_at),
-        "planned_arrival_at": _iso(load.planned_arrival_at), "note": load.note,
+        "planned_departure_at": iso(load.planned_departure_at),
+        "planned_arrival_at": iso(load.planned_arrival_at), "note": load.note,
         "max_weight_kg": load.max_weight_kg,
         "weight_kg": round(sum(row.weight_kg or 0.0 for row in rows), 1),
         "piece_count": len(rows),
-        "created_at": _iso(load.created_at), "loaded_at": _iso(load.loaded_at),
-        "departed_at": _iso(load.departed_at), "arrived_at": _iso(load.arrived_at),
-        "received_at": _iso(load.received_at),
+        "created_at": iso(load.created_at), "loaded_at": iso(load.loaded_at),
+        "departed_at": iso(load.departed_at), "arrived_at": iso(load.arrived_at),
+        "received_at": iso(load.received_at),
     }
     if with_items:
         view["items"] = [{
@@ -200,7 +203,8 @@ class LoadFilters:
     code: str | None = None  # what a scanner read
 
 
-def _day_range(day: date) -> tuple[datetime, datetime]:
+def day_range(day: date) -> tuple[datetime, datetime]:
+    """Return a day of the report time zone as its UTC start and end."""
     zone = timezone(timedelta(minutes=current_app.config["REPORT_UTC_OFFSET_MINUTES"]))
     start = datetime.combine(day, time(), zone)
     return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
@@ -225,7 +229,7 @@ def list_loads(principal: Principal, filters: LoadFilters, page: int,
         query = query.where(Load.state == filters.state)
     if filters.date is not None:
         # The day the truck leaves (as planned, else as it did), in the reports' zone.
-        start, end = _day_range(filters.date)
+        start, end = day_range(filters.date)
         day = func.coalesce(Load.departed_at, Load.planned_departure_at, Load.created_at)
         query = query.where(day >= start, day < end)
     return paginate(query.order_by(Load.id.desc()), page, per_page)
@@ -269,7 +273,7 @@ def create_load(principal: Principal, fields: dict[str, Any], commit: bool = Tru
     issue_label_url(load)
     _set_items(principal, load, fields.get("component_ids") or [])
     if commit:
-        _commit("the load")
+        commit_items("the load")
     return load
 
 
@@ -280,7 +284,8 @@ def _check_times(load: Load) -> None:
                          errors={"planned_arrival_at": ["Before planned_departure_at."]})
 
 
-def _commit(what: str) -> None:
+def commit_items(what: str) -> None:
+    """Commit a change of loads' items; a component put on another load meanwhile is a 409."""
     try:
         db.session.commit()
     except IntegrityError as error:
@@ -305,7 +310,7 @@ def update_load(principal: Principal, load_id: int, fields: dict[str, Any]) -> L
     _check_times(load)
     if load.max_weight_kg is not None:
         _check_weight(load, [row.id for row in _item_rows([load.id])[load.id]])
-    _commit("the load")
+    commit_items("the load")
     return load
 
 
@@ -316,7 +321,7 @@ def add_items(principal: Principal, load_id: int, component_ids: list[int]) -> L
     _require_open(load)
     current = [row.id for row in _item_rows([load.id])[load.id]]
     _set_items(principal, load, current + [i for i in component_ids if i not in current])
-    _commit("the load")
+    commit_items("the load")
     return load
 
 
@@ -354,7 +359,7 @@ def loadable_refusals(components: list[Component]) -> list[dict[str, Any]]:
 
 def _set_items(principal: Principal, load: Load, component_ids: list[int]) -> None:
     ids = list(dict.fromkeys(component_ids))
-    components = _components_for(principal, load.project_id, ids)
+    components = components_for(principal, load.project_id, ids)
     refusals = loadable_refusals(components)
     if refusals:
         shown = "; ".join(f"{r['code']}: {r['reason']}" for r in refusals[:5])
@@ -379,7 +384,7 @@ def _set_items(principal: Principal, load: Load, component_ids: list[int]) -> No
     db.session.flush()
 
 
-def _components_for(principal: Principal, project_id: int, ids: list[int]) -> list[Component]:
+def components_for(principal: Principal, project_id: int, ids: list[int]) -> list[Component]:
     if not ids:
         return []
     found = {c.id: c for c in db.session.scalars(in_scope(
@@ -628,7 +633,7 @@ def record_load_scan(principal: Principal, load: Load,
     return {"load": view,
             "scan": {"id": stored.get("id"), "action": scan.action,
                      "client_event_id": scan.client_event_id,
-                     "server_time": _iso(stored.get("server_time"))},
+                     "server_time": iso(stored.get("server_time"))},
             "events": [r.event for r in results],
             "components": [r.component for r in results]}, recorded
 
@@ -664,244 +669,6 @@ def _exceptions(on_load: set[int], scan: LoadScanRequest) -> dict[int, dict[str,
         exceptions[component_id] = {"action": exception["action"],
                                     "note": exception.get("note") or ""}
     return exceptions
-
-
-# --- load plans --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlanPiece:
-    """A component to plan, in erection order: its storey and weight."""
-
-    component_id: int
-    storey_key: Any
-    weight_kg: float
-    length_mm: int | None = None
-
-
-@dataclass(frozen=True)
-class TruckLimits:
-    """What one truck takes."""
-
-    max_weight_kg: float
-    max_items: int | None = None
-    max_length_mm: int | None = None
-
-
-def _fits(pieces: list[PlanPiece], limits: TruckLimits) -> bool:
-    return sum(p.weight_kg for p in pieces) <= limits.max_weight_kg + 1e-9 and (
-        limits.max_items is None or len(pieces) <= limits.max_items)
-
-
-def plan_loads(pieces: list[PlanPiece], limits: TruckLimits) -> list[list[PlanPiece]]:
-    """Split pieces given in erection order into truckloads, the earliest on the first truck.
-
-    A storey's pieces go on one truck when they fit on one, the next truck
-    otherwise begun; a storey too big for a truck fills trucks in order. Each
-    load comes back in erection order (the caller loads it in reverse).
-    """
-    for piece in pieces:
-        if not _fits([piece], limits) or (limits.max_length_mm is not None
-                                          and (piece.length_mm or 0) > limits.max_length_mm):
-            raise ValueError(f"component {piece.component_id} does not fit on one truck")
-    groups: list[list[PlanPiece]] = []
-    for piece in pieces:
-        if groups and groups[-1][0].storey_key == piece.storey_key:
-            groups[-1].append(piece)
-        else:
-            groups.append([piece])
-    loads: list[list[PlanPiece]] = []
-    current: list[PlanPiece] = []
-    for group in groups:
-        if _fits(current + group, limits):
-            current += group
-            continue
-        if current and _fits(group, limits):
-            loads.append(current)
-            current = list(group)
-            continue
-        for piece in group:  # bigger than a truck: it must be split anyway
-            if not _fits(current + [piece], limits):
-                loads.append(current)
-                current = []
-            current.append(piece)
-    if current:
-        loads.append(current)
-    return loads
-
-
-# Components a plan still has to move: not yet on a truck, nor gone.
-_TO_DELIVER = ("planned", "cast", "demoulded", "qc_passed", "stored", "rejected")
-
-
-def propose_load_plan(principal: Principal, project_id: int,
-                      values: dict[str, Any]) -> dict[str, Any]:
-    """Propose truckloads for storeys or components; with `accept`, create them as loads."""
-    require(principal, "load.plan")
-    if not project_in_scope(principal, project_id, write=True):
-        raise ApiProblem("not-found", f"no project {project_id}")
-    limits = TruckLimits(values["max_weight_kg"], values.get("max_items"),
-                         values.get("max_length_mm"))
-    query = (select(Component, ComponentType.weight_kg, ComponentType.length_mm,
-                    Storey.building_id, Storey.elevation_m)
-             .join(ComponentType, Component.component_type_id == ComponentType.id)
-             .outerjoin(Storey, Component.storey_id == Storey.id))
-    if values.get("component_ids"):
-        ids = list(dict.fromkeys(values["component_ids"]))
-        _components_for(principal, project_id, ids)
-        query = query.where(Component.id.in_(ids))
-    else:
-        storey_ids = list(dict.fromkeys(values["storey_ids"]))
-        known = set(db.session.scalars(
-            select(Storey.id).join(Building, Storey.building_id == Building.id)
-            .where(Storey.id.in_(storey_ids), Building.project_id == project_id)))
-        missing = [i for i in storey_ids if i not in known]
-        if missing:
-            raise ApiProblem("not-found", "no storey of this project: "
-                             + ", ".join(str(i) for i in missing[:10]))
-        on_trucks = select(LoadItem.component_id).where(LoadItem.active_component_id.isnot(None))
-        query = query.where(Component.storey_id.in_(storey_ids),
-                            Component.state.in_(_TO_DELIVER), Component.id.not_in(on_trucks))
-    limit = current_app.config["LOAD_PLAN_MAX_COMPONENTS"]
-    rows = db.session.execute(query.where(Component.project_id == project_id).order_by(
-        Storey.building_id, Storey.elevation_m, Storey.id,
-        Component.install_sequence.is_(None), Component.install_sequence, Component.mark,
-        Component.id).limit(limit + 1)).all()
-    if len(rows) > limit:
-        raise ApiProblem("validation-error", f"more than {limit} components to plan: plan fewer "
-                         "storeys at a time", errors={"storey_ids": [f"Over {limit} components."]})
-    pieces = [PlanPiece(row.Component.id, row.Component.storey_id, row.weight_kg or 0.0,
-                        row.length_mm) for row in rows]
-    components = {row.Component.id: row.Component for row in rows}
-    try:
-        planned = plan_loads(pieces, limits)
-    except ValueError as error:
-        raise ApiProblem("over-weight-limit", str(error)) from error
-    proposal = []
-    for truck in planned:
-        loading_order = [p.component_id for p in reversed(truck)]  # the first installed on top
-        not_ready = loadable_refusals([components[i] for i in loading_order])
-        proposal.append({"component_ids": loading_order,
-                         "weight_kg": round(sum(p.weight_kg for p in truck), 1),
-                         "piece_count": len(truck),
-                         "storey_ids": list(dict.fromkeys(p.storey_key for p in truck)),
-                         "not_ready": not_ready})
-    if not values.get("accept"):
-        return {"loads": proposal, "accepted": False}
-    require(principal, "load.build")
-    created = [create_load(principal, {
-        "project_id": project_id, "component_ids": truck["component_ids"],
-        "max_weight_kg": limits.max_weight_kg,
-        **{name: values[name] for name in ("vehicle", "trailer_type") if values.get(name)}},
-        commit=False) for truck in proposal]
-    _commit("the plan")
-    return {"loads": load_views(created), "accepted": True}
-
-
-# --- readiness and deliveries ---------------------------------------------------------------
-
-_PLACES = lifecycle.PLACE_OF_STATE
-PLACES = lifecycle.PLACES
-
-
-def place_of(state: str) -> str:
-    """Name where a component in `state` is (one of PLACES)."""
-    return _PLACES[state]
-
-
-def storey_readiness(principal: Principal, storey_id: int) -> dict[str, Any]:
-    """Say where every component of a storey is now, and whether erection can start."""
-    storey = db.session.get(Storey, storey_id)
-    building = db.session.get(Building, storey.building_id) if storey else None
-    if building is None or not project_in_scope(principal, building.project_id):
-        raise ApiProblem("not-found", f"no storey {storey_id}")
-    loads = {row.component_id: row for row in db.session.execute(
-        select(LoadItem.component_id, Load.id, Load.code, Load.sscc, Load.state,
-               Load.planned_arrival_at)
-        .join(Load, LoadItem.load_id == Load.id)
-        .join(Component, LoadItem.component_id == Component.id)
-        .where(Component.storey_id == storey_id, LoadItem.active_component_id.isnot(None)))}
-    components = []
-    counts = dict.fromkeys(PLACES, 0)
-    for row in db.session.execute(
-        select(Component.id, Component.code, Component.mark, Component.state,
-               Component.install_sequence, Component.on_hold, Component.damaged,
-               Component.ncr_open, ComponentType.name.label("type_name"))
-        .join(ComponentType, Component.component_type_id == ComponentType.id)
-        .where(Component.storey_id == storey_id)
-        .order_by(Component.install_sequence.is_(None), Component.install_sequence,
-                  Component.mark, Component.id)
-    ):
-        place = _PLACES[row.state]
-        counts[place] += 1
-        load = loads.get(row.id)
-        components.append({
-            "id": row.id, "code": row.code, "mark": row.mark, "component_type": row.type_name,
-            "install_sequence": row.install_sequence, "state": row.state, "place": place,
-            "on_hold": row.on_hold, "damaged": row.damaged, "ncr_open": row.ncr_open,
-            "load": {"id": load.id, "code": load.code, "sscc": load.sscc, "state": load.state,
-                     "eta": _iso(load.planned_arrival_at)} if load else None})
-    blocked = sum(1 for c in components if c["place"] != "scrapped"
-                  and (c["on_hold"] or c["damaged"] or c["ncr_open"]))
-    return {"storey_id": storey.id, "storey": storey.name, "building": building.name,
-            "project_id": building.project_id, "component_count": len(components),
-            **readiness(counts, blocked), "components": components}
-
-
-def readiness(places: dict[str, int], blocked: int) -> dict[str, Any]:
-    """Say what a storey lacks and whether erection can start, from its components per place.
-
-    `blocked`: its components (scrapped ones aside) on hold, damaged or with an open NCR.
-    """
-    needed = sum(places.values()) - places["scrapped"]
-    missing = needed - places["on_site"] - places["installed"]
-    return {"places": places, "missing": missing, "blocked": blocked,
-            "can_start": needed > 0 and not missing and not blocked}
-
-
-def project_deliveries(principal: Principal, project_id: int, since: date | None,
-                       until: date | None) -> dict[str, Any]:
-    """Count loads planned, in transit (with ETA) and arrived per day for a project."""
-    if not project_in_scope(principal, project_id):
-        raise ApiProblem("not-found", f"no project {project_id}")
-    zone = timezone(timedelta(minutes=current_app.config["REPORT_UTC_OFFSET_MINUTES"]))
-    today = datetime.now(zone).date()
-    since = since or today - timedelta(days=7)
-    until = until or today + timedelta(days=7)
-    if until < since or (until - since).days > 366:
-        raise ApiProblem("validation-error", "from 1 to 366 days, `until` not before `since`",
-                         errors={"until": ["Not before since, within 366 days of it."]})
-    start, _ = _day_range(since)
-    _, end = _day_range(until)
-    loads = load_views(list(db.session.scalars(
-        select(Load).where(Load.project_id == project_id, func.coalesce(
-            Load.arrived_at, Load.planned_arrival_at, Load.departed_at,
-            Load.planned_departure_at, Load.created_at).between(start, end))
-        .order_by(Load.planned_arrival_at, Load.id))), with_items=False)
-    days: dict[str, dict[str, list]] = {}
-
-    def put(moment: str | None, kind: str, view: dict[str, Any]) -> None:
-        if moment is None:
-            return
-        day = datetime.fromisoformat(moment).astimezone(zone).date()
-        if since <= day <= until:
-            days.setdefault(day.isoformat(), {"planned": [], "in_transit": [], "arrived": []})[
-                kind].append({key: view[key] for key in (
-                    "id", "code", "sscc", "state", "vehicle", "piece_count", "weight_kg",
-                    "planned_departure_at", "planned_arrival_at", "arrived_at")}
-                | {"eta": view["planned_arrival_at"]})
-
-    for view in loads:
-        if view["state"] in ("open", "loaded"):
-            put(view["planned_arrival_at"] or view["planned_departure_at"], "planned", view)
-        elif view["state"] == "in_transit":
-            put(view["planned_arrival_at"] or view["departed_at"], "in_transit", view)
-        else:
-            put(view["arrived_at"], "arrived", view)
-    return {"project_id": project_id, "since": since.isoformat(), "until": until.isoformat(),
-            "days": [{"date": day, **{kind: entries for kind, entries in kinds.items()},
-                      "counts": {kind: len(entries) for kind, entries in kinds.items()}}
-                     for day, kinds in sorted(days.items())]}
 
 
 # --- printing --------------------------------------------------------------------------------

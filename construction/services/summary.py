@@ -30,8 +30,9 @@ from construction.models import (
     Storey,
 )
 from construction.permissions import Principal, in_scope
-from construction.services import loads, reports
+from construction.services import reports
 from construction.services.alerts import AlertFilters, list_alerts
+from construction.services.deliveries import PLACES, place_of, project_deliveries, readiness
 
 FLAGS = ("on_hold", "damaged", "ncr_open")
 STALLED_DAYS = 14
@@ -165,10 +166,10 @@ def _flag_counts(project_id: int, building_id: int | None) -> dict[int | None, d
 
 def _readiness(row: dict[str, Any], blocked: int) -> dict[str, Any]:
     """Where a storey's pieces are, and whether erection can start (as the readiness route says)."""
-    places = dict.fromkeys(loads.PLACES, 0)
+    places = dict.fromkeys(PLACES, 0)
     for state, count in row["by_state"].items():
-        places[loads.place_of(state)] += count
-    return loads.readiness(places, blocked)
+        places[place_of(state)] += count
+    return readiness(places, blocked)
 
 
 def _upcoming(layout: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -255,7 +256,7 @@ def _trucks_today(principal: Principal, project_id: int) -> dict[str, Any]:
     """Today's loads (in the reporting zone): in transit, planned, then arrived."""
     zone = timezone(timedelta(minutes=current_app.config["REPORT_UTC_OFFSET_MINUTES"]))
     today = datetime.now(zone).date()
-    deliveries = loads.project_deliveries(principal, project_id, today, today)
+    deliveries = project_deliveries(principal, project_id, today, today)
     day = next((entry for entry in deliveries["days"] if entry["date"] == today.isoformat()),
                None)
     return {"date": today.isoformat(),

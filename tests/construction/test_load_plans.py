@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from construction.extensions import db
 from construction.models import Component, Load, Storey
-from construction.services.loads import PlanPiece, TruckLimits, plan_loads
+from construction.services.load_plans import PlanPiece, TruckLimits, plan_loads
 
 # Storeys of 1 to 12 pieces of 1 to 12 t, trucks of 12 to 40 t and maybe a count limit.
 _storeys = st.lists(st.lists(st.integers(min_value=1000, max_value=12000), min_size=1,
