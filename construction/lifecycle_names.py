@@ -1,9 +1,11 @@
-"""The lifecycle's names in words: states, actions, roles and load states, translated.
+"""The lifecycle's names in words: states, actions, roles, load states, checklist
+stages, gates and alert kinds, translated.
 
-The one place a state or an action gets its label. The pages send these to
-their scripts (`pages.page_config`), and the label pages a QR code opens
-(`resolver.py`) show them in Chinese and English at once. Labels are lazy
-Flask-Babel strings: they take the request's language when shown.
+The one place a state, an action, a stage, a gate or an alert kind gets its
+label. The pages send these to their scripts (`pages.page_config`), and the
+label pages a QR code opens (`resolver.py`) show them in Chinese and English
+at once. Labels are lazy Flask-Babel strings: they take the request's language
+when shown.
 """
 
 from __future__ import annotations
@@ -55,6 +57,31 @@ ROLE_LABELS: dict[str, LazyString] = {
 LOAD_STATE_LABELS: dict[str, LazyString] = {
     "open": _l("Being loaded"), "loaded": _l("Loaded"), "in_transit": _l("In transit"),
     "arrived": _l("Arrived"), "received": _l("Received"), "rejected": _pl("load", "Rejected"),
+}
+
+# A checklist's stage (`services.production.STAGES`), in the order of the lifecycle.
+STAGE_LABELS: dict[str, LazyString] = {
+    "pre_pour": _l("Pre-pour inspection"), "post_demould": _l("Post-demould inspection"),
+    "pre_delivery": _l("Pre-delivery inspection"),
+    "site_acceptance": _l("Site acceptance inspection"),
+}
+
+# An inspection gate is named by the checklist it asks for.
+GATE_LABELS: dict[str, LazyString] = {
+    "pre_pour_inspection": STAGE_LABELS["pre_pour"],
+    "stripping_strength": _l("Stripping strength"),
+    "post_demould_inspection": STAGE_LABELS["post_demould"],
+    "delivery_strength": _l("Delivery strength"),
+    "site_acceptance_inspection": STAGE_LABELS["site_acceptance"],
+}
+
+# What an alert (`services.alerts.ALERT_KINDS`) warns of, in a few words.
+ALERT_KIND_LABELS: dict[str, LazyString] = {
+    "copy-impossible-travel": _l("Copied label: seen at two places too far apart"),
+    "copy-installed-elsewhere": _l("Copied label: an installed component scanned elsewhere"),
+    "copy-too-many-scans": _l("Copied label: scanned too often"),
+    "label-invalid": _l("Forged or altered label"),
+    "label-revoked": _l("Revoked label scanned"),
 }
 
 

@@ -84,7 +84,7 @@ def formatter(log_format: str) -> logging.Formatter:
 
 def configure_logging(app: Flask) -> None:
     """Log to stderr at LOG_LEVEL in LOG_FORMAT, and give every request an id and an access line."""
-    level = app.config.get("LOG_LEVEL", "INFO")
+    level = app.config["LOG_LEVEL"]
     chosen = formatter(app.config["LOG_FORMAT"])
     root = logging.getLogger()
     ours = [handler for handler in root.handlers if getattr(handler, _OURS, False)]

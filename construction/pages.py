@@ -35,8 +35,11 @@ from construction.extensions import csrf, lone_read
 from construction.i18n import LANGUAGES, page_language
 from construction.lifecycle_names import (
     ACTION_LABELS,
+    ALERT_KIND_LABELS,
+    GATE_LABELS,
     LOAD_STATE_LABELS,
     ROLE_LABELS,
+    STAGE_LABELS,
     STATE_LABELS,
     in_language,
 )
@@ -51,6 +54,7 @@ from construction.permissions import (
 )
 from construction.rate_limits import sign_in_limit
 from construction.services.photos import CHECKS as PHOTO_CHECKS
+from construction.services.production import STAGES as CHECKLIST_STAGES
 from construction.services.projects import find_project
 
 bp = Blueprint("pages", __name__)
@@ -136,6 +140,9 @@ def page_config(script: str, **extra) -> dict:
         "states": in_language(STATE_LABELS),
         "actions": in_language(ACTION_LABELS),
         "load_states": in_language(LOAD_STATE_LABELS),
+        "stages": in_language(STAGE_LABELS),
+        "gates": in_language(GATE_LABELS),
+        "alert_kinds": in_language(ALERT_KIND_LABELS),
         "strings": {message: _(message) for message in script_messages(script)},
         **extra,
     }
@@ -241,6 +248,7 @@ def scan():
         role_actions=[name for name in lifecycle.RECORDED_ACTIONS
                       if lifecycle.role_may(role, name)],
         needs_record=[name for name, spec in lifecycle.ACTIONS.items() if spec.needs_record],
+        stage_order=list(CHECKLIST_STAGES),
         may_inspect=may(g.principal, "inspection.record")))
 
 

@@ -69,8 +69,8 @@ class LocalStorage:
 class S3Storage:
     """Objects in an S3-compatible bucket (boto3)."""
 
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 region: str | None = None):
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str, region: str):
+        """Reach the bucket at the endpoint and in the region given (empty: boto3's own)."""
         import boto3
 
         self.bucket, self.prefix = bucket, prefix
@@ -115,10 +115,10 @@ def _local(app: Flask) -> Storage:
 
 def _s3(app: Flask) -> Storage:
     config = app.config
-    if not config.get("S3_BUCKET"):
+    if not config["S3_BUCKET"]:
         raise RuntimeError("STORAGE=s3 needs S3_BUCKET")
-    return S3Storage(config["S3_BUCKET"], config.get("S3_PREFIX", ""),
-                     config.get("S3_ENDPOINT_URL"), config.get("S3_REGION"))
+    return S3Storage(config["S3_BUCKET"], config["S3_PREFIX"], config["S3_ENDPOINT_URL"],
+                     config["S3_REGION"])
 
 
 BACKENDS = {"local": _local, "s3": _s3}

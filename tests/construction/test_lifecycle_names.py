@@ -1,16 +1,21 @@
-"""Every lifecycle name has its one label, shown in both languages where asked."""
+"""Every lifecycle name, checklist stage, gate and alert kind has its one label,
+shown in both languages where asked."""
 
 from __future__ import annotations
 
 from construction import lifecycle
 from construction.lifecycle_names import (
     ACTION_LABELS,
+    ALERT_KIND_LABELS,
+    GATE_LABELS,
     LOAD_STATE_LABELS,
     ROLE_LABELS,
+    STAGE_LABELS,
     STATE_LABELS,
     bilingual,
     in_language,
 )
+from construction.services import alerts, production
 
 
 def test_each_state_action_role_and_load_state_has_a_label():
@@ -18,6 +23,12 @@ def test_each_state_action_role_and_load_state_has_a_label():
     assert list(ACTION_LABELS) == list(lifecycle.ACTIONS)
     assert list(ROLE_LABELS) == list(lifecycle.ROLES)
     assert list(LOAD_STATE_LABELS) == list(lifecycle.LOAD_STATES)
+
+
+def test_each_checklist_stage_gate_and_alert_kind_has_a_label():
+    assert list(STAGE_LABELS) == list(production.STAGES)
+    assert list(GATE_LABELS) == list(lifecycle.GATES)
+    assert list(ALERT_KIND_LABELS) == list(alerts.ALERT_KINDS)
 
 
 def test_a_label_comes_in_chinese_and_english_whatever_the_request_language(app):
@@ -34,5 +45,7 @@ def test_labels_follow_the_request_language(app):
     with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
         assert in_language(ACTION_LABELS)["cast"] == "浇筑"
         assert in_language(STATE_LABELS)["cast"] == "已浇筑"
+        assert in_language(GATE_LABELS)["pre_pour_inspection"] == "浇筑前隐蔽工程验收"
+        assert in_language(ALERT_KIND_LABELS)["label-revoked"] == "扫描到已作废的标签"
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert in_language(ACTION_LABELS)["store"] == "Put in yard"

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from construction.extensions import db
 from construction.models import User
 from construction.services.accounts import set_password
+from construction.services.production import STAGES
 
 PASSWORD = "correct-horse-battery"
 PROBLEM = "application/problem+json"
@@ -236,6 +237,21 @@ def test_pages_get_lifecycle_order_load_states_and_photo_checks_from_the_server(
         "image": (image, "wall.png"), "project_id": world.ids["project_main"]}).get_json()
     photo = _page_config(client, f"/photos/{body['items'][0]['id']}")
     assert photo["checks"] == list(CHECKS)
+
+
+def test_pages_get_checklist_stages_gates_and_alert_kinds_in_words_from_the_server(world):
+    client, _ = _sign_in(world, "qc_inspector")
+    client.get("/language/zh_CN")
+    scan = _page_config(client, "/scan")
+    assert scan["stage_order"] == list(STAGES)
+    assert scan["stages"]["pre_pour"] == "浇筑前隐蔽工程验收"
+    component = _page_config(client, f"/components/{world.component('cast')['id']}")
+    assert component["gates"]["stripping_strength"] == "脱模强度"
+    assert component["gates"]["post_demould_inspection"] == "脱模后检验"
+    assert component["alert_kinds"]["copy-too-many-scans"] == "标签疑似被复制：扫描次数异常"
+    client.get("/language/en")
+    assert _page_config(client, "/scan")["alert_kinds"]["label-invalid"] == \
+        "Forged or altered label"
 
 
 def test_components_are_found_by_what_a_scanner_read(world):

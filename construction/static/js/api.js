@@ -47,17 +47,18 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in values ? values[name] : `{${name}}`));
 }
 
-export function stateName(state) {
-  return (page.states && page.states[state]) || state;
+// A name the server gave words to (page.states, page.actions, …), or the name itself.
+function inWords(labels, name) {
+  return (labels && labels[name]) || name;
 }
 
-export function actionName(action) {
-  return (page.actions && page.actions[action]) || action;
-}
-
-export function loadStateName(state) {
-  return (page.load_states && page.load_states[state]) || state;
-}
+export const stateName = (state) => inWords(page.states, state);
+export const actionName = (action) => inWords(page.actions, action);
+export const loadStateName = (state) => inWords(page.load_states, state);
+export const alertKindName = (kind) => inWords(page.alert_kinds, kind);
+// A checklist's stage (pre_pour, …) and a lifecycle gate.
+export const stageName = (stage) => inWords(page.stages, stage);
+export const gateName = (gate) => inWords(page.gates, gate);
 
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -95,35 +96,4 @@ export function problemWords(error, known = {}, fallback = "") {
   };
   return { text: known[type] || shared[type] || problem.title || fallback,
            detail: problem.detail || "" };
-}
-
-const ALERT_KINDS = {
-  "copy-impossible-travel": t("Copied label: seen at two places too far apart"),
-  "copy-installed-elsewhere": t("Copied label: an installed component scanned elsewhere"),
-  "copy-too-many-scans": t("Copied label: scanned too often"),
-  "label-invalid": t("Forged or altered label"),
-  "label-revoked": t("Revoked label scanned"),
-};
-
-export function alertKindName(kind) {
-  return ALERT_KINDS[kind] || kind;
-}
-
-const STAGES = {
-  pre_pour: t("Pre-pour inspection"), post_demould: t("Post-demould inspection"),
-  pre_delivery: t("Pre-delivery inspection"), site_acceptance: t("Site acceptance inspection"),
-};
-const GATES = {
-  pre_pour_inspection: STAGES.pre_pour, stripping_strength: t("Stripping strength"),
-  post_demould_inspection: STAGES.post_demould, delivery_strength: t("Delivery strength"),
-  site_acceptance_inspection: STAGES.site_acceptance,
-};
-
-// A checklist's stage (pre_pour, …) and a lifecycle gate in words.
-export function stageName(stage) {
-  return STAGES[stage] || stage;
-}
-
-export function gateName(gate) {
-  return GATES[gate] || gate;
 }

@@ -298,7 +298,7 @@ function templatesOf(typeId) {
   return checklists.get(typeId);
 }
 
-const STAGE_ORDER = ["pre_pour", "post_demould", "pre_delivery", "site_acceptance"];
+const STAGE_ORDER = page.stage_order || [];  // the checklist stages, in the lifecycle's order
 // The stage a piece in this state is most likely inspected for.
 const STAGE_FOR_STATE = {
   planned: "pre_pour", cast: "post_demould", demoulded: "post_demould", qc_passed: "pre_delivery",
