@@ -81,6 +81,15 @@ class Gate:
                 {"gate": self.name, "stage": self.subject, "inspection_id": inspection})
 
 
+# A checklist's stages, in the lifecycle's order.
+CHECKLIST_STAGES = ("pre_pour", "post_demould", "pre_delivery", "site_acceptance")
+# The inspection a component in a state is most likely due (what the scan page offers first).
+STAGE_FOR_STATE = {
+    "planned": "pre_pour", "cast": "post_demould", "demoulded": "post_demould",
+    "qc_passed": "pre_delivery", "stored": "pre_delivery", "loaded": "pre_delivery",
+    "in_transit": "site_acceptance", "delivered": "site_acceptance",
+}
+
 PRE_POUR_INSPECTION = Gate("pre_pour_inspection", "inspection", "pre_pour",
                            "inspection-required")
 STRIPPING_STRENGTH = Gate("stripping_strength", "strength", "stripping",

@@ -59,7 +59,7 @@ LOAD_STATE_LABELS: dict[str, LazyString] = {
     "arrived": _l("Arrived"), "received": _l("Received"), "rejected": _pl("load", "Rejected"),
 }
 
-# A checklist's stage (`services.production.STAGES`), in the order of the lifecycle.
+# A checklist's stage (`lifecycle.CHECKLIST_STAGES`), in the order of the lifecycle.
 STAGE_LABELS: dict[str, LazyString] = {
     "pre_pour": _l("Pre-pour inspection"), "post_demould": _l("Post-demould inspection"),
     "pre_delivery": _l("Pre-delivery inspection"),

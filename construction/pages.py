@@ -12,6 +12,7 @@ import hashlib
 import os
 from urllib.parse import urlsplit
 
+from babel.messages.extract import extract
 from flask import (
     Blueprint,
     Response,
@@ -31,6 +32,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf
 
 from construction import lifecycle
 from construction.auth import session_principal
+from construction.error_handlers import handle_http_exception
 from construction.extensions import csrf, lone_read
 from construction.i18n import LANGUAGES, page_language
 from construction.lifecycle_names import (
@@ -53,8 +55,10 @@ from construction.permissions import (
     requires,
 )
 from construction.rate_limits import sign_in_limit
+from construction.services import accounts
+from construction.services.accounts import end_page_sessions
+from construction.services.audit import record_refusal
 from construction.services.photos import CHECKS as PHOTO_CHECKS
-from construction.services.production import STAGES as CHECKLIST_STAGES
 from construction.services.projects import find_project
 
 bp = Blueprint("pages", __name__)
@@ -120,8 +124,6 @@ def static_release() -> str:
 @functools.cache
 def script_messages(script: str) -> tuple[str, ...]:
     """Return the texts a page script translates with t("…") (and those of api.js)."""
-    from babel.messages.extract import extract
-
     found: list[str] = []
     for name in ("api.js", script):
         path = os.path.join(bp.root_path, "static", "js", name)
@@ -178,8 +180,6 @@ def index():
 @sign_in_limit
 def sign_in():
     """Sign in to the pages with a user name and password."""
-    from construction.services import accounts
-
     target = _local(request.values.get("next"))
     if request.method == "POST":
         name = request.form.get("name", "").strip()[:200]
@@ -212,8 +212,6 @@ def sign_in():
 @requires(PUBLIC)
 def sign_out():
     """End the user's page sessions (on every device)."""
-    from construction.services.accounts import end_page_sessions
-
     principal = session_principal()
     if principal is not None:
         end_page_sessions(principal.user_id)
@@ -248,7 +246,7 @@ def scan():
         role_actions=[name for name in lifecycle.RECORDED_ACTIONS
                       if lifecycle.role_may(role, name)],
         needs_record=[name for name, spec in lifecycle.ACTIONS.items() if spec.needs_record],
-        stage_order=list(CHECKLIST_STAGES),
+        stage_order=list(lifecycle.CHECKLIST_STAGES), stage_for_state=lifecycle.STAGE_FOR_STATE,
         may_inspect=may(g.principal, "inspection.record")))
 
 
@@ -336,14 +334,11 @@ def _csrf_error(error: CSRFError):
 @bp.app_errorhandler(404)
 def _page_error(error):
     """Answer a page's 403 or an unknown address with a page in the user's language."""
-    from construction.error_handlers import handle_http_exception
-
     if request.path.startswith("/api/") or request.path == "/health" or (
             request.blueprint not in (None, "pages")):
         return handle_http_exception(error)
     principal = session_principal()  # the navigation of whoever is signed in
     if error.code == 403 and principal is not None:
-        from construction.services.audit import record_refusal
 
         record_refusal("forbidden", f"the page is not for the role '{principal.role}'")
     return render_template("pages/error.html", status=error.code), error.code

@@ -71,6 +71,7 @@ class S3Storage:
 
     def __init__(self, bucket: str, prefix: str, endpoint_url: str, region: str):
         """Reach the bucket at the endpoint and in the region given (empty: boto3's own)."""
+        # Imported here, not at the top: only STORAGE=s3 loads boto3.
         import boto3
 
         self.bucket, self.prefix = bucket, prefix
@@ -85,6 +86,7 @@ class S3Storage:
         return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
 
     def exists(self, key: str) -> bool:
+        # Imported here, not at the top: only STORAGE=s3 loads botocore.
         from botocore.exceptions import ClientError
 
         try:
@@ -101,6 +103,7 @@ class S3Storage:
 
     def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (for set-up and tests)."""
+        # Imported here, not at the top: only STORAGE=s3 loads botocore.
         from botocore.exceptions import ClientError
 
         try:

@@ -33,9 +33,7 @@ AlertPageSchema = page_schema(AlertSchema, "AlertPageSchema")
 
 
 class AlertQueryArgs(PageArgs):
-    kind = fields.String(validate=validate.OneOf((
-        "copy-impossible-travel", "copy-installed-elsewhere", "copy-too-many-scans",
-        "label-invalid", "label-revoked")))
+    kind = fields.String(validate=validate.OneOf(tuple(ALERT_KINDS)))
     status = fields.String(validate=validate.OneOf(("open", "confirmed", "dismissed")))
     project_id = ref()
     component_id = ref(big=True)

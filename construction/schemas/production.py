@@ -141,7 +141,7 @@ class ChecklistSchema(Schema):
     id = fields.Integer(dump_only=True)
     component_type_id = fields.Integer(dump_only=True)
     stage = fields.String(required=True, validate=validate.OneOf(
-        ["pre_pour", "post_demould", "pre_delivery", "site_acceptance"]))
+        lifecycle.CHECKLIST_STAGES))
     items = fields.List(fields.Nested(ChecklistItemSchema), required=True,
                         validate=validate.Length(min=1, max=100))
     updated_at = fields.AwareDateTime(dump_only=True)
@@ -161,7 +161,7 @@ class InspectionSchema(Schema):
     component_id = fields.Integer(dump_only=True)
     template_id = fields.Integer(dump_only=True)
     stage = fields.String(required=True, validate=validate.OneOf(
-        ["pre_pour", "post_demould", "pre_delivery", "site_acceptance"]))
+        lifecycle.CHECKLIST_STAGES))
     inspected_at = moment(load_default=None, allow_none=True)
     results = fields.List(fields.Nested(InspectionAnswerSchema), required=True,
                           validate=validate.Length(min=1, max=100))

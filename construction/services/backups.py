@@ -241,10 +241,10 @@ def _copy_store(folder: Path, say: Callable[[str], None]) -> dict:
     if isinstance(backend, S3Storage):
         objects = _s3_objects(backend)
         listing = {"bucket": backend.bucket, "prefix": backend.prefix,
-                   "endpoint_url": config.get("S3_ENDPOINT_URL") or None,
+                   "endpoint_url": config["S3_ENDPOINT_URL"] or None,
                    "objects": objects,
                    "commands": _s3_commands(backend.bucket, backend.prefix,
-                                            config.get("S3_ENDPOINT_URL") or "")}
+                                            config["S3_ENDPOINT_URL"] or "")}
         (folder / S3_LIST).write_text(json.dumps(listing, indent=1), encoding="utf-8")
         say(f"photos: {len(objects)} objects in s3://{backend.bucket}/{backend.prefix} listed "
             f"with their hashes; copy them with: {listing['commands']['copy_out']}")

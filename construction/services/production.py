@@ -61,7 +61,6 @@ from construction.permissions import (
 )
 from construction.schemas import NewPourSchema
 
-STAGES = ("pre_pour", "post_demould", "pre_delivery", "site_acceptance")
 ITEM_KINDS = ("pass_fail", "measured", "text", "photo")
 CURING_METHODS = ("ambient", "steam")
 # The age at which a grade's strength is judged (GB/T 50107-2010, 3.0.x: the

@@ -15,7 +15,7 @@ from construction.lifecycle_names import (
     bilingual,
     in_language,
 )
-from construction.services import alerts, production
+from construction.services import alerts
 
 
 def test_each_state_action_role_and_load_state_has_a_label():
@@ -26,7 +26,9 @@ def test_each_state_action_role_and_load_state_has_a_label():
 
 
 def test_each_checklist_stage_gate_and_alert_kind_has_a_label():
-    assert list(STAGE_LABELS) == list(production.STAGES)
+    assert list(STAGE_LABELS) == list(lifecycle.CHECKLIST_STAGES)
+    assert set(lifecycle.STAGE_FOR_STATE.values()) <= set(lifecycle.CHECKLIST_STAGES)
+    assert set(lifecycle.STAGE_FOR_STATE) <= set(lifecycle.STATES)
     assert list(GATE_LABELS) == list(lifecycle.GATES)
     assert list(ALERT_KIND_LABELS) == list(alerts.ALERT_KINDS)
 

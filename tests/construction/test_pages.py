@@ -13,7 +13,6 @@ from sqlalchemy import select
 from construction.extensions import db
 from construction.models import User
 from construction.services.accounts import set_password
-from construction.services.production import STAGES
 
 PASSWORD = "correct-horse-battery"
 PROBLEM = "application/problem+json"
@@ -240,10 +239,13 @@ def test_pages_get_lifecycle_order_load_states_and_photo_checks_from_the_server(
 
 
 def test_pages_get_checklist_stages_gates_and_alert_kinds_in_words_from_the_server(world):
+    from construction import lifecycle
+
     client, _ = _sign_in(world, "qc_inspector")
     client.get("/language/zh_CN")
     scan = _page_config(client, "/scan")
-    assert scan["stage_order"] == list(STAGES)
+    assert scan["stage_order"] == list(lifecycle.CHECKLIST_STAGES)
+    assert scan["stage_for_state"]["planned"] == "pre_pour"
     assert scan["stages"]["pre_pour"] == "浇筑前隐蔽工程验收"
     component = _page_config(client, f"/components/{world.component('cast')['id']}")
     assert component["gates"]["stripping_strength"] == "脱模强度"

@@ -2,7 +2,7 @@
 // lead to one card with the allowed next actions; a tap queues the action in
 // IndexedDB and sends it when the network allows. QC inspectors fill the
 // checklists of the component on the card here too (queued the same way).
-import { api, ApiError, LOCALE, NetworkError, page, t, stateName, actionName, loadStateName, el, formatTime, stageName } from "./api.js";
+import { api, ApiError, LOCALE, NetworkError, page, t, stateName, actionName, loadStateName, el, formatTime, stageName, gateName } from "./api.js";
 import * as outbox from "./outbox.js";
 
 const REPEAT_MS = 4000;          // the same label read again within this is the same read
@@ -300,11 +300,7 @@ function templatesOf(typeId) {
 
 const STAGE_ORDER = page.stage_order || [];  // the checklist stages, in the lifecycle's order
 // The stage a piece in this state is most likely inspected for.
-const STAGE_FOR_STATE = {
-  planned: "pre_pour", cast: "post_demould", demoulded: "post_demould", qc_passed: "pre_delivery",
-  stored: "pre_delivery", loaded: "pre_delivery", in_transit: "site_acceptance",
-  delivered: "site_acceptance",
-};
+const STAGE_FOR_STATE = page.stage_for_state || {};  // the inspection a state is likely due
 const checklistDialog = $("checklist-dialog");
 let checklistFor = null;   // {component, template} the open checklist is for
 
@@ -519,12 +515,9 @@ function reasonOf(problem) {
   return known[type] || [problem.title, problem.detail].filter(Boolean).join(": ");
 }
 
-const GATE_NAMES = {
-  stripping_strength: t("The stripping strength"), delivery_strength: t("The delivery strength"),
-};
 // A strength gate's refusal: what is required, the best result, and of which pour.
 function strengthReason(problem) {
-  const values = { strength: GATE_NAMES[problem.gate] || problem.gate || "",
+  const values = { strength: gateName(problem.gate || ""),
                    required: decimal.format(problem.required_mpa ?? 0),
                    measured: decimal.format(problem.measured_mpa ?? 0),
                    pour: problem.pour_id };
