@@ -13,6 +13,8 @@ database too (EMPTIED first). Then, through the test client as the project manag
   (`GET /components?project_id=…&per_page=500&page=N`, 40 requests for 20,000);
 - the new dashboard: `GET /projects` and `GET /projects/{id}/summary`;
 - on demand: one storey's components in one state, and the first page of `on_hold=true`;
+- the model page's pieces: `GET /models/{id}/states` (every piece's state as columns),
+  against the same baseline (the model page read the 40 pages before);
 - the storey × state counts read from the progress counters against a GROUP BY over
   the project's component rows (the other way to count them).
 
@@ -60,6 +62,7 @@ def measure(url: str, components: int, rounds: int) -> list[tuple[str, int, floa
     from app import create_app
     from construction.extensions import db
     from construction.models import (
+        BimModel,
         Component,
         Organization,
         OrganizationKind,
@@ -89,6 +92,13 @@ def measure(url: str, components: int, rounds: int) -> list[tuple[str, int, floa
         start = time.perf_counter()
         project_id = seed_project(components, [maker.id])
         seeded_ms = (time.perf_counter() - start) * 1000
+        model = BimModel(project_id=project_id, content_hash="0" * 64,
+                         storage_key="models/none.ifc", original_name="scale.ifc",
+                         size_bytes=1, schema="IFC4", status="done",
+                         uploaded_by_user_id=manager.id)
+        db.session.add(model)
+        db.session.commit()
+        model_id = model.id
         if url.startswith("postgresql"):
             db.session.execute(text("ANALYZE"))
             db.session.commit()
@@ -125,6 +135,10 @@ def measure(url: str, components: int, rounds: int) -> list[tuple[str, int, floa
     assert answers[1].get_json()["total"] == components
     storey_ms, _ = _timed(lambda: _requests(client, storey), rounds)
     held_ms, _ = _timed(lambda: _requests(client, held), rounds)
+    states = [f"/api/v1/models/{model_id}/states"]
+    states_ms, answers = _timed(lambda: _requests(client, states), rounds)
+    assert answers[0].get_json()["count"] == components
+    states_bytes = len(answers[0].data)
     summary_bytes = len(answers[1].data)
     with app.app_context():
         db.engine.dispose()
@@ -134,6 +148,8 @@ def measure(url: str, components: int, rounds: int) -> list[tuple[str, int, floa
         (f"new: projects + summary ({summary_bytes / 1024:.0f} KiB)", len(new), new_ms),
         ("on demand: one storey's components in one state", 1, storey_ms),
         ("on demand: first 50 on hold (on_hold=true)", 1, held_ms),
+        (f"model page: every piece's state as columns ({states_bytes / 1024:.0f} KiB)", 1,
+         states_ms),
         ("storey x state from the progress counters (query)", 0, counters_ms),
         ("storey x state by GROUP BY over the component rows (query)", 0, rows_ms),
     ]
@@ -161,6 +177,8 @@ def main() -> None:
         baseline, new = rows[1][2], rows[2][2]
         print(f"| {name} | new against baseline | {rows[2][1]} vs {rows[1][1]} | "
               f"{baseline / new:,.1f}x faster |", flush=True)
+        print(f"| {name} | model page against baseline | {rows[5][1]} vs {rows[1][1]} | "
+              f"{baseline / rows[5][2]:,.1f}x faster |", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from construction.schemas import (
     ModelImportArgs,
     ModelListSchema,
     ModelSchema,
+    ModelStatesSchema,
 )
 from construction.services import models as service
 
@@ -93,6 +94,19 @@ class ModelAsBuilt(MethodView):
         response.headers["Content-Disposition"] = f'attachment; filename="{stem}-as-built.ifc"'
         response.headers["Cache-Control"] = "private, no-store"
         return response
+
+
+@blp.route("/models/<id:model_id>/states")
+class ModelStates(MethodView):
+    @requires("model.read")
+    @blp.response(200, ModelStatesSchema)
+    def get(self, model_id):
+        """Every component of the model's project with a GlobalId, as columns, in one answer.
+
+        What the model page paints the elements with (state, on hold, damaged, NCR
+        open); the component list pages through the same pieces with all their fields.
+        """
+        return service.model_states(authenticate_request(), model_id)
 
 
 @blp.route("/models/<id:model_id>/geometry")

@@ -77,6 +77,7 @@ from construction.schemas.models import (
     ModelImportArgs,
     ModelListSchema,
     ModelSchema,
+    ModelStatesSchema,
 )
 from construction.schemas.openapi_rules import OPENAPI_RULES
 from construction.schemas.photos import (
@@ -172,6 +173,7 @@ __all__ = [
     "ModelImportArgs",
     "ModelListSchema",
     "ModelSchema",
+    "ModelStatesSchema",
     "MouldSchema",
     "NewPourSchema",
     "OPENAPI_RULES",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from construction.schemas.base import text
+from construction.schemas.precompiled import PrecompiledSchema
 
 
 class ModelImportArgs(Schema):
@@ -53,3 +54,19 @@ class ModelConvertingSchema(Schema):
 
 class ModelListSchema(Schema):
     items = fields.List(fields.Nested(ModelSchema))
+
+
+class ModelStatesSchema(PrecompiledSchema):
+    """The components a model page paints, as columns: the i-th of each list is one piece."""
+
+    model_id = fields.Integer()
+    project_id = fields.Integer()
+    count = fields.Integer(metadata={"description": "How many components (each list's length)"})
+    ids = fields.List(fields.Integer())
+    global_ids = fields.List(fields.String(), metadata={"description": "IFC GlobalIds"})
+    codes = fields.List(fields.String())
+    marks = fields.List(fields.String(allow_none=True))
+    states = fields.List(fields.String())
+    on_hold = fields.List(fields.Boolean())
+    damaged = fields.List(fields.Boolean())
+    ncr_open = fields.List(fields.Boolean())

@@ -109,6 +109,22 @@ def list_models(principal: Principal, project_id: int) -> list[BimModel]:
                                    .order_by(BimModel.id.desc())))
 
 
+def model_states(principal: Principal, model_id: int) -> dict[str, Any]:
+    """Return, as columns, every component of the model's project that has a GlobalId:
+    what the model page paints its elements with, in one read (no paging)."""
+    model = model_for_reading(principal, model_id)
+    rows = db.session.execute(
+        select(Component.id, Component.ifc_global_id, Component.code, Component.mark,
+               Component.state, Component.on_hold, Component.damaged, Component.ncr_open)
+        .where(Component.project_id == model.project_id, Component.ifc_global_id.isnot(None))
+        .order_by(Component.id)).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 8
+    return {"model_id": model.id, "project_id": model.project_id, "count": len(rows),
+            **{name: list(column) for name, column in zip(
+                ("ids", "global_ids", "codes", "marks", "states", "on_hold", "damaged",
+                 "ncr_open"), columns, strict=True)}}
+
+
 # --- the import job ----------------------------------------------------------------------
 
 

@@ -423,3 +423,32 @@ def test_a_geometry_failure_leaves_the_import_done(app, world, monkeypatch):
     monkeypatch.setattr(geometry, "convert", broken)
     model = _post(world, _ifc(precast_pieces(3, storeys=1))).get_json()
     assert model["status"] == "done" and model["added"] == 3
+
+
+def test_the_model_states_are_the_projects_pieces_as_columns_in_one_answer(app, world):
+    location = _post(world, _ifc(precast_pieces(6))).headers["Location"]
+    project_id = world.ids["project_main"]
+    with app.app_context():
+        held = db.session.scalars(select(Component).where(
+            Component.project_id == project_id, Component.ifc_global_id.isnot(None))
+            .order_by(Component.id)).first()
+        held.on_hold = True
+        db.session.commit()
+    states = world.client("regulator").get(location + "/states")
+    assert states.status_code == 200
+    body = states.get_json()
+    listed = [item for item in world.client("regulator").get(
+        f"/api/v1/components?project_id={project_id}&per_page=500").get_json()["items"]
+        if item["ifc_global_id"]]
+    assert body["count"] == len(listed) == 6
+    assert body["model_id"] == int(location.rsplit("/", 1)[1])
+    assert body["project_id"] == project_id
+    rows = list(zip(body["ids"], body["global_ids"], body["codes"], body["marks"],
+                    body["states"], body["on_hold"], body["damaged"], body["ncr_open"],
+                    strict=True))
+    assert rows == [(c["id"], c["ifc_global_id"], c["code"], c["mark"], c["state"],
+                     c["on_hold"], c["damaged"], c["ncr_open"])
+                    for c in sorted(listed, key=lambda c: c["id"])]
+    assert sum(body["on_hold"]) == 1
+    assert world.client("far_regulator").get(location + "/states").status_code == 404
+    assert world.client("regulator").get("/api/v1/models/999999/states").status_code == 404

@@ -158,6 +158,11 @@ def test_the_model_page_of_20000_components_opens(browser, large):
     page.goto(f"/projects/{large.project_id}/model")
     page.wait_for_selector("#viewer[data-ready=true]", timeout=60_000)
     assert page.evaluate("window.prefabModel.elements()") == COMPONENTS
+    # The models, the geometry and the pieces' states: three requests, none a page of 500.
+    requests = page.evaluate(API_REQUESTS)
+    assert len(requests) == 3, requests
+    assert any(path.endswith("/states") for path in requests)
+    assert not any(path == "/api/v1/components" for path in requests)
     with large.app.app_context():
         global_id, state = db.session.execute(
             select(Component.ifc_global_id, Component.state)

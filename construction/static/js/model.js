@@ -21,7 +21,6 @@ const card = $("card");
 
 const UNTRACKED = 0xb8bec7;
 const SELECTED = 0x0b6bcb;
-const PAGE_SIZE = 500;
 const GLB_MAGIC = 0x46546c67;
 const COMPONENT_TYPES = { 5126: Float32Array, 5123: Uint16Array, 5125: Uint32Array };
 
@@ -130,13 +129,13 @@ async function geometryOf(modelId) {
   }
 }
 
-async function componentsOf(projectId) {
-  const found = [];
-  for (let number = 1; ; number += 1) {
-    const answer = await api(`/components?project_id=${projectId}&per_page=${PAGE_SIZE}&page=${number}`);
-    found.push(...answer.items.filter((item) => item.ifc_global_id));
-    if (number >= answer.pages) return found;
-  }
+async function componentsOf(modelId) {
+  // One answer, as columns: the i-th entry of each list is one component.
+  const columns = await api(`/models/${modelId}/states`);
+  return columns.ids.map((id, i) => ({
+    id, ifc_global_id: columns.global_ids[i], code: columns.codes[i], mark: columns.marks[i],
+    state: columns.states[i], on_hold: columns.on_hold[i], damaged: columns.damaged[i],
+    ncr_open: columns.ncr_open[i] }));
 }
 
 function readGlb(buffer) {
@@ -402,7 +401,7 @@ async function start() {
     showStatus(t("Loading the model…"));
     const [buffer, components] = await Promise.all([
       geometryOf(model.id).then((data) => { timings.geometry_ms = performance.now() - started; return data; }),
-      componentsOf(page.project_id)]);
+      componentsOf(model.id)]);
     const extras = readGlb(buffer);
     for (const component of components) {
       const element = elements.get(component.ifc_global_id);
