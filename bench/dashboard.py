@@ -135,11 +135,11 @@ def measure(url: str, components: int, rounds: int) -> list[tuple[str, int, floa
     assert answers[1].get_json()["total"] == components
     storey_ms, _ = _timed(lambda: _requests(client, storey), rounds)
     held_ms, _ = _timed(lambda: _requests(client, held), rounds)
-    states = [f"/api/v1/models/{model_id}/states"]
-    states_ms, answers = _timed(lambda: _requests(client, states), rounds)
-    assert answers[0].get_json()["count"] == components
-    states_bytes = len(answers[0].data)
     summary_bytes = len(answers[1].data)
+    states = [f"/api/v1/models/{model_id}/states"]
+    states_ms, states_answers = _timed(lambda: _requests(client, states), rounds)
+    assert states_answers[0].get_json()["count"] == components
+    states_bytes = len(states_answers[0].data)
     with app.app_context():
         db.engine.dispose()
     return [
