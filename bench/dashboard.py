@@ -55,40 +55,49 @@ def _requests(client, paths: list[str]) -> list:
     return answers
 
 
+def empty_database_with_member(url: str, kind, role) -> tuple:
+    """Empty the app's database (PostgreSQL: its schema), migrate it and add one
+    organization of `kind` with one user of `role`; return them and the user's token.
+    Runs in the app's context."""
+    import flask_migrate
+
+    from construction.extensions import db
+    from construction.models import Organization, User
+    from construction.services.accounts import issue_token
+
+    if url.startswith("postgresql"):
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    flask_migrate.upgrade()
+    organization = Organization(name=f"Bench {kind.value}", kind=kind, region_code="330110")
+    db.session.add(organization)
+    db.session.flush()
+    user = User(name=f"bench-{role.value}", organization=organization, role=role)
+    db.session.add(user)
+    db.session.commit()
+    return organization, user, issue_token(user.id, name="bench")[1]
+
+
 def measure(url: str, components: int, rounds: int) -> list[tuple[str, int, float]]:
     """Seed the project into the database at `url`; return (case, requests, ms) rows."""
-    import flask_migrate
 
     from app import create_app
     from construction.extensions import db
     from construction.models import (
         BimModel,
         Component,
-        Organization,
         OrganizationKind,
         ProgressCounter,
         Role,
-        User,
     )
-    from construction.services.accounts import issue_token
     from construction.services.seed import seed_project
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False,
                       "TOKEN_CACHE_SECONDS": 5, "LEDGER_CHECKPOINT_EXPORT": ""})
     with app.app_context():
-        if url.startswith("postgresql"):
-            with db.engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
-        flask_migrate.upgrade()
-        maker = Organization(name="Bench Precast", kind=OrganizationKind.manufacturer,
-                             region_code="330110")
-        db.session.add(maker)
-        db.session.flush()
-        manager = User(name="bench-manager", organization=maker, role=Role.project_manager)
-        db.session.add(manager)
-        db.session.commit()
-        token = issue_token(manager.id, name="bench")[1]
+        maker, manager, token = empty_database_with_member(
+            url, OrganizationKind.manufacturer, Role.project_manager)
         start = time.perf_counter()
         project_id = seed_project(components, [maker.id])
         seeded_ms = (time.perf_counter() - start) * 1000

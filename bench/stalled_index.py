@@ -56,30 +56,17 @@ def _stats(engine) -> tuple[int, int, int]:
 
 def measure(url: str, components: int, blocks: int, scans: int) -> dict[bool, list[dict]]:
     """Seed, then scan in alternating blocks with and without the index; per-block figures."""
-    import flask_migrate
-
     from app import create_app
+    from bench.dashboard import empty_database_with_member
     from construction.extensions import db
-    from construction.models import Component, Organization, OrganizationKind, Role, User
-    from construction.services.accounts import issue_token
+    from construction.models import Component, OrganizationKind, Role
     from construction.services.seed import seed_project
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False,
                       "LEDGER_CHECKPOINT_EXPORT": "", "LOG_LEVEL": "WARNING"})
     with app.app_context():
-        with db.engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        flask_migrate.upgrade()
-        builder = Organization(name="Bench Construction", kind=OrganizationKind.contractor,
-                               region_code="330110")
-        db.session.add(builder)
-        db.session.flush()
-        supervisor = User(name="bench-supervisor", organization=builder,
-                          role=Role.site_supervisor)
-        db.session.add(supervisor)
-        db.session.commit()
-        token = issue_token(supervisor.id, name="bench")[1]
+        builder, _, token = empty_database_with_member(url, OrganizationKind.contractor,
+                                                       Role.site_supervisor)
         project_id = seed_project(components, [builder.id])
         pieces = [(code, NEXT_ACTION[state]) for code, state in db.session.execute(
             select(Component.code, Component.state).where(
