@@ -125,3 +125,17 @@ def test_imports_inside_functions_say_why():
 
 def test_cycles_are_found():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_libraries_import_no_app():
+    # labels/, vision/ and bim/ take their settings as arguments (their environment: see
+    # tests/labels/test_render.py): nothing of the app or of Flask.
+    files = _module_files()
+    libraries = [name for name in files if name.split(".")[0] in ("labels", "vision", "bim")]
+    reaching = [f"{importer} imports {imported}" for importer, imported, *_ in _imports(files)
+                if importer in libraries and imported
+                and imported.split(".")[0] in ("construction", "app")]
+    flask = [name for name in libraries if re.search(
+        r"^\s*(from|import) flask", files[name].read_text(encoding="utf-8"), re.MULTILINE)]
+    assert len(libraries) > 10
+    assert reaching == [] and flask == []
