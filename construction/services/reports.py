@@ -317,18 +317,25 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def spreadsheet_safe(value):
     """Return a cell value a spreadsheet shows as text: a leading quote before a formula."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
         return "'" + value
     return value
 
 
-def _csv_lines(header: list[str], rows: Iterator) -> Iterator[bytes]:
-    # Excel opens UTF-8 as Chinese text only with a byte-order mark.
+def _csv_lines(header: list[str], rows: Iterator,
+               free_text: list[int] | None = None) -> Iterator[bytes]:
+    """Write the rows as CSV, UTF-8 with a byte-order mark (Excel reads Chinese text then).
+
+    Text from marks, serials, names and locations is the reader's data, never a formula:
+    such cells are made safe (numbers stay numbers). `free_text` names the only columns
+    that can hold such text (the others are numbers, times, codes and names of our own);
+    without it every column is checked.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
@@ -336,9 +343,15 @@ def _csv_lines(header: list[str], rows: Iterator) -> Iterator[bytes]:
     for chunk in rows:
         buffer.seek(0)
         buffer.truncate()
-        # Text from marks, serials, names and locations is the reader's data, never a
-        # formula; numbers stay numbers.
-        writer.writerows([spreadsheet_safe(value) for value in row] for row in chunk)
+        if free_text is None:
+            writer.writerows([spreadsheet_safe(value) for value in row] for row in chunk)
+        else:
+            for row in chunk:
+                for index in free_text:
+                    value = row[index]
+                    if value.__class__ is str and value[:1] in _FORMULA_STARTS:
+                        row[index] = "'" + value
+            writer.writerows(chunk)
         yield utf8(buffer.getvalue())
 
 
@@ -357,6 +370,9 @@ COMPONENT_HEADER = ["id", "code", "mark", "project", "building", "storey", "type
 EVENT_HEADER = ["event_id", "sequence", "component_code", "mark", "project", "action",
                 "from_state", "to_state", "user", "organization", "client_time",
                 "server_time", "latitude", "longitude", "content_hash"]
+# The events' columns a person or a device wrote: mark, project, user, organization, and
+# the location's values (kept as sent, of any JSON type, in rows older than validation).
+EVENT_FREE_TEXT = [3, 4, 8, 9, 12, 13]
 
 
 def components_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
@@ -401,7 +417,12 @@ def _events_query(principal: Principal, filters: ReportFilters, *columns) -> Sel
 def events_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
     """Stream the events matching the filters as CSV (UTF-8 with BOM), oldest first; audit it."""
     audit.record_export("export.events_csv", principal, filters)
-    return _csv_lines(EVENT_HEADER, event_rows(principal, filters))
+    return event_lines(principal, filters)
+
+
+def event_lines(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
+    """The events CSV's bytes, a chunk at a time, without the audit record."""
+    return _csv_lines(EVENT_HEADER, event_rows(principal, filters), EVENT_FREE_TEXT)
 
 
 def event_rows(principal: Principal, filters: ReportFilters) -> Iterator[list]:
