@@ -10,6 +10,14 @@ totals per set. What each was tuned on:
 So CrackForest 001-059 is the tuning set of both; CrackForest 060-118, masonry and UAV75 are
 held out for both (none of their images was seen in training or tuning).
 Candidates per photo count the segments reported; a crack-free photo should have none.
+
+    .venv/bin/python bench/_vision_cracks.py                       # the rows above alone
+    .venv/bin/python bench/_vision_cracks.py --leave-one-out FOLDER
+
+The second scores networks trained on labelled sets (scripts/train_crack_net.py --real A,B
+--out FOLDER/without-C.onnx) on the one set each left out, beside both detectors above on
+the same images, and on the crack-free curtain-wall photos. Such networks are not committed:
+their weights carry their training sets' licence terms (vision/models/README.md).
 """
 
 from __future__ import annotations
