@@ -446,7 +446,7 @@ def main() -> None:
     if unknown := set(names) - set(REAL_SETS):
         parser.error(f"unknown sets {sorted(unknown)}; choose from {REAL_SETS}")
     if args.tune and not names:
-        tune(crackforest_tuning(args.corpus), args.out)
+        tune(crackforest_tuning(args.corpus), args.out, crack_free_set(60, 4, real_textures()))
         return
     if args.tune:
         check = {name: [(normalise_surface(g), m) for g, m, _ in real_set(args.corpus, name)[1]]
