@@ -86,8 +86,11 @@ POLYLINE_STEP_PX = 8.0
 # Network: a pixel is crack above NET_LOGIT_THRESHOLD; a region is kept when its centreline
 # spans NET_MIN_SPAN_PX (the classic minimum, fixed beforehand), is darker on average than
 # NET_MAX_DARKNESS (texture-noise units), no straighter than NET_MAX_COHERENCE (joints), and
-# its span squared is NET_MIN_ELONGATION times its area (blotches are not). The other three
-# were chosen on CrackForest 001-059 (scripts/train_crack_net.py --tune).
+# its span squared is NET_MIN_ELONGATION times its area (blotches are not), and its
+# centreline strays from its main axis by at least NET_MIN_BEND of its span (joints do not;
+# 0, off, for the committed network, which was tuned before this filter). The logit threshold,
+# coherence and elongation were chosen on CrackForest 001-059 (scripts/train_crack_net.py
+# --tune).
 NET_LOGIT_THRESHOLD = -3.0
 NET_MIN_SPAN_PX = MIN_SPAN_PX
 NET_MAX_DARKNESS = -1.0
