@@ -437,7 +437,8 @@ def main() -> None:
                         help=f"labelled sets to train on as well, comma-separated: {REAL_SETS}")
     parser.add_argument("--real-share", type=float, default=0.6,
                         help="share of each batch from the labelled sets")
-    parser.add_argument("--minutes", type=float, default=40.0, help="stop training after this")
+    parser.add_argument("--minutes", type=float, default=40.0,
+                        help="stop training this long after the start (data making included)")
     parser.add_argument("--tune", action="store_true",
                         help="only choose the post-processing of --out: on the check parts of "
                              "the --real sets (written to its .json), else on CrackForest 001-059")
@@ -506,8 +507,8 @@ def main() -> None:
         optimiser.step()
         # One cycle (a short warm-up, then a cosine decay) over the steps or the minutes,
         # whichever runs out first: on a shared machine the steps may not all fit.
-        progress = max(step / args.steps,
-                       (time.time() - training_started) / (args.minutes * 60 - 120))
+        progress = max(step / args.steps, (time.time() - training_started)
+                       / max(started + args.minutes * 60 - training_started, 1.0))
         for group in optimiser.param_groups:
             group["lr"] = one_cycle(progress, 3e-3)
         out_of_time = progress >= 1.0
@@ -527,7 +528,8 @@ def main() -> None:
                 best = score
                 best_state = {k: v.clone() for k, v in net.state_dict().items()}
         if out_of_time:
-            print(f"stopped at step {step}: {args.minutes} minutes", flush=True)
+            if step < args.steps:
+                print(f"stopped at step {step}: {args.minutes} minutes", flush=True)
             break
     net.load_state_dict(best_state)
     export(net, args.out)
