@@ -1,11 +1,13 @@
-"""Train the crack network of vision/cracks.py on synthetic cracks; write vision/models/.
+"""Train the crack network of vision/cracks.py; write vision/models/ or a checkpoint.
 
-    nice -n 10 .venv/bin/python scripts/train_crack_net.py [--images 6000] [--steps 6000]
+    nice -n 19 .venv/bin/python scripts/train_crack_net.py [--images 6000] [--steps 6000]
+    nice -n 19 .venv/bin/python scripts/train_crack_net.py --real masonry,uav75 --out M.onnx
 
 Needs the training requirements (requirements-train.txt: torch, scikit-image, onnx); the
 service itself runs the exported ONNX file through OpenCV and needs none of them.
 
-Training data is made here, so the weights carry no data set's licence:
+Synthetic training data is made here, so on its own it gives weights that carry no data set's
+licence:
 - backgrounds: three real textures that scikit-image ships under CC0 (brick, gravel, grass),
   randomly scaled, rotated and mixed, and procedural surfaces (cast concrete with pores,
   board formwork, brick masonry, pavement grain, stains, shading);
@@ -13,15 +15,20 @@ Training data is made here, so the weights carry no data set's licence:
   specks, stains, shadows;
 - cracks rendered as random walks with a meandering direction, branches, a width that varies
   along the crack (0.7-14 px) and tapers at its ends, a varied darkness, blur, noise and JPEG.
-No photo of the shared corpus is used: CrackForest, masonry, UAV75 and the curtain-wall photos
-stay held out, so every real set in bench/vision.py is one the network never saw.
-Runs on one or two CPU cores: about 25 minutes for the defaults.
+
+`--real` mixes in labelled photos of `--corpus` (crackforest, masonry, uav75), augmented
+(scale, rotation, gamma, contrast, blur, noise, JPEG); UAV75's board-formwork
+"planking" pixels weigh more as hard negatives. Weights trained so carry those sets' licence
+terms (vision/models/README.md). A part of each such set is set aside (CHECK_PARTS) to choose
+the checkpoint and the post-processing; the sets not named stay held out, never looked at.
+The curtain-wall photos are never used. Runs on one CPU core: about 25 minutes for 3000 steps.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import sys
 import time
@@ -37,6 +44,16 @@ from vision.cracks import MIN_SPAN_PX, normalise_surface  # noqa: E402
 
 SIZE = 256
 CHANNELS = (8, 16, 32, 48, 64)
+REAL_SETS = ("crackforest", "masonry", "uav75")
+# Set aside from training to choose the checkpoint and post-processing: CrackForest every
+# sixth image, the masonry tiles of source photos c and d (a source photo's tiles stay on one
+# side), UAV75's original validation split.
+CHECK_PARTS = {"crackforest": "every sixth image", "masonry": "tiles c_* and d_*",
+               "uav75": "splits.txt val"}
+PLANKING_WEIGHT = 3.0
+# The post-processing is chosen among settings that flag at most this share of synthetic
+# crack-free surfaces (joints, steps, formwork, pits): the photos' limit, on training data.
+CRACK_FREE_LIMIT = 0.01
 
 
 # ---------------------------------------------------------------- surfaces
@@ -284,6 +301,68 @@ def sample(rng, textures, size=SIZE) -> tuple[np.ndarray, np.ndarray]:
     return cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE), mask
 
 
+# ---------------------------------------------------------------- labelled photos
+
+def real_set(corpus: Path, name: str) -> tuple[list, list]:
+    """Return a labelled set's training part and check part: [(grey, mask, weight)]."""
+    folder = corpus / "cracks" / name
+    images = sorted((folder / "images").glob("*.jpg" if name != "masonry" else "*.png"))
+    if name == "uav75":
+        split = dict(line.split()[::-1] for line in (folder / "splits.txt").read_text().split("\n")
+                     if line.strip())
+    train, check = [], []
+    for number, path in enumerate(images):
+        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        mask = cv2.imread(str(folder / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
+        weight = np.ones(mask.shape, np.float32)
+        if name == "uav75":
+            raw = cv2.imread(str(folder / "labels_raw" / f"{path.stem}.png"), cv2.IMREAD_COLOR)
+            weight[raw[..., 0] == 204] = PLANKING_WEIGHT
+            aside = split[path.stem] == "val"
+        elif name == "masonry":
+            aside = path.stem[0] in "cd"
+        else:
+            aside = number % 6 == 5
+        (check if aside else train).append((grey, mask, weight))
+    return train, check
+
+
+def augment(rng, grey, mask, weight, crop) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return a normalised crop of a labelled photo, changed as another camera would see it."""
+    zoom = math.exp(rng.uniform(math.log(0.5), math.log(1.6)))
+    height, width = grey.shape
+    angle = rng.uniform(0, 360) if rng.random() < 0.4 else 0.0
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, zoom)
+    size = (max(crop, round(width * zoom)), max(crop, round(height * zoom)))
+    matrix[:, 2] += (size[0] - width) / 2, (size[1] - height) / 2
+    grey = cv2.warpAffine(grey.astype(np.float32), matrix, size, flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)
+    # Coverage, then a threshold: a thin crack shrunk to half a pixel stays a crack.
+    mask = cv2.warpAffine(mask.astype(np.float32), matrix, size, flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT) >= 0.3
+    weight = cv2.warpAffine(weight, matrix, size, flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_REFLECT)
+    if zoom < 1:  # a smaller copy is an averaged one, not a sampled one
+        grey = cv2.GaussianBlur(grey, (0, 0), 0.5 / zoom - 0.3)
+    grey = grey / 255.0
+    grey = np.power(np.clip(grey, 0, 1), math.exp(rng.uniform(-0.6, 0.6)))
+    grey = grey.mean() + (grey - grey.mean()) * rng.uniform(0.4, 1.5)
+    if rng.random() < 0.5:
+        grey = cv2.GaussianBlur(grey, (0, 0), rng.uniform(0.3, 1.5))
+    grey = grey + rng.normal(0, rng.uniform(0, 0.04), grey.shape).astype(np.float32)
+    grey = np.clip(grey * 255, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        ok, jpeg = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY,
+                                               int(rng.integers(40, 96))])
+        grey = cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE)
+    normalised = normalise_surface(grey)
+    top = rng.integers(0, size[1] - crop + 1)
+    left = rng.integers(0, size[0] - crop + 1)
+    window = (slice(top, top + crop), slice(left, left + crop))
+    turns = int(rng.integers(4))
+    return tuple(np.rot90(a[window], turns).copy() for a in (normalised, mask, weight))
+
+
 # ---------------------------------------------------------------- network
 
 def build_net():
@@ -321,6 +400,17 @@ def build_net():
     return CrackNet()
 
 
+def crack_free_set(count: int, seed: int, textures) -> list[np.ndarray]:
+    """Return `count` normalised synthetic surfaces with their distractors and no crack."""
+    rng = np.random.default_rng(seed)
+    surfaces = []
+    while len(surfaces) < count:
+        grey, mask = sample(rng, textures)
+        if not mask.any():
+            surfaces.append(normalise_surface(grey))
+    return surfaces
+
+
 def make_set(count: int, seed: int, textures) -> tuple[np.ndarray, np.ndarray]:
     """Return `count` normalised synthetic images (float16) and their masks."""
     rng = np.random.default_rng(seed)
@@ -342,23 +432,46 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "vision" / "models" / "crack_net.onnx")
     parser.add_argument("--samples", type=Path, help="write a few training images here")
-    parser.add_argument("--tune", type=Path, metavar="CORPUS",
-                        help="only print the post-processing grid on CrackForest 001-059")
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--real", default="",
+                        help=f"labelled sets to train on as well, comma-separated: {REAL_SETS}")
+    parser.add_argument("--real-share", type=float, default=0.6,
+                        help="share of each batch from the labelled sets")
+    parser.add_argument("--minutes", type=float, default=40.0,
+                        help="stop training this long after the start (data making included)")
+    parser.add_argument("--tune", action="store_true",
+                        help="only choose the post-processing of --out: on the check parts of "
+                             "the --real sets (written to its .json), else on CrackForest 001-059")
     args = parser.parse_args()
+    names = [n for n in args.real.split(",") if n]
+    if unknown := set(names) - set(REAL_SETS):
+        parser.error(f"unknown sets {sorted(unknown)}; choose from {REAL_SETS}")
+    if args.tune and not names:
+        tune(crackforest_tuning(args.corpus), args.out, crack_free_set(60, 4, real_textures()))
+        return
     if args.tune:
-        tune(args.tune, args.out)
+        check = {name: [(normalise_surface(g), m) for g, m, _ in real_set(args.corpus, name)[1]]
+                 for name in names}
+        write_settings(args.out, names, tune([(n, p) for n, ps in check.items() for p in ps],
+                                             args.out, crack_free_set(60, 4, real_textures())))
         return
 
     import torch
     import torch.nn.functional as F
 
     torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
     torch.manual_seed(0)
     textures = real_textures()
     started = time.time()
     images, masks = make_set(args.images, 1, textures)
     val_images, val_masks = make_set(200, 2, textures)
-    print(f"{args.images} training images made in {time.time() - started:.0f} s", flush=True)
+    labelled = {name: real_set(args.corpus, name) for name in names}
+    check = {name: [(normalise_surface(g), m) for g, m, _ in parts[1]]
+             for name, parts in labelled.items()}
+    print(f"{args.images} training images made in {time.time() - started:.0f} s; labelled: "
+          + ", ".join(f"{n} {len(t)} train / {len(c)} check" for n, (t, c) in labelled.items()),
+          flush=True)
     if args.samples:
         args.samples.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng(1)
@@ -370,44 +483,94 @@ def main() -> None:
     net = build_net()
     print(f"{sum(p.numel() for p in net.parameters())} parameters", flush=True)
     optimiser = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 3e-3, total_steps=args.steps,
-                                                   pct_start=0.1)
+    training_started = time.time()
     rng = np.random.default_rng(3)
     best, best_state = -1.0, None
+    real_count = round(args.batch * args.real_share) if labelled else 0
     for step in range(1, args.steps + 1):
         net.train()
-        pick = rng.integers(0, args.images, args.batch)
-        top, left = rng.integers(0, SIZE - args.crop + 1, 2)
-        window = (slice(None), slice(None), slice(top, top + args.crop),
-                  slice(left, left + args.crop))
-        x = torch.from_numpy(images[pick][window].astype(np.float32))
-        y = torch.from_numpy(masks[pick][window].astype(np.float32))
-        if rng.random() < 0.5:
-            x, y = x.flip(3), y.flip(3)
-        if rng.random() < 0.5:
-            x, y = x.transpose(2, 3), y.transpose(2, 3)
+        x, y, w = synthetic_batch(rng, images, masks, args.batch - real_count, args.crop)
+        if real_count:
+            crops = [augment(rng, *pick(rng, labelled), args.crop) for _ in range(real_count)]
+            x = np.concatenate([x, np.stack([c[0] for c in crops])[:, None]])
+            y = np.concatenate([y, np.stack([c[1] for c in crops])[:, None]])
+            w = np.concatenate([w, np.stack([c[2] for c in crops])[:, None]])
+        x, y, w = (torch.from_numpy(a.astype(np.float32)) for a in (x, y, w))
         logits = net(x)
         probability = torch.sigmoid(logits)
         overlap = (probability * y).sum()
         dice = 1 - (2 * overlap + 1) / (probability.sum() + y.sum() + 1)
-        loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=torch.tensor(3.0)) + dice
+        loss = F.binary_cross_entropy_with_logits(logits, y, weight=w,
+                                                  pos_weight=torch.tensor(3.0)) + dice
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        schedule.step()
-        if step % 250 == 0 or step == args.steps:
+        # One cycle (a short warm-up, then a cosine decay) over the steps or the minutes,
+        # whichever runs out first: on a shared machine the steps may not all fit.
+        progress = max(step / args.steps, (time.time() - training_started)
+                       / max(started + args.minutes * 60 - training_started, 1.0))
+        for group in optimiser.param_groups:
+            group["lr"] = one_cycle(progress, 3e-3)
+        out_of_time = progress >= 1.0
+        if step % 250 == 0 or step == args.steps or out_of_time:
             score = validate(net, val_images, val_masks)
+            # With labelled sets, the checkpoint is chosen on their check parts (mean of
+            # each set's F1); without, every checkpoint is kept for --tune to choose from.
+            checked = {n: validate_photos(net, pairs) for n, pairs in check.items()}
             print(f"step {step} loss {loss.item():.3f} synthetic F1 {score:.3f} "
-                  f"{time.time() - started:.0f} s", flush=True)
-            # Every checkpoint is kept: which one ships is chosen on CrackForest 001-059
-            # (--tune), the synthetic score only says whether training goes well.
-            export(net, args.out.with_name(f"{args.out.stem}-step{step:05d}.onnx"))
+                  + "".join(f"{n} F1 {f:.3f} " for n, f in checked.items())
+                  + f"{time.time() - started:.0f} s", flush=True)
+            if checked:
+                score = float(np.mean(list(checked.values())))
+            else:
+                export(net, args.out.with_name(f"{args.out.stem}-step{step:05d}.onnx"))
             if score > best:
                 best = score
                 best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        if out_of_time:
+            if step < args.steps:
+                print(f"stopped at step {step}: {args.minutes} minutes", flush=True)
+            break
     net.load_state_dict(best_state)
     export(net, args.out)
-    print(f"wrote {args.out} (synthetic validation F1 {best:.3f})")
+    print(f"wrote {args.out} (checkpoint score {best:.3f})", flush=True)
+    if check:
+        write_settings(args.out, names,
+                       tune([(n, p) for n, pairs in check.items() for p in pairs], args.out,
+                            crack_free_set(60, 4, textures)))
+
+
+def write_settings(model: Path, names, settings) -> None:
+    """Write beside the model what it was trained on and its chosen post-processing."""
+    model.with_suffix(".json").write_text(json.dumps({
+        "trained_on": ["synthetic", *names], "check_parts": {n: CHECK_PARTS[n] for n in names},
+        "post_processing": settings}, indent=1) + "\n")
+
+
+def one_cycle(progress: float, peak: float) -> float:
+    """Return the learning rate at a share of training: up to `peak` in 10 %, then down."""
+    if progress < 0.1:
+        return peak * (0.04 + 0.96 * progress / 0.1)
+    return peak * max(0.0004, 0.5 * (1 + math.cos(math.pi * (min(progress, 1.0) - 0.1) / 0.9)))
+
+
+def synthetic_batch(rng, images, masks, count, crop):
+    """Return `count` random crops of the synthetic set, flipped or turned, with weight 1."""
+    pick = rng.integers(0, len(images), count)
+    top, left = rng.integers(0, SIZE - crop + 1, 2)
+    window = (slice(None), slice(None), slice(top, top + crop), slice(left, left + crop))
+    x, y = images[pick][window], masks[pick][window]
+    if rng.random() < 0.5:
+        x, y = x[..., ::-1], y[..., ::-1]
+    if rng.random() < 0.5:
+        x, y = x.swapaxes(2, 3), y.swapaxes(2, 3)
+    return x, y, np.ones(y.shape, np.float32)
+
+
+def pick(rng, labelled):
+    """Return one training photo of a labelled set, each set drawn as often as the others."""
+    train = list(labelled.values())[rng.integers(len(labelled))][0]
+    return train[rng.integers(len(train))]
 
 
 def validate(net, images, masks) -> float:
@@ -426,6 +589,23 @@ def validate(net, images, masks) -> float:
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
+def validate_photos(net, pairs) -> float:
+    """Return pixel F1 at 2 px (logit above 0) on whole normalised photos and their masks."""
+    import torch
+
+    net.eval()
+    totals = np.zeros(4)
+    with torch.no_grad():
+        for normalised, truth in pairs:
+            height, width = normalised.shape
+            padded = cv2.copyMakeBorder(normalised, 0, -height % 16, 0, -width % 16,
+                                        cv2.BORDER_REFLECT)
+            logits = net(torch.from_numpy(padded[None, None])).numpy()[0, 0, :height, :width]
+            totals += tolerant_counts(logits > 0, truth)
+    precision, recall = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
 def tolerant_counts(predicted: np.ndarray, truth: np.ndarray, tolerance_px: float = 2.0):
     """Return hits among predicted, predicted, hits among true, true pixels (2 px tolerance)."""
     def near(mask):
@@ -435,44 +615,76 @@ def tolerant_counts(predicted: np.ndarray, truth: np.ndarray, tolerance_px: floa
                      np.count_nonzero(truth & near(predicted)), np.count_nonzero(truth)], float)
 
 
-def tune(corpus: Path, model: Path) -> None:
-    """Print F1 on CrackForest 001-059 over a grid of the network's post-processing settings.
+def crackforest_tuning(corpus: Path) -> list[tuple[str, tuple[np.ndarray, np.ndarray]]]:
+    """Return CrackForest 001-059, normalised, with masks: the synthetic network's tuning set.
 
-    The only real images any choice is made on; every other set stays held out. The minimum
-    span is the classic detector's (25 working px), fixed beforehand: shorter candidates are
-    the specks a supervisor should not be shown.
+    The only real images the synthetic network's choices are made on; every other set stays
+    held out.
+    """
+    folder = corpus / "cracks" / "crackforest"
+    pairs = []
+    for path in sorted((folder / "images").glob("*.jpg"))[:59]:
+        normalised = normalise_surface(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+        truth = cv2.imread(str(folder / "masks" / f"{path.stem}.png"), 0) > 127
+        pairs.append(("crackforest", (normalised, truth)))
+    return pairs
+
+
+def tune(named_pairs, model: Path, crack_free=()) -> dict[str, float]:
+    """Print F1 over a grid of the network's post-processing settings; return the choice.
+
+    `named_pairs` are (set name, (normalised, mask)); the score is the mean of each set's F1,
+    so a small set counts as much as a large one. With `crack_free` surfaces (normalised),
+    only settings that flag at most CRACK_FREE_LIMIT of their pixels on average are chosen
+    from, when any does. The minimum span is the classic detector's (25 working px), fixed
+    beforehand: shorter candidates are the specks a supervisor should not be shown.
     """
     from vision import cracks
 
     cracks.MODEL_PATH = model
-    folder = corpus / "cracks" / "crackforest"
-    images = sorted((folder / "images").glob("*.jpg"))[:59]
-    pairs = []
-    for path in images:
-        normalised = cracks.normalise_surface(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
-        truth = cv2.imread(str(folder / "masks" / f"{path.stem}.png"), 0) > 127
-        pairs.append((normalised, cracks.crack_logits(normalised), truth))
+    cracks._local.net = None
+    names = sorted({name for name, _ in named_pairs})
+    pairs = [(name, normalised, cracks.crack_logits(normalised), truth)
+             for name, (normalised, truth) in named_pairs]
+    free = [(normalised, cracks.crack_logits(normalised)) for normalised in crack_free]
     results = []
-    grid = itertools.product((-3.0, -2.0, -1.0, 0.0), (MIN_SPAN_PX,),
-                             (0.9, 0.95, 1.0), (0.0, 3.0, 6.0))
-    for threshold, span, coherence, elongation in grid:
+    grid = itertools.product((-3.0, -2.0, -1.0, 0.0, 1.0), (MIN_SPAN_PX,), (0.9, 0.95, 1.0),
+                             (0.0, 3.0, 6.0), (-2.0, -1.5, -1.0, -0.5), (0.0, 0.02, 0.04))
+    for threshold, span, coherence, elongation, darkness, bend in grid:
         cracks.NET_LOGIT_THRESHOLD, cracks.NET_MIN_SPAN_PX = threshold, span
         cracks.NET_MAX_COHERENCE, cracks.NET_MIN_ELONGATION = coherence, elongation
-        totals = sum(tolerant_counts(cracks._net_regions(n, None, logits)[0], truth)
-                     for n, logits, truth in pairs)
-        precision, recall = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
-        f1 = 2 * precision * recall / max(precision + recall, 1e-9)
-        results.append((f1, precision, recall, threshold, span, coherence, elongation))
+        cracks.NET_MAX_DARKNESS, cracks.NET_MIN_BEND = darkness, bend
+        per_set = {name: np.zeros(4) for name in names}
+        for name, normalised, logits, truth in pairs:
+            per_set[name] += tolerant_counts(cracks._net_regions(normalised, None, logits)[0],
+                                             truth)
+        scores = []
+        for totals in per_set.values():
+            precision, recall = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
+            scores.append((2 * precision * recall / max(precision + recall, 1e-9),
+                           precision, recall))
+        f1, precision, recall = np.mean(scores, axis=0)
+        flagged = float(np.mean([cracks._net_regions(n, None, logits)[0].mean()
+                                 for n, logits in free])) if free else 0.0
+        results.append((f1, precision, recall, threshold, span, coherence, elongation, darkness,
+                        bend, flagged))
         print(f"logit {threshold:+.1f} span {span:3.0f} coherence {coherence:.2f} "
-              f"elongation {elongation:.0f}: P {precision:.3f} R {recall:.3f} F1 {f1:.3f}",
+              f"elongation {elongation:.0f} darkness {darkness:+.1f} bend {bend:.2f}: "
+              f"P {precision:.3f} R {recall:.3f} F1 {f1:.3f} crack-free {flagged:.2%}",
               flush=True)
+    within = [r for r in results if r[9] <= CRACK_FREE_LIMIT] or results
     # Precision matters more than recall for what reaches a person: of the settings within
-    # 0.005 of the best F1, take the one that keeps the fewest pixels (the strictest).
-    best = max(r[0] for r in results)
-    plateau = [r for r in results if r[0] >= best - 0.005]
+    # 0.005 of the best F1, take the most precise.
+    best = max(r[0] for r in within)
+    plateau = [r for r in within if r[0] >= best - 0.005]
     chosen = max(plateau, key=lambda r: (r[1], r[0]))
-    print("chosen: logit {3:+.1f} span {4:.0f} coherence {5:.2f} elongation {6:.0f}: "
-          "P {1:.3f} R {2:.3f} F1 {0:.3f}".format(*chosen))
+    print("chosen: logit {3:+.1f} span {4:.0f} coherence {5:.2f} elongation {6:.0f} "
+          "darkness {7:+.1f} bend {8:.2f}: P {1:.3f} R {2:.3f} F1 {0:.3f} crack-free {9:.2%}"
+          .format(*chosen), flush=True)
+    keys = ("logit_threshold", "min_span_px", "max_coherence", "min_elongation", "max_darkness",
+            "min_bend")
+    return dict(zip(keys, (float(v) for v in chosen[3:9]), strict=True)) | {
+        "check_f1": round(float(chosen[0]), 4), "crack_free_flagged": round(chosen[9], 5)}
 
 
 def export(net, path: Path) -> None:

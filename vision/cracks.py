@@ -86,13 +86,17 @@ POLYLINE_STEP_PX = 8.0
 # Network: a pixel is crack above NET_LOGIT_THRESHOLD; a region is kept when its centreline
 # spans NET_MIN_SPAN_PX (the classic minimum, fixed beforehand), is darker on average than
 # NET_MAX_DARKNESS (texture-noise units), no straighter than NET_MAX_COHERENCE (joints), and
-# its span squared is NET_MIN_ELONGATION times its area (blotches are not). The other three
-# were chosen on CrackForest 001-059 (scripts/train_crack_net.py --tune).
+# its span squared is NET_MIN_ELONGATION times its area (blotches are not), and its
+# centreline strays from its main axis by at least NET_MIN_BEND of its span (joints do not;
+# 0, off, for the committed network, which was tuned before this filter). The logit threshold,
+# coherence and elongation were chosen on CrackForest 001-059 (scripts/train_crack_net.py
+# --tune).
 NET_LOGIT_THRESHOLD = -3.0
 NET_MIN_SPAN_PX = MIN_SPAN_PX
 NET_MAX_DARKNESS = -1.0
 NET_MAX_COHERENCE = 0.9
 NET_MIN_ELONGATION = 6.0
+NET_MIN_BEND = 0.0
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,7 @@ def _classic_regions(normalised, ignored):
 
     ys, xs, normal_angle = _centreline(strength, hessian_diff, hessian_xy, low)
     owner = labels[ys, xs]
-    span, darkness, coherence, smooth_angle = _region_shape(
+    span, _, darkness, coherence, smooth_angle = _region_shape(
         owner, ys, xs, normal_angle, normalised, count)
     keep &= (span >= MIN_SPAN_PX) & (darkness <= MAX_MEAN_DARKNESS) & (coherence <= MAX_COHERENCE)
 
@@ -221,13 +225,17 @@ def _net_regions(normalised, ignored, logits=None):
     dxy = cv2.Sobel(ridge, cv2.CV_32F, 1, 1, ksize=3) * 0.25
     ys, xs, normal_angle = _centreline(-ridge, (dxx - dyy) * 0.125, dxy, found)
     owner = labels[ys, xs]
-    span, darkness, coherence, smooth_angle = _region_shape(owner, ys, xs, normal_angle,
-                                                            normalised, count)
+    span, breadth, darkness, coherence, smooth_angle = _region_shape(
+        owner, ys, xs, normal_angle, normalised, count)
     # Blotches (blow holes, stains) are as long as they are wide; a crack is far longer.
     area = np.bincount(labels.ravel(), minlength=count)
     elongation = span * span / np.maximum(area, 1)
+    # A joint or board edge is straight over its whole length, its centreline within a pixel
+    # or two of one line however long it is; a crack wanders from its main axis.
+    bend = breadth / np.maximum(span, 1.0)
     keep = ((span >= NET_MIN_SPAN_PX) & (darkness <= NET_MAX_DARKNESS)
-            & (coherence <= NET_MAX_COHERENCE) & (elongation >= NET_MIN_ELONGATION))
+            & (coherence <= NET_MAX_COHERENCE) & (elongation >= NET_MIN_ELONGATION)
+            & (bend >= NET_MIN_BEND))
     keep[0] = False
     work_mask = keep[labels]
     # Widths from where the network is confident (logit above 2): the looser mask above runs
@@ -311,9 +319,11 @@ def _region_shape(owner, ys, xs, normal_angle, normalised, count):
     sxx = np.bincount(owner, dx * dx, count) / pixels
     syy = np.bincount(owner, dy * dy, count) / pixels
     sxy = np.bincount(owner, dx * dy, count) / pixels
-    major = (sxx + syy) / 2 + np.sqrt(((sxx - syy) / 2) ** 2 + sxy**2)
-    # Extent of a uniform bar with that variance along its main axis.
+    radius = np.sqrt(((sxx - syy) / 2) ** 2 + sxy**2)
+    major, minor = (sxx + syy) / 2 + radius, np.maximum((sxx + syy) / 2 - radius, 0.0)
+    # Extent of a uniform bar with that variance along its main axis, and across it.
     span = np.sqrt(12 * major)
+    breadth = np.sqrt(12 * minor)
     darkness = np.bincount(owner, normalised[ys, xs], count) / pixels
 
     # Orientation coherence: length of the mean doubled-angle vector of nearby centreline pixels.
@@ -328,7 +338,7 @@ def _region_shape(owner, ys, xs, normal_angle, normalised, count):
     coherence = np.bincount(owner, local, count) / pixels
     # The pixel's own angle is noisy on grainy surfaces; the window's mean angle is not.
     smooth_angle = 0.5 * np.arctan2(sin2[ys, xs], cos2[ys, xs])
-    return span, darkness, coherence, smooth_angle
+    return span, breadth, darkness, coherence, smooth_angle
 
 
 def _segments(width_mask, keep, owner, ys, xs, normal_angle, darkness, scale, mm_per_px):

@@ -1,0 +1,57 @@
+"""The crack network's training pieces that need no deep-learning framework."""
+
+import cv2
+import numpy as np
+import pytest
+
+from scripts.train_crack_net import augment, one_cycle
+from vision import cracks
+
+
+def photo_with_crack(seed=0):
+    """A grainy grey surface with one dark meandering line, and that line's mask."""
+    rng = np.random.default_rng(seed)
+    grain = cv2.GaussianBlur(rng.normal(0, 12, (240, 320)).astype(np.float32), (0, 0), 1.0)
+    grey = np.clip(150 + grain, 0, 255).astype(np.uint8)
+    xs = np.arange(10, 310, 6)
+    ys = 120 + np.cumsum(rng.normal(0, 3, len(xs)))
+    points = np.column_stack([xs, ys]).round().astype(np.int32)
+    cv2.polylines(grey, [points], False, 60, thickness=3)
+    mask = np.zeros(grey.shape, np.uint8)
+    cv2.polylines(mask, [points], False, 1, thickness=3)
+    return grey, mask > 0
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_augmented_mask_stays_on_the_crack(seed):
+    grey, mask = photo_with_crack()
+    rng = np.random.default_rng(seed)
+    surface, crop_mask, weight = augment(rng, grey, mask, np.ones(mask.shape, np.float32), 128)
+    assert surface.shape == crop_mask.shape == weight.shape == (128, 128)
+    if crop_mask.sum() < 20:
+        pytest.skip("this crop missed the crack")
+    # Scaled, turned and degraded together: the masked pixels are the dark line's.
+    assert surface[crop_mask].mean() < -1.0
+    assert surface[~crop_mask].mean() > -0.3
+
+
+def test_learning_rate_rises_then_falls_to_almost_nothing():
+    rates = [one_cycle(p, 3e-3) for p in np.linspace(0, 1, 101)]
+    peak = int(np.argmax(rates))
+    assert rates[peak] == pytest.approx(3e-3) and 8 <= peak <= 12
+    assert all(a <= b for a, b in zip(rates[:peak], rates[1:peak + 1], strict=True))
+    assert all(a >= b for a, b in zip(rates[peak:-1], rates[peak + 1:], strict=True))
+    assert rates[-1] < 1e-5 and one_cycle(1.5, 3e-3) == rates[-1]
+
+
+def test_bend_tells_a_wandering_crack_from_a_straight_joint():
+    image = np.zeros((200, 400), np.float32)
+    straight_ys = np.full(300, 50)
+    wander_ys = 140 + np.round(12 * np.sin(np.arange(300) / 25)).astype(int)
+    xs = np.concatenate([np.arange(50, 350), np.arange(50, 350)])
+    ys = np.concatenate([straight_ys, wander_ys])
+    owner = np.repeat([1, 2], 300)
+    span, breadth, *_ = cracks._region_shape(owner, ys, xs, np.zeros(600), image, 3)
+    bend = breadth[1:] / span[1:]
+    assert span[1] == pytest.approx(300, rel=0.02) and span[2] == pytest.approx(300, rel=0.02)
+    assert bend[0] < 0.005 < 0.05 < bend[1]
