@@ -22,17 +22,21 @@ def photo_with_crack(seed=0):
     return grey, mask > 0
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_augmented_mask_stays_on_the_crack(seed):
+def test_augmented_mask_stays_on_the_crack():
     grey, mask = photo_with_crack()
-    rng = np.random.default_rng(seed)
-    surface, crop_mask, weight = augment(rng, grey, mask, np.ones(mask.shape, np.float32), 128)
-    assert surface.shape == crop_mask.shape == weight.shape == (128, 128)
-    if crop_mask.sum() < 20:
-        pytest.skip("this crop missed the crack")
-    # Scaled, turned and degraded together: the masked pixels are the dark line's.
-    assert surface[crop_mask].mean() < -1.0
-    assert surface[~crop_mask].mean() > -0.3
+    checked = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        surface, crop_mask, weight = augment(rng, grey, mask, np.ones(mask.shape, np.float32),
+                                             128)
+        assert surface.shape == crop_mask.shape == weight.shape == (128, 128)
+        if crop_mask.sum() < 20:  # this crop missed the crack: nothing to compare
+            continue
+        checked += 1
+        # Scaled, turned and degraded together: the masked pixels are the dark line's.
+        assert surface[crop_mask].mean() < -1.0, seed
+        assert surface[~crop_mask].mean() > -0.3, seed
+    assert checked >= 8
 
 
 def test_learning_rate_rises_then_falls_to_almost_nothing():
