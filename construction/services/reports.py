@@ -327,14 +327,11 @@ def spreadsheet_safe(value):
     return value
 
 
-def _csv_lines(header: list[str], rows: Iterator,
-               free_text: list[int] | None = None) -> Iterator[bytes]:
+def _csv_lines(header: list[str], rows: Iterator) -> Iterator[bytes]:
     """Write the rows as CSV, UTF-8 with a byte-order mark (Excel reads Chinese text then).
 
     Text from marks, serials, names and locations is the reader's data, never a formula:
-    such cells are made safe (numbers stay numbers). `free_text` names the only columns
-    that can hold such text (the others are numbers, times, codes and names of our own);
-    without it every column is checked.
+    every cell is made safe (numbers stay numbers).
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -343,15 +340,7 @@ def _csv_lines(header: list[str], rows: Iterator,
     for chunk in rows:
         buffer.seek(0)
         buffer.truncate()
-        if free_text is None:
-            writer.writerows([spreadsheet_safe(value) for value in row] for row in chunk)
-        else:
-            for row in chunk:
-                for index in free_text:
-                    value = row[index]
-                    if value.__class__ is str and value[:1] in _FORMULA_STARTS:
-                        row[index] = "'" + value
-            writer.writerows(chunk)
+        writer.writerows([spreadsheet_safe(value) for value in row] for row in chunk)
         yield utf8(buffer.getvalue())
 
 
@@ -370,9 +359,6 @@ COMPONENT_HEADER = ["id", "code", "mark", "project", "building", "storey", "type
 EVENT_HEADER = ["event_id", "sequence", "component_code", "mark", "project", "action",
                 "from_state", "to_state", "user", "organization", "client_time",
                 "server_time", "latitude", "longitude", "content_hash"]
-# The events' columns a person or a device wrote: mark, project, user, organization, and
-# the location's values (kept as sent, of any JSON type, in rows older than validation).
-EVENT_FREE_TEXT = [3, 4, 8, 9, 12, 13]
 
 
 def components_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
@@ -422,7 +408,7 @@ def events_csv(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
 
 def event_lines(principal: Principal, filters: ReportFilters) -> Iterator[bytes]:
     """The events CSV's bytes, a chunk at a time, without the audit record."""
-    return _csv_lines(EVENT_HEADER, event_rows(principal, filters), EVENT_FREE_TEXT)
+    return _csv_lines(EVENT_HEADER, event_rows(principal, filters))
 
 
 def event_rows(principal: Principal, filters: ReportFilters) -> Iterator[list]:
