@@ -91,10 +91,15 @@ def _rq(app: Flask, photo_ids: Iterable[int], checks: list[str] | None, queue=No
 BACKENDS = {"inline": _inline, "rq": _rq}
 
 
-def enqueue_analysis(photo_ids: Iterable[int], checks: list[str] | None = None) -> None:
-    """Have the photos' checks run by the configured back end."""
-    app = current_app._get_current_object()
+def backend(app: Flask) -> str:
+    """Return the JOBS setting, refusing a back end that does not exist."""
     name = app.config["JOBS"]
     if name not in BACKENDS:
         raise RuntimeError(f"JOBS is one of {', '.join(BACKENDS)}, not {name!r}")
-    BACKENDS[name](app, list(photo_ids), checks)
+    return name
+
+
+def enqueue_analysis(photo_ids: Iterable[int], checks: list[str] | None = None) -> None:
+    """Have the photos' checks run by the configured back end."""
+    app = current_app._get_current_object()
+    BACKENDS[backend(app)](app, list(photo_ids), checks)

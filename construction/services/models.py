@@ -477,13 +477,10 @@ def enqueue_model_geometry(model_id: int, content_hash: str) -> None:
 def enqueue_model_import(model_id: int) -> None:
     """Have a model's import run by the configured back end (parsed there, never in a view)."""
     app = current_app._get_current_object()
-    name = app.config["JOBS"]
-    if name not in jobs.BACKENDS:
-        raise RuntimeError(f"JOBS is one of {', '.join(jobs.BACKENDS)}, not {name!r}")
-    if name == "inline":
+    if jobs.backend(app) == "inline":
         run_model_import(model_id)
         return
     # The photo workers serve the queue: a model import is one more kind of job.
     jobs.redis_queue(app).enqueue(run_model_import, model_id,
-                             job_timeout=app.config["MODEL_JOB_TIMEOUT"],
-                             failure_ttl=7 * 86400, description=f"model {model_id} import")
+                                  job_timeout=app.config["MODEL_JOB_TIMEOUT"],
+                                  failure_ttl=7 * 86400, description=f"model {model_id} import")
