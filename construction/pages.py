@@ -56,7 +56,6 @@ from construction.permissions import (
 )
 from construction.rate_limits import sign_in_limit
 from construction.services import accounts
-from construction.services.accounts import end_page_sessions
 from construction.services.audit import record_refusal
 from construction.services.photos import CHECKS as PHOTO_CHECKS
 from construction.services.projects import find_project
@@ -214,7 +213,7 @@ def sign_out():
     """End the user's page sessions (on every device)."""
     principal = session_principal()
     if principal is not None:
-        end_page_sessions(principal.user_id)
+        accounts.end_page_sessions(principal.user_id)
     _forget_session()
     return redirect(url_for("pages.sign_in"))
 
