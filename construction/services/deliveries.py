@@ -15,14 +15,6 @@ from construction.models import Building, Component, ComponentType, Load, LoadIt
 from construction.permissions import Principal, project_in_scope
 from construction.services.loads import day_range, iso, load_views
 
-_PLACES = lifecycle.PLACE_OF_STATE
-PLACES = lifecycle.PLACES
-
-
-def place_of(state: str) -> str:
-    """Name where a component in `state` is (one of PLACES)."""
-    return _PLACES[state]
-
 
 def storey_readiness(principal: Principal, storey_id: int) -> dict[str, Any]:
     """Say where every component of a storey is now, and whether erection can start."""
@@ -37,7 +29,7 @@ def storey_readiness(principal: Principal, storey_id: int) -> dict[str, Any]:
         .join(Component, LoadItem.component_id == Component.id)
         .where(Component.storey_id == storey_id, LoadItem.active_component_id.isnot(None)))}
     components = []
-    counts = dict.fromkeys(PLACES, 0)
+    counts = dict.fromkeys(lifecycle.PLACES, 0)
     for row in db.session.execute(
         select(Component.id, Component.code, Component.mark, Component.state,
                Component.install_sequence, Component.on_hold, Component.damaged,
@@ -47,7 +39,7 @@ def storey_readiness(principal: Principal, storey_id: int) -> dict[str, Any]:
         .order_by(Component.install_sequence.is_(None), Component.install_sequence,
                   Component.mark, Component.id)
     ):
-        place = _PLACES[row.state]
+        place = lifecycle.PLACE_OF_STATE[row.state]
         counts[place] += 1
         load = loads.get(row.id)
         components.append({

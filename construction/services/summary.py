@@ -17,6 +17,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import case, exists, func, or_, select
 
+from construction import lifecycle
 from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import (
@@ -32,7 +33,7 @@ from construction.models import (
 from construction.permissions import Principal, in_scope
 from construction.services import reports
 from construction.services.alerts import AlertFilters, list_alerts
-from construction.services.deliveries import PLACES, place_of, project_deliveries, readiness
+from construction.services.deliveries import project_deliveries, readiness
 
 FLAGS = ("on_hold", "damaged", "ncr_open")
 STALLED_DAYS = 14
@@ -166,9 +167,9 @@ def _flag_counts(project_id: int, building_id: int | None) -> dict[int | None, d
 
 def _readiness(row: dict[str, Any], blocked: int) -> dict[str, Any]:
     """Where a storey's pieces are, and whether erection can start (as the readiness route says)."""
-    places = dict.fromkeys(PLACES, 0)
+    places = dict.fromkeys(lifecycle.PLACES, 0)
     for state, count in row["by_state"].items():
-        places[place_of(state)] += count
+        places[lifecycle.PLACE_OF_STATE[state]] += count
     return readiness(places, blocked)
 
 
