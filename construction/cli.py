@@ -65,6 +65,7 @@ from construction.services.labels import label_font, print_sheet, sheet_selectio
 from construction.services.ledger import check_ledger, event_count
 from construction.services.photos import CHECKS as PHOTO_CHECKS
 from construction.services.photos import photos_to_rerun
+from construction.services.progress import refill_region_days
 from construction.services.seed import seed
 from construction.storage import S3Storage, storage
 from labels.render import LAYOUTS, render_pdf
@@ -203,6 +204,13 @@ def check_command() -> None:
     click.echo(f"{checked} components checked, {len(mismatches)} mismatches")
     if mismatches:
         sys.exit(1)
+
+
+@ledger.command("recount-regions")
+def recount_regions_command() -> None:
+    """Count the regions' daily transitions again from the projects' (after an upgrade)."""
+    written = refill_region_days()
+    click.echo(f"{written} region-day counters written")
 
 
 @labels.command("sheet")

@@ -653,22 +653,26 @@ class ProgressCounter(db.Model):
 
     kind `state`: components per (project, storey, type, state) now, `pstate` the same
     per (project, type, state); kind `day`: transitions per (project, type, day, action),
-    `pday` the same per (project, day, action), with no type.
+    `pday` the same per (project, day, action), with no type, and `rday` per (region
+    code, day, action), with no project.
     """
 
     __tablename__ = "progress_counter"
     __table_args__ = (Index("ix_progress_counter_kind_project_id_day", "kind", "project_id",
-                            "day"),)
+                            "day"),
+                      Index("ix_progress_counter_kind_region_code_day", "kind", "region_code",
+                            "day"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), index=True)
     storey_id: Mapped[int | None] = mapped_column(ForeignKey("storey.id"), index=True)
     component_type_id: Mapped[int | None] = mapped_column(ForeignKey("component_type.id"),
                                                           index=True)
     state: Mapped[str] = mapped_column(String(20))
     day: Mapped[date | None] = mapped_column(Date)
+    region_code: Mapped[str | None] = mapped_column(String(12))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

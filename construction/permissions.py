@@ -187,12 +187,25 @@ def declared_capability(view_function, method: str) -> str | None:
 
 def readable_project_ids(principal: Principal) -> Select | None:
     """Return a select of the project ids the principal may read (None means all)."""
-    if principal.is_admin:
+    region = readable_region(principal)
+    if region == "":
         return None
-    if principal.role == "regulator":
-        return select(Project.id).where(
-            Project.region_code.startswith(principal.region_code, autoescape=True))
+    if region is not None:
+        return select(Project.id).where(Project.region_code.startswith(region, autoescape=True))
     return participant_project_ids(principal.organization_id)
+
+
+def readable_region(principal: Principal) -> str | None:
+    """Return the region code prefix whose projects are all the principal reads.
+
+    "" for all projects (an admin); None when the scope is a list of projects,
+    not a region (the participants' organizations).
+    """
+    if principal.is_admin:
+        return ""
+    if principal.role == "regulator":
+        return principal.region_code
+    return None
 
 
 def writable_project_ids(principal: Principal) -> Select | None:

@@ -4,8 +4,10 @@ Counters live in one table (ProgressCounter): kind `state` counts components
 per (project, storey, type, state) now, kind `pstate` the same per (project,
 type, state) for region-wide reads; kind `day` counts transitions per
 (project, type, local day, action), kind `pday` the same per (project, local
-day, action) for the daily curve (a fifth of the rows with five types, far
-fewer with the dozens a real project has). The scan path adds its deltas in the same
+day, action) for one project's daily curve (a fifth of the rows with five
+types, far fewer with the dozens a real project has), and kind `rday` the same
+per (region code, local day, action) for a region's curve, whose rows grow with
+the days and not with the projects. The scan path adds its deltas in the same
 transaction as its events with one multi-row upsert (keys sorted, so two
 batches never wait on each other in opposite orders); components created,
 moved or deleted through the ORM are counted by mapper events. Reports sum a
@@ -21,23 +23,27 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, exists, func, inspect, select, union_all
+from sqlalchemy import bindparam, delete, exists, func, inspect, select, text, union_all
 from sqlalchemy import event as orm_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from construction.models import Component, ProgressCounter
+from construction.extensions import db
+from construction.models import Component, ProgressCounter, Project
 
 _counter = ProgressCounter.__table__
 
 
+# A counter's key: (kind, project, storey, type, state or action, day, region code).
+
+
 def state_key(project_id: int, storey_id: int | None, type_id: int, state: str) -> tuple:
-    return ("state", project_id, storey_id, type_id, state, None)
+    return ("state", project_id, storey_id, type_id, state, None, None)
 
 
 def project_key(project_id: int, type_id: int, state: str) -> tuple:
     # The same count without storeys: a region's projects read a few hundred rows.
-    return ("pstate", project_id, None, type_id, state, None)
+    return ("pstate", project_id, None, type_id, state, None, None)
 
 
 def _state_move(deltas: Counter, project_id, storey_id, type_id, state, delta: int) -> None:
@@ -52,23 +58,68 @@ def count_state_move(deltas: Counter, project_id: int, storey_id: int | None, ty
 
 
 def day_key(project_id: int, type_id: int, day: date, action: str) -> tuple:
-    return ("day", project_id, None, type_id, action, day)
+    return ("day", project_id, None, type_id, action, day, None)
 
 
 def project_day_key(project_id: int, day: date, action: str) -> tuple:
-    # The same count without types: a region's daily curve reads a fifth of the rows.
-    return ("pday", project_id, None, None, action, day)
+    # The same count without types: one project's daily curve reads a fifth of the rows.
+    return ("pday", project_id, None, None, action, day, None)
 
 
-def count_transition(deltas: Counter, project_id: int, type_id: int, day: date,
-                     action: str, delta: int = 1) -> None:
+def region_day_key(region_code: str, day: date, action: str) -> tuple:
+    # The same count without projects: a region's curve reads its days, however many projects.
+    return ("rday", None, None, None, action, day, region_code)
+
+
+def count_transition(deltas: Counter, project_id: int, region_code: str, type_id: int,
+                     day: date, action: str, delta: int = 1) -> None:
     """Add `delta` transitions by `action` on a local day to the deltas (for bulk writers)."""
     deltas[day_key(project_id, type_id, day, action)] += delta
     deltas[project_day_key(project_id, day, action)] += delta
+    deltas[region_day_key(region_code, day, action)] += delta
+
+
+def move_region(connection, project_id: int, old: str, new: str) -> None:
+    """Move a project's transitions from one region's daily counters to another's."""
+    deltas: Counter = Counter()
+    for day, action, count in connection.execute(
+            select(_counter.c.day, _counter.c.state, _counter.c.count)
+            .where(_counter.c.kind == "pday", _counter.c.project_id == project_id)):
+        deltas[region_day_key(old, day, action)] -= count
+        deltas[region_day_key(new, day, action)] += count
+    bump(connection, deltas)
+
+
+def refill_region_days() -> int:
+    """Count the regions' days again from the projects' days, commit; return the counters.
+
+    For an upgrade: transitions the previous release records after migration
+    0017 and before its restart reach the projects' days, not the regions'.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        # Writers wait until the counts are redone (readers go on); SQLite's delete
+        # below takes its one write lock.
+        connection.execute(text("LOCK TABLE progress_counter IN SHARE ROW EXCLUSIVE MODE"))
+    connection.execute(delete(_counter).where(_counter.c.kind == "rday"))
+    project = Project.__table__
+    deltas: Counter = Counter()
+    for region_code, day, action, count in connection.execute(
+            select(project.c.region_code, _counter.c.day, _counter.c.state,
+                   func.sum(_counter.c.count))
+            .join(project, project.c.id == _counter.c.project_id)
+            .where(_counter.c.kind == "pday")
+            .group_by(project.c.region_code, _counter.c.day, _counter.c.state)):
+        deltas[region_day_key(region_code, day, action)] += int(count)
+    bump(connection, deltas)
+    db.session.commit()
+    return len(deltas)
 
 
 def _text(key: tuple) -> str:
-    kind, project_id, storey_id, type_id, state, day = key
+    kind, project_id, storey_id, type_id, state, day, region_code = key
+    if kind == "rday":
+        return f"rday:{region_code}:{state}:{day}"
     return f"{kind}:{project_id}:{storey_id or 0}:{type_id or 0}:{state}:{day or ''}"
 
 
@@ -76,6 +127,10 @@ def report_day(moment: datetime) -> date:
     """The local calendar day a moment falls on, in the reporting zone."""
     offset = current_app.config["REPORT_UTC_OFFSET_MINUTES"]
     return moment.astimezone(timezone(timedelta(minutes=offset))).date()
+
+
+_COLUMNS = ("key", "kind", "project_id", "storey_id", "component_type_id", "state", "day",
+            "region_code", "count")
 
 
 @functools.cache
@@ -91,15 +146,14 @@ def _upsert(dialect: str):
         set_={"count": _counter.c.count + statement.excluded["count"]})
 
 
-_COLUMNS = ("key", "kind", "project_id", "storey_id", "component_type_id", "state", "day",
-            "count")
 IN_STATEMENT_ROWS = 8
 
 
 def counter_rows(deltas: Counter) -> list[dict[str, Any]]:
     """The counter rows to add, keys in a fixed order (so writers never cross)."""
     return [{"key": _text(key), "kind": key[0], "project_id": key[1], "storey_id": key[2],
-             "component_type_id": key[3], "state": key[4], "day": key[5], "count": delta}
+             "component_type_id": key[3], "state": key[4], "day": key[5],
+             "region_code": key[6], "count": delta}
             for key, delta in sorted(deltas.items(), key=lambda item: _text(item[0]))
             if delta]
 
@@ -175,18 +229,18 @@ def scan_deltas(moves: Iterable[tuple[Any, str]], events: Iterable[dict[str, Any
                 types: dict[int, tuple[int, int | None, int]]) -> Counter:
     """Deltas for a batch: each moved component (row, state before) and each new event.
 
-    `types` maps a component id to (project, storey, type).
+    `types` maps a component id to (project, storey, type, the project's region code).
     """
     deltas: Counter = Counter()
     for row, before in moves:
-        project_id, storey_id, type_id = types[row.id]
+        project_id, storey_id, type_id, _ = types[row.id]
         if before != row.status.state:
             _state_move(deltas, project_id, storey_id, type_id, before, -1)
             _state_move(deltas, project_id, storey_id, type_id, row.status.state, 1)
     for event in events:
-        project_id, _, type_id = types[event["component_id"]]
-        count_transition(deltas, project_id, type_id, report_day(event["server_time"]),
-                         event["action"])
+        project_id, _, type_id, region_code = types[event["component_id"]]
+        count_transition(deltas, project_id, region_code, type_id,
+                         report_day(event["server_time"]), event["action"])
     return deltas
 
 

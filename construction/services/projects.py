@@ -19,7 +19,7 @@ from construction.models import (
     Storey,
 )
 from construction.permissions import Principal, in_scope, may, project_in_scope, require
-from construction.services import audit
+from construction.services import audit, progress
 from construction.services.production import delete_checklists_of_type
 
 
@@ -122,6 +122,9 @@ def update_project(principal: Principal, project_id: int, fields: dict[str, Any]
     if "region_code" in fields and fields["region_code"] != project.region_code:
         audit.record("project.region_change", f"project {project.code}", project_id=project.id,
                      detail={"from": project.region_code, "to": fields["region_code"]})
+        # Its past transitions now count in the new region's daily curve.
+        progress.move_region(db.session.connection(), project.id, project.region_code,
+                             fields["region_code"])
     for name, value in fields.items():
         setattr(project, name, value)
     if participant_ids is not None:

@@ -41,7 +41,7 @@ from construction.models import (
     StrengthResult,
     User,
 )
-from construction.permissions import Principal, in_scope
+from construction.permissions import Principal, in_scope, readable_region
 from construction.services import audit, production
 
 
@@ -162,12 +162,19 @@ def daily(principal: Principal, filters: ReportFilters,
     `planned`: the components planned in all, when the caller has counted them.
     """
     counter = ProgressCounter
-    # Per project and day (`pday`) unless a type or maker narrows it: a fifth of the rows.
+    # Per region and day (`rday`) when the reader's scope is regions and no project, type or
+    # maker narrows it; per project and day (`pday`) unless a type or maker narrows it.
     by_type = filters.component_type_id is not None or filters.manufacturer_id is not None
-    query = _scoped(principal, select(counter.day, counter.state, func.sum(counter.count))
-                    .where(counter.kind == ("day" if by_type else "pday")),
-                    counter.project_id, filters,
-                    type_column=counter.component_type_id if by_type else None)
+    region = readable_region(principal)
+    columns = select(counter.day, counter.state, func.sum(counter.count))
+    if region is not None and not by_type and filters.project_id is None:
+        query = columns.where(counter.kind == "rday")
+        for prefix in filter(None, (region, filters.region)):
+            query = query.where(counter.region_code.startswith(prefix, autoescape=True))
+    else:
+        query = _scoped(principal, columns.where(counter.kind == ("day" if by_type else "pday")),
+                        counter.project_id, filters,
+                        type_column=counter.component_type_id if by_type else None)
     if filters.since is not None:
         query = query.where(counter.day >= filters.since)
     if filters.until is not None:

@@ -23,7 +23,7 @@ from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.identity import ComponentKey, parse_scanned
 from construction.lifecycle import LedgerEntry, Status, TransitionError
-from construction.models import Component, ComponentType, Event, User
+from construction.models import Component, ComponentType, Event, Project, User
 from construction.permissions import Principal, participant_project_ids
 from construction.services import production, progress
 from construction.services.alerts import LabelScan, note_label_scans, record_security_events
@@ -73,6 +73,7 @@ class _Row:
     pour_id: int | None = None
     joins_pour: bool = False  # a cast named its pour: the component joins it
     gates: production.GateSettings | None = None
+    region_code: str = ""
 
 
 _component = Component.__table__
@@ -83,10 +84,14 @@ _GATE_COLUMNS = (_component.c.pour_id, _type.c.concrete_grade, _type.c.stripping
                  _type.c.stripping_strength_percent, _type.c.delivery_strength_mpa,
                  _type.c.delivery_strength_percent, _type.c.checklist_stages)
 _GATED_ACTIONS = frozenset(name for name, spec in lifecycle.ACTIONS.items() if spec.gates)
+_project = Project.__table__
+# The project's region code, for the region's daily counters.
+_REGION = select(_project.c.region_code).where(
+    _project.c.id == _component.c.project_id).scalar_subquery().label("region_code")
 _LOCK_COLUMNS = (_component.c.id, _component.c.code, _component.c.gtin, _component.c.serial,
                  _component.c.project_id, _component.c.storey_id,
                  _component.c.component_type_id, _component.c.version, _component.c.state,
-                 _component.c.on_hold, _component.c.damaged, _component.c.ncr_open)
+                 _component.c.on_hold, _component.c.damaged, _component.c.ncr_open, _REGION)
 _KEY_CONDITIONS = {
     "code": _component.c.code.in_(bindparam("codes", expanding=True)),
     "id": _component.c.id.in_(bindparam("ids", expanding=True)),
@@ -351,7 +356,7 @@ def _write_events_and_counters(new_events: list[dict[str, Any]],
     # One component may be named by several keys (code, id, GS1): once each.
     moved = {row.id: row for row in rows.values() if row.dirty}
     # Progress counters move in the same transaction as the events.
-    places = {row.id: (row.project_id, row.storey_id, row.component_type_id)
+    places = {row.id: (row.project_id, row.storey_id, row.component_type_id, row.region_code)
               for row in moved.values()}
     counters = progress.counter_rows(progress.scan_deltas(
         [(row, row.initial_state) for row in moved.values()], new_events, places))
@@ -496,7 +501,7 @@ def _lock_components(principal: Principal, keys: set[ComponentKey],
     for r in locked:
         row = _Row(r.id, r.code, r.project_id, r.version,
                    Status(r.state, r.on_hold, r.damaged, r.ncr_open), r.storey_id,
-                   r.component_type_id, r.state)
+                   r.component_type_id, r.state, region_code=r.region_code)
         if gated:
             row.pour_id = r.pour_id
             row.gates = production.GateSettings(

@@ -35,9 +35,9 @@ from construction.models import (
 )
 from construction.services.chain import merkle_top, signed_checkpoint, store_merkle_nodes
 from construction.services.progress import (
-    _text,
     bump,
     count_transition,
+    counter_rows,
     project_key,
     report_day,
     state_key,
@@ -50,6 +50,7 @@ EVENT_COLUMNS = ["id", "component_id", "action", "from_state", "to_state", "user
                  "organization_id", "device", "client_event_id", "client_time",
                  "client_utc_offset_minutes", "server_time", "location", "data",
                  "corrects_event_id", "sequence", "content_hash", "chain_hash"]
+REGION = "330106"  # the seeded projects' district
 COMPONENT_COLUMNS = ["id", "code", "project_id", "component_type_id", "storey_id", "mark",
                      "install_sequence", "state", "on_hold", "damaged", "ncr_open", "version",
                      "created_at", "updated_at"]
@@ -88,7 +89,7 @@ def _skeleton(projects: int):
     places = []
     for number in range(projects):
         project = Project(code=f"BENCH-{number:03d}", name=f"Bench project {number}",
-                          region_code="330106", latitude=30.27, longitude=120.08)
+                          region_code=REGION, latitude=30.27, longitude=120.08)
         db.session.add(project)
         db.session.add_all([ProjectParticipant(project=project, organization=maker),
                             ProjectParticipant(project=project, organization=builder)])
@@ -153,7 +154,8 @@ def seed(components: int, projects: int = 10, seed_value: int = 2026,
                 if event_id % checkpoint_every == 0:
                     pending_marks.append((event_id, previous, builder.root(), moment))
                     builder = MerkleBuilder()
-                count_transition(counters, project_id, type_id, report_day(moment), action)
+                count_transition(counters, project_id, REGION, type_id, report_day(moment),
+                                 action)
                 state = after
             counters[state_key(project_id, storey_id, type_id, state)] += 1
             counters[project_key(project_id, type_id, state)] += 1
@@ -172,10 +174,7 @@ def seed(components: int, projects: int = 10, seed_value: int = 2026,
         written += len(component_rows)
         if progress:
             progress(len(component_rows))
-    rows = [{"key": _text(key), "kind": key[0], "project_id": key[1], "storey_id": key[2],
-             "component_type_id": key[3], "state": key[4], "day": key[5], "count": count}
-            for key, count in counters.items()]
-
+    rows = counter_rows(counters)
     db.session.execute(ProgressCounter.__table__.insert(), rows)
     if postgres:
         for table in ("component", "event"):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from construction.extensions import db
 from construction.lifecycle import RECORDED_ACTIONS
-from construction.models import Component, Event, ProgressCounter, Storey
+from construction.models import Component, Event, ProgressCounter, Project, Storey
 from construction.services.progress import recount, report_day
 
 
@@ -19,7 +19,7 @@ def _counters(kind: str) -> dict:
     for (counter,) in rows:
         if counter.count:
             key = ((kind, counter.project_id, counter.storey_id, counter.component_type_id,
-                    counter.state, counter.day))
+                    counter.state, counter.day, counter.region_code))
             found[key] = counter.count
     return found
 
@@ -30,7 +30,7 @@ def _daily_recount() -> dict:
             select(Event, Component.project_id, Component.component_type_id)
             .join(Component, Event.component_id == Component.id)):
         counts[("day", project_id, None, type_id, event.action,
-                report_day(event.server_time))] += 1
+                report_day(event.server_time), None)] += 1
     return dict(counts)
 
 
@@ -66,14 +66,18 @@ def test_counters_equal_a_recount_after_any_sequence(world, script):
         expected = {k: v for k, v in recount(db.session).items() if v}
         assert _counters("state") == expected
         by_project: Counter = Counter()
-        for (_, project_id, _, type_id, state, _), count in expected.items():
-            by_project[("pstate", project_id, None, type_id, state, None)] += count
+        for (_, project_id, _, type_id, state, _, _), count in expected.items():
+            by_project[("pstate", project_id, None, type_id, state, None, None)] += count
         assert _counters("pstate") == dict(by_project)
         daily = _daily_recount()
         assert _counters("day") == daily
         by_project_day: Counter = Counter()
-        for (_, project_id, _, _, action, day), count in daily.items():
-            by_project_day[("pday", project_id, None, None, action, day)] += count
+        by_region_day: Counter = Counter()
+        regions = dict(db.session.execute(select(Project.id, Project.region_code)).all())
+        for (_, project_id, _, _, action, day, _), count in daily.items():
+            by_project_day[("pday", project_id, None, None, action, day, None)] += count
+            by_region_day[("rday", None, None, None, action, day, regions[project_id])] += count
         assert _counters("pday") == dict(by_project_day)
+        assert _counters("rday") == dict(by_region_day)
         total = sum(_counters("state").values())
         assert total == db.session.scalar(select(func.count()).select_from(Component))

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from construction.extensions import db
-from construction.models import Component, Event
+from construction.models import Component, Event, ProgressCounter
 
 
 def test_progress_counts_by_state_and_group_within_the_region(world):
@@ -57,6 +57,49 @@ def test_daily_transitions_and_the_installed_curve(world):
     maker = world.client("regulator").get(
         f"/api/v1/progress/daily?manufacturer_id={world.ids['org_other_maker']}").get_json()
     assert maker["days"] == []
+
+
+def _daily_days(world, role: str, query: str = "") -> list[dict]:
+    return world.client(role).get(f"/api/v1/progress/daily{query}").get_json()["days"]
+
+
+def test_a_regions_daily_curve_follows_its_projects_wherever_they_move(world):
+    world.component("installed")
+    world.component("cast", project="far")
+    main_days = _daily_days(world, "regulator", f"?project_id={world.ids['project_main']}")
+    far_days = _daily_days(world, "far_regulator")
+    assert [d["transitions"].get("install") for d in main_days] == [1]
+    assert [d["transitions"] for d in far_days] == [{"cast": 1}]
+    # Read by region (`rday`), the same days as the projects' own counters (`pday`).
+    assert _daily_days(world, "regulator") == main_days
+    assert _daily_days(world, "regulator", "?region=3301") == main_days
+    assert _daily_days(world, "regulator", "?region=4401") == []
+    both = _daily_days(world, "admin")
+    assert both[0]["transitions"]["cast"] == main_days[0]["transitions"]["cast"] + 1
+    assert _daily_days(world, "admin", "?region=4401") == far_days
+    # A project moved to another region takes its past transitions along.
+    moved = world.client("admin").patch(f"/api/v1/projects/{world.ids['project_far']}",
+                                        json={"region_code": "330110"})
+    assert moved.status_code == 200, moved.get_json()
+    assert _daily_days(world, "far_regulator") == []
+    assert _daily_days(world, "regulator") == both
+    assert _daily_days(world, "admin") == both
+
+
+def test_recount_regions_restores_what_an_older_release_left_out(world):
+    world.component("installed")
+    days = _daily_days(world, "regulator")
+    with world.app.app_context():
+        # As the previous release scans after migration 0017: no region counters.
+        db.session.execute(update(ProgressCounter).where(ProgressCounter.kind == "rday")
+                           .values(count=0))
+        db.session.commit()
+    assert _daily_days(world, "regulator") == []
+    result = world.app.test_cli_runner().invoke(args=["ledger", "recount-regions"])
+    assert result.exit_code == 0, result.output
+    assert _daily_days(world, "regulator") == days
+    again = world.app.test_cli_runner().invoke(args=["ledger", "recount-regions"])
+    assert again.output == result.output and _daily_days(world, "regulator") == days
 
 
 def test_daily_progress_shows_the_deliveries(world):
