@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, func, literal, select
+from sqlalchemy import BigInteger, Select, cast, func, literal, select
 from sqlalchemy.orm import aliased
 
 from construction.extensions import db
@@ -166,7 +166,8 @@ def daily(principal: Principal, filters: ReportFilters,
     # maker narrows it; per project and day (`pday`) unless a type or maker narrows it.
     by_type = filters.component_type_id is not None or filters.manufacturer_id is not None
     region = readable_region(principal)
-    columns = select(counter.day, counter.state, func.sum(counter.count))
+    # BIGINT, not PostgreSQL's NUMERIC sum: thousands of Decimals cost more than the query.
+    columns = select(counter.day, counter.state, cast(func.sum(counter.count), BigInteger))
     if region is not None and not by_type and filters.project_id is None:
         query = columns.where(counter.kind == "rday")
         for prefix in filter(None, (region, filters.region)):
@@ -179,15 +180,14 @@ def daily(principal: Principal, filters: ReportFilters,
         query = query.where(counter.day >= filters.since)
     if filters.until is not None:
         query = query.where(counter.day < filters.until)
-    rows = db.session.execute(query.group_by(counter.day, counter.state)
-                              .order_by(counter.day)).all()
+    rows = db.session.execute(query.group_by(counter.day, counter.state)).all()
     days: dict[date, dict[str, int]] = defaultdict(dict)
     for day, action, count in rows:
         if count:
             days[day][action] = int(count)
     if planned is None:
-        planned = progress(principal, ReportFilters(**{**filters.__dict__, "storey_id": None,
-                                                       "building_id": None}))["total"]
+        planned = int(db.session.scalar(_counted(principal, ReportFilters(
+            **{**filters.__dict__, "storey_id": None, "building_id": None}))))
     installed, curve = 0, []
     for day in sorted(days):
         installed += days[day].get("install", 0)
@@ -253,12 +253,16 @@ def stalled(principal: Principal, filters: ReportFilters, days: int,
 
 def _in_progress(principal: Principal, filters: ReportFilters) -> Select:
     """Select the count of the components that can stall, from the progress counters."""
+    return _counted(principal, filters, ProgressCounter.state.not_in(NOT_STALLABLE))
+
+
+def _counted(principal: Principal, filters: ReportFilters, *conditions) -> Select:
+    """Select the count of the components in states meeting `conditions`, from the counters."""
     counter = ProgressCounter
     by_storey = filters.storey_id is not None or filters.building_id is not None
     return _scoped(principal, select(func.coalesce(func.sum(counter.count), 0)).where(
-        counter.kind == ("state" if by_storey else "pstate"),
-        counter.state.not_in(NOT_STALLABLE)), counter.project_id, filters,
-        counter.storey_id, counter.component_type_id)
+        counter.kind == ("state" if by_storey else "pstate"), *conditions),
+        counter.project_id, filters, counter.storey_id, counter.component_type_id)
 
 
 def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
