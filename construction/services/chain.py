@@ -729,35 +729,35 @@ def _sealed_batches(batch: int, after: int, last: int) -> Iterator[list[tuple]]:
     compare as text.
     """
     connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        for rows in _sealed_row_batches(batch, after, last):
-            batch_rows = []
-            for row in rows:
-                values = list(row)
-                values[_CLIENT_TIME] = _canonical_time(values[_CLIENT_TIME])
-                values[_SERVER_TIME] = _canonical_time(values[_SERVER_TIME])
-                batch_rows.append(tuple(values))
-            yield batch_rows
+    if connection.dialect.name == "postgresql":
+        # The driver's own cursor: the ORM's per-value conversions were a third of the
+        # time, and psycopg already gives parsed JSON.
+        with connection.connection.driver_connection.cursor() as cursor:
+            def read(after: int) -> list[tuple]:
+                cursor.execute(_RAW_SEALED, (after, last, batch))
+                return cursor.fetchall()
+
+            yield from _pages(read, batch, after)
         return
-    # The driver's own cursor: the ORM's per-value conversions were a third of the time,
-    # and psycopg already gives parsed JSON.
-    with connection.connection.driver_connection.cursor() as cursor:
-        while True:
-            cursor.execute(_RAW_SEALED, (after, last, batch))
-            rows = cursor.fetchall()
-            if not rows:
-                return
-            yield rows
-            after = rows[-1][len(FIELDS)]
+    query = (select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
+             .where(_event.c.sequence <= last).order_by(_event.c.sequence).limit(batch))
+    for rows in _pages(lambda after: db.session.execute(
+            query.where(_event.c.sequence > after)).all(), batch, after):
+        texts = []
+        for row in rows:
+            values = list(row)
+            values[_CLIENT_TIME] = _canonical_time(values[_CLIENT_TIME])
+            values[_SERVER_TIME] = _canonical_time(values[_SERVER_TIME])
+            texts.append(tuple(values))
+        yield texts
 
 
-def _sealed_row_batches(batch: int, after: int, last: int) -> Iterator[list]:
+def _pages(read: Callable[[int], list], batch: int, after: int) -> Iterator[list]:
+    """Read batches of rows in sequence order, each after the last one read, until one is short."""
     while True:
-        rows = db.session.execute(
-            select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
-            .where(_event.c.sequence > after, _event.c.sequence <= last)
-            .order_by(_event.c.sequence).limit(batch)).all()
-        if not rows:
+        rows = read(after)
+        if rows:
+            yield rows
+        if len(rows) < batch:
             return
-        yield rows
-        after = rows[-1].sequence
+        after = rows[-1][len(FIELDS)]
