@@ -33,12 +33,14 @@ from construction.extensions import db, write_lock
 from construction.ledger_format import (
     FIELDS,
     GENESIS,
-    MerkleBuilder,
     audit_sides,
     chain_hash,
+    chain_link,
+    content_digest,
     content_hash_of_values,
     merkle_levels,
     merkle_levels_above,
+    merkle_root_of_digests,
     statement_text,
     utf8,
     verify_statement,
@@ -548,15 +550,20 @@ def _link_breach(marks: list[LedgerCheckpoint]) -> Breach | None:
 
 def verify_ledger(progress: Callable[[int], None] | None = None, batch: int = 20_000,
                   workers: int = 1, trusted_keys: dict | None = None,
-                  held: list[dict] | None = None) -> tuple[int, Breach | None]:
+                  held: list[dict] | None = None,
+                  piece: int = 1 << 14) -> tuple[int, Breach | None]:
     """Recompute every hash and check every checkpoint; return events checked, first breach.
 
-    The stretch between two checkpoints is checked on its own (each event
-    against its stored predecessor), so `workers` processes can share them.
-    `trusted_keys` (pinned outside the database) replace the keys the database
-    publishes; `held` checkpoints (copies a regulator kept) must all be in the
-    ledger unchanged.
+    Each piece of `piece` events (a power of two) is checked on its own, each
+    event against its stored predecessor, so that `workers` processes share
+    the work however far apart the checkpoints are; a piece gives the Merkle
+    root over its events, and the roots of a checkpoint's pieces are the
+    level of its tree that leads to its root. `trusted_keys` (pinned outside
+    the database) replace the keys the database publishes; `held` checkpoints
+    (copies a regulator kept) must all be in the ledger unchanged.
     """
+    if piece < 1 or piece & (piece - 1):
+        raise ValueError("a piece is a power of two events")
     keys = trusted_keys if trusted_keys is not None else {
         row.key_id: public_key_from_text(row.public_key)
         for row in db.session.scalars(select(LabelKey))}
@@ -569,97 +576,133 @@ def verify_ledger(progress: Callable[[int], None] | None = None, batch: int = 20
     if breach:
         return 0, breach
     top = db.session.scalar(select(func.max(Event.sequence))) or 0
-    units, first, previous_time = [], 1, None
-    for mark in marks:
-        units.append((first, mark.sequence, mark.id, mark.head_hash, mark.merkle_root,
-                      mark.created_at, previous_time, batch))
-        first, previous_time = mark.sequence + 1, mark.created_at
-    if top >= first:
-        units.append((first, top, None, None, None, None, previous_time, batch))
     if marks and marks[-1].sequence > top:
         mark = marks[-1]
         return 0, Breach(mark.sequence, None, f"checkpoint {mark.id} covers events up to "
                                               f"{mark.sequence} that are no longer in the ledger")
+    stretches, first, previous_time = [], 1, None
+    for mark in marks:
+        stretches.append((first, mark.sequence, mark, previous_time))
+        first, previous_time = mark.sequence + 1, mark.created_at
+    if top >= first:
+        stretches.append((first, top, None, previous_time))
+    pieces, closing = [], []
+    for first, last, mark, previous_time in stretches:
+        for start in range(first, last + 1, piece):
+            end = min(start + piece - 1, last)
+            pieces.append((start, end, last, mark is not None, previous_time, batch))
+            closing.append(mark if end == last else None)
     db.session.rollback()
-    if workers > 1 and len(units) > 1:
+    if workers > 1 and len(pieces) > 1:
         global _verify_app
         _verify_app = current_app._get_current_object()
         db.engine.dispose()
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = []
-            for result in pool.imap(_verify_unit_in_worker, units):
-                results.append(result)
-                if progress:
-                    progress(result[0])
-    else:
-        results = []
-        for unit in units:
-            results.append(_verify_unit(*unit))
-            if progress:
-                progress(results[-1][0])
-    checked = 0
-    for count, breach in results:  # in chain order: the first breach is the earliest
+        with multiprocessing.get_context("fork").Pool(workers, _start_verify_worker) as pool:
+            return _first_breach(pool.imap(_verify_piece_in_worker, pieces), closing, progress)
+    return _first_breach((_verify_piece(*p) for p in pieces), closing, progress)
+
+
+def _first_breach(results: Iterable[tuple], closing: list[LedgerCheckpoint | None],
+                  progress: Callable[[int], None] | None) -> tuple[int, Breach | None]:
+    """Go through the pieces' results in chain order, checking each checkpoint it reaches."""
+    checked, roots = 0, []
+    for (count, breach, link, piece_roots), mark in zip(results, closing, strict=True):
         checked += count
+        if progress:
+            progress(count)
         if breach is not None:
             return checked, breach
+        roots.extend(piece_roots)
+        if mark is None:
+            continue
+        if link.hex() != mark.head_hash:
+            return checked, Breach(mark.sequence, None,
+                                   f"the chain differs from checkpoint {mark.id} published "
+                                   f"{mark.created_at:%Y-%m-%d %H:%M} (the ledger was rewritten)")
+        if merkle_levels_above(roots)[-1][0].hex() != mark.merkle_root:
+            return checked, Breach(mark.sequence, None,
+                                   f"the events differ from checkpoint {mark.id}")
+        roots = []
     return checked, None
 
 
 _verify_app = None
 
 
-def _verify_unit_in_worker(unit) -> tuple[int, Breach | None]:
-    # A forked child: its own database connections, the parent's app.
+def _start_verify_worker() -> None:
+    # A forked child: database connections of its own, kept for all its pieces.
     with _verify_app.app_context():
         db.engine.dispose(close=False)
-        return _verify_unit(*unit)
 
 
-def _verify_unit(first: int, last: int, mark_id, head_hash, root, mark_time, previous_time,
-                 batch: int) -> tuple[int, Breach | None]:
+def _verify_piece_in_worker(piece: tuple) -> tuple:
+    with _verify_app.app_context():
+        return _verify_piece(*piece)
+
+
+def _verify_piece(first: int, last: int, stretch_last: int, merkle: bool,
+                  previous_time: datetime | None, batch: int
+                  ) -> tuple[int, Breach | None, bytes | None, list[bytes]]:
+    """Check events first..last; return how many held, the first breach, the last link, roots.
+
+    The roots are the Merkle root over the piece's content hashes when `merkle`
+    (the stretch ends at a checkpoint), none otherwise.
+    """
     grace = timedelta(minutes=current_app.config["LEDGER_BACKDATE_MINUTES"])
     previous = GENESIS if first == 1 else db.session.scalar(
         select(Event.chain_hash).where(Event.sequence == first - 1))
     if previous is None:
-        return 0, Breach(first - 1, None, f"event at sequence {first - 1} is missing (deleted)")
-    leaves, expected, checked = MerkleBuilder(), first, 0
-    width = len(FIELDS)
-    # Compared as canonical text, the form the rows come in (see _sealed_tuples).
+        return 0, Breach(first - 1, None, f"event at sequence {first - 1} is missing (deleted)"), \
+            None, []
+    link, expected, contents = bytes.fromhex(previous), first, []
+    # Compared as canonical text, the form the rows come in (see _sealed_batches).
     backdate = _canonical_time(previous_time - grace) if previous_time is not None else None
-    for row in _sealed_tuples(batch, first - 1, last):
-        event_id, sequence, stored_content, stored_chain = row[0], row[width], row[width + 1], \
-            row[width + 2]
-        if sequence != expected:
-            return checked, Breach(expected, event_id, f"event at sequence {expected} is "
-                                   + ("missing (deleted)" if sequence > expected
-                                      else "duplicated"))
-        content = content_hash_of_values(row[:width])
-        if content != stored_content:
-            return checked, Breach(sequence, event_id,
-                                   f"event {event_id}'s content was changed after it was sealed")
-        previous = chain_hash(previous, content)
-        if previous != stored_chain:
-            return checked, Breach(sequence, event_id,
-                                   f"event {event_id} does not link to the event before it "
-                                   "(inserted, removed or reordered rows)")
-        if backdate is not None and row[_SERVER_TIME] < backdate:
-            return checked, Breach(sequence, event_id,
-                                   f"event {event_id} claims a time before a checkpoint that "
-                                   "did not contain it (inserted afterwards)")
-        leaves.add(content)
-        expected += 1
-        checked += 1
+    for rows in _sealed_batches(batch, first - 1, last):
+        expected, link, breach = _checked_rows(rows, expected, link, backdate, contents)
+        if breach is not None:
+            return expected - first, breach, None, []
+        if not merkle:
+            contents.clear()
     if expected <= last:
-        return checked, Breach(expected, None, f"event at sequence {expected} is missing "
-                                               "(deleted)")
-    if mark_id is not None:
-        if previous != head_hash:
-            return checked, Breach(last, None,
-                                   f"the chain differs from checkpoint {mark_id} published "
-                                   f"{mark_time:%Y-%m-%d %H:%M} (the ledger was rewritten)")
-        if leaves.root() != root:
-            return checked, Breach(last, None, f"the events differ from checkpoint {mark_id}")
-    return checked, None
+        # Read on as if the stretch were one piece: the breach names the next event, if any.
+        following = next(_sealed_batches(1, last, stretch_last), [])
+        return expected - first, _gap(expected, expected + 1,
+                                      following[0][0] if following else None), None, []
+    return expected - first, None, link, [merkle_root_of_digests(contents)] if merkle else []
+
+
+def _checked_rows(rows: list[tuple], expected: int, link: bytes, backdate: str | None,
+                  contents: list[bytes]) -> tuple[int, bytes, Breach | None]:
+    """Check sealed rows in chain order; return the next sequence, the last link, a breach.
+
+    Each content hash that holds is appended to `contents`.
+    """
+    width = len(FIELDS)
+    for row in rows:
+        event_id, sequence = row[0], row[width]
+        if sequence != expected:
+            return expected, link, _gap(expected, sequence, event_id)
+        content = content_digest(row[:width])
+        if content.hex() != row[width + 1]:
+            return expected, link, Breach(
+                sequence, event_id, f"event {event_id}'s content was changed after it was sealed")
+        link = chain_link(link, content)
+        if link.hex() != row[width + 2]:
+            return expected, link, Breach(
+                sequence, event_id, f"event {event_id} does not link to the event before it "
+                                    "(inserted, removed or reordered rows)")
+        if backdate is not None and row[_SERVER_TIME] < backdate:
+            return expected, link, Breach(
+                sequence, event_id, f"event {event_id} claims a time before a checkpoint that "
+                                    "did not contain it (inserted afterwards)")
+        contents.append(content)
+        expected += 1
+    return expected, link, None
+
+
+def _gap(expected: int, sequence: int, event_id: int | None) -> Breach:
+    return Breach(expected, event_id, f"event at sequence {expected} is "
+                  + ("missing (deleted)" if sequence > expected else "duplicated"))
 
 
 _SERVER_TIME = FIELDS.index("server_time")
@@ -679,41 +722,42 @@ def _canonical_time(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def _sealed_tuples(batch: int, after: int, last: int) -> Iterator[tuple]:
-    """Sealed events as plain tuples (recorded fields, then sequence and hashes), in order.
+def _sealed_batches(batch: int, after: int, last: int) -> Iterator[list[tuple]]:
+    """Sealed events after..last as lists of plain tuples (recorded fields, sequence, hashes).
 
     Times come as canonical text (the content hash takes either form), so that they
     compare as text.
     """
     connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        for row in _sealed_rows(batch, after, last):
+    if connection.dialect.name == "postgresql":
+        # The driver's own cursor: the ORM's per-value conversions were a third of the
+        # time, and psycopg already gives parsed JSON.
+        with connection.connection.driver_connection.cursor() as cursor:
+            def read(after: int) -> list[tuple]:
+                cursor.execute(_RAW_SEALED, (after, last, batch))
+                return cursor.fetchall()
+
+            yield from _pages(read, batch, after)
+        return
+    query = (select(*_COLUMNS, _event.c.sequence, _event.c.content_hash, _event.c.chain_hash)
+             .where(_event.c.sequence <= last).order_by(_event.c.sequence).limit(batch))
+    for rows in _pages(lambda after: db.session.execute(
+            query.where(_event.c.sequence > after)).all(), batch, after):
+        texts = []
+        for row in rows:
             values = list(row)
             values[_CLIENT_TIME] = _canonical_time(values[_CLIENT_TIME])
             values[_SERVER_TIME] = _canonical_time(values[_SERVER_TIME])
-            yield tuple(values)
-        return
-    # The driver's own cursor: the ORM's per-value conversions were a third of the time,
-    # and psycopg already gives parsed JSON.
-    with connection.connection.driver_connection.cursor() as cursor:
-        while True:
-            cursor.execute(_RAW_SEALED, (after, last, batch))
-            rows = cursor.fetchall()
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1][len(FIELDS)]
+            texts.append(tuple(values))
+        yield texts
 
 
-def _sealed_rows(batch: int, after: int = 0, last: int | None = None) -> Iterator:
+def _pages(read: Callable[[int], list], batch: int, after: int) -> Iterator[list]:
+    """Read batches of rows in sequence order, each after the last one read, until one is short."""
     while True:
-        query = (select(*_COLUMNS, _event.c.sequence, _event.c.content_hash,
-                        _event.c.chain_hash)
-                 .where(_event.c.sequence > after).order_by(_event.c.sequence).limit(batch))
-        if last is not None:
-            query = query.where(_event.c.sequence <= last)
-        rows = db.session.execute(query).all()
-        if not rows:
+        rows = read(after)
+        if rows:
+            yield rows
+        if len(rows) < batch:
             return
-        yield from rows
-        after = rows[-1].sequence
+        after = rows[-1][len(FIELDS)]

@@ -2,15 +2,16 @@
 
 import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text, update
 
-from construction.extensions import db
+from construction.extensions import db, reading
 from construction.ledger_format import chain_hash, content_hash, root_from_path, statement_text
 from construction.models import Event, LedgerCheckpoint
 from construction.services.chain import _COLUMNS, _row_dict, seal_all
+from construction.services.chain import verify_ledger as verify_ledger_in_database
 from labels.keys import read_key
 from scripts import verify_ledger
 
@@ -202,6 +203,76 @@ def test_an_event_backdated_after_a_checkpoint_is_caught(world, runner):
         db.session.commit()
     result = _verify(runner)  # seals the insertion first, then finds it
     assert result.exit_code == 1 and "claims a time before a checkpoint" in result.output
+
+
+def test_awkward_events_seal_and_verify_to_the_same_hashes(world, runner):
+    """The verifier's times written by the database hash as the sealer's do from datetimes."""
+    component = _history(world, 1)[0]
+    minus = timezone(timedelta(hours=-5, minutes=-30))
+    awkward = [
+        {"device": "手机 📱 \"q\" back\\slash\nline\t\x1f\u2028é",
+         "client_utc_offset_minutes": -330,
+         "client_time": datetime(2026, 3, 1, 2, 30, 0, 0, tzinfo=minus),
+         "server_time": datetime(2026, 3, 1, 8, 0, 0, 0, tzinfo=UTC)},
+        {"data": {"z": 1, "a": {"y": [3, {"b": None, "a": True}], "x": "中文"}, "m": [],
+                  "floats": [0.1, 1e16, -0.0, 1e-07], "big": 2 ** 62},
+         "location": {"lon": 114.1694, "lat": 22.3193},
+         "server_time": datetime(2026, 3, 1, 2, 0, 0, 999999, tzinfo=minus)},
+        {"device": None, "data": None, "location": None,
+         "server_time": datetime(2025, 12, 31, 23, 59, 59, 1, tzinfo=minus)},
+    ]
+    with world.app.app_context():
+        source = db.session.scalar(select(Event).where(Event.component_id == component["id"])
+                                   .limit(1))
+        base = {c.key: getattr(source, c.key) for c in Event.__table__.columns
+                if c.key not in ("id", "sequence", "content_hash", "chain_hash")}
+        for number, changes in enumerate(awkward):
+            db.session.execute(Event.__table__.insert().values(
+                **{**base, "client_event_id": f"awkward-{number}", **changes}))
+        db.session.commit()
+        seal_all()
+        for row in db.session.execute(select(*_COLUMNS, Event.content_hash)):
+            assert content_hash(_row_dict(row)) == row.content_hash
+    result = runner.invoke(args=["ledger", "verify", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(_events(world))} events verified" in result.output
+
+
+def _found_every_way(world) -> set:
+    """What verify finds in pieces of 1, 2 and 4 events and in one piece per stretch."""
+    with world.app.app_context(), reading():
+        found = {verify_ledger_in_database(piece=piece) for piece in (1, 2, 4, 1 << 15)}
+        found.add(verify_ledger_in_database(piece=2, workers=2))
+    return found
+
+
+def test_the_first_breach_is_the_same_however_the_ledger_is_cut_into_pieces(world):
+    """A piece checks its first event against its stored predecessor, and its end reads on."""
+    _history(world, 2)
+    _checkpoint(world)
+    _history(world, 2)
+    _checkpoint(world)
+    _history(world, 1)
+    with world.app.app_context():
+        seal_all()
+        rows = [dict(row._mapping) for row in db.session.execute(
+            select(Event.__table__).order_by(Event.sequence))]
+    assert _found_every_way(world) == {(len(rows), None)}
+    for row in rows:
+        _tamper(world, "UPDATE event SET to_state = 'scrapped' WHERE id = :id", id=row["id"])
+        changed = _found_every_way(world)
+        assert len(changed) == 1 and next(iter(changed))[1].event_id == row["id"], changed
+        _tamper(world, "DELETE FROM event WHERE id = :id", id=row["id"])
+        deleted = _found_every_way(world)
+        assert len(deleted) == 1, deleted
+        if row["sequence"] < len(rows):
+            assert next(iter(deleted))[1].sequence == row["sequence"], deleted
+        else:  # the newest event, after the last checkpoint: nothing shows it was there
+            assert deleted == {(len(rows) - 1, None)}
+        with world.app.app_context():
+            db.session.execute(Event.__table__.insert().values(**row))
+            db.session.commit()
+    assert _found_every_way(world) == {(len(rows), None)}
 
 
 def test_a_checkpoint_changed_in_the_database_is_caught(world, runner):
