@@ -5,10 +5,14 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from construction.extensions import db
+from construction.ledger_format import utf8
 from construction.models import Component, Event
+from construction.services.reports import _csv_lines, spreadsheet_safe
 
 
 def test_progress_counts_by_state_and_group_within_the_region(world):
@@ -178,3 +182,37 @@ def test_events_csv_writes_every_column_as_the_record_holds_it(world):
                     event.server_time.isoformat(), "-33.865", "151.2093",
                     event.content_hash or ""]
     assert events[1:] == [expected]
+
+
+def _reference_csv(header: list[str], chunks: list[list[tuple]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for chunk in chunks:
+        writer.writerows([spreadsheet_safe(value) for value in row] for row in chunk)
+    return "\ufeff".encode() + utf8(buffer.getvalue())
+
+
+_awkward_text = st.text(st.sampled_from(list(',"\r\n=+-@\t \'x7杭') + ["\ud800", "\udc00"]),
+                        max_size=5) | st.sampled_from(["None", "", "-", "a,b", "=1", "\r\n"])
+_cells = (st.none() | st.booleans() | st.integers(-10, 10**20) | st.floats()
+          | _awkward_text | st.text(max_size=4)
+          | st.dictionaries(_awkward_text, st.integers(), max_size=2)
+          | st.lists(st.integers(), max_size=2))
+
+
+@st.composite
+def _tables(draw):
+    columns = draw(st.integers(1, 4))
+    row = st.tuples(*[_cells] * columns)
+    plain = st.tuples(*[st.integers(0, 99) | st.sampled_from(["a", "杭州", "1.5"])] * columns)
+    chunks = draw(st.lists(st.lists(plain, max_size=3) | st.lists(row | plain, max_size=5),
+                           max_size=4))
+    return [f"c{i}" for i in range(columns)], chunks
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tables())
+def test_csv_lines_writes_the_csv_modules_bytes_with_every_cell_made_safe(table):
+    header, chunks = table
+    assert b"".join(_csv_lines(header, iter(chunks))) == _reference_csv(header, chunks)
