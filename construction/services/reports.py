@@ -12,12 +12,14 @@ import csv
 import io
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from itertools import islice
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, func, literal, select
+from sqlalchemy import DateTime, Select, func, literal, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from construction.extensions import db
@@ -40,6 +42,7 @@ from construction.models import (
     Storey,
     StrengthResult,
     User,
+    as_utc,
 )
 from construction.permissions import Principal, in_scope
 from construction.services import audit, production
@@ -383,8 +386,41 @@ def _chunks(query, size: int = 5000) -> Iterator[list]:
     yield from result.partitions(size)
 
 
+def _streamed(query: Select, size: int = 5000) -> Iterator[list]:
+    """The query's rows, `size` at a time, as the database driver reads them.
+
+    PostgreSQL sends rows as it finds them (psycopg's `stream`, in chunks where libpq can),
+    so it finds the next ones while these are written, where a server-side cursor (as in
+    `_chunks`) waits for each batch it fetches. psycopg's values are given as they are:
+    select only types SQLAlchemy leaves so (text, numbers, JSON, times, which `_iso` makes
+    UTC). Times are read in UTC for the rest of the transaction, which the export ends.
+    Other databases read through `_chunks`.
+    """
+    connection = db.session.connection()
+    if connection.dialect.driver != "psycopg":
+        yield from _chunks(query, size)
+        return
+    # Imported here, not at the top: a node on SQLite never loads the PostgreSQL driver.
+    import psycopg
+
+    compiled = query.compile(dialect=connection.dialect,
+                             compile_kwargs={"render_postcompile": True})
+    with connection.connection.driver_connection.cursor() as cursor:
+        # psycopg reads a time in the session's zone: in UTC it needs no conversion, and
+        # its ISO text is written faster.
+        cursor.execute("SET LOCAL TIME ZONE 'UTC'")
+        # The parameters as given (text, numbers, times with a zone): psycopg adapts them
+        # as SQLAlchemy's types would. A stream holds the connection until it ends: closed
+        # here, it ends (the query cancelled) when the export stops early.
+        with closing(cursor.stream(str(compiled), compiled.params, size=1000 if
+                                   psycopg.capabilities.has_stream_chunked() else 1)) as rows:
+            while chunk := list(islice(rows, size)):
+                yield chunk
+
+
 def _iso(value: datetime | None) -> str:
-    return value.isoformat() if value else ""
+    """A time as ISO 8601 text in UTC, read as UTCDateTime reads it."""
+    return "" if value is None else as_utc(value).isoformat()
 
 
 COMPONENT_HEADER = ["id", "code", "mark", "project", "building", "storey", "type",
@@ -450,9 +486,12 @@ def event_rows(principal: Principal, filters: ReportFilters) -> Iterator[list[tu
     query = _events_query(
         principal, filters, Event.id, Event.sequence, Component.code, Component.mark,
         Project.code, Event.action, Event.from_state, Event.to_state, User.name,
-        Organization.name, Event.client_time, Event.server_time, Event.location,
+        # Times as the driver reads them (_iso makes them UTC): UTCDateTime's step for
+        # each value cost more than formatting it.
+        Organization.name, type_coerce(Event.client_time, DateTime(timezone=True)),
+        type_coerce(Event.server_time, DateTime(timezone=True)), Event.location,
         Event.content_hash)
-    for chunk in _chunks(query):
+    for chunk in _streamed(query):
         out = []
         for (event_id, sequence, code, mark, project, action, from_state, to_state, user,
              organization, client_time, server_time, location, content_hash) in chunk:
