@@ -2,13 +2,21 @@
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert, select, update
 
+from bench.events_csv import reference_lines
+from construction.auth import authenticate_request
 from construction.extensions import db
+from construction.ledger_format import utf8
 from construction.models import Component, Event, ProgressCounter
+from construction.services.chain import seal_all
+from construction.services.reports import ReportFilters, _csv_lines, spreadsheet_safe
 
 
 def test_progress_counts_by_state_and_group_within_the_region(world):
@@ -221,3 +229,124 @@ def test_events_csv_writes_every_column_as_the_record_holds_it(world):
                     event.server_time.isoformat(), "-33.865", "151.2093",
                     event.content_hash or ""]
     assert events[1:] == [expected]
+
+
+def _export(client, query: str = "") -> bytes:
+    response = client.get(f"/api/v1/exports/events.csv{query}")
+    assert response.status_code == 200, response.get_data()[:300]
+    return response.get_data()
+
+
+def _reference(world, role: str, **filters) -> bytes:
+    """The events CSV as written before the export joined plain lines itself."""
+    with world.app.test_request_context(
+            headers={"Authorization": f"Bearer {world.tokens[role]}"}):
+        try:
+            return b"".join(reference_lines(authenticate_request(), ReportFilters(**filters)))
+        finally:
+            db.session.rollback()
+
+
+def _stored_event(world, mark: str = "YWQ-1", **fields) -> None:
+    """Write an event as an older release could have, past today's checks.
+
+    By the project manager of the builder, whose names need nothing done to them: each
+    such row is awkward only for what `fields` and `mark` hold.
+    """
+    component = world.component("planned", mark=mark)
+    with world.app.app_context():
+        db.session.execute(insert(Event).values(
+            component_id=component["id"], action="hold", from_state="planned",
+            to_state="planned", user_id=world.ids["user_project_manager"],
+            organization_id=world.ids["org_builder"], client_event_id=str(uuid.uuid4()),
+            **fields))
+        db.session.commit()
+
+
+def test_events_csv_bytes_are_the_reference_formatting_for_awkward_rows(world):
+    admin, regulator = world.client("admin"), world.client("regulator")
+    for state in ("installed", "delivered", "cast"):
+        world.component(state)
+    with world.app.app_context():
+        seal_all()
+    # Plain rows: the export joins whole chunks of them.
+    assert _export(admin) == _reference(world, "admin")
+    with world.app.app_context():
+        from construction.models import Organization, Project, User
+
+        db.session.get(User, world.ids["user_admin"]).name = "=admin"
+        db.session.get(Organization, world.ids["org_maker"]).name = 'Maker, "Precast"'
+        db.session.get(Project, world.ids["project_main"]).code = "杭州-西溪-01"
+        db.session.commit()
+    for mark in ("-M1\nsecond line", "@SUM(A1)", "\tX", "\rY", "None", "YWQ-墙-1", 'say "hi"',
+                 "a,b", "+1"):
+        world.component("cast", mark=mark)
+    component = world.component("planned")
+    for client_time, location in (
+            ("2026-11-25T10:00:00+08:00", {"latitude": -33.865, "longitude": 151.2093}),
+            ("2026-11-25T10:00:00.000123+08:00", {"latitude": 30.27, "longitude": 120.08}),
+            (None, {"site": "yard"}), (None, None)):
+        body = {"location": location} if location else {}
+        if client_time:
+            body["client_time"] = client_time
+        world.scan(component["code"], "hold", expect=201, **body)
+        world.scan(component["code"], "release", expect=201)
+    with world.app.app_context():
+        seal_all()
+    for fields in ({"location": {"latitude": "north\ud800", "longitude": 1}},
+                   {"location": {"site\ud800": "yard"}, "data": {"note": "bad \udc00"}},
+                   {"location": [30.2, 120.1]},
+                   {"location": {"latitude": None, "longitude": True}},
+                   {"location": {"latitude": "=1+1", "longitude": "-2", "x": "a,b"}},
+                   {"location": {"latitude": "a,b", "longitude": "\t"}},
+                   {"mark": 'say "hi"'}, {"mark": "\rY"}, {"mark": "@x"}, {"mark": "None"},
+                   {"server_time": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)},
+                   {"client_time": datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=UTC),
+                    "server_time": datetime(2026, 1, 2, 3, 4, 5, 0, tzinfo=UTC)}):
+        _stored_event(world, **fields)  # left unsealed: no sequence, no content hash
+    everything = _export(admin)
+    assert everything == _reference(world, "admin")
+    for expected in ("'=admin", '"Maker, ""Precast"""', "杭州-西溪-01", '"\'-M1\nsecond line"',
+                     "north\\ud800", "2026-01-02T03:04:05+00:00", "2026-11-25T02:00:00+00:00",
+                     "2026-11-25T02:00:00.000123+00:00", ",-33.865,151.2093,", "'=1+1,'-2"):
+        assert expected.encode() in everything, expected
+    assert _export(regulator) == _reference(world, "regulator")
+    project = world.ids["project_main"]
+    assert _export(regulator, f"?project_id={project}&since=2026-01-01") == _reference(
+        world, "regulator", project_id=project, since=date(2026, 1, 1))
+    assert _export(admin, "?until=2000-01-02") == _reference(
+        world, "admin", until=date(2000, 1, 2))
+
+
+def _reference_csv(header: list[str], chunks: list[list[tuple]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for chunk in chunks:
+        writer.writerows([spreadsheet_safe(value) for value in row] for row in chunk)
+    return "\ufeff".encode() + utf8(buffer.getvalue())
+
+
+_awkward_text = st.text(st.sampled_from(list(',"\r\n=+-@\t \'x7杭') + ["\ud800", "\udc00"]),
+                        max_size=5) | st.sampled_from(["None", "", "-", "a,b", "=1", "\r\n"])
+_cells = (st.none() | st.booleans() | st.integers(-10, 10**20) | st.floats()
+          | _awkward_text | st.text(max_size=4)
+          | st.dictionaries(_awkward_text, st.integers(), max_size=2)
+          | st.lists(st.integers(), max_size=2))
+
+
+@st.composite
+def _tables(draw):
+    columns = draw(st.integers(1, 4))
+    row = st.tuples(*[_cells] * columns)
+    plain = st.tuples(*[st.integers(0, 99) | st.sampled_from(["a", "杭州", "1.5"])] * columns)
+    chunks = draw(st.lists(st.lists(plain, max_size=3) | st.lists(row | plain, max_size=5),
+                           max_size=4))
+    return [f"c{i}" for i in range(columns)], chunks
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tables())
+def test_csv_lines_writes_the_csv_modules_bytes_with_every_cell_made_safe(table):
+    header, chunks = table
+    assert b"".join(_csv_lines(header, iter(chunks))) == _reference_csv(header, chunks)
