@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, func, insert, or_, select, text, tuple_, update
@@ -588,10 +588,13 @@ def verify_ledger(progress: Callable[[int], None] | None = None, batch: int = 20
         stretches.append((first, top, None, previous_time))
     pieces, closing = [], []
     for first, last, mark, previous_time in stretches:
+        # The values whose signature was checked above: the rollback below expires `mark`.
+        seal = None if mark is None else _Seal(mark.id, mark.sequence, mark.head_hash,
+                                               mark.merkle_root, mark.created_at)
         for start in range(first, last + 1, piece):
             end = min(start + piece - 1, last)
             pieces.append((start, end, last, mark is not None, previous_time, batch))
-            closing.append(mark if end == last else None)
+            closing.append(seal if end == last else None)
     db.session.rollback()
     if workers > 1 and len(pieces) > 1:
         global _verify_app
@@ -602,7 +605,17 @@ def verify_ledger(progress: Callable[[int], None] | None = None, batch: int = 20
     return _first_breach((_verify_piece(*p) for p in pieces), closing, progress)
 
 
-def _first_breach(results: Iterable[tuple], closing: list[LedgerCheckpoint | None],
+class _Seal(NamedTuple):
+    """A checkpoint's values as they were checked, for the events' results to meet."""
+
+    id: int
+    sequence: int
+    head_hash: str
+    merkle_root: str
+    created_at: datetime
+
+
+def _first_breach(results: Iterable[tuple], closing: list[_Seal | None],
                   progress: Callable[[int], None] | None) -> tuple[int, Breach | None]:
     """Go through the pieces' results in chain order, checking each checkpoint it reaches."""
     checked, roots = 0, []

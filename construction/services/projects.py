@@ -122,7 +122,11 @@ def update_project(principal: Principal, project_id: int, fields: dict[str, Any]
     if "region_code" in fields and fields["region_code"] != project.region_code:
         audit.record("project.region_change", f"project {project.code}", project_id=project.id,
                      detail={"from": project.region_code, "to": fields["region_code"]})
-        # Its past transitions now count in the new region's daily curve.
+        # Its past transitions now count in the new region's daily curve. The row lock first:
+        # it waits for the scans in flight (they hold a key-share lock on the project until
+        # they commit), so their counts are among those moved, and holds off the next ones.
+        db.session.execute(select(Project.id).where(Project.id == project.id)
+                           .with_for_update())
         progress.move_region(db.session.connection(), project.id, project.region_code,
                              fields["region_code"])
     for name, value in fields.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -359,7 +359,7 @@ def _plain(data: bytes, rows: int, columns: int) -> bool:
             and b"\x01\x02" not in (b"\n" + data).translate(_CELL_STARTS))
 
 
-def _csv_lines(header: list[str], rows: Iterator) -> Iterator[bytes]:
+def _csv_lines(header: list[str], rows: Generator) -> Iterator[bytes]:
     """Write the rows as CSV, UTF-8 with a byte-order mark (Excel reads Chinese text then).
 
     Text from marks, serials, names and locations is the reader's data, never a formula:
@@ -375,6 +375,12 @@ def _csv_lines(header: list[str], rows: Iterator) -> Iterator[bytes]:
     yield "\ufeff".encode() + utf8(buffer.getvalue())
     columns = len(header)
     joined = ",".join(["%s"] * columns) + "\r\n"
+    with closing(rows):
+        yield from _csv_chunks(rows, writer, buffer, columns, joined)
+
+
+def _csv_chunks(rows: Iterator, writer, buffer: io.StringIO, columns: int,
+                joined: str) -> Iterator[bytes]:
     for chunk in rows:
         lines = [joined % row for row in chunk]
         data = utf8("".join(lines))
@@ -502,7 +508,14 @@ def event_rows(principal: Principal, filters: ReportFilters) -> Iterator[list[tu
         Organization.name, type_coerce(Event.client_time, DateTime(timezone=True)),
         type_coerce(Event.server_time, DateTime(timezone=True)), Event.location,
         Event.content_hash)
-    for chunk in _streamed(query):
+    # Closed on any way out: a paused psycopg stream holds its connection's lock, which
+    # the request's final rollback would otherwise wait for.
+    with closing(_streamed(query)) as chunks:
+        yield from _event_chunks(chunks)
+
+
+def _event_chunks(chunks: Iterator[list]) -> Iterator[list[tuple]]:
+    for chunk in chunks:
         out = []
         for (event_id, sequence, code, mark, project, action, from_state, to_state, user,
              organization, client_time, server_time, location, content_hash) in chunk:

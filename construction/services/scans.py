@@ -85,13 +85,12 @@ _GATE_COLUMNS = (_component.c.pour_id, _type.c.concrete_grade, _type.c.stripping
                  _type.c.delivery_strength_percent, _type.c.checklist_stages)
 _GATED_ACTIONS = frozenset(name for name, spec in lifecycle.ACTIONS.items() if spec.gates)
 _project = Project.__table__
-# The project's region code, for the region's daily counters.
-_REGION = select(_project.c.region_code).where(
-    _project.c.id == _component.c.project_id).scalar_subquery().label("region_code")
 _LOCK_COLUMNS = (_component.c.id, _component.c.code, _component.c.gtin, _component.c.serial,
                  _component.c.project_id, _component.c.storey_id,
                  _component.c.component_type_id, _component.c.version, _component.c.state,
-                 _component.c.on_hold, _component.c.damaged, _component.c.ncr_open, _REGION)
+                 _component.c.on_hold, _component.c.damaged, _component.c.ncr_open,
+                 _project.c.region_code)
+_WITH_PROJECT = _component.join(_project, _project.c.id == _component.c.project_id)
 _KEY_CONDITIONS = {
     "code": _component.c.code.in_(bindparam("codes", expanding=True)),
     "id": _component.c.id.in_(bindparam("ids", expanding=True)),
@@ -125,15 +124,20 @@ def _lock_statement(kinds: tuple[str, ...], scoped: bool, gated: bool = False):
     """Select and lock components by the given kinds of key, in id order."""
     if gated:
         statement = select(*_LOCK_COLUMNS, *_GATE_COLUMNS).select_from(
-            _component.join(_type, _type.c.id == _component.c.component_type_id))
+            _WITH_PROJECT.join(_type, _type.c.id == _component.c.component_type_id))
     else:
-        statement = select(*_LOCK_COLUMNS)
+        statement = select(*_LOCK_COLUMNS).select_from(_WITH_PROJECT)
     statement = statement.where(or_(*(_KEY_CONDITIONS[k] for k in kinds)))
     if scoped:
         # The write scope of construction.permissions, with the organization bound late.
         statement = statement.where(_component.c.project_id.in_(
             participant_project_ids(bindparam("organization_id"))))
-    return statement.order_by(_component.c.id).with_for_update(of=_component)
+    # The project's region code (for the region's daily counters) is read under a key-share
+    # lock, as a foreign key check takes: scans do not wait for each other or for a project's
+    # edits, but a region move (projects.update_project locks the row for update) waits for
+    # the scans in flight, and the scans after it read the new region.
+    return statement.order_by(_component.c.id).with_for_update(of=_component).suffix_with(
+        "FOR KEY SHARE OF project", dialect="postgresql")
 
 
 # Called in the transaction that writes a group of scans, before it commits: with the

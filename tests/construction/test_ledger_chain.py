@@ -5,7 +5,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 
 from construction.extensions import db, reading
 from construction.ledger_format import chain_hash, content_hash, root_from_path, statement_text
@@ -273,6 +273,29 @@ def test_the_first_breach_is_the_same_however_the_ledger_is_cut_into_pieces(worl
             db.session.execute(Event.__table__.insert().values(**row))
             db.session.commit()
     assert _found_every_way(world) == {(len(rows), None)}
+
+
+def test_checkpoints_are_read_once_and_met_with_the_values_checked(world):
+    """The events meet the checkpoints' values whose signatures held, not a later reading."""
+    _history(world, 2)
+    _checkpoint(world)
+    _history(world, 1)
+    _checkpoint(world)
+    with world.app.app_context():
+        seal_all()
+        read = []
+
+        def note(connection, cursor, statement, parameters, context, executemany):
+            if "FROM ledger_checkpoint" in statement:
+                read.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            checked, breach = verify_ledger_in_database(workers=1, piece=2)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note)
+    assert breach is None and checked > 0
+    assert len(read) == 1, read
 
 
 def test_a_checkpoint_changed_in_the_database_is_caught(world, runner):

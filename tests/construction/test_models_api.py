@@ -48,14 +48,14 @@ def _counters_agree(app) -> bool:
     from construction.models import ProgressCounter
 
     with app.app_context():
-        stored = {(c.kind, c.project_id, c.storey_id, c.component_type_id, c.state, c.day):
-                  c.count for c in db.session.scalars(select(ProgressCounter))
+        stored = {(c.kind, c.project_id, c.storey_id, c.component_type_id, c.state, c.day,
+                   c.region_code): c.count for c in db.session.scalars(select(ProgressCounter))
                   if c.count and c.kind in ("state", "pstate")}
         expected: Counter = Counter()
         for key, count in recount(db.session).items():
-            _, project_id, _, type_id, state, _ = key
+            _, project_id, _, type_id, state, _, _ = key
             expected[key] += count
-            expected["pstate", project_id, None, type_id, state, None] += count
+            expected["pstate", project_id, None, type_id, state, None, None] += count
         return stored == {k: v for k, v in expected.items() if v}
 
 

@@ -2,6 +2,8 @@
 
 import csv
 import io
+import threading
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -14,9 +16,11 @@ from bench.events_csv import reference_lines
 from construction.auth import authenticate_request
 from construction.extensions import db
 from construction.ledger_format import utf8
-from construction.models import Component, Event, ProgressCounter
+from construction.models import Component, Event, Organization, ProgressCounter, User
+from construction.permissions import principal_from
 from construction.services.chain import seal_all
 from construction.services.reports import ReportFilters, _csv_lines, spreadsheet_safe
+from construction.services.scans import ScanItem, record_scans
 
 
 def test_progress_counts_by_state_and_group_within_the_region(world):
@@ -92,6 +96,42 @@ def test_a_regions_daily_curve_follows_its_projects_wherever_they_move(world):
     assert _daily_days(world, "far_regulator") == []
     assert _daily_days(world, "regulator") == both
     assert _daily_days(world, "admin") == both
+
+
+def test_a_region_move_waits_for_a_scan_in_flight_and_takes_its_transitions(world):
+    piece = world.component("planned")
+    scanned, moving = threading.Event(), threading.Event()
+    moved: list = []
+
+    def hold(events, now):  # inside the scan's transaction, before its commit
+        scanned.set()
+        moving.wait(10)
+        time.sleep(1.0)  # the move has started by now, and must wait for this commit
+
+    def scan():
+        with world.app.app_context():
+            admin = db.session.execute(
+                select(User.id, User.name, User.role, User.organization_id, Organization.kind,
+                       Organization.region_code).join(Organization)
+                .where(User.id == world.ids["user_admin"])).one()
+            record_scans(principal_from(admin), [ScanItem(piece["code"], "cast", "in-flight")],
+                         before_commit=hold)
+
+    def move():
+        moved.append(world.client("admin").patch(
+            f"/api/v1/projects/{world.ids['project_main']}", json={"region_code": "440107"}))
+
+    scanner = threading.Thread(target=scan)
+    scanner.start()
+    assert scanned.wait(10)
+    mover = threading.Thread(target=move)
+    mover.start()
+    moving.set()
+    scanner.join(20)
+    mover.join(20)
+    assert moved[0].status_code == 200, moved[0].get_json()
+    assert _daily_days(world, "regulator") == []
+    assert [d["transitions"] for d in _daily_days(world, "far_regulator")] == [{"cast": 1}]
 
 
 def test_recount_regions_restores_what_an_older_release_left_out(world):
@@ -349,4 +389,5 @@ def _tables(draw):
 @given(_tables())
 def test_csv_lines_writes_the_csv_modules_bytes_with_every_cell_made_safe(table):
     header, chunks = table
-    assert b"".join(_csv_lines(header, iter(chunks))) == _reference_csv(header, chunks)
+    written = b"".join(_csv_lines(header, (chunk for chunk in chunks)))
+    assert written == _reference_csv(header, chunks)
