@@ -376,25 +376,20 @@ def _csv_lines(header: list[str], rows: Generator) -> Iterator[bytes]:
     columns = len(header)
     joined = ",".join(["%s"] * columns) + "\r\n"
     with closing(rows):
-        yield from _csv_chunks(rows, writer, buffer, columns, joined)
-
-
-def _csv_chunks(rows: Iterator, writer, buffer: io.StringIO, columns: int,
-                joined: str) -> Iterator[bytes]:
-    for chunk in rows:
-        lines = [joined % row for row in chunk]
-        data = utf8("".join(lines))
-        if _plain(data, len(lines), columns):
-            yield data
-            continue
-        buffer.seek(0)
-        buffer.truncate()
-        for row, line in zip(chunk, lines, strict=True):
-            if _plain(utf8(line), 1, columns):
-                buffer.write(line)
-            else:
-                writer.writerow([spreadsheet_safe(value) for value in row])
-        yield utf8(buffer.getvalue())
+        for chunk in rows:
+            lines = [joined % row for row in chunk]
+            data = utf8("".join(lines))
+            if _plain(data, len(lines), columns):
+                yield data
+                continue
+            buffer.seek(0)
+            buffer.truncate()
+            for row, line in zip(chunk, lines, strict=True):
+                if _plain(utf8(line), 1, columns):
+                    buffer.write(line)
+                else:
+                    writer.writerow([spreadsheet_safe(value) for value in row])
+            yield utf8(buffer.getvalue())
 
 
 def _chunks(query, size: int = 5000) -> Iterator[list]:
@@ -511,23 +506,20 @@ def event_rows(principal: Principal, filters: ReportFilters) -> Iterator[list[tu
     # Closed on any way out: a paused psycopg stream holds its connection's lock, which
     # the request's final rollback would otherwise wait for.
     with closing(_streamed(query)) as chunks:
-        yield from _event_chunks(chunks)
-
-
-def _event_chunks(chunks: Iterator[list]) -> Iterator[list[tuple]]:
-    for chunk in chunks:
-        out = []
-        for (event_id, sequence, code, mark, project, action, from_state, to_state, user,
-             organization, client_time, server_time, location, content_hash) in chunk:
-            if isinstance(location, dict):
-                latitude = location.get("latitude", "")
-                longitude = location.get("longitude", "")
-            else:
-                latitude = longitude = ""
-            out.append((event_id, "" if sequence is None else sequence, code, mark, project,
-                        action, from_state, to_state, user, organization, _iso(client_time),
-                        _iso(server_time), latitude, longitude, content_hash or ""))
-        yield out
+        for chunk in chunks:
+            out = []
+            for (event_id, sequence, code, mark, project, action, from_state, to_state, user,
+                 organization, client_time, server_time, location, content_hash) in chunk:
+                if isinstance(location, dict):
+                    latitude = location.get("latitude", "")
+                    longitude = location.get("longitude", "")
+                else:
+                    latitude = longitude = ""
+                out.append((event_id, "" if sequence is None else sequence, code, mark,
+                            project, action, from_state, to_state, user, organization,
+                            _iso(client_time), _iso(server_time), latitude, longitude,
+                            content_hash or ""))
+            yield out
 
 
 
