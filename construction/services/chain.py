@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -600,8 +601,17 @@ def verify_ledger(progress: Callable[[int], None] | None = None, batch: int = 20
         global _verify_app
         _verify_app = current_app._get_current_object()
         db.engine.dispose()
-        with multiprocessing.get_context("fork").Pool(workers, _start_verify_worker) as pool:
-            return _first_breach(pool.imap(_verify_piece_in_worker, pieces), closing, progress)
+        # Not multiprocessing.Pool: leaving it early (a breach found) terminates its
+        # workers, and one killed while it writes a result holds the result queue's
+        # lock for good, which hangs the pool's shutdown. The executor cancels the
+        # pieces not yet started and lets the running ones finish.
+        executor = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"),
+                                       initializer=_start_verify_worker)
+        try:
+            return _first_breach(executor.map(_verify_piece_in_worker, pieces), closing,
+                                 progress)
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
     return _first_breach((_verify_piece(*p) for p in pieces), closing, progress)
 
 
