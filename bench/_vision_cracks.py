@@ -39,6 +39,28 @@ from vision.cracks import detect_cracks  # noqa: E402
 
 TOLERANCE_PX = 2.0
 METHODS = ("net", "classic")
+# The classic detector as it was before it joined pieces into cracks (GROUP_GAP_PX and
+# MIN_CRACK_SPAN_PX off): the same mask as then, its candidates counted per connected piece.
+FORMER = "former classic"
+VARIANTS = (*METHODS, FORMER)
+
+
+@contextlib.contextmanager
+def _pieces_alone():
+    saved = cracks.GROUP_GAP_PX, cracks.MIN_CRACK_SPAN_PX
+    cracks.GROUP_GAP_PX, cracks.MIN_CRACK_SPAN_PX = 0, 0.0
+    try:
+        yield
+    finally:
+        cracks.GROUP_GAP_PX, cracks.MIN_CRACK_SPAN_PX = saved
+
+
+def detect(image: np.ndarray, method: str) -> cracks.CrackResult:
+    """Run one of VARIANTS."""
+    if method == FORMER:
+        with _pieces_alone():
+            return detect_cracks(image, method="classic")
+    return detect_cracks(image, method=method)
 
 
 def crack_sets(corpus: Path) -> dict[str, tuple[str, list[tuple[Path, Path]]]]:
@@ -70,7 +92,7 @@ def scores(pairs: list[tuple[Path, Path]], method: str) -> dict[str, float]:
     candidates = []
     for image_path, mask_path in pairs:
         truth = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE) > 127
-        result = detect_cracks(cv2.imread(str(image_path)), method=method)
+        result = detect(cv2.imread(str(image_path)), method)
         totals += tolerant_counts(result.mask, truth)
         candidates.append(len(result.segments))
     precision, recall = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
@@ -79,44 +101,56 @@ def scores(pairs: list[tuple[Path, Path]], method: str) -> dict[str, float]:
 
 
 def rows(corpus: Path) -> list[tuple[str, str, str, str]]:
-    """Measure both detectors as (measure, net, classic baseline, detail)."""
+    """Measure both detectors as (measure, net, classic baseline, detail).
+
+    The detail adds the former classic detector (pieces not joined), measured in the same run.
+    """
     table = []
     for name, (role, pairs) in crack_sets(corpus).items():
-        got = {method: scores(pairs, method) for method in METHODS}
+        got = {method: scores(pairs, method) for method in VARIANTS}
         table.append((f"crack F1 {name}", *(f"{got[m]['F1']:.3f}" for m in METHODS),
                       f"{role}; " + "; ".join(
                           f"{m} P {got[m]['P']:.2f} R {got[m]['R']:.2f} "
-                          f"{got[m]['candidates']:.1f} cand/img" for m in METHODS)))
+                          f"{got[m]['candidates']:.1f} cand/img" for m in METHODS)
+                      + f"; {FORMER} F1 {got[FORMER]['F1']:.3f} P {got[FORMER]['P']:.2f} "
+                        f"R {got[FORMER]['R']:.2f} {got[FORMER]['candidates']:.1f} cand/img"))
 
     photos = sorted((corpus / "photos" / "curtainwall" / "images").glob("*.jpg"))
     if photos:
         images = [cv2.imread(str(p)) for p in photos]
-        results = {m: [detect_cracks(i, method=m) for i in images] for m in METHODS}
-        shares = {m: [r.crack_fraction * 100 for r in results[m]] for m in METHODS}
+        results = {m: [detect(i, m) for i in images] for m in VARIANTS}
+        shares = {m: [r.crack_fraction * 100 for r in results[m]] for m in VARIANTS}
+        candidates = {m: statistics.mean(len(r.segments) for r in results[m]) for m in VARIANTS}
         table.append(("crack pixels flagged, curtain wall (max)",
                       *(f"{max(shares[m]):.2f} %" for m in METHODS),
-                      f"{len(photos)} photos without cracks; target <= 1 %"))
+                      f"{len(photos)} photos without cracks; target <= 1 %; "
+                      f"{FORMER} {max(shares[FORMER]):.2f} %"))
         table.append(("crack pixels flagged, curtain wall (mean)",
-                      *(f"{statistics.mean(shares[m]):.2f} %" for m in METHODS), ""))
+                      *(f"{statistics.mean(shares[m]):.2f} %" for m in METHODS),
+                      f"{FORMER} {statistics.mean(shares[FORMER]):.2f} %"))
         table.append(("crack candidates per curtain-wall photo",
-                      *(f"{statistics.mean(len(r.segments) for r in results[m]):.1f}"
-                        for m in METHODS), "mean; crack-free, joints and frames"))
+                      *(f"{candidates[m]:.1f}" for m in METHODS),
+                      f"mean; crack-free, joints and frames; {FORMER} {candidates[FORMER]:.1f}"))
     textured = sorted((corpus / "photos" / "exif" / "gps").glob("DSCN0010.jpg"))
     if textured:
         image = cv2.imread(str(textured[0]))
-        found = {m: detect_cracks(image, method=m) for m in METHODS}
+        found = {m: detect(image, m) for m in VARIANTS}
         table.append(("crack candidates, textured photo DSCN0010",
                       *(f"{len(found[m].segments)}" for m in METHODS),
                       "crack-free: trees, walls, paving; " + ", ".join(
-                          f"{m} {found[m].crack_fraction * 100:.2f} % flagged" for m in METHODS)))
+                          f"{m} {found[m].crack_fraction * 100:.2f} % flagged" for m in METHODS)
+                      + f"; {FORMER} {len(found[FORMER].segments)} candidates, "
+                        f"{found[FORMER].crack_fraction * 100:.2f} %"))
     crackforest_001 = corpus / "cracks" / "crackforest" / "images" / "001.jpg"
     if crackforest_001.is_file():
         # As the photo review page's browser test uploads it: one long crack, 4x enlarged.
         wall = cv2.resize(cv2.imread(str(crackforest_001)), None, fx=4, fy=4,
                           interpolation=cv2.INTER_CUBIC)
+        count = {m: len(detect(wall, m).segments) for m in VARIANTS}
         table.append(("crack candidates, CrackForest 001 at 4x",
-                      *(f"{len(detect_cracks(wall, method=m).segments)}" for m in METHODS),
-                      "one long crack; the review page's browser-test photo"))
+                      *(f"{count[m]}" for m in METHODS),
+                      f"one long crack; the review page's browser-test photo; {FORMER} "
+                      f"{count[FORMER]}"))
 
     synthetic = _synthetic_photo()
     table.append(("crack check ms per 12 MP photo (synthetic)",

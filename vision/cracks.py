@@ -30,27 +30,37 @@ The classic method, on a grey copy scaled so its long side is at most ``WORK_SID
    orientation coherence <= ``MAX_COHERENCE`` (joints, panel edges, frames and mats are straight
    over a 17 px window, cracks meander).
 5. Widen the kept regions by up to ``GROW_RADIUS_PX`` into pixels darker than
-   ``GROW_DARKNESS`` (the valley filter is narrower than wide cracks), scale the mask back to
-   the input size and measure each region: length from its centreline, width from the mask's
-   distance transform, both in full-resolution px (and mm when a scale is given).
+   ``GROW_DARKNESS`` (the valley filter is narrower than wide cracks).
+6. Join the pieces less than about ``2 * GROUP_GAP_PX`` apart into one crack (the filter
+   breaks a faint crack into pieces) and keep a crack only when its pixels span
+   ``MIN_CRACK_SPAN_PX`` along their main axis (a lone speck of texture does not). Scale the
+   mask back to the input size and measure each crack, one candidate each: length from its
+   centreline, width from the mask's distance transform, both in full-resolution px (and mm
+   when a scale is given).
 
 Thresholds (in working px and noise units) were chosen by grid search on CrackForest images
 001-059 only, maximising pixel F1 at 2 px tolerance subject to at most 0.9 % flagged on every
 curtain-wall photo; the chosen point lies inside a plateau (F1 within 0.003 of the best):
 background sigma 30 (tried 6-60), thresholds 0.7/0.25 (tried 0.6-0.8 / 0.2-0.3), span 25
 (20-35), darkness -1.5 (-1.2 to -1.6), coherence 0.9 (0.7-0.95), growth 4 px below -2.0.
+Step 6 was added later and chosen the same way, on the same images and limit: gap 6 px,
+span 60 px (F1 0.834 against 0.830 without it; plateau: gap 4-10, span 40-70 within 0.003).
 No learned weights: CrackForest is licensed for non-commercial research only.
 
-Measured (``bench/_vision_cracks.py``; tolerance 2 px, pixel totals per half):
-CrackForest 001-059 (tuning) P 0.856 R 0.806 F1 0.830 (mean per-image F1 0.810);
-060-118 (held out) P 0.928 R 0.851 F1 0.888 (mean per-image F1 0.889); curtain-wall photos
-(no cracks) max 0.19 % flagged, mean 0.05 %; a 4000x3000 photo takes about 110 ms on one core.
-On surfaces it never saw: masonry F1 0.309 (P 0.42 R 0.25), UAV75 0.365 (P 0.26 R 0.63).
-Lengths run about 10 % long (short side branches count), widths about 1 working px wide.
+Measured (``bench/_vision_cracks.py``; tolerance 2 px, pixel totals per set; before step 6
+in brackets): CrackForest 001-059 (tuning) F1 0.834 P 0.88 R 0.79, 1.5 candidates per image
+(0.830, 4.8); 060-118 (held out) F1 0.881 P 0.94 R 0.83, 1.7 (0.888, 5.2); curtain-wall
+photos (no cracks) max 0.04 % flagged, 0.1 candidates per photo (0.19 %, 2.0). On surfaces
+it never saw: masonry F1 0.295 P 0.44 R 0.22, 0.9 candidates (0.309, 2.5); UAV75 F1 0.430
+P 0.34 R 0.59, 4.0 candidates (0.365, 17.4). A 4000x3000 photo takes about 100-120 ms on
+one core. Lengths run about 10 % long (short side branches count), widths about 1 working px
+wide.
 
 Limits: a crack that is straight over 17 working px (about 70 px of a 12 MP photo) is
-rejected like a joint; cracks narrower than one working px (about 4 px of a 12 MP photo)
-fade in the downscale; widths are quantised to the working grid (about 4 full-size px).
+rejected like a joint; a crack shorter than 60 working px (about 240 px of a 12 MP photo)
+with nothing near it is taken for a speck; cracks narrower than one working px (about 4 px of
+a 12 MP photo) fade in the downscale; widths are quantised to the working grid (about 4
+full-size px).
 """
 
 from __future__ import annotations
@@ -62,7 +72,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-CHECK_VERSION = 2
+CHECK_VERSION = 3
 METHODS = ("net", "classic")
 DEFAULT_METHOD = "classic"
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "crack_net.onnx"
@@ -82,6 +92,8 @@ COHERENCE_RADIUS_PX = 8
 MAX_COHERENCE = 0.9
 GROW_RADIUS_PX = 4
 GROW_DARKNESS = -2.0
+GROUP_GAP_PX = 6
+MIN_CRACK_SPAN_PX = 60.0
 POLYLINE_STEP_PX = 8.0
 # Network: a pixel is crack above NET_LOGIT_THRESHOLD; a region is kept when its centreline
 # spans NET_MIN_SPAN_PX (the classic minimum, fixed beforehand), is darker on average than
@@ -185,7 +197,45 @@ def _classic_regions(normalised, ignored):
         work_mask |= near & (normalised < GROW_DARKNESS)
         if ignored is not None:
             work_mask &= ~ignored
+    chosen = keep[owner]
+    ys, xs, smooth_angle = ys[chosen], xs[chosen], smooth_angle[chosen]
+    work_mask, group, keep = _cracks_of_pieces(work_mask)
+    owner = group[ys, xs]
+    pixels = np.maximum(np.bincount(owner, minlength=keep.size), 1)
+    darkness = np.bincount(owner, normalised[ys, xs], keep.size) / pixels
     return work_mask, work_mask, keep, owner, ys, xs, smooth_angle, darkness
+
+
+def _cracks_of_pieces(work_mask):
+    """Join pieces less than GROUP_GAP_PX apart into one crack; keep cracks that span enough.
+
+    The valley filter breaks a faint crack into pieces; a speck of texture stays alone.
+    Returns the mask of the cracks kept, each mask pixel's crack label, and which labels
+    are kept (label 0 is the background).
+    """
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * GROUP_GAP_PX + 1,) * 2)
+    count, group = cv2.connectedComponents(cv2.dilate(work_mask.view(np.uint8), disc),
+                                           connectivity=8)
+    my, mx = np.nonzero(work_mask)
+    span, _ = _extents(group[my, mx], mx, my, count)
+    keep = span >= MIN_CRACK_SPAN_PX
+    keep[0] = False
+    # Centreline pixels outside the mask (cut by `ignore`) belong to no crack (label 0).
+    return work_mask & keep[group], np.where(work_mask, group, 0), keep
+
+
+def _extents(owner, xs, ys, count):
+    """Each label's extent along its main axis and across it: a uniform bar's of the
+    same variance."""
+    pixels = np.maximum(np.bincount(owner, minlength=count), 1).astype(np.float64)
+    dx = xs - (np.bincount(owner, xs, count) / pixels)[owner]
+    dy = ys - (np.bincount(owner, ys, count) / pixels)[owner]
+    sxx = np.bincount(owner, dx * dx, count) / pixels
+    syy = np.bincount(owner, dy * dy, count) / pixels
+    sxy = np.bincount(owner, dx * dy, count) / pixels
+    radius = np.sqrt(((sxx - syy) / 2) ** 2 + sxy**2)
+    major, minor = (sxx + syy) / 2 + radius, np.maximum((sxx + syy) / 2 - radius, 0.0)
+    return np.sqrt(12 * major), np.sqrt(12 * minor)
 
 
 _local = threading.local()
@@ -313,17 +363,7 @@ def _centreline(strength, hessian_diff, hessian_xy, low):
 
 def _region_shape(owner, ys, xs, normal_angle, normalised, count):
     pixels = np.maximum(np.bincount(owner, minlength=count), 1).astype(np.float64)
-    mean_x = np.bincount(owner, xs, count) / pixels
-    mean_y = np.bincount(owner, ys, count) / pixels
-    dx, dy = xs - mean_x[owner], ys - mean_y[owner]
-    sxx = np.bincount(owner, dx * dx, count) / pixels
-    syy = np.bincount(owner, dy * dy, count) / pixels
-    sxy = np.bincount(owner, dx * dy, count) / pixels
-    radius = np.sqrt(((sxx - syy) / 2) ** 2 + sxy**2)
-    major, minor = (sxx + syy) / 2 + radius, np.maximum((sxx + syy) / 2 - radius, 0.0)
-    # Extent of a uniform bar with that variance along its main axis, and across it.
-    span = np.sqrt(12 * major)
-    breadth = np.sqrt(12 * minor)
+    span, breadth = _extents(owner, xs, ys, count)
     darkness = np.bincount(owner, normalised[ys, xs], count) / pixels
 
     # Orientation coherence: length of the mean doubled-angle vector of nearby centreline pixels.

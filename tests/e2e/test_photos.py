@@ -190,7 +190,9 @@ def test_site_supervisor_uploads_several_photos_and_reviews_them(browser, live_s
     assert "mm long" in check_text(page, "cracks")
     # Each candidate with its width band: the classes a supervisor acts on.
     candidates = page.get_by_test_id("crack-candidate")
-    assert candidates.count() >= 1
+    # The wall shows one crack: a few candidates for it, not a list of texture specks (the
+    # classic detector listed 22 here before it joined a crack's pieces and left lone specks).
+    assert 1 <= candidates.count() <= 3
     band = candidates.first.get_attribute("data-width-band")
     assert band in ("below-0.2", "0.2-0.3", "above-0.3")
     assert {"below-0.2": "under 0.2 mm wide", "0.2-0.3": "0.2 to 0.3 mm wide",

@@ -112,11 +112,11 @@ def test_mask_is_full_size_boolean_for_large_grey_photo(method):
 
 
 # F1 at 2 px on the sets each detector was not tuned or trained on, as bench/vision.py
-# measures them (classic; net): CrackForest 060-118 0.888; 0.752, masonry 0.309; 0.521,
-# UAV75 0.365; 0.207. The floors sit a little below, to catch a detector getting worse.
+# measures them (classic; net): CrackForest 060-118 0.881; 0.752, masonry 0.295; 0.521,
+# UAV75 0.430; 0.207. The floors sit a little below, to catch a detector getting worse.
 HELD_OUT_FLOORS = {
-    ("classic", "CrackForest 060-118"): 0.86, ("classic", "masonry (all 240)"): 0.28,
-    ("classic", "UAV75 (all 75)"): 0.33,
+    ("classic", "CrackForest 060-118"): 0.86, ("classic", "masonry (all 240)"): 0.27,
+    ("classic", "UAV75 (all 75)"): 0.40,
     ("net", "CrackForest 060-118"): 0.72, ("net", "masonry (all 240)"): 0.49,
     ("net", "UAV75 (all 75)"): 0.18,
 }
@@ -131,7 +131,13 @@ def test_f1_on_sets_the_detector_never_saw(method, name):
         pytest.skip(f"crack set {name} not present")
     role, pairs = sets[name]
     assert role == "held out"
-    assert scores(pairs, method)["F1"] >= HELD_OUT_FLOORS[method, name]
+    got = scores(pairs, method)
+    assert got["F1"] >= HELD_OUT_FLOORS[method, name]
+    if method == "classic":
+        # What reaches a person: 1.7, 0.9 and 4.0 candidates per image (5.2, 2.5 and 17.4
+        # before a crack's pieces were joined and lone specks left out).
+        ceiling = {"CrackForest 060-118": 2.5, "masonry (all 240)": 1.5, "UAV75 (all 75)": 6.0}
+        assert got["candidates"] <= ceiling[name]
 
 
 @pytest.mark.skipif(not CURTAIN_WALL.is_dir(), reason="curtain-wall photos not present")
@@ -163,6 +169,31 @@ def test_each_crack_has_a_width_band_and_a_contrast_when_measured(method):
     assert measured.contrast > 1.5  # far darker than the grain around it
     unmeasured = detect_cracks(image, method=method).segments[0]
     assert unmeasured.width_band is None and unmeasured.contrast == measured.contrast
+
+
+def test_a_crack_broken_into_pieces_is_one_candidate():
+    # The valley filter finds a faint crack in pieces; pieces a few px apart are one crack.
+    image = concrete()
+    points = meandering_crack()
+    for start in range(0, len(points) - 1, 7):  # 36 px drawn, 6 px left out, and so on
+        cv2.polylines(image, [points[start:start + 7]], False, 80, thickness=3)
+    (crack,) = detect_cracks(image, method="classic").segments
+    assert crack.length_px >= 0.8 * polyline_length(points)
+
+
+def test_short_strokes_far_apart_are_not_cracks():
+    # Eighteen meandering strokes of about 40 px, each longer than a region's minimum span
+    # but alone: specks of texture, not a crack.
+    rng = np.random.default_rng(3)
+    image = concrete(seed=3)
+    for left in range(70, 600, 110):
+        for middle in (110, 250, 390):
+            xs = np.arange(left, left + 42, 6)
+            ys = middle + np.cumsum(rng.normal(0, 3.5, len(xs)))
+            cv2.polylines(image, [np.column_stack([xs, ys]).round().astype(np.int32)], False,
+                          80, thickness=3)
+    result = detect_cracks(image, method="classic")
+    assert result.segments == () and result.crack_fraction == 0.0
 
 
 def test_an_unknown_method_is_refused():
