@@ -39,20 +39,24 @@ from vision.cracks import detect_cracks  # noqa: E402
 
 TOLERANCE_PX = 2.0
 METHODS = ("net", "classic")
-# The classic detector as it was before it joined pieces into cracks (GROUP_GAP_PX and
-# MIN_CRACK_SPAN_PX off): the same mask as then, its candidates counted per connected piece.
+# The classic detector as it was before it joined pieces into cracks (GROUP_GAP_PX,
+# MIN_CRACK_SPAN_PX and MIN_CRACK_BREADTH_PX off): the same mask as then, its candidates
+# counted per connected piece.
 FORMER = "former classic"
 VARIANTS = (*METHODS, FORMER)
+_JOINING = ("GROUP_GAP_PX", "MIN_CRACK_SPAN_PX", "MIN_CRACK_BREADTH_PX")
 
 
 @contextlib.contextmanager
 def _pieces_alone():
-    saved = cracks.GROUP_GAP_PX, cracks.MIN_CRACK_SPAN_PX
-    cracks.GROUP_GAP_PX, cracks.MIN_CRACK_SPAN_PX = 0, 0.0
+    saved = {name: getattr(cracks, name) for name in _JOINING}
+    for name in _JOINING:
+        setattr(cracks, name, 0)
     try:
         yield
     finally:
-        cracks.GROUP_GAP_PX, cracks.MIN_CRACK_SPAN_PX = saved
+        for name, value in saved.items():
+            setattr(cracks, name, value)
 
 
 def detect(image: np.ndarray, method: str) -> cracks.CrackResult:

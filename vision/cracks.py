@@ -33,7 +33,9 @@ The classic method, on a grey copy scaled so its long side is at most ``WORK_SID
    ``GROW_DARKNESS`` (the valley filter is narrower than wide cracks).
 6. Join the pieces less than about ``2 * GROUP_GAP_PX`` apart into one crack (the filter
    breaks a faint crack into pieces) and keep a crack only when its pixels span
-   ``MIN_CRACK_SPAN_PX`` along their main axis (a lone speck of texture does not). Scale the
+   ``MIN_CRACK_SPAN_PX`` along their main axis (a lone speck of texture does not) and
+   ``MIN_CRACK_BREADTH_PX`` across it (a joint with a ragged edge, whose direction changes
+   too often for the coherence test, still lies in a narrow straight band). Scale the
    mask back to the input size and measure each crack, one candidate each: length from its
    centreline, width from the mask's distance transform, both in full-resolution px (and mm
    when a scale is given).
@@ -44,15 +46,16 @@ curtain-wall photo; the chosen point lies inside a plateau (F1 within 0.003 of t
 background sigma 30 (tried 6-60), thresholds 0.7/0.25 (tried 0.6-0.8 / 0.2-0.3), span 25
 (20-35), darkness -1.5 (-1.2 to -1.6), coherence 0.9 (0.7-0.95), growth 4 px below -2.0.
 Step 6 was added later and chosen the same way, on the same images and limit: gap 6 px,
-span 60 px (F1 0.834 against 0.830 without it; plateau: gap 4-10, span 40-70 within 0.003).
+span 60 px (F1 0.834 against 0.830 without it; plateau: gap 4-10, span 40-70 within 0.003),
+then breadth 6 px (0.835; 0 to 6 px all 0.834-0.835, 8 px 0.833).
 No learned weights: CrackForest is licensed for non-commercial research only.
 
 Measured (``bench/_vision_cracks.py``; tolerance 2 px, pixel totals per set; before step 6
-in brackets): CrackForest 001-059 (tuning) F1 0.834 P 0.88 R 0.79, 1.5 candidates per image
+in brackets): CrackForest 001-059 (tuning) F1 0.835 P 0.89 R 0.79, 1.5 candidates per image
 (0.830, 4.8); 060-118 (held out) F1 0.881 P 0.94 R 0.83, 1.7 (0.888, 5.2); curtain-wall
 photos (no cracks) max 0.04 % flagged, 0.1 candidates per photo (0.19 %, 2.0). On surfaces
-it never saw: masonry F1 0.295 P 0.44 R 0.22, 0.9 candidates (0.309, 2.5); UAV75 F1 0.430
-P 0.34 R 0.59, 4.0 candidates (0.365, 17.4). A 4000x3000 photo takes about 100-120 ms on
+it never saw: masonry F1 0.295 P 0.45 R 0.22, 0.8 candidates (0.309, 2.5); UAV75 F1 0.456
+P 0.38 R 0.58, 3.2 candidates (0.365, 17.4). A 4000x3000 photo takes about 100-120 ms on
 one core. Lengths run about 10 % long (short side branches count), widths about 1 working px
 wide.
 
@@ -94,6 +97,7 @@ GROW_RADIUS_PX = 4
 GROW_DARKNESS = -2.0
 GROUP_GAP_PX = 6
 MIN_CRACK_SPAN_PX = 60.0
+MIN_CRACK_BREADTH_PX = 6.0
 POLYLINE_STEP_PX = 8.0
 # Network: a pixel is crack above NET_LOGIT_THRESHOLD; a region is kept when its centreline
 # spans NET_MIN_SPAN_PX (the classic minimum, fixed beforehand), is darker on average than
@@ -217,8 +221,8 @@ def _cracks_of_pieces(work_mask):
     count, group = cv2.connectedComponents(cv2.dilate(work_mask.view(np.uint8), disc),
                                            connectivity=8)
     my, mx = np.nonzero(work_mask)
-    span, _ = _extents(group[my, mx], mx, my, count)
-    keep = span >= MIN_CRACK_SPAN_PX
+    span, breadth = _extents(group[my, mx], mx, my, count)
+    keep = (span >= MIN_CRACK_SPAN_PX) & (breadth >= MIN_CRACK_BREADTH_PX)
     keep[0] = False
     # Centreline pixels outside the mask (cut by `ignore`) belong to no crack (label 0).
     return work_mask & keep[group], np.where(work_mask, group, 0), keep

@@ -113,10 +113,10 @@ def test_mask_is_full_size_boolean_for_large_grey_photo(method):
 
 # F1 at 2 px on the sets each detector was not tuned or trained on, as bench/vision.py
 # measures them (classic; net): CrackForest 060-118 0.881; 0.752, masonry 0.295; 0.521,
-# UAV75 0.430; 0.207. The floors sit a little below, to catch a detector getting worse.
+# UAV75 0.456; 0.207. The floors sit a little below, to catch a detector getting worse.
 HELD_OUT_FLOORS = {
     ("classic", "CrackForest 060-118"): 0.86, ("classic", "masonry (all 240)"): 0.27,
-    ("classic", "UAV75 (all 75)"): 0.40,
+    ("classic", "UAV75 (all 75)"): 0.43,
     ("net", "CrackForest 060-118"): 0.72, ("net", "masonry (all 240)"): 0.49,
     ("net", "UAV75 (all 75)"): 0.18,
 }
@@ -134,9 +134,9 @@ def test_f1_on_sets_the_detector_never_saw(method, name):
     got = scores(pairs, method)
     assert got["F1"] >= HELD_OUT_FLOORS[method, name]
     if method == "classic":
-        # What reaches a person: 1.7, 0.9 and 4.0 candidates per image (5.2, 2.5 and 17.4
+        # What reaches a person: 1.7, 0.8 and 3.2 candidates per image (5.2, 2.5 and 17.4
         # before a crack's pieces were joined and lone specks left out).
-        ceiling = {"CrackForest 060-118": 2.5, "masonry (all 240)": 1.5, "UAV75 (all 75)": 6.0}
+        ceiling = {"CrackForest 060-118": 2.5, "masonry (all 240)": 1.5, "UAV75 (all 75)": 5.0}
         assert got["candidates"] <= ceiling[name]
 
 
@@ -192,6 +192,18 @@ def test_short_strokes_far_apart_are_not_cracks():
             ys = middle + np.cumsum(rng.normal(0, 3.5, len(xs)))
             cv2.polylines(image, [np.column_stack([xs, ys]).round().astype(np.int32)], False,
                           80, thickness=3)
+    result = detect_cracks(image, method="classic")
+    assert result.segments == () and result.crack_fraction == 0.0
+
+
+def test_a_rough_straight_joint_is_not_a_crack():
+    # A board joint with a ragged edge: its direction changes every few px, so it is not
+    # straight over a coherence window, but all of it lies in a band 5 px wide.
+    image = concrete(seed=5)
+    xs = np.arange(20, 620, 5)
+    ys = 240 + 1.5 * np.where(np.arange(len(xs)) % 2 == 0, 1, -1)
+    cv2.polylines(image, [np.column_stack([xs, ys]).round().astype(np.int32)], False, 80,
+                  thickness=2)
     result = detect_cracks(image, method="classic")
     assert result.segments == () and result.crack_fraction == 0.0
 
