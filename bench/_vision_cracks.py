@@ -13,20 +13,31 @@ Candidates per photo count the segments reported; a crack-free photo should have
 
     .venv/bin/python bench/_vision_cracks.py                       # the rows above alone
     .venv/bin/python bench/_vision_cracks.py --leave-one-out FOLDER
+    .venv/bin/python bench/_vision_cracks.py --classic-grid [--workers 2]
 
 The second scores networks trained on labelled sets (scripts/train_crack_net.py --real A,B
 --out FOLDER/without-C.onnx) on the one set each left out, beside both detectors above on
 the same images, and on the crack-free curtain-wall photos. Such networks are not committed:
 their weights carry their training sets' licence terms (vision/models/README.md).
+
+The third asks whether the classic detector's settings, chosen on other surfaces, would
+serve a surface better: each of CLASSIC_GRID's settings (216) runs on all of CrackForest,
+masonry and UAV75; for each set, the setting best on the other two (mean F1, within the
+curtain-wall limit) is scored on it, beside the shipped settings and the best setting for
+the set itself (chosen on the set it is scored on: a ceiling, not a result). About 15
+minutes on two processes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import multiprocessing
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -274,6 +285,74 @@ def leave_one_out_rows(corpus: Path, models: Path) -> list[tuple[str, ...]]:
     return table
 
 
+CLASSIC_GRID = {"HIGH_THRESHOLD": (0.5, 0.7, 1.0, 1.4), "LOW_THRESHOLD": (0.15, 0.25, 0.4),
+                "MAX_MEAN_DARKNESS": (-1.0, -1.5, -2.0), "MIN_CRACK_SPAN_PX": (40.0, 60.0, 90.0),
+                "HESSIAN_SIGMAS_PX": ((1.0, 2.0, 3.0), (1.0, 2.0, 3.0, 4.5))}
+CURTAIN_WALL_LIMIT = 0.009  # the share the classic's settings were first chosen within
+_grid_data: dict = {}
+
+
+def _load_grid_data(corpus: Path) -> None:
+    sets = crack_sets(corpus)
+    whole = {"CrackForest": sets["CrackForest 001-059"][1] + sets["CrackForest 060-118"][1],
+             "masonry": sets["masonry (all 240)"][1], "UAV75": sets["UAV75 (all 75)"][1]}
+    _grid_data["sets"] = {name: [(cv2.imread(str(i)), cv2.imread(str(m), 0) > 127)
+                                 for i, m in pairs] for name, pairs in whole.items()}
+    _grid_data["crack_free"] = [cv2.imread(str(p)) for p in sorted(
+        (corpus / "photos" / "curtainwall" / "images").glob("*.jpg"))]
+
+
+def _score_setting(setting: tuple) -> tuple[tuple, dict]:
+    # A worker process of its own: the module's settings are its to change.
+    cv2.setNumThreads(1)
+    for name, value in zip(CLASSIC_GRID, setting, strict=True):
+        setattr(cracks, name, value)
+    got = {}
+    for name, pairs in _grid_data["sets"].items():
+        totals, candidates = np.zeros(4), 0
+        for image, truth in pairs:
+            result = detect_cracks(image, method="classic")
+            totals += tolerant_counts(result.mask, truth)
+            candidates += len(result.segments)
+        got[name] = (totals, candidates / len(pairs))
+    got["crack-free"] = max(detect_cracks(i, method="classic").crack_fraction
+                            for i in _grid_data["crack_free"])
+    return setting, got
+
+
+def classic_grid_rows(corpus: Path, workers: int = 2) -> list[tuple[str, ...]]:
+    """Leave-one-set-out choice of the classic detector's settings (see the docstring)."""
+    settings = list(itertools.product(*CLASSIC_GRID.values()))
+    shipped = tuple(getattr(cracks, name) for name in CLASSIC_GRID)
+    if shipped not in settings:
+        settings.append(shipped)
+    with ProcessPoolExecutor(workers, multiprocessing.get_context("fork"),
+                             initializer=_load_grid_data, initargs=(corpus,)) as pool:
+        scored = dict(pool.map(_score_setting, settings))
+
+    def f1(totals: np.ndarray) -> float:
+        return _f1(totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1))
+
+    def cell(setting: tuple, name: str) -> str:
+        totals, candidates = scored[setting][name]
+        return (f"{f1(totals):.3f} (P {totals[0] / max(totals[1], 1):.2f} R "
+                f"{totals[2] / max(totals[3], 1):.2f}, {candidates:.1f})")
+
+    allowed = [s for s in settings if scored[s]["crack-free"] <= CURTAIN_WALL_LIMIT]
+    table = []
+    for name in ("CrackForest", "masonry", "UAV75"):
+        others = [n for n in ("CrackForest", "masonry", "UAV75") if n != name]
+        chosen = max(allowed, key=lambda s: statistics.mean(f1(scored[s][n][0]) for n in others))
+        ceiling = max(settings, key=lambda s: f1(scored[s][name][0]))
+        table.append((f"crack F1 {name}, settings chosen on {' + '.join(others)}",
+                      cell(chosen, name), cell(shipped, name), cell(ceiling, name),
+                      "chosen " + ", ".join(f"{k}={v}" for k, v in
+                                            zip(CLASSIC_GRID, chosen, strict=True))
+                      + "; ceiling " + ", ".join(f"{k}={v}" for k, v in
+                                                 zip(CLASSIC_GRID, ceiling, strict=True))))
+    return table
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -282,8 +361,17 @@ if __name__ == "__main__":
                         default=Path(__file__).resolve().parents[2] / "shared" / "corpus")
     parser.add_argument("--leave-one-out", type=Path, metavar="FOLDER",
                         help="only score the networks FOLDER/without-SET.onnx on the set left out")
+    parser.add_argument("--classic-grid", action="store_true",
+                        help="only choose the classic's settings leave-one-set-out")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    if args.classic_grid:
+        print(f"{'measure':58} {'chosen on the others':>28} {'shipped':>28} "
+              f"{'ceiling (on itself)':>28}  detail")
+        for measure, *values, detail in classic_grid_rows(args.corpus, args.workers):
+            print(f"{measure:58} {values[0]:>28} {values[1]:>28} {values[2]:>28}  {detail}")
+        raise SystemExit
     if args.leave_one_out:
         print(f"{'measure':56} {'new':>14} {'classic':>14} {'old net':>14}  detail")
         for measure, *values, detail in leave_one_out_rows(args.corpus, args.leave_one_out):

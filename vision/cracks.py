@@ -60,10 +60,10 @@ one core. Lengths run about 10 % long (short side branches count), widths about 
 wide.
 
 Limits: a crack that is straight over 17 working px (about 70 px of a 12 MP photo) is
-rejected like a joint; a crack shorter than 60 working px (about 240 px of a 12 MP photo)
-with nothing near it is taken for a speck; cracks narrower than one working px (about 4 px of
-a 12 MP photo) fade in the downscale; widths are quantised to the working grid (about 4
-full-size px).
+rejected like a joint, and so is one whose pixels all lie in a straight band 6 working px
+wide; a crack shorter than 60 working px (about 240 px of a 12 MP photo) with nothing near
+it is taken for a speck; cracks narrower than one working px (about 4 px of a 12 MP photo)
+fade in the downscale; widths are quantised to the working grid (about 4 full-size px).
 """
 
 from __future__ import annotations
