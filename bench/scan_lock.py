@@ -11,15 +11,17 @@ dirtied) and, when scans overlap, shares it through a MultiXact. This measures t
 through the real scan path (test clients, a site supervisor's token, `POST /api/v1/scans`,
 one scan per request, `--threads` clients at once, all on one seeded project of
 services.seed.seed_project, in the database given, which is EMPTIED first), in alternating
-blocks with the lock and without it (the same statement without its `FOR KEY SHARE` clause:
-the baseline, measured in the same run):
+blocks with the lock and without it, in the order ABBA ABBA… (the same statement without
+its `FOR KEY SHARE` clause: the baseline, measured in the same run):
 
 - scan time: the median of the block's requests, then the median over the blocks;
 - throughput: the block's scans over its wall time, median over the blocks;
 - WAL bytes per scan (pg_current_wal_lsn before and after the block).
 
 The same components are never scanned twice: each scan moves one piece on site along
-arrive → accept_delivery → install → connect → accept (what a site supervisor records).
+arrive → accept_delivery → install → connect → accept (what a site supervisor records). The
+pieces are shuffled (a fixed seed) so that every block gets the same mix of actions: the
+seed sets a piece's state by its storey, so blocks in id order would each be mostly one.
 Without the lock a region move may miss the transitions of scans in flight: the baseline
 is a measurement, not an option of the service.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import random
 import statistics
 import sys
 import threading
@@ -89,6 +92,7 @@ def measure(url: str, components: int, blocks: int, scans: int,
                 Component.project_id == project_id, Component.state.in_(NEXT_ACTION),
                 Component.on_hold.is_(False), Component.damaged.is_(False),
                 Component.ncr_open.is_(False)).order_by(Component.id))]
+        random.Random(0).shuffle(pieces)
         db.session.execute(text("ANALYZE"))
         db.session.commit()
         db.session.remove()
@@ -131,7 +135,7 @@ def measure(url: str, components: int, blocks: int, scans: int,
     run(pieces[:scans])  # warm: schemas, caches, the pool
     results: dict[bool, list[dict]] = {True: [], False: []}
     for block in range(blocks):
-        with_lock = block % 2 == 0
+        with_lock = block % 4 in (0, 3)
         _set_lock(with_lock, original)
         wal = _wal(engine)
         first = scans * (block + 1)
@@ -146,7 +150,8 @@ def measure(url: str, components: int, blocks: int, scans: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--components", type=int, default=20_000)
-    parser.add_argument("--blocks", type=int, default=6, help="alternating, with the lock first")
+    parser.add_argument("--blocks", type=int, default=8,
+                        help="with the lock, without, without, with, and again")
     parser.add_argument("--scans", type=int, default=300, help="scans per block")
     parser.add_argument("--threads", type=int, default=4, help="clients scanning at once")
     parser.add_argument("--database-url",

@@ -604,7 +604,7 @@ def verify_ledger(progress: Callable[[int], None] | None = None, batch: int = 20
         # Not multiprocessing.Pool: leaving it early (a breach found) terminates its
         # workers, and one killed while it writes a result holds the result queue's
         # lock for good, which hangs the pool's shutdown. The executor cancels the
-        # pieces not yet started and lets the running ones finish.
+        # pieces not yet handed to a worker and lets the few handed over finish.
         executor = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"),
                                        initializer=_start_verify_worker)
         try:

@@ -113,10 +113,11 @@ def test_mask_is_full_size_boolean_for_large_grey_photo(method):
 
 # F1 at 2 px on the sets each detector was not tuned or trained on, as bench/vision.py
 # measures them (classic; net): CrackForest 060-118 0.881; 0.752, masonry 0.295; 0.521,
-# UAV75 0.456; 0.207. The floors sit a little below, to catch a detector getting worse.
+# UAV75 0.456 (0.430 before the breadth rule, which was added after UAV75 had been seen);
+# 0.207. The floors sit a little below, to catch a detector getting worse.
 HELD_OUT_FLOORS = {
     ("classic", "CrackForest 060-118"): 0.86, ("classic", "masonry (all 240)"): 0.27,
-    ("classic", "UAV75 (all 75)"): 0.43,
+    ("classic", "UAV75 (all 75)"): 0.42,
     ("net", "CrackForest 060-118"): 0.72, ("net", "masonry (all 240)"): 0.49,
     ("net", "UAV75 (all 75)"): 0.18,
 }
@@ -182,7 +183,7 @@ def test_a_crack_broken_into_pieces_is_one_candidate():
 
 
 def test_short_strokes_far_apart_are_not_cracks():
-    # Eighteen meandering strokes of about 40 px, each longer than a region's minimum span
+    # Fifteen meandering strokes of about 40 px, each longer than a region's minimum span
     # but alone: specks of texture, not a crack.
     rng = np.random.default_rng(3)
     image = concrete(seed=3)
