@@ -213,23 +213,12 @@ def _classic_regions(normalised, ignored):
 def _cracks_of_pieces(work_mask, chosen, ys, xs, angle, normalised):
     """Join pieces up to about 2 * GROUP_GAP_PX apart into one crack; keep those big enough.
 
-    The valley filter breaks a faint crack into pieces; a speck of texture stays alone.
-    `chosen` marks the centreline pixels (ys, xs, angle) of the pieces kept so far. Returns
+    The valley filter breaks a faint crack into pieces; a speck of texture stays alone. Each
+    piece is widened by GROUP_GAP_PX and what then touches is one crack. `chosen` marks the
+    centreline pixels (ys, xs, angle) of the pieces kept so far (all on `work_mask`). Returns
     the mask of the cracks kept, which crack labels are kept (0 is the background), and each
     of their centreline pixels' label, position, angle and the crack's mean darkness.
     """
-    ys, xs, angle = ys[chosen], xs[chosen], angle[chosen]
-    mask, group, keep = _joined(work_mask)
-    owner = group[ys, xs]
-    pixels = np.maximum(np.bincount(owner, minlength=keep.size), 1)
-    darkness = np.bincount(owner, normalised[ys, xs], keep.size) / pixels
-    return mask, keep, owner, ys, xs, angle, darkness
-
-
-def _joined(work_mask):
-    """Label the pieces of `work_mask` up to about 2 * GROUP_GAP_PX apart as one crack (each
-    piece is widened by GROUP_GAP_PX); return the mask of the cracks long and wide enough,
-    each mask pixel's crack label, and which labels are kept."""
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * GROUP_GAP_PX + 1,) * 2)
     count, group = cv2.connectedComponents(cv2.dilate(work_mask.view(np.uint8), disc),
                                            connectivity=8)
@@ -237,9 +226,11 @@ def _joined(work_mask):
     span, breadth = _extents(group[my, mx], mx, my, count)
     keep = (span >= MIN_CRACK_SPAN_PX) & (breadth >= MIN_CRACK_BREADTH_PX)
     keep[0] = False
-    # Label 0 off the mask: every chosen centreline pixel is on it (`ignore` zeroes the
-    # strength first), so this only keeps the background's label the background's.
-    return work_mask & keep[group], np.where(work_mask, group, 0), keep
+    ys, xs, angle = ys[chosen], xs[chosen], angle[chosen]
+    owner = group[ys, xs]
+    pixels = np.maximum(np.bincount(owner, minlength=count), 1)
+    darkness = np.bincount(owner, normalised[ys, xs], count) / pixels
+    return work_mask & keep[group], keep, owner, ys, xs, angle, darkness
 
 
 def _extents(owner, xs, ys, count):
