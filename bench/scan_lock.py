@@ -36,14 +36,13 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
-from bench.stalled_index import NEXT_ACTION  # noqa: E402
+from bench.stalled_index import scan_body, seeded_site  # noqa: E402
 
 
 def _wal(engine) -> int:
@@ -74,32 +73,11 @@ def measure(url: str, components: int, blocks: int, scans: int,
             threads: int) -> dict[bool, list[dict]]:
     """Seed, then scan in alternating blocks with and without the lock; per-block figures."""
     # The app's modules load after main() has set the key files in the environment.
-    from app import create_app
-    from bench.dashboard import empty_database_with_member
     from construction.extensions import db
-    from construction.models import Component, OrganizationKind, Role
     from construction.services import scans as scan_service
-    from construction.services.seed import seed_project
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False,
-                      "LEDGER_CHECKPOINT_EXPORT": "", "LOG_LEVEL": "WARNING"})
-    with app.app_context():
-        builder, _, token = empty_database_with_member(url, OrganizationKind.contractor,
-                                                       Role.site_supervisor)
-        project_id = seed_project(components, [builder.id])
-        pieces = [(code, NEXT_ACTION[state]) for code, state in db.session.execute(
-            select(Component.code, Component.state).where(
-                Component.project_id == project_id, Component.state.in_(NEXT_ACTION),
-                Component.on_hold.is_(False), Component.damaged.is_(False),
-                Component.ncr_open.is_(False)).order_by(Component.id))]
-        random.Random(0).shuffle(pieces)
-        db.session.execute(text("ANALYZE"))
-        db.session.commit()
-        db.session.remove()
-    needed = blocks * scans + scans
-    if len(pieces) < needed:
-        raise SystemExit(f"only {len(pieces)} pieces on site to scan; ask for fewer "
-                         f"--blocks or --scans, or more --components (need {needed})")
+    app, token, pieces = seeded_site(url, components, blocks * scans + scans)
+    random.Random(0).shuffle(pieces)
     original = scan_service._lock_statement
 
     def run(batch: list[tuple[str, str]]) -> tuple[list[float], float]:
@@ -111,9 +89,7 @@ def measure(url: str, components: int, blocks: int, scans: int,
             client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
             for code, action in share:
                 start = time.perf_counter()
-                response = client.post("/api/v1/scans", json={
-                    "code": code, "action": action, "client_event_id": uuid.uuid4().hex,
-                    "data": {"record": "bench record"}})
+                response = client.post("/api/v1/scans", json=scan_body(code, action))
                 times.append((time.perf_counter() - start) * 1000)
                 if response.status_code != 201:
                     failures.append(f"{response.status_code} {response.get_data(True)}")

@@ -54,8 +54,10 @@ def _stats(engine) -> tuple[int, int, int]:
     return int(wal), int(updates), int(hot)
 
 
-def measure(url: str, components: int, blocks: int, scans: int) -> dict[bool, list[dict]]:
-    """Seed, then scan in alternating blocks with and without the index; per-block figures."""
+def seeded_site(url: str, components: int, needed: int):
+    """Empty the database, seed one project; return the app, a site supervisor's token and
+    the (code, next action) of every piece on site that a scan can move, in id order."""
+    # The app's modules load after main() has set the key files in the environment.
     from app import create_app
     from bench.dashboard import empty_database_with_member
     from construction.extensions import db
@@ -76,18 +78,30 @@ def measure(url: str, components: int, blocks: int, scans: int) -> dict[bool, li
         db.session.execute(text("ANALYZE"))
         db.session.commit()
         db.session.remove()
-    needed = blocks * scans + scans
     if len(pieces) < needed:
         raise SystemExit(f"only {len(pieces)} pieces on site to scan; ask for fewer "
                          f"--blocks or --scans, or more --components (need {needed})")
+    return app, token, pieces
+
+
+def scan_body(code: str, action: str) -> dict:
+    """One scan with a new client event id; some site actions name their record."""
+    return {"code": code, "action": action, "client_event_id": uuid.uuid4().hex,
+            "data": {"record": "bench record"}}
+
+
+def measure(url: str, components: int, blocks: int, scans: int) -> dict[bool, list[dict]]:
+    """Seed, then scan in alternating blocks with and without the index; per-block figures."""
+    # The app's modules load after main() has set the key files in the environment.
+    from construction.extensions import db
+
+    app, token, pieces = seeded_site(url, components, blocks * scans + scans)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
 
     def scan(code: str, action: str) -> float:
         start = time.perf_counter()
-        response = client.post("/api/v1/scans", json={
-            "code": code, "action": action, "client_event_id": uuid.uuid4().hex,
-            "data": {"record": "bench record"}})  # some site actions name their record
+        response = client.post("/api/v1/scans", json=scan_body(code, action))
         elapsed = (time.perf_counter() - start) * 1000
         if response.status_code != 201:
             raise SystemExit(f"scan refused: {response.status_code} {response.get_data(True)}")
