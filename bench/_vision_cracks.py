@@ -14,6 +14,7 @@ Candidates per photo count the segments reported; a crack-free photo should have
     .venv/bin/python bench/_vision_cracks.py                       # the rows above alone
     .venv/bin/python bench/_vision_cracks.py --leave-one-out FOLDER
     .venv/bin/python bench/_vision_cracks.py --classic-grid [--workers 2]
+    .venv/bin/python bench/_vision_cracks.py --tune GROUP_GAP_PX=4,6 MIN_CRACK_SPAN_PX=40,60
 
 The second scores networks trained on labelled sets (scripts/train_crack_net.py --real A,B
 --out FOLDER/without-C.onnx) on the one set each left out, beside both detectors above on
@@ -26,11 +27,16 @@ masonry and UAV75; for each set, the setting best on the other two (mean F1, wit
 curtain-wall limit) is scored on it, beside the shipped settings and the best setting for
 the set itself (chosen on the set it is scored on: a ceiling, not a result). About 15
 minutes on two processes.
+
+The fourth scores the classic with each combination of the settings given (module constants
+of vision/cracks.py) on the tuning set, CrackForest 001-059, and the curtain-wall photos:
+how the classic's settings are chosen.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import multiprocessing
@@ -103,16 +109,26 @@ def crack_sets(corpus: Path) -> dict[str, tuple[str, list[tuple[Path, Path]]]]:
 
 def scores(pairs: list[tuple[Path, Path]], method: str) -> dict[str, float]:
     """Return P, R, F1 (pixel totals, 2 px tolerance) and mean candidates per image."""
-    totals = np.zeros(4)
-    candidates = []
-    for image_path, mask_path in pairs:
-        truth = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE) > 127
-        result = detect(cv2.imread(str(image_path)), method)
+    loaded = ((cv2.imread(str(image), cv2.IMREAD_COLOR),
+               cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE) > 127) for image, mask in pairs)
+    totals, candidates = _tally(loaded, method)
+    return {**_prf(totals), "candidates": candidates}
+
+
+def _tally(images_and_truths, method: str) -> tuple[np.ndarray, float]:
+    """Pixel totals (tolerant_counts) over (image, truth) pairs, and candidates per image."""
+    totals, candidates, count = np.zeros(4), 0, 0
+    for image, truth in images_and_truths:
+        result = detect(image, method)
         totals += tolerant_counts(result.mask, truth)
-        candidates.append(len(result.segments))
+        candidates += len(result.segments)
+        count += 1
+    return totals, candidates / max(count, 1)
+
+
+def _prf(totals: np.ndarray) -> dict[str, float]:
     precision, recall = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
-    return {"P": precision, "R": recall, "F1": _f1(precision, recall),
-            "candidates": statistics.mean(candidates)}
+    return {"P": precision, "R": recall, "F1": _f1(precision, recall)}
 
 
 def rows(corpus: Path) -> list[tuple[str, str, str, str]]:
@@ -292,64 +308,88 @@ CURTAIN_WALL_LIMIT = 0.009  # the share the classic's settings were first chosen
 _grid_data: dict = {}
 
 
-def _load_grid_data(corpus: Path) -> None:
+def _load_grid_data(corpus: Path, names: tuple[str, ...]) -> None:
     sets = crack_sets(corpus)
-    whole = {"CrackForest": sets["CrackForest 001-059"][1] + sets["CrackForest 060-118"][1],
-             "masonry": sets["masonry (all 240)"][1], "UAV75": sets["UAV75 (all 75)"][1]}
     _grid_data["sets"] = {name: [(cv2.imread(str(i)), cv2.imread(str(m), 0) > 127)
-                                 for i, m in pairs] for name, pairs in whole.items()}
+                                 for i, m in pairs] for name, pairs in _joined_sets(sets, names)}
     _grid_data["crack_free"] = [cv2.imread(str(p)) for p in sorted(
         (corpus / "photos" / "curtainwall" / "images").glob("*.jpg"))]
 
 
-def _score_setting(setting: tuple) -> tuple[tuple, dict]:
+def _joined_sets(sets: dict, names: tuple[str, ...]) -> list[tuple[str, list]]:
+    # "CrackForest" is both halves; any other name is a set of crack_sets.
+    whole = {"CrackForest": sets["CrackForest 001-059"][1] + sets["CrackForest 060-118"][1],
+             "masonry": sets["masonry (all 240)"][1], "UAV75": sets["UAV75 (all 75)"][1]}
+    return [(name, whole[name] if name in whole else sets[name][1]) for name in names]
+
+
+def _score_setting(names: tuple[str, ...], setting: tuple) -> tuple[tuple, dict]:
     # A worker process of its own: the module's settings are its to change.
     cv2.setNumThreads(1)
-    for name, value in zip(CLASSIC_GRID, setting, strict=True):
+    for name, value in zip(names, setting, strict=True):
         setattr(cracks, name, value)
-    got = {}
-    for name, pairs in _grid_data["sets"].items():
-        totals, candidates = np.zeros(4), 0
-        for image, truth in pairs:
-            result = detect_cracks(image, method="classic")
-            totals += tolerant_counts(result.mask, truth)
-            candidates += len(result.segments)
-        got[name] = (totals, candidates / len(pairs))
-    got["crack-free"] = max(detect_cracks(i, method="classic").crack_fraction
-                            for i in _grid_data["crack_free"])
+    got = {name: _tally(pairs, "classic") for name, pairs in _grid_data["sets"].items()}
+    found = [detect_cracks(i, method="classic") for i in _grid_data["crack_free"]]
+    got["crack-free"] = (max(r.crack_fraction for r in found),
+                         statistics.mean(len(r.segments) for r in found))
     return setting, got
+
+
+def _run_grid(corpus: Path, sets: tuple[str, ...], grid: dict, settings: list,
+              workers: int) -> dict:
+    """Score each setting (values of grid's names) on the sets and the crack-free photos."""
+    with ProcessPoolExecutor(workers, multiprocessing.get_context("fork"),
+                             initializer=_load_grid_data, initargs=(corpus, sets)) as pool:
+        return dict(pool.map(functools.partial(_score_setting, tuple(grid)), settings))
 
 
 def classic_grid_rows(corpus: Path, workers: int = 2) -> list[tuple[str, ...]]:
     """Leave-one-set-out choice of the classic detector's settings (see the docstring)."""
+    names = ("CrackForest", "masonry", "UAV75")
     settings = list(itertools.product(*CLASSIC_GRID.values()))
     shipped = tuple(getattr(cracks, name) for name in CLASSIC_GRID)
     if shipped not in settings:
         settings.append(shipped)
-    with ProcessPoolExecutor(workers, multiprocessing.get_context("fork"),
-                             initializer=_load_grid_data, initargs=(corpus,)) as pool:
-        scored = dict(pool.map(_score_setting, settings))
+    scored = _run_grid(corpus, names, CLASSIC_GRID, settings, workers)
 
-    def f1(totals: np.ndarray) -> float:
-        return _f1(totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1))
+    def f1(setting: tuple, name: str) -> float:
+        return _prf(scored[setting][name][0])["F1"]
 
     def cell(setting: tuple, name: str) -> str:
         totals, candidates = scored[setting][name]
-        return (f"{f1(totals):.3f} (P {totals[0] / max(totals[1], 1):.2f} R "
-                f"{totals[2] / max(totals[3], 1):.2f}, {candidates:.1f})")
+        got = _prf(totals)
+        return f"{got['F1']:.3f} (P {got['P']:.2f} R {got['R']:.2f}, {candidates:.1f})"
 
-    allowed = [s for s in settings if scored[s]["crack-free"] <= CURTAIN_WALL_LIMIT]
+    def described(setting: tuple) -> str:
+        return ", ".join(f"{k}={v}" for k, v in zip(CLASSIC_GRID, setting, strict=True))
+
+    allowed = [s for s in settings if scored[s]["crack-free"][0] <= CURTAIN_WALL_LIMIT]
     table = []
-    for name in ("CrackForest", "masonry", "UAV75"):
-        others = [n for n in ("CrackForest", "masonry", "UAV75") if n != name]
-        chosen = max(allowed, key=lambda s: statistics.mean(f1(scored[s][n][0]) for n in others))
-        ceiling = max(settings, key=lambda s: f1(scored[s][name][0]))
+    for name in names:
+        others = [n for n in names if n != name]
+        chosen = max(allowed, key=lambda s: statistics.mean(f1(s, n) for n in others))
+        ceiling = max(settings, key=lambda s: f1(s, name))
         table.append((f"crack F1 {name}, settings chosen on {' + '.join(others)}",
                       cell(chosen, name), cell(shipped, name), cell(ceiling, name),
-                      "chosen " + ", ".join(f"{k}={v}" for k, v in
-                                            zip(CLASSIC_GRID, chosen, strict=True))
-                      + "; ceiling " + ", ".join(f"{k}={v}" for k, v in
-                                                 zip(CLASSIC_GRID, ceiling, strict=True))))
+                      f"chosen {described(chosen)}; ceiling {described(ceiling)}"))
+    return table
+
+
+def tune_rows(corpus: Path, grid: dict, workers: int = 2) -> list[tuple[str, ...]]:
+    """Score every setting of `grid` on the tuning set and the curtain-wall limit."""
+    settings = list(itertools.product(*grid.values()))
+    scored = _run_grid(corpus, ("CrackForest 001-059",), grid, settings, workers)
+    table = []
+    for setting in settings:
+        totals, candidates = scored[setting]["CrackForest 001-059"]
+        got = _prf(totals)
+        flagged, crack_free = scored[setting]["crack-free"]
+        over = " (over the limit)" if flagged > CURTAIN_WALL_LIMIT else ""
+        table.append((", ".join(f"{k}={v}" for k, v in zip(grid, setting, strict=True)),
+                      f"{got['F1']:.3f}", f"P {got['P']:.2f} R {got['R']:.2f}, "
+                      f"{candidates:.1f} candidates/image; curtain wall max "
+                      f"{flagged * 100:.2f} %{over}, "
+                      f"{crack_free:.1f} candidates/photo"))
     return table
 
 
@@ -363,9 +403,21 @@ if __name__ == "__main__":
                         help="only score the networks FOLDER/without-SET.onnx on the set left out")
     parser.add_argument("--classic-grid", action="store_true",
                         help="only choose the classic's settings leave-one-set-out")
+    parser.add_argument("--tune", nargs="+", metavar="NAME=V1,V2",
+                        help="only score the classic with these settings of vision.cracks on "
+                             "CrackForest 001-059 and the curtain-wall photos")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    if args.tune:
+        # Whole numbers as int: GROUP_GAP_PX sizes a structuring element.
+        grid = {name: tuple(int(float(v)) if float(v).is_integer() else float(v)
+                            for v in values.split(","))
+                for name, values in (item.split("=", 1) for item in args.tune)}
+        print(f"{'setting':64} {'F1':>6}  detail")
+        for setting, f1, detail in tune_rows(args.corpus, grid, args.workers):
+            print(f"{setting:64} {f1:>6}  {detail}")
+        raise SystemExit
     if args.classic_grid:
         print(f"{'measure':58} {'chosen on the others':>28} {'shipped':>28} "
               f"{'ceiling (on itself)':>28}  detail")
