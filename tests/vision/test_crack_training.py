@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from scripts.train_crack_net import augment, one_cycle
+from scripts.train_crack_net import NEAR_MISS_PX, augment, near_miss_free, one_cycle
 from vision import cracks
 
 
@@ -59,3 +59,14 @@ def test_bend_tells_a_wandering_crack_from_a_straight_joint():
     bend = breadth[1:] / span[1:]
     assert span[1] == pytest.approx(300, rel=0.02) and span[2] == pytest.approx(300, rel=0.02)
     assert bend[0] < 0.005 < 0.05 < bend[1]
+
+
+def test_near_misses_of_a_crack_weigh_nothing_and_the_rest_count():
+    _, mask = photo_with_crack()
+    weight = near_miss_free(mask)
+    distance = cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, 3)
+    assert (weight[mask] == 1).all()  # the crack itself counts
+    assert (weight[(distance > 0) & (distance <= NEAR_MISS_PX - 0.5)] == 0).all()
+    assert (weight[distance > NEAR_MISS_PX + 0.5] == 1).all()  # the surface counts
+    assert 0 < np.count_nonzero(weight == 0) < 2 * NEAR_MISS_PX * mask.sum()
+    assert (near_miss_free(np.zeros((8, 8), bool)) == 1).all()
