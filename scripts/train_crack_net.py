@@ -455,7 +455,13 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true",
                         help="only choose the post-processing of --out: on the check parts of "
                              "the --real sets (written to its .json), else on CrackForest 001-059")
+    parser.add_argument("--checkpoints", action="store_true",
+                        help="only score each checkpoint OUT-stepNNNNN.onnx on CrackForest "
+                             "001-059 with the post-processing of vision/cracks.py")
     args = parser.parse_args()
+    if args.checkpoints:
+        score_checkpoints(args.out, crackforest_tuning(args.corpus))
+        return
     names = [n for n in args.real.split(",") if n]
     if unknown := set(names) - set(REAL_SETS):
         parser.error(f"unknown sets {sorted(unknown)}; choose from {REAL_SETS}")
@@ -643,6 +649,21 @@ def crackforest_tuning(corpus: Path) -> list[tuple[str, tuple[np.ndarray, np.nda
         truth = cv2.imread(str(folder / "masks" / f"{path.stem}.png"), 0) > 127
         pairs.append(("crackforest", (normalised, truth)))
     return pairs
+
+
+def score_checkpoints(model: Path, named_pairs) -> None:
+    """Print each checkpoint's P, R, F1 on `named_pairs` with the module's post-processing:
+    which checkpoints are worth a --tune."""
+    from vision import cracks
+
+    for checkpoint in sorted(model.parent.glob(f"{model.stem}-step*.onnx")):
+        cracks.MODEL_PATH = checkpoint
+        cracks._local.net = None
+        totals = sum(tolerant_counts(cracks._net_regions(normalised, None)[0], truth)
+                     for _, (normalised, truth) in named_pairs)
+        precision, recall = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
+        print(f"{checkpoint.name}: P {precision:.3f} R {recall:.3f} "
+              f"F1 {2 * precision * recall / max(precision + recall, 1e-9):.3f}", flush=True)
 
 
 def tune(named_pairs, model: Path, crack_free=()) -> dict[str, float]:
