@@ -1,12 +1,12 @@
 """Crack check figures for bench/vision.py: cross-dataset F1, crack-free photos, speed.
 
-Both detectors run in the same pass: the network (default) and the classic valley filter
-(the baseline, `method="classic"`). F1 counts at 2 px tolerance (distance transforms), pixel
-totals per set. What each was tuned on:
+Both detectors run in the same pass: the network (opt-in, `method="net"`) and the classic
+valley filter (the default and the baseline). F1 counts at 2 px tolerance (distance
+transforms), pixel totals per set. What each was tuned on:
 - classic: thresholds by grid search on CrackForest 001-059;
-- net: weights trained on synthetic cracks only (scripts/train_crack_net.py), its three
-  post-processing settings (logit threshold, minimum span, darkness) chosen on CrackForest
-  001-059.
+- net: weights trained on synthetic cracks only (scripts/train_crack_net.py), its
+  post-processing (logit threshold, coherence, elongation; later the mask darkness, with
+  --method net --tune) chosen on CrackForest 001-059.
 So CrackForest 001-059 is the tuning set of both; CrackForest 060-118, masonry and UAV75 are
 held out for both (none of their images was seen in training or tuning).
 Candidates per photo count the segments reported; a crack-free photo should have none.
@@ -15,6 +15,7 @@ Candidates per photo count the segments reported; a crack-free photo should have
     .venv/bin/python bench/_vision_cracks.py --leave-one-out FOLDER
     .venv/bin/python bench/_vision_cracks.py --classic-grid [--workers 2]
     .venv/bin/python bench/_vision_cracks.py --tune GROUP_GAP_PX=4,6 MIN_CRACK_SPAN_PX=40,60
+    .venv/bin/python bench/_vision_cracks.py --method net --tune NET_MASK_DARKNESS=inf,-1.5
 
 The second scores networks trained on labelled sets (scripts/train_crack_net.py --real A,B
 --out FOLDER/without-C.onnx, or --real A --out FOLDER/only-A.onnx) on each set they never
@@ -29,9 +30,10 @@ curtain-wall limit) is scored on it, beside the shipped settings and the best se
 the set itself (chosen on the set it is scored on: a ceiling, not a result). About 15
 minutes on two processes.
 
-The fourth scores the classic with each combination of the settings given (module constants
-of vision/cracks.py) on the tuning set, CrackForest 001-059, and the curtain-wall photos:
-how the classic's settings are chosen.
+The fourth scores the classic (or, with --method net, the network) with each combination of
+the settings given (module constants of vision/cracks.py) on the tuning set, CrackForest
+001-059, and the curtain-wall photos: how the classic's settings, and the network's mask
+darkness, are chosen.
 """
 
 from __future__ import annotations
@@ -248,7 +250,8 @@ def network(model: Path):
     """Run the "net" method with another ONNX file and the settings beside it (model.json)."""
     names = {"logit_threshold": "NET_LOGIT_THRESHOLD", "min_span_px": "NET_MIN_SPAN_PX",
              "max_coherence": "NET_MAX_COHERENCE", "min_elongation": "NET_MIN_ELONGATION",
-             "max_darkness": "NET_MAX_DARKNESS", "min_bend": "NET_MIN_BEND"}
+             "max_darkness": "NET_MAX_DARKNESS", "min_bend": "NET_MIN_BEND",
+             "mask_darkness": "NET_MASK_DARKNESS"}
     settings = json.loads(model.with_suffix(".json").read_text())["post_processing"]
     saved = {name: getattr(cracks, name) for name in [*names.values(), "MODEL_PATH"]}
     cracks.MODEL_PATH = model
@@ -336,24 +339,26 @@ def _joined_sets(sets: dict, names: tuple[str, ...]) -> list[tuple[str, list]]:
     return [(name, whole[name] if name in whole else sets[name][1]) for name in names]
 
 
-def _score_setting(names: tuple[str, ...], setting: tuple) -> tuple[tuple, dict]:
+def _score_setting(names: tuple[str, ...], setting: tuple,
+                   method: str = "classic") -> tuple[tuple, dict]:
     # A worker process of its own: the module's settings are its to change.
     cv2.setNumThreads(1)
     for name, value in zip(names, setting, strict=True):
         setattr(cracks, name, value)
-    got = {name: _tally(pairs, "classic") for name, pairs in _grid_data["sets"].items()}
-    found = [detect_cracks(i, method="classic") for i in _grid_data["crack_free"]]
+    got = {name: _tally(pairs, method) for name, pairs in _grid_data["sets"].items()}
+    found = [detect_cracks(i, method=method) for i in _grid_data["crack_free"]]
     got["crack-free"] = (max(r.crack_fraction for r in found),
                          statistics.mean(len(r.segments) for r in found))
     return setting, got
 
 
 def _run_grid(corpus: Path, sets: tuple[str, ...], grid: dict, settings: list,
-              workers: int) -> dict:
+              workers: int, method: str = "classic") -> dict:
     """Score each setting (values of grid's names) on the sets and the crack-free photos."""
     with ProcessPoolExecutor(workers, multiprocessing.get_context("fork"),
                              initializer=_load_grid_data, initargs=(corpus, sets)) as pool:
-        return dict(pool.map(functools.partial(_score_setting, tuple(grid)), settings))
+        return dict(pool.map(functools.partial(_score_setting, tuple(grid), method=method),
+                             settings))
 
 
 def classic_grid_rows(corpus: Path, workers: int = 2) -> list[tuple[str, ...]]:
@@ -388,10 +393,11 @@ def classic_grid_rows(corpus: Path, workers: int = 2) -> list[tuple[str, ...]]:
     return table
 
 
-def tune_rows(corpus: Path, grid: dict, workers: int = 2) -> list[tuple[str, ...]]:
+def tune_rows(corpus: Path, grid: dict, workers: int = 2,
+              method: str = "classic") -> list[tuple[str, ...]]:
     """Score every setting of `grid` on the tuning set and the curtain-wall limit."""
     settings = list(itertools.product(*grid.values()))
-    scored = _run_grid(corpus, ("CrackForest 001-059",), grid, settings, workers)
+    scored = _run_grid(corpus, ("CrackForest 001-059",), grid, settings, workers, method)
     table = []
     for setting in settings:
         totals, candidates = scored[setting]["CrackForest 001-059"]
@@ -417,8 +423,10 @@ if __name__ == "__main__":
     parser.add_argument("--classic-grid", action="store_true",
                         help="only choose the classic's settings leave-one-set-out")
     parser.add_argument("--tune", nargs="+", metavar="NAME=V1,V2",
-                        help="only score the classic with these settings of vision.cracks on "
+                        help="only score --method with these settings of vision.cracks on "
                              "CrackForest 001-059 and the curtain-wall photos")
+    parser.add_argument("--method", choices=METHODS, default="classic",
+                        help="the detector --tune scores")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     cv2.setNumThreads(1)
@@ -428,7 +436,7 @@ if __name__ == "__main__":
                             for v in values.split(","))
                 for name, values in (item.split("=", 1) for item in args.tune)}
         print(f"{'setting':64} {'F1':>6}  detail")
-        for setting, f1, detail in tune_rows(args.corpus, grid, args.workers):
+        for setting, f1, detail in tune_rows(args.corpus, grid, args.workers, args.method):
             print(f"{setting:64} {f1:>6}  {detail}")
         raise SystemExit
     if args.classic_grid:

@@ -8,9 +8,10 @@ from the mask, in full-size px and in mm with a scale, each crack's contrast and
 - ``"net"``: ``models/crack_net.onnx`` run by OpenCV's DNN module, a U-Net of about 155,000
   parameters trained on synthetic cracks only (``scripts/train_crack_net.py``;
   ``models/README.md`` states its data and licence), its mask kept where the logit is above
-  ``NET_LOGIT_THRESHOLD``, regions filtered by span, darkness, coherence and elongation.
-  Measured by ``bench/_vision_cracks.py`` (F1 at 2 px; P/R): CrackForest 060-118 0.752
-  (0.92/0.64), masonry 0.521 (0.56/0.49), UAV75 0.207 (0.16/0.28); curtain wall up to 1.21 %
+  ``NET_LOGIT_THRESHOLD``, regions filtered by span, darkness, coherence and elongation, each
+  region's mask trimmed to its centreline and its pixels darker than ``NET_MASK_DARKNESS``.
+  Measured by ``bench/_vision_cracks.py`` (F1 at 2 px; P/R): CrackForest 060-118 0.758
+  (0.94/0.63), masonry 0.517 (0.58/0.46), UAV75 0.224 (0.19/0.28); curtain wall up to 0.83 %
   flagged; 3 candidates on the review page's test photo where the classic finds 22. Better on
   masonry and in candidate count, worse elsewhere: opt-in until a better one is trained.
 
@@ -81,7 +82,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-CHECK_VERSION = 3
+CHECK_VERSION = 4
 METHODS = ("net", "classic")
 DEFAULT_METHOD = "classic"
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "crack_net.onnx"
@@ -112,13 +113,16 @@ POLYLINE_STEP_PX = 8.0
 # centreline strays from its main axis by at least NET_MIN_BEND of its span (joints do not;
 # 0, off, for the committed network, which was tuned before this filter). The logit threshold,
 # coherence and elongation were chosen on CrackForest 001-059 (scripts/train_crack_net.py
-# --tune).
+# --tune). Of a kept region, the mask keeps the centreline and its neighbours and the pixels
+# darker than NET_MASK_DARKNESS (texture-noise units; inf keeps it all), chosen afterwards on
+# the same images and the curtain-wall limit (bench/_vision_cracks.py --method net --tune).
 NET_LOGIT_THRESHOLD = -3.0
 NET_MIN_SPAN_PX = MIN_SPAN_PX
 NET_MAX_DARKNESS = -1.0
 NET_MAX_COHERENCE = 0.9
 NET_MIN_ELONGATION = 6.0
 NET_MIN_BEND = 0.0
+NET_MASK_DARKNESS = -1.5
 
 
 @dataclass(frozen=True)
@@ -299,6 +303,14 @@ def _net_regions(normalised, ignored, logits=None):
             & (bend >= NET_MIN_BEND))
     keep[0] = False
     work_mask = keep[labels]
+    # The mask above runs wider than a thin crack (it is there to find faint ones): of it keep
+    # the centreline with its neighbours and the pixels darker than NET_MASK_DARKNESS, as the
+    # classic keeps only the dark pixels it grows into.
+    line = np.zeros_like(work_mask)
+    chosen = keep[owner]
+    line[ys[chosen], xs[chosen]] = True
+    work_mask &= cv2.dilate(line.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool) | (
+        normalised < NET_MASK_DARKNESS)
     # Widths from where the network is confident (logit above 2): the looser mask above runs
     # wider than the crack (it is there to find faint ones, not to measure them). Its pieces
     # are not joined as the classic's are: that cost F1 on CrackForest 001-059 (0.760 to

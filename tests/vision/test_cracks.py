@@ -112,9 +112,9 @@ def test_mask_is_full_size_boolean_for_large_grey_photo(method):
 
 
 # F1 at 2 px on the sets each detector was not tuned or trained on, as bench/vision.py
-# measures them (classic; net): CrackForest 060-118 0.881; 0.752, masonry 0.295; 0.521,
+# measures them (classic; net): CrackForest 060-118 0.881; 0.758, masonry 0.295; 0.517,
 # UAV75 0.456 (0.430 before the breadth rule, which was added after UAV75 had been seen);
-# 0.207. The floors sit a little below, to catch a detector getting worse.
+# 0.224. The floors sit a little below, to catch a detector getting worse.
 HELD_OUT_FLOORS = {
     ("classic", "CrackForest 060-118"): 0.86, ("classic", "masonry (all 240)"): 0.27,
     ("classic", "UAV75 (all 75)"): 0.42,
@@ -146,10 +146,10 @@ def test_f1_on_sets_the_detector_never_saw(method, name):
 def test_curtain_wall_joints_and_frames_are_not_cracks(method):
     photos = sorted(CURTAIN_WALL.glob("*.jpg"))
     assert photos
-    # The network flags up to 1.21 % on one photo (its frames): above the 1 % target.
-    limit = 0.01 if method == "classic" else 0.014
+    # At most 0.04 % (classic) and 0.83 % (network: its frames; 1.21 % before its mask kept
+    # only dark pixels and the centreline) of one photo.
     for photo in photos:
-        assert detect_cracks(cv2.imread(str(photo)), method=method).crack_fraction <= limit, \
+        assert detect_cracks(cv2.imread(str(photo)), method=method).crack_fraction <= 0.01, \
             photo.name
 
 
@@ -207,6 +207,29 @@ def test_a_rough_straight_joint_is_not_a_crack():
                   thickness=2)
     result = detect_cracks(image, method="classic")
     assert result.segments == () and result.crack_fraction == 0.0
+
+
+def test_the_network_mask_hugs_a_thin_crack(monkeypatch):
+    # The network's loose mask (there to find faint cracks) runs wider than a 1 px crack; of it
+    # only the centreline and the dark pixels stay, so few flagged pixels lie off the crack.
+    from vision import cracks
+
+    image = concrete(seed=7)
+    points = meandering_crack(seed=7)
+    cv2.polylines(image, [points], False, 95, thickness=1)
+    on_crack = np.zeros(image.shape, np.uint8)
+    cv2.polylines(on_crack, [points], False, 1, thickness=1)
+    near = cv2.dilate(on_crack, np.ones((5, 5), np.uint8)) > 0  # within 2 px
+
+    def off_crack() -> tuple[int, float]:
+        mask = detect_cracks(image, method="net").mask
+        return int(np.count_nonzero(mask & ~near)), float(mask[on_crack > 0].mean())
+
+    kept_off, kept_on = off_crack()
+    monkeypatch.setattr(cracks, "NET_MASK_DARKNESS", float("inf"))  # the whole loose mask
+    loose_off, loose_on = off_crack()
+    assert kept_on > 0.8 and kept_on >= loose_on - 0.05
+    assert kept_off < 0.5 * loose_off
 
 
 def test_an_unknown_method_is_refused():
