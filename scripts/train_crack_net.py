@@ -15,6 +15,9 @@ licence:
   specks, stains, shadows;
 - cracks rendered as random walks with a meandering direction, branches, a width that varies
   along the crack (0.7-14 px) and tapers at its ends, a varied darkness, blur, noise and JPEG.
+  `--generator NAME=V[,V2] ...` changes those ranges for one run (CRACK_WIDTH_PX,
+  THIN_CRACK_SHARE, CRACK_MEANDER, CRACK_JITTER, CRACK_DEPTH, JOINTS_PER_IMAGE and the rest
+  of GENERATOR); without it, the ranges above.
 
 `--real` mixes in labelled photos of `--corpus` (crackforest, masonry, uav75), augmented
 (scale, rotation, gamma, contrast, blur, noise, JPEG); UAV75's board-formwork
@@ -58,6 +61,21 @@ NEAR_MISS_PX = 2
 # The post-processing is chosen among settings that flag at most this share of synthetic
 # crack-free surfaces (joints, steps, formwork, pits): the photos' limit, on training data.
 CRACK_FREE_LIMIT = 0.01
+# The synthetic cracks and joints (`--generator NAME=V ...` sets these for one run): widths
+# log-uniform in CRACK_WIDTH_PX, a THIN_CRACK_SHARE of them no wider than THIN_CRACK_MAX_PX;
+# the heading's slow swing and each 1 px step's jitter (radians, sd drawn per crack); the
+# depth in units of the surface's texture contrast, at least CRACK_MIN_DEPTH of full scale;
+# straight joints and steps per image (Poisson mean).
+CRACK_WIDTH_PX = (0.7, 14.0)
+THIN_CRACK_SHARE = 0.0
+THIN_CRACK_MAX_PX = 2.5
+CRACK_MEANDER = (0.1, 0.6)
+CRACK_JITTER = (0.05, 0.5)
+CRACK_DEPTH = (0.8, 5.0)
+CRACK_MIN_DEPTH = (0.04, 0.2)
+JOINTS_PER_IMAGE = 1.2
+GENERATOR = ("CRACK_WIDTH_PX", "THIN_CRACK_SHARE", "THIN_CRACK_MAX_PX", "CRACK_MEANDER",
+             "CRACK_JITTER", "CRACK_DEPTH", "CRACK_MIN_DEPTH", "JOINTS_PER_IMAGE")
 
 
 # ---------------------------------------------------------------- surfaces
@@ -188,7 +206,7 @@ def surface(rng, size, textures) -> np.ndarray:
 def distractors(rng, image) -> None:
     """Draw what is not a crack: straight joints, steps, pits, specks and shadows."""
     size = image.shape[0]
-    for _ in range(rng.poisson(1.2)):  # joints and edges: straight right across
+    for _ in range(rng.poisson(JOINTS_PER_IMAGE)):  # joints and edges: straight right across
         angle = rng.uniform(0, math.pi)
         centre = rng.uniform(0, size, 2)
         if rng.random() < 0.6:
@@ -246,8 +264,8 @@ def crack_path(rng, size, length, start=None, angle=None) -> np.ndarray:
     heading = rng.uniform(0, 2 * math.pi) if angle is None else angle
     knots = max(2, count // int(rng.integers(12, 60)) + 1)
     meander = np.interp(np.arange(count), np.linspace(0, count, knots),
-                        rng.normal(0, rng.uniform(0.1, 0.6), knots))
-    angles = heading + meander + rng.normal(0, rng.uniform(0.05, 0.5), count)
+                        rng.normal(0, rng.uniform(*CRACK_MEANDER), knots))
+    angles = heading + meander + rng.normal(0, rng.uniform(*CRACK_JITTER), count)
     steps = np.column_stack([np.cos(angles), np.sin(angles)])
     return point + np.vstack([[0.0, 0.0], np.cumsum(steps, axis=0)])
 
@@ -272,7 +290,10 @@ def sample(rng, textures, size=SIZE) -> tuple[np.ndarray, np.ndarray]:
     fine = np.zeros((size * 4, size * 4), np.float32)
     if rng.random() < 0.8:
         for _ in range(rng.integers(1, 4)):
-            width = math.exp(rng.uniform(math.log(0.7), math.log(14.0)))
+            widest = CRACK_WIDTH_PX[1]
+            if THIN_CRACK_SHARE and rng.random() >= 1 - THIN_CRACK_SHARE:
+                widest = THIN_CRACK_MAX_PX
+            width = math.exp(rng.uniform(math.log(CRACK_WIDTH_PX[0]), math.log(widest)))
             length = rng.uniform(0.3, 2.0) * size
             points = crack_path(rng, size, length)
             draw_crack(rng, fine, points, width)
@@ -287,7 +308,7 @@ def sample(rng, textures, size=SIZE) -> tuple[np.ndarray, np.ndarray]:
         # A crack is a gap in the surface: dark, a little noisy inside, sometimes with
         # spalled lighter edges, its contrast anywhere from faint to deep.
         texture = float(cv2.GaussianBlur(image, (0, 0), 1.0).std())
-        depth = max(rng.uniform(0.8, 5.0) * texture, rng.uniform(0.04, 0.2))
+        depth = max(rng.uniform(*CRACK_DEPTH) * texture, rng.uniform(*CRACK_MIN_DEPTH))
         inside = (cv2.GaussianBlur(image, (0, 0), 8.0) - depth
                   + 0.3 * texture * _noise(rng, image.shape, 0.8))
         soft = cv2.GaussianBlur(coverage, (0, 0), rng.uniform(0.3, 1.0))
@@ -455,10 +476,22 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true",
                         help="only choose the post-processing of --out: on the check parts of "
                              "the --real sets (written to its .json), else on CrackForest 001-059")
+    parser.add_argument("--generator", nargs="+", default=[], metavar="NAME=V[,V2]",
+                        help="set the synthetic cracks' ranges for this run: "
+                             + ", ".join(GENERATOR))
     parser.add_argument("--checkpoints", action="store_true",
                         help="only score each checkpoint OUT-stepNNNNN.onnx on CrackForest "
                              "001-059 with the post-processing of vision/cracks.py")
     args = parser.parse_args()
+    for item in args.generator:
+        name, _, value = item.partition("=")
+        if name not in GENERATOR:
+            parser.error(f"unknown generator setting {name!r}; choose from {GENERATOR}")
+        numbers = tuple(float(v) for v in value.split(","))
+        wanted = 2 if isinstance(globals()[name], tuple) else 1
+        if len(numbers) != wanted:
+            parser.error(f"{name} takes {wanted} comma-separated value(s)")
+        globals()[name] = numbers if wanted == 2 else numbers[0]
     if args.checkpoints:
         score_checkpoints(args.out, crackforest_tuning(args.corpus))
         return

@@ -70,3 +70,38 @@ def test_near_misses_of_a_crack_weigh_nothing_and_the_rest_count():
     assert (weight[distance > NEAR_MISS_PX + 0.5] == 1).all()  # the surface counts
     assert 0 < np.count_nonzero(weight == 0) < 2 * NEAR_MISS_PX * mask.sum()
     assert (near_miss_free(np.zeros((8, 8), bool)) == 1).all()
+
+
+def test_generator_settings_draw_thinner_cracks(monkeypatch):
+    from scripts import train_crack_net as training
+
+    textures = [np.random.default_rng(9).uniform(0.3, 0.7, (512, 512)).astype(np.float32)]
+
+    def widest_half_widths(count=40):
+        rng = np.random.default_rng(4)
+        found = []
+        for _ in range(count):
+            _, mask = training.sample(rng, textures, size=128)
+            if mask.any():
+                found.append(cv2.distanceTransform(mask.view(np.uint8), cv2.DIST_L2, 5).max())
+        return np.array(found)
+
+    usual = widest_half_widths()
+    monkeypatch.setattr(training, "THIN_CRACK_SHARE", 1.0)
+    monkeypatch.setattr(training, "THIN_CRACK_MAX_PX", 1.5)
+    thin = widest_half_widths()
+    assert np.percentile(thin, 90) <= 2.0 < np.percentile(usual, 90)
+
+
+@pytest.mark.parametrize(("setting", "told"), [
+    ("NOPE=1", "unknown generator setting 'NOPE'"),
+    ("CRACK_DEPTH=1", "CRACK_DEPTH takes 2 comma-separated value(s)"),
+    ("JOINTS_PER_IMAGE=1,2", "JOINTS_PER_IMAGE takes 1 comma-separated value(s)")])
+def test_generator_settings_are_checked(monkeypatch, setting, told, capsys):
+    from scripts import train_crack_net as training
+
+    monkeypatch.setattr("sys.argv", ["train_crack_net.py", "--generator", setting])
+    with pytest.raises(SystemExit) as stopped:
+        training.main()
+    assert stopped.value.code == 2
+    assert told in capsys.readouterr().err
