@@ -16,6 +16,7 @@ Candidates per photo count the segments reported; a crack-free photo should have
     .venv/bin/python bench/_vision_cracks.py --classic-grid [--workers 2]
     .venv/bin/python bench/_vision_cracks.py --tune GROUP_GAP_PX=4,6 MIN_CRACK_SPAN_PX=40,60
     .venv/bin/python bench/_vision_cracks.py --method net --tune NET_MASK_DARKNESS=inf,-1.5
+    .venv/bin/python bench/_vision_cracks.py --method net --model M.onnx --tune NET_MIN_BEND=0,0.02
 
 The second scores networks trained on labelled sets (scripts/train_crack_net.py --real A,B
 --out FOLDER/without-C.onnx, or --real A --out FOLDER/only-A.onnx) on each set they never
@@ -427,9 +428,15 @@ if __name__ == "__main__":
                              "CrackForest 001-059 and the curtain-wall photos")
     parser.add_argument("--method", choices=METHODS, default="classic",
                         help="the detector --tune scores")
+    parser.add_argument("--model", type=Path, metavar="MODEL.onnx",
+                        help="with --method net --tune: score this network, not the committed one")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    if args.model:
+        if not (args.tune and args.method == "net"):
+            parser.error("--model goes with --method net --tune")
+        cracks.MODEL_PATH = args.model  # the workers fork with it
     if args.tune:
         # Whole numbers as int: GROUP_GAP_PX sizes a structuring element.
         grid = {name: tuple(int(float(v)) if float(v).is_integer() else float(v)

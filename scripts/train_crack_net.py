@@ -471,6 +471,9 @@ def main() -> None:
                         help=f"labelled sets to train on as well, comma-separated: {REAL_SETS}")
     parser.add_argument("--real-share", type=float, default=0.6,
                         help="share of each batch from the labelled sets")
+    parser.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                        help="write checkpoints of the weights' exponential moving average "
+                             "(e.g. 0.99), batch-norm statistics included; 0: the weights")
     parser.add_argument("--minutes", type=float, default=40.0,
                         help="stop training this long after the start (data making included)")
     parser.add_argument("--tune", action="store_true",
@@ -535,6 +538,14 @@ def main() -> None:
     net = build_net()
     print(f"{sum(p.numel() for p in net.parameters())} parameters", flush=True)
     optimiser = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
+    # The checkpoints' F1 on real cracks swings from one to the next; an average of the
+    # recent weights swings less.
+    average = None
+    if args.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        average = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(args.ema),
+                                use_buffers=True)
     training_started = time.time()
     rng = np.random.default_rng(3)
     best, best_state = -1.0, None
@@ -558,6 +569,8 @@ def main() -> None:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        if average is not None:
+            average.update_parameters(net)
         # One cycle (a short warm-up, then a cosine decay) over the steps or the minutes,
         # whichever runs out first: on a shared machine the steps may not all fit.
         progress = max(step / args.steps, (time.time() - training_started)
@@ -566,20 +579,21 @@ def main() -> None:
             group["lr"] = one_cycle(progress, 3e-3)
         out_of_time = progress >= 1.0
         if step % 250 == 0 or step == args.steps or out_of_time:
-            score = validate(net, val_images, val_masks)
+            kept = net if average is None else average.module  # what a checkpoint holds
+            score = validate(kept, val_images, val_masks)
             # With labelled sets, the checkpoint is chosen on their check parts (mean of
             # each set's F1); without, every checkpoint is kept for --tune to choose from.
-            checked = {n: validate_photos(net, pairs) for n, pairs in check.items()}
+            checked = {n: validate_photos(kept, pairs) for n, pairs in check.items()}
             print(f"step {step} loss {loss.item():.3f} synthetic F1 {score:.3f} "
                   + "".join(f"{n} F1 {f:.3f} " for n, f in checked.items())
                   + f"{time.time() - started:.0f} s", flush=True)
             if checked:
                 score = float(np.mean(list(checked.values())))
             else:
-                export(net, args.out.with_name(f"{args.out.stem}-step{step:05d}.onnx"))
+                export(kept, args.out.with_name(f"{args.out.stem}-step{step:05d}.onnx"))
             if score > best:
                 best = score
-                best_state = {k: v.clone() for k, v in net.state_dict().items()}
+                best_state = {k: v.clone() for k, v in kept.state_dict().items()}
         if out_of_time:
             if step < args.steps:
                 print(f"stopped at step {step}: {args.minutes} minutes", flush=True)

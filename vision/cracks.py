@@ -10,10 +10,10 @@ from the mask, in full-size px and in mm with a scale, each crack's contrast and
   ``models/README.md`` states its data and licence), its mask kept where the logit is above
   ``NET_LOGIT_THRESHOLD``, regions filtered by span, darkness, coherence and elongation, each
   region's mask trimmed to its centreline and its pixels darker than ``NET_MASK_DARKNESS``.
-  Measured by ``bench/_vision_cracks.py`` (F1 at 2 px; P/R): CrackForest 060-118 0.758
-  (0.94/0.63), masonry 0.517 (0.58/0.46), UAV75 0.224 (0.19/0.28); curtain wall up to 0.83 %
-  flagged; 3 candidates on the review page's test photo where the classic finds 22. Better on
-  masonry and in candidate count, worse elsewhere: opt-in until a better one is trained.
+  Measured by ``bench/_vision_cracks.py`` (F1 at 2 px; P/R): CrackForest 060-118 0.769
+  (0.95/0.65), masonry 0.502 (0.56/0.46), UAV75 0.302 (0.25/0.39); curtain wall up to 0.57 %
+  flagged, 3.0 candidates per photo. Better than the classic on masonry, worse on the rest
+  and in candidate count: opt-in until a better one is trained.
 
 The classic method, on a grey copy scaled so its long side is at most ``WORK_SIDE_PX`` px:
 
@@ -110,19 +110,19 @@ POLYLINE_STEP_PX = 8.0
 # spans NET_MIN_SPAN_PX (the classic minimum, fixed beforehand), is darker on average than
 # NET_MAX_DARKNESS (texture-noise units), no straighter than NET_MAX_COHERENCE (joints), and
 # its span squared is NET_MIN_ELONGATION times its area (blotches are not), and its
-# centreline strays from its main axis by at least NET_MIN_BEND of its span (joints do not;
-# 0, off, for the committed network, which was tuned before this filter). The logit threshold,
-# coherence and elongation were chosen on CrackForest 001-059 (scripts/train_crack_net.py
-# --tune). Of a kept region, the mask keeps the centreline and its neighbours and the pixels
-# darker than NET_MASK_DARKNESS (texture-noise units; inf keeps it all), chosen afterwards on
-# the same images and the curtain-wall limit (bench/_vision_cracks.py --method net --tune).
+# centreline strays from its main axis by at least NET_MIN_BEND of its span (joints do not).
+# Of a kept region, the mask keeps the centreline and its neighbours and the pixels darker
+# than NET_MASK_DARKNESS (texture-noise units; inf keeps it all). All chosen on CrackForest
+# 001-059: logit threshold, elongation and darkness by scripts/train_crack_net.py --tune,
+# then coherence, bend and mask darkness within the curtain-wall limit, as the classic's
+# thresholds were (bench/_vision_cracks.py --method net --tune; models/README.md).
 NET_LOGIT_THRESHOLD = -3.0
 NET_MIN_SPAN_PX = MIN_SPAN_PX
-NET_MAX_DARKNESS = -1.0
+NET_MAX_DARKNESS = -1.5
 NET_MAX_COHERENCE = 0.9
 NET_MIN_ELONGATION = 6.0
-NET_MIN_BEND = 0.0
-NET_MASK_DARKNESS = -1.5
+NET_MIN_BEND = 0.02
+NET_MASK_DARKNESS = -2.0
 
 
 @dataclass(frozen=True)
