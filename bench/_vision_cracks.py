@@ -5,10 +5,11 @@ valley filter (the default and the baseline). F1 counts at 2 px tolerance (dista
 transforms), pixel totals per set. What each was tuned on:
 - classic: thresholds by grid search on CrackForest 001-059;
 - net: weights trained on synthetic cracks only (scripts/train_crack_net.py), its
-  post-processing (logit threshold, coherence, elongation; later the mask darkness, with
-  --method net --tune) chosen on CrackForest 001-059.
-So CrackForest 001-059 is the tuning set of both; CrackForest 060-118, masonry and UAV75 are
-held out for both (none of their images was seen in training or tuning).
+  post-processing chosen on CrackForest 001-059 (logit threshold, elongation and darkness by
+  that script's --tune; coherence, bend and mask darkness by --method net --tune below).
+So CrackForest 001-059 is the tuning set of both, and both were chosen within a limit on the
+curtain-wall photos; CrackForest 060-118, masonry and UAV75 are held out for both (none of
+their images was seen in training or tuning).
 Candidates per photo count the segments reported; a crack-free photo should have none.
 
     .venv/bin/python bench/_vision_cracks.py                       # the rows above alone
@@ -33,8 +34,8 @@ minutes on two processes.
 
 The fourth scores the classic (or, with --method net, the network) with each combination of
 the settings given (module constants of vision/cracks.py) on the tuning set, CrackForest
-001-059, and the curtain-wall photos: how the classic's settings, and the network's mask
-darkness, are chosen.
+001-059, and the curtain-wall photos: how the classic's settings, and the network's
+coherence, bend and mask darkness, are chosen.
 """
 
 from __future__ import annotations
