@@ -25,6 +25,8 @@ licence:
 terms (vision/models/README.md). A part of each such set is set aside (CHECK_PARTS) to choose
 the checkpoint and the post-processing; the sets not named stay held out, never looked at.
 The curtain-wall photos are never used. Runs on one CPU core: about 25 minutes for 3000 steps.
+`--ema 0.99` writes checkpoints of the weights' moving average, as for the committed network
+(vision/models/README.md has its commands).
 """
 
 from __future__ import annotations
