@@ -27,7 +27,7 @@ the checkpoint and the post-processing; the sets not named stay held out, never 
 The curtain-wall photos are never used. Runs on one CPU core: about 5 minutes for 1500 steps
 and 8 for 3000 (2026-12-06, two runs at once on two cores; more on a busy machine).
 `--ema 0.99` writes checkpoints of the weights' moving average, as for the committed network
-(vision/models/README.md has its commands).
+(vision/models/README.md has its commands); `--seed N` makes another run of the same recipe.
 """
 
 from __future__ import annotations
@@ -474,6 +474,9 @@ def main() -> None:
                         help=f"labelled sets to train on as well, comma-separated: {REAL_SETS}")
     parser.add_argument("--real-share", type=float, default=0.6,
                         help="share of each batch from the labelled sets")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="another run: other initial weights, training images and batches "
+                             "(the synthetic check images stay the same)")
     parser.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                         help="write checkpoints of the weights' exponential moving average "
                              "(e.g. 0.99), batch-norm statistics included; 0: the weights")
@@ -519,10 +522,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     textures = real_textures()
     started = time.time()
-    images, masks = make_set(args.images, 1, textures)
+    images, masks = make_set(args.images, 1 + 10 * args.seed, textures)
     val_images, val_masks = make_set(200, 2, textures)
     labelled = {name: real_set(args.corpus, name) for name in names}
     check = {name: [(normalise_surface(g), m) for g, m, _ in parts[1]]
@@ -550,7 +553,7 @@ def main() -> None:
         average = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(args.ema),
                                 use_buffers=True)
     training_started = time.time()
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(3 + 10 * args.seed)
     best, best_state = -1.0, None
     real_count = round(args.batch * args.real_share) if labelled else 0
     for step in range(1, args.steps + 1):
