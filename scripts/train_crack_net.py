@@ -65,7 +65,8 @@ NEAR_MISS_PX = 2
 # crack-free surfaces (joints, steps, formwork, pits): the photos' limit, on training data.
 CRACK_FREE_LIMIT = 0.01
 # The synthetic cracks and joints (`--generator NAME=V ...` sets these for one run): widths
-# log-uniform in CRACK_WIDTH_PX, a THIN_CRACK_SHARE of them no wider than THIN_CRACK_MAX_PX;
+# log-uniform in CRACK_WIDTH_PX, a THIN_CRACK_SHARE of them up to THIN_CRACK_MAX_PX (before
+# the width's variation along the crack, 0.5-1.5 times);
 # the heading's slow swing and each 1 px step's jitter (radians, sd drawn per crack); the
 # depth in units of the surface's texture contrast, at least CRACK_MIN_DEPTH of full scale;
 # straight joints and steps per image (Poisson mean).
@@ -476,7 +477,7 @@ def main() -> None:
                         help="share of each batch from the labelled sets")
     parser.add_argument("--seed", type=int, default=0,
                         help="another run: other initial weights, training images and batches "
-                             "(the synthetic check images stay the same)")
+                             "(the synthetic check and crack-free images stay the same)")
     parser.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                         help="write checkpoints of the weights' exponential moving average "
                              "(e.g. 0.99), batch-norm statistics included; 0: the weights")
@@ -486,21 +487,36 @@ def main() -> None:
                         help="only choose the post-processing of --out: on the check parts of "
                              "the --real sets (written to its .json), else on CrackForest 001-059")
     parser.add_argument("--generator", nargs="+", default=[], metavar="NAME=V[,V2]",
-                        help="set the synthetic cracks' ranges for this run: "
-                             + ", ".join(GENERATOR))
+                        help="set the synthetic cracks' ranges for this run (its synthetic "
+                             "check and crack-free images too): " + ", ".join(GENERATOR))
     parser.add_argument("--checkpoints", action="store_true",
                         help="only score each checkpoint OUT-stepNNNNN.onnx on CrackForest "
                              "001-059 with the post-processing of vision/cracks.py")
     args = parser.parse_args()
+    if not 0.0 <= args.ema < 1.0:
+        parser.error("--ema takes a decay from 0 (off) up to, not including, 1")
+    if args.seed < 0:
+        parser.error("--seed takes 0 or more")
     for item in args.generator:
         name, _, value = item.partition("=")
         if name not in GENERATOR:
             parser.error(f"unknown generator setting {name!r}; choose from {GENERATOR}")
-        numbers = tuple(float(v) for v in value.split(","))
+        try:
+            numbers = tuple(float(v) for v in value.split(","))
+        except ValueError:
+            parser.error(f"{name} takes numbers, not {value!r}")
         wanted = 2 if isinstance(globals()[name], tuple) else 1
         if len(numbers) != wanted:
             parser.error(f"{name} takes {wanted} comma-separated value(s)")
+        if not all(math.isfinite(n) and n >= 0 for n in numbers) or numbers != tuple(
+                sorted(numbers)) or (name == "THIN_CRACK_SHARE" and numbers[0] > 1):
+            parser.error(f"{name} takes finite values of 0 or more, low before high"
+                         + (", at most 1" if name == "THIN_CRACK_SHARE" else ""))
+        if name in ("CRACK_WIDTH_PX", "THIN_CRACK_MAX_PX") and numbers[0] <= 0:
+            parser.error(f"{name} takes widths above 0")
         globals()[name] = numbers if wanted == 2 else numbers[0]
+    if THIN_CRACK_SHARE and THIN_CRACK_MAX_PX < CRACK_WIDTH_PX[0]:
+        parser.error("THIN_CRACK_MAX_PX must not be below the narrowest width, CRACK_WIDTH_PX")
     if args.checkpoints:
         score_checkpoints(args.out, crackforest_tuning(args.corpus))
         return
@@ -773,6 +789,7 @@ def tune(named_pairs, model: Path, crack_free=()) -> dict[str, float]:
     keys = ("logit_threshold", "min_span_px", "max_coherence", "min_elongation", "max_darkness",
             "min_bend")
     return dict(zip(keys, (float(v) for v in chosen[3:9]), strict=True)) | {
+        "mask_darkness": float(cracks.NET_MASK_DARKNESS),  # fixed: the module's
         "check_f1": round(float(chosen[0]), 4), "crack_free_flagged": round(chosen[9], 5)}
 
 

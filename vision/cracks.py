@@ -8,7 +8,7 @@ from the mask, in full-size px and in mm with a scale, each crack's contrast and
 - ``"net"``: ``models/crack_net.onnx`` run by OpenCV's DNN module, a U-Net of about 155,000
   parameters trained on synthetic cracks only (``scripts/train_crack_net.py``;
   ``models/README.md`` states its data and licence), its mask kept where the logit is above
-  ``NET_LOGIT_THRESHOLD``, regions filtered by span, darkness, coherence and elongation, each
+  ``NET_LOGIT_THRESHOLD``, regions filtered by span, darkness, coherence, elongation and bend, each
   region's mask trimmed to its centreline and its pixels darker than ``NET_MASK_DARKNESS``.
   Measured by ``bench/_vision_cracks.py`` (F1 at 2 px; P/R): CrackForest 060-118 0.769
   (0.95/0.65), masonry 0.502 (0.56/0.46), UAV75 0.302 (0.25/0.39); curtain wall up to 0.57 %
@@ -159,7 +159,7 @@ def detect_cracks(image: np.ndarray, mm_per_px: float | None = None,
 
     `ignore` (bool, image-sized) marks what is not concrete, such as the
     labels stuck on it: their printed lines are never cracks. `method` is
-    "net" (the network, default) or "classic" (the valley filter).
+    "classic" (the valley filter, default) or "net" (the network).
     """
     if method not in METHODS:
         raise ValueError(f"unknown crack method {method!r}; use one of {METHODS}")
@@ -303,6 +303,11 @@ def _net_regions(normalised, ignored, logits=None):
             & (bend >= NET_MIN_BEND))
     keep[0] = False
     work_mask = keep[labels]
+    # Widths from where the network is confident (logit above 2), before the trim below: a
+    # faint wide crack is not darker than NET_MASK_DARKNESS across all its width. Its pieces
+    # are not joined as the classic's are: that cost F1 on CrackForest 001-059 (0.760 to
+    # 0.741 with the classic's settings), the network's tuning set.
+    width_mask = work_mask & (logits > 2.0)
     # The mask above runs wider than a thin crack (it is there to find faint ones): of it keep
     # the centreline with its neighbours and the pixels darker than NET_MASK_DARKNESS, as the
     # classic keeps only the dark pixels it grows into.
@@ -311,11 +316,6 @@ def _net_regions(normalised, ignored, logits=None):
     line[ys[chosen], xs[chosen]] = True
     work_mask &= cv2.dilate(line.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool) | (
         normalised < NET_MASK_DARKNESS)
-    # Widths from where the network is confident (logit above 2): the looser mask above runs
-    # wider than the crack (it is there to find faint ones, not to measure them). Its pieces
-    # are not joined as the classic's are: that cost F1 on CrackForest 001-059 (0.760 to
-    # 0.741 with the classic's settings), the network's tuning set.
-    width_mask = work_mask & (logits > 2.0)
     return work_mask, width_mask, keep, owner, ys, xs, smooth_angle, darkness
 
 

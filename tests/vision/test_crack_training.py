@@ -93,14 +93,25 @@ def test_generator_settings_draw_thinner_cracks(monkeypatch):
     assert np.percentile(thin, 90) <= 2.0 < np.percentile(usual, 90)
 
 
-@pytest.mark.parametrize(("setting", "told"), [
-    ("NOPE=1", "unknown generator setting 'NOPE'"),
-    ("CRACK_DEPTH=1", "CRACK_DEPTH takes 2 comma-separated value(s)"),
-    ("JOINTS_PER_IMAGE=1,2", "JOINTS_PER_IMAGE takes 1 comma-separated value(s)")])
-def test_generator_settings_are_checked(monkeypatch, setting, told, capsys):
+@pytest.mark.parametrize(("arguments", "told"), [
+    (["--generator", "NOPE=1"], "unknown generator setting 'NOPE'"),
+    (["--generator", "CRACK_DEPTH=1"], "CRACK_DEPTH takes 2 comma-separated value(s)"),
+    (["--generator", "JOINTS_PER_IMAGE=1,2"], "JOINTS_PER_IMAGE takes 1 comma-separated"),
+    (["--generator", "CRACK_MEANDER=0.6,0.1"], "low before high"),
+    (["--generator", "CRACK_DEPTH=0.5,inf"], "finite values"),
+    (["--generator", "JOINTS_PER_IMAGE=two"], "takes numbers, not 'two'"),
+    (["--generator", "THIN_CRACK_SHARE=1.5"], "at most 1"),
+    (["--generator", "CRACK_WIDTH_PX=0,3"], "widths above 0"),
+    (["--generator", "THIN_CRACK_SHARE=0.5", "THIN_CRACK_MAX_PX=0.5"], "narrowest width"),
+    (["--ema", "1"], "--ema takes a decay"),
+    (["--seed", "-1"], "--seed takes 0 or more")])
+def test_training_settings_are_checked(monkeypatch, tmp_path, arguments, told, capsys):
     from scripts import train_crack_net as training
 
-    monkeypatch.setattr("sys.argv", ["train_crack_net.py", "--generator", setting])
+    for name in training.GENERATOR:  # whatever a run sets, put back afterwards
+        monkeypatch.setattr(training, name, getattr(training, name))
+    monkeypatch.setattr("sys.argv", ["train_crack_net.py", "--out", str(tmp_path / "m.onnx"),
+                                     *arguments])
     with pytest.raises(SystemExit) as stopped:
         training.main()
     assert stopped.value.code == 2

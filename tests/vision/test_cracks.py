@@ -232,6 +232,15 @@ def test_the_network_mask_hugs_a_thin_crack(monkeypatch):
     assert kept_off < loose_off and kept_off <= 0.1 * np.count_nonzero(on_crack)
 
 
+def test_the_network_measures_a_faint_wide_crack_whole():
+    # A 12 px crack only a little darker than the surface: its mask is trimmed to the dark
+    # pixels, but its width is measured on all of it.
+    image = concrete()
+    cv2.polylines(image, [meandering_crack()], False, 130, thickness=12)
+    (crack,) = detect_cracks(image, method="net").segments
+    assert 9.0 <= crack.width_px <= 14.0
+
+
 def test_an_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown crack method"):
         detect_cracks(concrete(), method="magic")
