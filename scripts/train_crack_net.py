@@ -675,8 +675,7 @@ def validate(net, images, masks) -> float:
             predicted = (net(x).numpy()[:, 0] > 0).astype(bool)
             for p, t in zip(predicted, masks[start:start + 20, 0].astype(bool), strict=True):
                 totals += tolerant_counts(p, t)
-    precision, recall = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return precision_recall_f1(totals)[2]
 
 
 def validate_photos(net, pairs) -> float:
@@ -692,8 +691,13 @@ def validate_photos(net, pairs) -> float:
                                         cv2.BORDER_REFLECT)
             logits = net(torch.from_numpy(padded[None, None])).numpy()[0, 0, :height, :width]
             totals += tolerant_counts(logits > 0, truth)
+    return precision_recall_f1(totals)[2]
+
+
+def precision_recall_f1(totals) -> tuple[float, float, float]:
+    """Return P, R and F1 from the four totals of tolerant_counts."""
     precision, recall = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return precision, recall, 2 * precision * recall / max(precision + recall, 1e-9)
 
 
 def tolerant_counts(predicted: np.ndarray, truth: np.ndarray, tolerance_px: float = 2.0):
@@ -730,9 +734,8 @@ def score_checkpoints(model: Path, named_pairs) -> None:
         cracks._local.net = None
         totals = sum(tolerant_counts(cracks._net_regions(normalised, None)[0], truth)
                      for _, (normalised, truth) in named_pairs)
-        precision, recall = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
-        print(f"{checkpoint.name}: P {precision:.3f} R {recall:.3f} "
-              f"F1 {2 * precision * recall / max(precision + recall, 1e-9):.3f}", flush=True)
+        precision, recall, f1 = precision_recall_f1(totals)
+        print(f"{checkpoint.name}: P {precision:.3f} R {recall:.3f} F1 {f1:.3f}", flush=True)
 
 
 def tune(named_pairs, model: Path, crack_free=()) -> dict[str, float]:
@@ -763,12 +766,8 @@ def tune(named_pairs, model: Path, crack_free=()) -> dict[str, float]:
         for name, normalised, logits, truth in pairs:
             per_set[name] += tolerant_counts(cracks._net_regions(normalised, None, logits)[0],
                                              truth)
-        scores = []
-        for totals in per_set.values():
-            precision, recall = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
-            scores.append((2 * precision * recall / max(precision + recall, 1e-9),
-                           precision, recall))
-        f1, precision, recall = np.mean(scores, axis=0)
+        precision, recall, f1 = np.mean([precision_recall_f1(t) for t in per_set.values()],
+                                         axis=0)
         flagged = float(np.mean([cracks._net_regions(n, None, logits)[0].mean()
                                  for n, logits in free])) if free else 0.0
         results.append((f1, precision, recall, threshold, span, coherence, elongation, darkness,
