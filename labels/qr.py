@@ -15,10 +15,10 @@ import zxingcpp
 ERROR_CORRECTION = "Q"
 
 
-def qr_matrix(text: str) -> np.ndarray:
-    """Return the QR symbol for `text` at level Q: a boolean matrix, True = dark, no quiet zone."""
-    barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode,
-                                      ec_level=ERROR_CORRECTION)
+def qr_matrix(text: str, ec_level: str = ERROR_CORRECTION) -> np.ndarray:
+    """Return the QR symbol for `text` (level Q unless told): a boolean matrix, True = dark,
+    no quiet zone. Raises ValueError when the text does not fit a QR symbol at that level."""
+    barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level=ec_level)
     return np.asarray(barcode.to_image(scale=1, add_quiet_zones=False)) < 128
 
 

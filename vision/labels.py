@@ -20,6 +20,7 @@ CHECK_VERSION = 1
 # Retries (a 2x pass, a flattened label) only on photos up to this size: on a
 # 12 MP photo with no label they would cost seconds.
 RETRY_LIMIT_PIXELS = 4_000_000
+MAX_MODULES = 177  # a version 40 symbol, the largest there is
 # On a 12 MP photo without a label, zxing-cpp took 32 ms, pyzbar 170 ms and
 # OpenCV 216 ms (one core); OpenCV reads the fewest codes of the three, so
 # large photos skip it to keep all checks of a photo within 600 ms.
@@ -87,6 +88,22 @@ def _side_px(points) -> float:
     return float(sides.mean())
 
 
+def _modules(text: str) -> int:
+    """Modules across the symbol that carries `text`.
+
+    Our labels are encoded by the same encoder at level Q, so re-encoding the text gives
+    their exact module count, and for other codes a close one. Another maker's code may
+    hold more than level Q can (a long link printed at level M or L, the common defaults):
+    then level L, which takes any text a QR symbol can, gives its size, or a close one.
+    """
+    for level in ("Q", "L"):
+        try:
+            return int(qr_matrix(text, level).shape[0])
+        except ValueError:
+            continue
+    return MAX_MODULES
+
+
 def find_labels(image: np.ndarray) -> LabelsResult:
     """Decode every code in a photo and measure each one's size."""
     found = []
@@ -94,9 +111,7 @@ def find_labels(image: np.ndarray) -> LabelsResult:
     engines = list(LARGE_PHOTO_ENGINES) if large else None
     for code in decode_image(image, engines, retry_limit_pixels=RETRY_LIMIT_PIXELS):
         side = _side_px(code.points)
-        # Our labels are encoded by the same encoder, so re-encoding the text
-        # gives the symbol's exact module count (for other codes, a close one).
-        modules = int(qr_matrix(code.text).shape[0])
+        modules = _modules(code.text)
         found.append(FoundLabel(code.text, code.points, code.engine, round(side, 1), modules,
                                 round(side / modules, 2)))
     return LabelsResult(tuple(found))

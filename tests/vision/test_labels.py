@@ -1,6 +1,7 @@
 """Labels in site photos: every code found, with its size in pixels per module."""
 
 import numpy as np
+import zxingcpp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from labels.payload import LabelIdentity, sign
@@ -35,3 +36,15 @@ def test_every_label_in_a_photo_is_found_and_measured():
 def test_a_photo_without_labels_finds_none():
     rng = np.random.default_rng(1)
     assert find_labels(rng.integers(0, 255, (3000, 4000), dtype=np.uint8)).labels == ()
+
+
+def test_a_code_that_holds_more_than_level_q_is_measured_not_failed():
+    # Another maker's code, a long link printed at level L: level Q cannot hold its text.
+    text = "https://example.com/" + "".join(chr(97 + (i * 7) % 26) for i in range(1900))
+    symbol = np.asarray(zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode,
+                                                ec_level="L").to_image(
+        scale=4, add_quiet_zones=False))
+    found = find_labels(np.pad(symbol, 40, constant_values=255)).labels
+    assert [label.text for label in found] == [text]
+    assert found[0].modules == symbol.shape[0] // 4  # its own size (version 32)
+    assert abs(found[0].pixels_per_module - 4) < 0.5
