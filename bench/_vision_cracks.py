@@ -11,6 +11,8 @@ So CrackForest 001-059 is the tuning set of both, and both were chosen within a 
 curtain-wall photos; CrackForest 060-118, masonry and UAV75 are held out for both (none of
 their images was seen in training or tuning).
 Candidates per photo count the segments reported; a crack-free photo should have none.
+Findings are the candidates that the service reports as findings at its default limits
+(CRACK_MIN_LENGTH_PX, CRACK_MIN_CONTRAST): what reaches a person.
 
     .venv/bin/python bench/_vision_cracks.py                       # the rows above alone
     .venv/bin/python bench/_vision_cracks.py --leave-one-out FOLDER
@@ -56,6 +58,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from construction.config import load_config  # noqa: E402
 from vision import cracks  # noqa: E402
 from vision.cracks import detect_cracks  # noqa: E402
 
@@ -177,6 +180,9 @@ def rows(corpus: Path) -> list[tuple[str, str, str, str]]:
                           f"{m} {found[m].crack_fraction * 100:.2f} % flagged" for m in METHODS)
                       + f"; {FORMER} {len(found[FORMER].segments)} candidates, "
                         f"{found[FORMER].crack_fraction * 100:.2f} %"))
+    streets = sorted((corpus / "photos" / "exif").rglob("*.jpg"))
+    if streets:
+        table.append(_street_findings_row(streets))
     crackforest_001 = corpus / "cracks" / "crackforest" / "images" / "001.jpg"
     if crackforest_001.is_file():
         # As the photo review page's browser test uploads it: one long crack, 4x enlarged.
@@ -199,6 +205,26 @@ def rows(corpus: Path) -> list[tuple[str, str, str, str]]:
                       *(f"{_median_ms(upscaled, m):.0f}" for m in METHODS),
                       "median of 5, one thread"))
     return table
+
+
+def _street_findings_row(photos: list[Path]) -> tuple[str, ...]:
+    """Findings (the candidates the service reports, at its default limits) on crack-free
+    street and landscape photos: walls, roofs against the sky, trees, paving."""
+    config = load_config(str(Path(__file__).resolve().parents[1] / "instance"))
+    limits = (config["CRACK_MIN_LENGTH_MM"], config["CRACK_MIN_LENGTH_PX"],
+              config["CRACK_MIN_CONTRAST"])
+    images = [image for image in (cv2.imread(str(p)) for p in photos) if image is not None]
+    findings = {m: [sum(cracks.worth_a_look(s, *limits) for s in detect(image, m).segments)
+                    for image in images] for m in VARIANTS}
+
+    def shown(method: str) -> str:
+        return (f"{statistics.mean(findings[method]):.2f} per photo, "
+                f"{sum(1 for n in findings[method] if n)} photos with one")
+    return ("crack findings per crack-free street photo",
+            *(f"{statistics.mean(findings[m]):.2f}" for m in METHODS),
+            f"{len(images)} photos (photos/exif); findings are candidates at least "
+            f"{limits[1]:.0f} px long and {limits[2]} noise units dark; "
+            + "; ".join(f"{m} {shown(m)}" for m in VARIANTS))
 
 
 def tolerant_counts(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -448,6 +448,18 @@ def width_band(width_mm: float) -> str:
     return WIDTH_BANDS[1] if width_mm <= WIDTH_BANDS_MM[1] else WIDTH_BANDS[2]
 
 
+def worth_a_look(segment: CrackSegment, min_length_mm: float, min_length_px: float,
+                 min_contrast: float) -> bool:
+    """Tell whether a crack candidate is long and dark enough to become a finding.
+
+    Its length counts in mm when the photo has a scale, else in photo pixels; its contrast
+    is in units of the surface's texture noise.
+    """
+    long_enough = (segment.length_mm >= min_length_mm if segment.length_mm is not None
+                   else segment.length_px >= min_length_px)
+    return long_enough and segment.contrast >= min_contrast
+
+
 def _main_axis_polyline(points: np.ndarray, step_px: float) -> tuple[tuple[float, float], ...]:
     # Averaging centreline points in slices along the main axis gives an ordered line
     # without tracing a skeleton; branches are averaged into the main path.

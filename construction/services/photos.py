@@ -596,10 +596,8 @@ def _run_cracks(photo: Photo, image: np.ndarray, context: dict) -> tuple[int, An
 
 def _crack_worth_a_look(segment, config) -> bool:
     """Tell whether a crack candidate is long and dark enough to become a finding."""
-    long_enough = (segment.length_mm >= config["CRACK_MIN_LENGTH_MM"]
-                   if segment.length_mm is not None
-                   else segment.length_px >= config["CRACK_MIN_LENGTH_PX"])
-    return long_enough and segment.contrast >= config["CRACK_MIN_CONTRAST"]
+    return crack_check.worth_a_look(segment, config["CRACK_MIN_LENGTH_MM"],
+                                    config["CRACK_MIN_LENGTH_PX"], config["CRACK_MIN_CONTRAST"])
 
 
 def _thumbnail(photo_id: int) -> np.ndarray:

@@ -9,8 +9,10 @@ from vision.cracks import (
     METHODS,
     WIDTH_BANDS,
     CrackResult,
+    CrackSegment,
     detect_cracks,
     width_band,
+    worth_a_look,
 )
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -244,3 +246,16 @@ def test_the_network_measures_a_faint_wide_crack_whole():
 def test_an_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown crack method"):
         detect_cracks(concrete(), method="magic")
+
+
+def test_a_finding_is_long_enough_in_mm_with_a_scale_and_in_px_without():
+    line = ((0.0, 0.0), (100.0, 0.0))
+    unscaled = CrackSegment(line, length_px=200, width_px=3, width_p90_px=4, contrast=2.0)
+    assert worth_a_look(unscaled, 30, 150, 1.5)
+    assert not worth_a_look(unscaled, 30, 250, 1.5)
+    assert not worth_a_look(unscaled, 30, 150, 2.5)  # too faint
+    # With a scale the length in mm decides, however many pixels it spans.
+    scaled = CrackSegment(line, length_px=200, width_px=3, width_p90_px=4, length_mm=20,
+                          contrast=2.0)
+    assert not worth_a_look(scaled, 30, 150, 1.5)
+    assert worth_a_look(scaled, 15, 1000, 1.5)
