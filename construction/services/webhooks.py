@@ -186,10 +186,26 @@ def create_subscription(principal: Principal, url: str, actions: list[str] | Non
     return subscription
 
 
+def _manageable(query, principal: Principal):
+    """Limit a query of subscriptions to those the principal may see and manage.
+
+    Admins: all. Others: their organization's subscriptions whose events they may read
+    themselves — of a project in their scope, or (regulators) of their region or a part of
+    it. An admin's subscription to everything, or one to a project the user does not take
+    part in, is not theirs to see or change, though a colleague of theirs made it.
+    """
+    if principal.is_admin:
+        return query
+    scope = WebhookSubscription.project_id.in_(readable_project_ids(principal))
+    if principal.role == "regulator":
+        scope = scope | WebhookSubscription.region_code.startswith(principal.region_code,
+                                                                   autoescape=True)
+    return query.where(WebhookSubscription.organization_id == principal.organization_id, scope)
+
+
 def _managed(principal: Principal, subscription_id: int) -> WebhookSubscription:
-    query = select(WebhookSubscription).where(WebhookSubscription.id == subscription_id)
-    if not principal.is_admin:
-        query = query.where(WebhookSubscription.organization_id == principal.organization_id)
+    query = _manageable(select(WebhookSubscription).where(
+        WebhookSubscription.id == subscription_id), principal)
     subscription = db.session.scalar(query)
     if subscription is None:
         raise ApiProblem("not-found", f"no webhook subscription {subscription_id}")
@@ -198,10 +214,9 @@ def _managed(principal: Principal, subscription_id: int) -> WebhookSubscription:
 
 def list_subscriptions(principal: Principal, page: int,
                        per_page: int) -> Page:
-    """List your organization's subscriptions (admins: all), oldest first."""
-    query = select(WebhookSubscription)
-    if not principal.is_admin:
-        query = query.where(WebhookSubscription.organization_id == principal.organization_id)
+    """List your organization's subscriptions to what you may read (admins: all), oldest
+    first."""
+    query = _manageable(select(WebhookSubscription), principal)
     return paginate(query.order_by(WebhookSubscription.id), page, per_page)
 
 

@@ -210,6 +210,29 @@ def test_listing_is_per_organization_and_the_secret_is_shown_once(world, receive
         assert response.status_code == 404 and response.mimetype == PROBLEM
 
 
+def test_a_colleague_cannot_see_or_change_a_subscription_wider_than_their_own_scope(
+        world, receiver, runner):
+    # The admin and the factory worker are of one organization; the admin's subscriptions
+    # reach everything and the far project, where the worker takes no part.
+    everything = _subscribe(world, "admin", url=receiver.url)
+    far = _subscribe(world, "admin", url=receiver.url, project="far")
+    own = _subscribe(world, "factory_worker", url=receiver.url, project="main")
+    world.component("cast", project="far")
+    _deliver(runner)
+    worker = world.client("factory_worker")
+    assert [i["id"] for i in worker.get("/api/v1/webhooks").get_json()["items"]] == [own["id"]]
+    for subscription in (everything, far):
+        base = f"/api/v1/webhooks/{subscription['id']}"
+        delivery = world.client("admin").get(f"{base}/deliveries").get_json()["items"][0]
+        for method, url in (("get", base), ("get", f"{base}/deliveries"),
+                            ("patch", base), ("delete", base),
+                            ("post", f"{base}/deliveries/{delivery['id']}/retry")):
+            response = getattr(worker, method)(url, json={"active": False})
+            assert response.status_code == 404 and response.mimetype == PROBLEM, (method, url)
+        assert _detail(world, "admin", subscription["id"])["active"] is True
+    assert worker.get(f"/api/v1/webhooks/{own['id']}").status_code == 200
+
+
 # --- dispatching and delivering ------------------------------------------------------
 
 
