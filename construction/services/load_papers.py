@@ -6,9 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 
+from construction.errors import ApiProblem
 from construction.extensions import db, write_lock
 from construction.models import Load
-from construction.permissions import Principal
+from construction.permissions import Principal, may
 from construction.services import loads
 from construction.services.keys import publish_signing_key
 from construction.services.labels import label_font
@@ -55,6 +56,11 @@ def print_load_label(principal: Principal, load_id: int, kind: str, layout_name:
     """
     with write_lock():
         load = loads.printable_load(principal, load_id)
+        if loads.label_key_revoked(load) and not may(principal, "load.build"):
+            # Printing it would sign a new version: a change, for those who build loads.
+            raise ApiProblem("conflict", f"load {load.code}'s label is signed with a revoked "
+                             f"key: someone who builds loads prints it again, which signs "
+                             f"version {load.label_version + 1}")
         body = load_label(load, kind, layout_name, dpi)
         code = load.code
         db.session.commit()

@@ -123,13 +123,21 @@ def issue_label_url(load: Load) -> str:
     label a truck carries is then compared byte for byte with the issued URL.
     """
     if load.label_url is not None:
-        keys, revoked = verifying_keys()
-        if verify(load.label_url, keys).key_id not in revoked:
+        if not label_key_revoked(load):
             return load.label_url
         load.label_version += 1  # the old label no longer scans: print the new one
     load.label_url = _signed(current_app.config["PUBLIC_BASE_URL"], load_identity(load),
                              load.label_version, signing_key())
     return load.label_url
+
+
+def label_key_revoked(load: Load) -> bool:
+    """Tell whether the load's issued label is signed with a revoked key (printing it
+    again signs a new version)."""
+    if load.label_url is None:
+        return False
+    keys, revoked = verifying_keys()
+    return verify(load.label_url, keys).key_id in revoked
 
 
 @functools.lru_cache(maxsize=4096)

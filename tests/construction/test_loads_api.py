@@ -329,6 +329,11 @@ def test_a_load_label_must_be_the_issued_url_byte_for_byte(world, runner, tmp_pa
     # A revoked key: the next print issues a new version; the old label no longer scans.
     kid = load["label_url"].split("k=")[1].split("&")[0]
     assert runner.invoke(args=["labels", "revoke-key", kid, "--reason", "lost"]).exit_code == 0
+    # Only those who build loads may sign its new version; a regulator's read changes nothing.
+    refused = world.client("regulator").get(f"/api/v1/loads/{load['id']}/label.png")
+    assert refused.status_code == 409 and refused.mimetype == "application/problem+json"
+    assert "revoked" in refused.get_json()["detail"]
+    assert worker.get(f"/api/v1/loads/{load['id']}").get_json()["label_url"] == load["label_url"]
     printed = worker.get(f"/api/v1/loads/{load['id']}/label.png")
     assert printed.status_code == 200
     renewed = worker.get(f"/api/v1/loads/{load['id']}").get_json()["label_url"]
