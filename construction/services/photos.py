@@ -128,35 +128,45 @@ def _check_upload_size(files: list[tuple[str, bytes]]) -> None:
 
 
 def _placement(principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
-    """Resolve what the photos document into a project the principal works on."""
+    """Resolve what the photos document into a project the principal works on.
+
+    An event, component, storey or project outside the principal's projects is answered
+    as one that does not exist: the answer tells nothing of other tenants.
+    """
     project_id = fields.get("project_id")
     component_id, storey_id, event_id = (fields.get("component_id"), fields.get("storey_id"),
                                          fields.get("event_id"))
+
+    def ours(found_project_id: int | None, noun: str, object_id: int) -> int:
+        # Found out here, before any file is written, not by the foreign key on insert.
+        if found_project_id is None or not project_in_scope(principal, found_project_id,
+                                                            write=True):
+            raise ApiProblem("not-found", f"no {noun} {object_id}"
+                             + (" you take part in" if noun == "project" else ""))
+        return found_project_id
+
     implied = []
     event = None
     if event_id is not None:
         event = db.session.get(Event, event_id)
-        if event is None:
-            raise ApiProblem("not-found", f"no event {event_id}")
+        ours(db.session.scalar(select(Component.project_id).where(
+            Component.id == event.component_id)) if event else None, "event", event_id)
         component_id = component_id or event.component_id
         if component_id != event.component_id:
             raise ApiProblem("validation-error", "the event is of another component",
                              errors={"event_id": ["Not an event of this component."]})
     if component_id is not None:
         component = db.session.get(Component, component_id)
-        if component is None:
-            raise ApiProblem("not-found", f"no component {component_id}")
-        implied.append(component.project_id)
+        implied.append(ours(component.project_id if component else None, "component",
+                            component_id))
         storey_id = storey_id or component.storey_id
     if storey_id is not None:
-        row = db.session.execute(
-            select(Storey.id, Project.id.label("project_id")).join(Storey.building)
-            .join(Project).where(Storey.id == storey_id)).first()
-        if row is None:
-            raise ApiProblem("not-found", f"no storey {storey_id}")
-        implied.append(row.project_id)
+        implied.append(ours(db.session.scalar(
+            select(Project.id).select_from(Storey).join(Storey.building).join(Project)
+            .where(Storey.id == storey_id)),
+            "storey", storey_id))
     if project_id is not None:
-        implied.append(project_id)
+        implied.append(ours(project_id, "project", project_id))
     if not implied:
         raise ApiProblem("validation-error", "say what the photos document: project_id, "
                          "component_id, storey_id or event_id",
@@ -165,9 +175,6 @@ def _placement(principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
         raise ApiProblem("validation-error", "the component, storey and project do not match",
                          errors={"project_id": ["Does not match the component or storey."]})
     project_id = implied[0]
-    # Found out here, before any file is written, not by the foreign key on insert.
-    if not project_in_scope(principal, project_id, write=True):
-        raise ApiProblem("not-found", f"no project {project_id} you take part in")
     claimed_at = fields.get("claimed_at")
     if claimed_at is None and event is not None:
         claimed_at = event.client_time or event.server_time

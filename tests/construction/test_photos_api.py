@@ -12,7 +12,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from construction.extensions import db
-from construction.models import Photo, PhotoCheck, Project
+from construction.models import Event, Photo, PhotoCheck, Project
 from tests.conftest import redis_up
 from tests.images import png_declaring
 from vision.cracks import width_band
@@ -439,3 +439,22 @@ def test_the_crack_network_is_chosen_by_configuration(world, monkeypatch):
     result = item["checks"]["cracks"]["result"]
     assert result["method"] == "net" and result["segments"]
     assert [f["kind"] for f in item["findings"]] == ["crack"]
+
+
+def test_another_tenants_event_component_storey_or_project_is_answered_as_absent(world):
+    far = world.component("cast", project="far")
+    with world.app.app_context():
+        far_event = db.session.scalar(db.select(Event.id).where(
+            Event.component_id == far["id"]))
+    photo = jpeg(np.full((64, 64, 3), 128, np.uint8))
+    for field, theirs in (("event_id", far_event), ("component_id", far["id"]),
+                          ("storey_id", world.ids["storey_far"]),
+                          ("project_id", world.ids["project_far"])):
+        answers = [upload(world, [("a.jpg", photo)], role="factory_worker", **{field: value})
+                   for value in (theirs, 999_999)]
+        assert {a.status_code for a in answers} == {404}, field
+        details = [a.get_json()["detail"] for a in answers]
+        # The same words for theirs as for one that does not exist, but for the id asked.
+        assert details[0].replace(str(theirs), "999999") == details[1], details
+    with world.app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(Photo)) == 0
