@@ -195,6 +195,9 @@ def readable_project_ids(principal: Principal) -> Select | None:
     return participant_project_ids(principal.organization_id)
 
 
+NO_REGION = "-"  # a prefix of no region code: region codes are digits
+
+
 def readable_region(principal: Principal) -> str | None:
     """Return the region code prefix whose projects are all the principal reads.
 
@@ -204,7 +207,9 @@ def readable_region(principal: Principal) -> str | None:
     if principal.is_admin:
         return ""
     if principal.role == "regulator":
-        return principal.region_code
+        # Fail closed: a regulator without a region (only a direct database write makes
+        # one; organizations are created with 2-12 digits) oversees nothing, not everything.
+        return principal.region_code or NO_REGION
     return None
 
 

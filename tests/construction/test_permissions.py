@@ -123,6 +123,13 @@ def test_scopes_regulators_read_their_region_and_write_nothing(app, world):
         assert set(db.session.scalars(writable_project_ids(worker))) == \
             set(db.session.scalars(readable_project_ids(worker))) == {world.ids["project_main"]}
         assert may(None, PUBLIC) and not may(None, "project.read")
+        # A regulator whose organization lost its region reads nothing, not everything.
+        regional = db.session.get(Organization, world.ids["org_regulator"])
+        regional.region_code = ""
+        db.session.flush()
+        assert set(db.session.scalars(readable_project_ids(
+            principal_of_user(world.ids["user_regulator"])))) == set()
+        db.session.rollback()
 
 
 # --- the matrix ------------------------------------------------------------------------------
