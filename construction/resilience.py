@@ -133,7 +133,8 @@ def run_rounds(name: str, round_: Callable[[], object], interval_s: float, *,
 
     A round that raises does not end the loop: a lost database or Redis is a
     warning, anything else is logged with its traceback; either way the
-    session is discarded and the next round waits for the back-off.
+    session is discarded and the next round waits for the back-off. A round
+    commits what it writes: after it, its session is discarded too.
     """
     stop = stop or threading.Event()
     backoff = backoff or Backoff()
@@ -156,6 +157,10 @@ def run_rounds(name: str, round_: Callable[[], object], interval_s: float, *,
             else:
                 log.exception("%s: round failed; trying again in %.1f s", name, delay)
         else:
+            # Whatever the round left open ends here, before the wait: on SQLite a
+            # transaction outside a request holds the write lock, so one left open
+            # through the wait would stall every scan and sign-in meanwhile.
+            discard_session(False)
             if stats.consecutive_failures:
                 log.warning("%s: working again after %d failed rounds", name,
                             stats.consecutive_failures)

@@ -182,6 +182,42 @@ def test_sealer_waits_out_a_locked_sqlite_database(world, engine_name, database_
         holder.close()
 
 
+@pytest.mark.engine("sqlite")
+def test_the_loops_leave_sqlite_free_for_writers_between_rounds(world, engine_name,
+                                                                database_url):
+    """Between rounds the sealer and the deliverer hold no transaction: on SQLite outside a
+    request every transaction takes the write lock, so an open one would stall every scan."""
+    from construction.services.webhooks import deliver_forever
+
+    world.component("demoulded")
+    loop_app = _app(database_url)
+    stop = threading.Event()
+
+    def deliverer() -> None:
+        with loop_app.app_context():
+            deliver_forever(0.5, stop=stop, on_report=None)
+
+    with SealerThread(loop_app, interval_s=0.5) as sealer:
+        thread = threading.Thread(target=deliverer, daemon=True)
+        thread.start()
+        try:
+            assert wait_until(lambda: unsealed(database_url) == 0), sealer.error
+            # A round holds the lock for milliseconds; an open transaction, for good.
+            writer = sqlite3.connect(make_url(database_url).database, isolation_level=None,
+                                     timeout=1.0)
+            try:
+                for _ in range(20):  # 2 s: several rounds of each loop
+                    writer.execute("BEGIN IMMEDIATE")  # 'database is locked' if one is held
+                    writer.execute("ROLLBACK")
+                    stop.wait(0.1)
+            finally:
+                writer.close()
+            assert sealer.stats.rounds >= 3 and sealer.error is None
+        finally:
+            stop.set()
+            thread.join(30)
+
+
 def test_seal_loop_command_runs_its_rounds_through_a_lost_connection(world, engine_name,
                                                                     runner):
     world.component("cast")
