@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-import swagger_ui_bundle
 from flask import Flask, request, send_from_directory
 
 from construction import pages, resolver
@@ -59,7 +59,8 @@ def register_api(app: Flask) -> None:
         if request.method in ("GET", "HEAD", "OPTIONS"):
             mark_read_only()
 
-    assets = swagger_ui_bundle.swagger_ui_path
+    # Swagger UI 5 (it reads OpenAPI 3.1), from the npm registry (scripts/vendor-assets.sh).
+    assets = Path(app.static_folder) / "vendor" / "swagger-ui"
 
     @app.get("/api/v1/problems/<type_>")
     @requires(PUBLIC)
@@ -67,8 +68,14 @@ def register_api(app: Flask) -> None:
         """Describe one problem type."""
         return describe_problem_type(type_)
 
+    @app.get("/favicon.ico")
+    @requires(PUBLIC)
+    def favicon():
+        """No icon: answered empty, so browsers (the API docs page asks) log no error."""
+        return "", 204, {"Cache-Control": "public, max-age=86400"}
+
     @app.get("/api/v1/docs-assets/<path:filename>")
     @requires(PUBLIC)
     def docs_assets(filename: str):
-        """Serve the Swagger UI files from the installed package (no CDN)."""
+        """Serve the Swagger UI files from our own static folder (no CDN)."""
         return send_from_directory(os.fspath(assets), filename, max_age=86400)

@@ -19,6 +19,10 @@ cp node_modules/three/build/three.module.js node_modules/three/build/three.core.
 # the controls import three by its file name.
 sed "s#from 'three';#from './three.module.js';#" \
   node_modules/three/examples/jsm/controls/OrbitControls.js > "$vendor/OrbitControls.js"
+# The API docs page (/api/v1/docs): Swagger UI 5, which reads OpenAPI 3.1.
+mkdir -p "$vendor/swagger-ui"
+cp node_modules/swagger-ui-dist/{swagger-ui.css,swagger-ui-bundle.js,swagger-ui-standalone-preset.js,LICENSE,NOTICE} \
+  "$vendor/swagger-ui/"
 cp node_modules/zxing-wasm/LICENSE "$vendor/zxing-wasm.LICENSE"
 cp node_modules/three/LICENSE "$vendor/three.LICENSE"
 cp node_modules/chart.js/LICENSE.md "$vendor/chart.js.LICENSE.md"
