@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, current_app, request
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from flask import Flask, Response, current_app, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from construction.errors import ApiProblem, problem_response
 from construction.resilience import is_database_unavailable
@@ -67,18 +67,29 @@ def handle_unexpected(error: Exception):
                                    request.path, type(error).__name__,
                                    str(getattr(error, "orig", None) or error).strip()[:200])
         if not _is_api_request():
-            return ServiceUnavailable(retry_after=DATABASE_RETRY_AFTER_S)
+            return _service_error(503)
         return problem_response("database-unavailable", 503,
                                 "The database is not reachable at the moment. Send the "
                                 "request again shortly (a scan sent again with the same "
                                 "client_event_id is recorded once).",
                                 headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
     if not _is_api_request():
-        return InternalServerError()
+        current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return _service_error(500)
     if isinstance(error, RecursionError):  # JSON nested deeper than the parser goes
         return problem_response("bad-request", 400, "the JSON body is nested too deeply")
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return problem_response("internal-error", 500, "An unexpected error occurred")
+
+
+def _service_error(status: int) -> Response:
+    """A page's 500 or 503 in both languages, from a template that needs no database."""
+    response = current_app.make_response((render_template(
+        "service_error.html", status=status, retry_after_s=DATABASE_RETRY_AFTER_S), status))
+    if status == 503:
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def init_error_handlers(app: Flask) -> None:

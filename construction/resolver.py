@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, session
+from flask import Blueprint, current_app, jsonify, render_template, request, session
 
 from construction.auth import authenticate_request
-from construction.errors import ApiProblem
+from construction.errors import ApiProblem, problem_response
 from construction.permissions import PUBLIC, Principal, requires
 from construction.services.resolver import component_page, load_page
 from labels.codes import CodeError, normalize
@@ -30,7 +30,7 @@ def by_code(code: str):
     try:
         canonical = normalize(code)
     except CodeError:
-        abort(404)
+        return _unknown()
     return _component(LabelIdentity(code=canonical))
 
 
@@ -46,7 +46,7 @@ def by_gs1(gtin: str, serial: str):
 def by_sscc(sscc: str):
     """Show the load (truck trip) a GS1 Digital Link load label names."""
     if len(sscc) != 18 or not sscc.isdigit():
-        abort(404)
+        return _unknown()
     return _load(LabelIdentity(sscc=sscc))
 
 
@@ -57,22 +57,32 @@ def by_load_code(code: str):
     try:
         canonical = normalize(code)
     except CodeError:
-        abort(404)
+        return _unknown()
     return _load(LabelIdentity(load=canonical))
 
 
 def _component(identity: LabelIdentity):
     view = component_page(identity, _scanned_urls(identity), _viewer(), request.script_root)
     if view is None:
-        abort(404)
+        return _unknown()
     return _answer(view, "resolver.html")
 
 
 def _load(identity: LabelIdentity):
     view = load_page(identity, _scanned_urls(identity), _viewer())
     if view is None:
-        abort(404)
+        return _unknown()
     return _answer(view, "resolver_load.html")
+
+
+def _unknown():
+    """Answer a label that names nothing of ours: 404, in both languages or as a problem."""
+    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == \
+            "application/json":
+        return problem_response("not-found", 404, "No component or load carries this label.")
+    label = {"status": "invalid", "reason": "unknown", "title_zh": "未知标签",
+             "title_en": "Unknown label"}
+    return render_template("resolver_unknown.html", label=label), 404
 
 
 def _answer(view: dict[str, Any], template: str):

@@ -132,6 +132,19 @@ def test_backoff_doubles_with_jitter_up_to_its_cap_and_resets():
     assert 0.25 <= backoff.next_delay() <= 0.5
 
 
+def test_a_page_on_a_lost_database_answers_503_in_both_languages(app):
+    from construction.error_handlers import handle_unexpected
+
+    with app.test_request_context("/dashboard", headers={"Accept-Language": "en"}):
+        page = handle_unexpected(sqlite3.OperationalError("database is locked"))
+    assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+    text = page.get_data(as_text=True)
+    assert page.mimetype == "text/html" and "服务暂时不可用" in text and "Try again in 5" in text
+    with app.test_request_context("/dashboard"):
+        page = handle_unexpected(KeyError("a bug"))
+    assert page.status_code == 500 and "Something went wrong" in page.get_data(as_text=True)
+
+
 def test_passing_database_errors_are_told_from_bugs():
     assert is_database_unavailable(sqlite3.OperationalError("database is locked"))
     assert not is_database_unavailable(sqlite3.OperationalError("no such table: event"))
@@ -388,6 +401,9 @@ def test_a_request_on_a_cut_connection_answers_503_then_the_next_works(world, en
         assert terminate_other_backends(url) >= 1
         page = client.get(f"/c/{component['code']}")
         assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+        assert page.mimetype == "text/html"
+        assert "服务暂时不可用" in page.get_data(as_text=True)
+        assert "Try again in 5 seconds" in page.get_data(as_text=True)
     finally:
         with app.app_context():
             db.engine.dispose()

@@ -77,9 +77,17 @@ def test_the_printed_host_verifies_behind_a_proxy(world):
     assert response.get_json()["label"]["status"] == "genuine"
 
 
-@pytest.mark.parametrize("path", ["/c/NOTACODE1", "/c/ABCDEFGH2", "/01/06901234567892/21/none"])
-def test_unknown_components_are_404(world, path):
-    assert world.app.test_client().get(path).status_code == 404
+@pytest.mark.parametrize("path", ["/c/NOTACODE1", "/c/ABCDEFGH2", "/01/06901234567892/21/none",
+                                  "/00/123", "/00/000000000000000000", "/l/ABCDEFGH2"])
+def test_unknown_labels_are_404_in_both_languages_or_as_a_problem(world, path):
+    client = world.app.test_client()
+    page = client.get(path)
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    assert "未知标签" in text and "Unknown label" in text and "report it" in text
+    problem = client.get(path, headers=JSON)
+    assert problem.status_code == 404 and problem.mimetype == "application/problem+json"
+    assert problem.get_json()["type"].endswith("/not-found")
 
 
 # --- POST /api/v1/decode ----------------------------------------------------------
