@@ -84,8 +84,13 @@ def handle_unexpected(error: Exception):
 
 def _service_error(status: int) -> Response:
     """A page's 500 or 503 in both languages, from a template that needs no database."""
+    label = ({"status": "unverified", "reason": "message", "title_zh": "服务暂时不可用",
+              "title_en": "Service unavailable"} if status == 503 else
+             {"status": "invalid", "reason": "message", "title_zh": "出错了",
+              "title_en": "Something went wrong"})
     response = current_app.make_response((render_template(
-        "service_error.html", status=status, retry_after_s=DATABASE_RETRY_AFTER_S), status))
+        "service_error.html", label=label, status=status,
+        retry_after_s=DATABASE_RETRY_AFTER_S), status))
     if status == 503:
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
     response.headers["Cache-Control"] = "no-store"
