@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import flask_smorest
+import marshmallow
 from flask import request
-from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser
 
 from construction.auth import authorize_request
 from construction.errors import ApiProblem
 from construction.text_input import refuse_unsound_json
+
+
+class StrictParser(FlaskParser):
+    """A query parameter that the route does not know is refused (422), not ignored: a
+    mistyped filter (`?stat=installed`) would otherwise answer everything, unfiltered."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+                                   "query": marshmallow.RAISE, "querystring": marshmallow.RAISE}
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's blueprint, refusing unknown query parameters."""
+
+    ARGUMENTS_PARSER = StrictParser()
 
 
 def api_blueprint(name: str, import_name: str, description: str,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from construction.api.base import api_blueprint
+from construction.api.base import Blueprint, api_blueprint
 from construction.auth import authenticate_request
 from construction.idempotency import idempotent
 from construction.permissions import PUBLIC, requires

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from construction.api.base import api_blueprint
+from construction.api.base import Blueprint, api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.permissions import PUBLIC, requires

@@ -164,3 +164,14 @@ def test_health_reports_ledger_sealing_and_degrades_when_it_stalls(world):
     assert body["status"] == "ok" and body["ledger"]["unsealed_events"] == 0
     assert body["ledger"]["oldest_unsealed_age_s"] is None
     assert body["ledger"]["newest_sealed_age_s"] >= 120
+
+
+def test_a_query_parameter_the_route_does_not_know_is_refused_not_ignored(world):
+    regulator = world.client("regulator")
+    for path in ("/api/v1/components?stat=installed", "/api/v1/photos?bogus=1",
+                 "/api/v1/exports/components.csv?state=installed"):
+        response = regulator.get(path)
+        assert response.status_code == 422 and response.mimetype == PROBLEM, path
+        name = path.split("?")[1].split("=")[0]
+        assert response.get_json()["errors"]["query"][name] == ["Unknown field."], path
+    assert regulator.get("/api/v1/components?state=installed").status_code == 200
