@@ -9,7 +9,7 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.pagination import page_schema, paged
 from construction.permissions import requires
-from construction.schemas import PageArgs, moment, ref
+from construction.schemas import PageArgs, Period, moment, ref
 from construction.services import audit as service
 
 blp = api_blueprint("audit", __name__, "Who exported, changed accounts, tokens, labels, keys "
@@ -38,7 +38,7 @@ class AuditRecordSchema(Schema):
 AuditPageSchema = page_schema(AuditRecordSchema, "AuditPageSchema")
 
 
-class AuditQueryArgs(PageArgs):
+class AuditQueryArgs(PageArgs, Period):
     action = fields.String(validate=validate.OneOf(tuple(service.ACTIONS)))
     user_id = ref()
     project_id = ref()

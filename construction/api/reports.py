@@ -10,14 +10,14 @@ from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.permissions import requires
 from construction.rate_limits import export_limit
-from construction.schemas import ref
+from construction.schemas import Period, ref
 from construction.services import reports as service
 
 blp = api_blueprint("reports", __name__, "Progress, quality and exports for regulators.",
                     url_prefix="/api/v1")
 
 
-class ReportArgs(Schema):
+class ReportArgs(Period):
     project_id = ref()
     building_id = ref()
     storey_id = ref()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from construction.pagination import page_schema
-from construction.schemas.base import PageArgs, moment, ref, text
+from construction.schemas.base import PageArgs, Period, moment, ref, text
 from construction.services.alerts import ALERT_KINDS
 
 
@@ -32,7 +32,7 @@ class AlertSchema(Schema):
 AlertPageSchema = page_schema(AlertSchema, "AlertPageSchema")
 
 
-class AlertQueryArgs(PageArgs):
+class AlertQueryArgs(PageArgs, Period):
     kind = fields.String(validate=validate.OneOf(tuple(ALERT_KINDS)))
     status = fields.String(validate=validate.OneOf(("open", "confirmed", "dismissed")))
     project_id = ref()

@@ -127,6 +127,17 @@ class PageArgs(Schema):
                                   "list with its filters.", "page")
 
 
+class Period(Schema):
+    """Query arguments with `since` and `until`: one after the other can match nothing, so
+    it is refused (422) rather than answered with an empty list."""
+
+    @validates_schema
+    def _since_not_after_until(self, values, **kwargs):
+        since, until = values.get("since"), values.get("until")
+        if since is not None and until is not None and since > until:
+            raise ValidationError("Comes before since: nothing can match.", "until")
+
+
 class JsonBoolean(fields.Boolean):
     """A boolean sent as JSON true or false (not 0, 1 or a string)."""
 

@@ -11,6 +11,7 @@ from construction.schemas.base import (
     JsonBoolean,
     LocationSchema,
     PageArgs,
+    Period,
     Rounded,
     moment,
     ref,
@@ -172,7 +173,7 @@ class LoadPlanResultSchema(Schema):
     loads = fields.List(fields.Dict())
 
 
-class DeliveriesArgs(Schema):
+class DeliveriesArgs(Period):
     since = fields.Date()
     until = fields.Date()
 

@@ -175,3 +175,18 @@ def test_a_query_parameter_the_route_does_not_know_is_refused_not_ignored(world)
         name = path.split("?")[1].split("=")[0]
         assert response.get_json()["errors"]["query"][name] == ["Unknown field."], path
     assert regulator.get("/api/v1/components?state=installed").status_code == 200
+
+
+def test_since_after_until_is_refused_not_answered_empty(world):
+    regulator, manager = world.client("regulator"), world.client("project_manager")
+    for client, path in (
+            (regulator, "/api/v1/exports/events.csv?since=2026-12-07&until=2026-12-01"),
+            (regulator, "/api/v1/progress?since=2026-12-07&until=2026-12-01"),
+            (regulator, "/api/v1/alerts?since=2026-12-07T00:00:00Z&until=2026-12-01T00:00:00Z"),
+            (manager, f"/api/v1/projects/{world.ids['project_main']}/deliveries"
+                      "?since=2026-12-07&until=2026-12-01")):
+        response = client.get(path)
+        assert response.status_code == 422 and response.mimetype == PROBLEM, path
+        assert "until" in response.get_json()["errors"]["query"], path
+    assert regulator.get("/api/v1/exports/events.csv?since=2026-12-01&until=2026-12-01"
+                         ).status_code == 200
