@@ -66,6 +66,25 @@ def surrogate_errors(value: Any) -> dict | list | None:
     return errors or None
 
 
+def refuse_json_sent_as_other() -> None:
+    """Refuse (415) a JSON body labelled as something else.
+
+    `curl -d '{...}'` without a Content-Type header sends a form; the views read JSON only
+    from a JSON media type, so the body would be read as empty and refused for missing
+    fields, which misleads. Bodies of other kinds (CSV, IFC, multipart) never start with
+    '{' or '['.
+    """
+    if request.method not in _WRITES or request.is_json or not request.content_length:
+        return
+    if request.mimetype.startswith("multipart/"):
+        return
+    start = request.get_data(cache=True)[:64].lstrip()
+    if start[:1] in (b"{", b"["):
+        raise ApiProblem("unsupported-media-type", "the body is JSON but is sent as "
+                         f"'{request.mimetype or 'no type'}': send it with "
+                         "Content-Type: application/json")
+
+
 def refuse_unsound_json() -> None:
     """Refuse a JSON body that is too large, not UTF-8, or holds unstorable text or numbers."""
     if request.method not in _WRITES or not request.is_json:

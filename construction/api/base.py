@@ -9,7 +9,7 @@ from webargs.flaskparser import FlaskParser
 
 from construction.auth import authorize_request
 from construction.errors import ApiProblem
-from construction.text_input import refuse_unsound_json
+from construction.text_input import refuse_json_sent_as_other, refuse_unsound_json
 
 
 class StrictParser(FlaskParser):
@@ -33,7 +33,9 @@ def api_blueprint(name: str, import_name: str, description: str,
     # Authenticate and check the route's capability before anything else, so that
     # a caller without a valid token or the right role learns nothing from validation.
     blueprint.before_request(_authorize)
-    # Then refuse text no view should store (lone surrogates, unparseable numbers).
+    # Then refuse JSON sent as another type, and text no view should store (lone
+    # surrogates, unparseable numbers).
+    blueprint.before_request(refuse_json_sent_as_other)
     blueprint.before_request(refuse_unsound_json)
     return blueprint
 

@@ -1,5 +1,7 @@
 """Health, OpenAPI, the docs page and the error shape."""
 
+import json
+
 from sqlalchemy import select
 
 PROBLEM = "application/problem+json"
@@ -190,3 +192,19 @@ def test_since_after_until_is_refused_not_answered_empty(world):
         assert "until" in response.get_json()["errors"]["query"], path
     assert regulator.get("/api/v1/exports/events.csv?since=2026-12-01&until=2026-12-01"
                          ).status_code == 200
+
+
+def test_json_sent_as_text_or_a_form_is_415_not_missing_fields(world):
+    component = world.component("planned")
+    body = json.dumps({"code": component["code"], "action": "cast",
+                       "client_event_id": "as-text-1"})
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = world.client("factory_worker").post("/api/v1/scans", data=body,
+                                                        content_type=content_type)
+        assert response.status_code == 415 and response.mimetype == PROBLEM, content_type
+        assert "application/json" in response.get_json()["detail"]
+    # CSV imports take text/plain as they did.
+    csv = world.client("project_manager").post(
+        f"/api/v1/projects/{world.ids['project_main']}/components/import",
+        data="code,mark\n", content_type="text/plain")
+    assert csv.status_code != 415
