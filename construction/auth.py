@@ -63,7 +63,8 @@ def _check_csrf_header() -> None:
     try:
         validate_csrf(request.headers.get("X-CSRFToken"))
     except ValidationError as error:
-        raise ApiProblem("csrf-failed", f"{error}; send the page's token in X-CSRFToken") \
+        raise ApiProblem("csrf-failed", f"{str(error).rstrip('.')}: send the "
+                         "page's token in X-CSRFToken") \
             from error
 
 

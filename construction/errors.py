@@ -130,3 +130,9 @@ def describe_problem_type(type_: str) -> dict[str, Any]:
     status, title_en, title_zh = PROBLEM_TYPES[type_]
     return {"type": PROBLEM_BASE + type_, "status": status,
             "title": {"en": title_en, "zh-CN": title_zh}}
+
+
+def import_failed(errors: list) -> ApiProblem:
+    """Refuse a whole import: how many errors it has (each names its row); nothing is kept."""
+    return ApiProblem("import-failed", f"{len(errors)} error{'s' if len(errors) != 1 else ''}; "
+                      "nothing was imported", errors=errors)

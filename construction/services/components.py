@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
-from construction.errors import ApiProblem
+from construction.errors import ApiProblem, import_failed
 from construction.extensions import db
 from construction.identity import parse_scanned
 from construction.models import (
@@ -306,8 +306,7 @@ def _import_rows(project_id: int, reader: csv.DictReader, max_rows: int) -> list
             lines.append(line_number)
     errors.extend(_clashes_with_stored(project_id, rows, lines))
     if errors:
-        raise ApiProblem("import-failed", f"{len(errors)} errors; nothing was imported",
-                         errors=errors)
+        raise import_failed(errors)
     if not rows:
         raise ApiProblem("import-failed", "the file has no rows", errors=[])
     components = []

@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from construction import lifecycle
-from construction.errors import ApiProblem
+from construction.errors import ApiProblem, import_failed
 from construction.extensions import db
 from construction.models import (
     ChecklistTemplate,
@@ -515,8 +515,7 @@ def import_strength_csv(principal: Principal, text: str, limit: int,
         elif stored is None:
             results.append(result)
     if errors:
-        raise ApiProblem("import-failed", f"{len(errors)} errors; nothing was imported",
-                         errors=errors)
+        raise import_failed(errors)
     db.session.add_all(results)
     db.session.commit()
     return results

@@ -198,6 +198,7 @@ def test_csv_import_refuses_malformed_files_cleanly(world, text):
     response = import_csv(world, text)
     assert response.status_code == 422, response.get_json()
     assert response.get_json()["type"].endswith("/import-failed")
+    assert not response.get_json()["detail"].startswith("1 errors")
     assert world.client("admin").get("/api/v1/components").get_json()["total"] == 0
 
 

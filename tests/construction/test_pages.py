@@ -126,6 +126,8 @@ def test_the_api_reads_with_the_session_and_writes_only_with_the_page_token(worl
     response = client.post("/api/v1/scans", json=scan)
     assert response.status_code == 403 and response.mimetype == PROBLEM
     assert response.get_json()["type"].endswith("/csrf-failed")
+    assert response.get_json()["detail"] == ("The CSRF token is missing: send the page's "
+                                             "token in X-CSRFToken")
     response = client.post("/api/v1/scans", json=scan, headers={"X-CSRFToken": "forged"})
     assert response.status_code == 403
     token = _page_token(client)
