@@ -25,6 +25,8 @@ $(VENDOR)/.installed: package.json package-lock.json scripts/vendor-assets.sh
 setup: $(VENV)/.installed $(VENDOR)/.installed
 	$(BIN)/pybabel -q compile -d construction/translations
 
+# Labels the demo signs point to where it is served, unless PUBLIC_BASE_URL says otherwise.
+run: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: setup
 	$(FLASK) db upgrade
 	$(FLASK) demo load
