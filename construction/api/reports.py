@@ -29,6 +29,14 @@ class ReportArgs(Period):
     until = fields.Date()
 
 
+class DailyArgs(ReportArgs):
+    """Daily counts are kept per project, type and day, not per building or storey: those
+    two filters are not offered (422), rather than ignored."""
+
+    class Meta:
+        exclude = ("building_id", "storey_id")
+
+
 class StalledArgs(ReportArgs):
     days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=3650))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
@@ -100,7 +108,7 @@ class Progress(MethodView):
 @blp.route("/progress/daily")
 class ProgressDaily(MethodView):
     @requires("report.read")
-    @blp.arguments(ReportArgs(), location="query")
+    @blp.arguments(DailyArgs(), location="query")
     @blp.response(200, DailySchema)
     def get(self, args):
         """Transitions per day and action, and installed against planned over time."""

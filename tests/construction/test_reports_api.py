@@ -69,6 +69,10 @@ def test_daily_transitions_and_the_installed_curve(world):
     maker = world.client("regulator").get(
         f"/api/v1/progress/daily?manufacturer_id={world.ids['org_other_maker']}").get_json()
     assert maker["days"] == []
+    # Counted per project and type, not per storey: such a filter is refused, not ignored.
+    storey = world.client("regulator").get(
+        f"/api/v1/progress/daily?storey_id={world.ids['storey_main']}")
+    assert storey.status_code == 422 and "storey_id" in storey.get_json()["errors"]["query"]
 
 
 def _daily_days(world, role: str, query: str = "") -> list[dict]:
