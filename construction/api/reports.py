@@ -37,6 +37,14 @@ class DailyArgs(ReportArgs):
         exclude = ("building_id", "storey_id")
 
 
+class QualityArgs(ReportArgs):
+    """Every part of the quality report is narrowed by project or region and by days; the
+    other filters would narrow only some of its parts, so they are not offered (422)."""
+
+    class Meta:
+        exclude = ("building_id", "storey_id", "component_type_id", "manufacturer_id")
+
+
 class StalledArgs(ReportArgs):
     days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=3650))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
@@ -129,7 +137,7 @@ class ProgressStalled(MethodView):
 @blp.route("/quality")
 class Quality(MethodView):
     @requires("report.read")
-    @blp.arguments(ReportArgs(), location="query")
+    @blp.arguments(QualityArgs(), location="query")
     @blp.response(200, QualitySchema)
     def get(self, args):
         """QC pass rate, NCRs, findings, alerts, strength statistics, overrides, inspections."""

@@ -56,7 +56,6 @@ from construction.permissions import (
     Principal,
     in_scope,
     readable_or_404,
-    readable_project_ids,
     require,
 )
 from construction.schemas import NewPourSchema
@@ -683,22 +682,20 @@ def evaluate_strength(values: list[float], f_cu_k: float) -> dict[str, Any]:
             "accepted": mean >= mean_limit - 1e-9 and minimum >= min_limit - 1e-9}
 
 
-def quality_records(principal: Principal, project_id: int | None) -> dict[str, Any]:
-    """Strength statistics, gate overrides and inspection failures per manufacturer and grade."""
-    scope = readable_project_ids(principal)
+def quality_records(narrowed) -> dict[str, Any]:
+    """Strength statistics, gate overrides and inspection failures per manufacturer and grade.
+
+    `narrowed(query, project_column, moment_column)` limits a query to the reader's scope
+    and the report's filters (reports.quality gives it).
+    """
     maker_names = dict(db.session.execute(select(Organization.id, Organization.name)).all())
 
-    def scoped(query, column):
-        if scope is not None:
-            query = query.where(column.in_(scope))
-        return query.where(column == project_id) if project_id is not None else query
-
     groups: dict[tuple[int, str], list[float]] = defaultdict(list)
-    for maker, grade, strength in db.session.execute(scoped(
+    for maker, grade, strength in db.session.execute(narrowed(
             select(Pour.manufacturer_id, Pour.concrete_grade, StrengthResult.strength_mpa)
             .join(StrengthResult, StrengthResult.pour_id == Pour.id)
-            .where(StrengthResult.age_days == STANDARD_AGE_DAYS), Pour.project_id)
-            .order_by(StrengthResult.id)):
+            .where(StrengthResult.age_days == STANDARD_AGE_DAYS), Pour.project_id,
+            StrengthResult.tested_at).order_by(StrengthResult.id)):
         groups[(maker, grade)].append(strength)
     strength = []
     for (maker, grade), values in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1])):
@@ -709,19 +706,19 @@ def quality_records(principal: Principal, project_id: int | None) -> dict[str, A
     overrides = [
         {"manufacturer_id": maker, "manufacturer": maker_names.get(maker),
          "concrete_grade": grade, "gate": gate, "count": count}
-        for maker, grade, gate, count in db.session.execute(scoped(
+        for maker, grade, gate, count in db.session.execute(narrowed(
             select(ComponentType.manufacturer_id, ComponentType.concrete_grade,
                    GateOverride.gate, func.count())
             .join(Component, GateOverride.component_id == Component.id)
             .join(ComponentType, Component.component_type_id == ComponentType.id)
             .group_by(ComponentType.manufacturer_id, ComponentType.concrete_grade,
-                      GateOverride.gate), Component.project_id))]
+                      GateOverride.gate), Component.project_id, GateOverride.created_at))]
     items: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for maker, stage, results in db.session.execute(scoped(
+    for maker, stage, results in db.session.execute(narrowed(
             select(ComponentType.manufacturer_id, Inspection.stage, Inspection.results)
             .join(Component, Inspection.component_id == Component.id)
             .join(ComponentType, Component.component_type_id == ComponentType.id),
-            Component.project_id)):
+            Component.project_id, Inspection.inspected_at)):
         for result in results:
             counts = items[(maker, stage, result["key"])]
             counts[0] += 1

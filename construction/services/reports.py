@@ -199,17 +199,28 @@ def daily(principal: Principal, filters: ReportFilters,
             "installed_vs_planned": curve, "deliveries": _deliveries(principal, filters)}
 
 
+def _report_zone() -> timezone:
+    return timezone(timedelta(minutes=current_app.config["REPORT_UTC_OFFSET_MINUTES"]))
+
+
+def _in_period(query: Select, moment_column, filters: ReportFilters) -> Select:
+    """Limit `query` to rows whose `moment_column` falls on the report days since..until
+    (until excluded), days in the report zone."""
+    zone = _report_zone()
+    if filters.since is not None:
+        query = query.where(moment_column >= datetime.combine(filters.since, time(), zone))
+    if filters.until is not None:
+        query = query.where(moment_column < datetime.combine(filters.until, time(), zone))
+    return query
+
+
 def _deliveries(principal: Principal, filters: ReportFilters) -> list[dict[str, Any]]:
     """Count the loads (truck trips) that arrived on site per day, with their pieces."""
-    zone = timezone(timedelta(minutes=current_app.config["REPORT_UTC_OFFSET_MINUTES"]))
+    zone = _report_zone()
     pieces = select(func.count(LoadItem.id)).where(LoadItem.load_id == Load.id) \
         .scalar_subquery()
-    query = _scoped(principal, select(Load.arrived_at, pieces).where(
-        Load.arrived_at.isnot(None)), Load.project_id, filters)
-    if filters.since is not None:
-        query = query.where(Load.arrived_at >= datetime.combine(filters.since, time(), zone))
-    if filters.until is not None:
-        query = query.where(Load.arrived_at < datetime.combine(filters.until, time(), zone))
+    query = _in_period(_scoped(principal, select(Load.arrived_at, pieces).where(
+        Load.arrived_at.isnot(None)), Load.project_id, filters), Load.arrived_at, filters)
     per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     for arrived_at, count in db.session.execute(query):
         day = per_day[arrived_at.astimezone(zone).date()]
@@ -269,7 +280,12 @@ def _counted(principal: Principal, filters: ReportFilters, *conditions) -> Selec
 
 
 def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
-    """QC pass rate by manufacturer, NCRs, photo findings and alerts."""
+    """QC pass rate by manufacturer, NCRs, photo findings, alerts and quality records.
+
+    Every part is narrowed by the same filters: project or region, and the days since..until
+    on which its records happened (QC results, NCRs raised, findings made, alerts first
+    seen, deliveries rejected, cubes tested, gates overridden, inspections done).
+    """
     counter = ProgressCounter
     maker = aliased(Organization)
     qc = _scoped(principal, select(maker.id, maker.name, counter.state, func.sum(counter.count))
@@ -296,11 +312,10 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
         checked = entry["qc_pass"] + entry["qc_fail"]
         entry["pass_rate"] = round(entry["qc_pass"] / checked, 4) if checked else None
 
-    ncr_events = _scoped(principal, select(Event.id, Event.component_id, Event.data,
-                                           Component.ncr_open)
-                         .join(Component, Event.component_id == Component.id)
-                         .where(Event.action == "qc_fail"), Component.project_id, filters,
-                         Component.storey_id, Component.component_type_id)
+    ncr_events = _in_period(_scoped(
+        principal, select(Event.id, Event.component_id, Event.data, Component.ncr_open)
+        .join(Component, Event.component_id == Component.id).where(Event.action == "qc_fail"),
+        Component.project_id, filters), Event.server_time, filters)
     latest: dict[int, int] = {}
     rows = db.session.execute(ncr_events.order_by(Event.id)).all()
     for row in rows:
@@ -311,10 +326,12 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
         status = "open" if row.ncr_open and latest[row.component_id] == row.id else "closed"
         ncrs[(str(category), status)] += 1
 
-    findings = _scoped(principal, select(Finding.kind, Finding.status, func.count())
-                       .group_by(Finding.kind, Finding.status), Finding.project_id, filters)
-    alerts = _scoped(principal, select(Alert.kind, Alert.status, func.count())
-                     .group_by(Alert.kind, Alert.status), Alert.project_id, filters)
+    findings = _in_period(_scoped(principal, select(Finding.kind, Finding.status, func.count())
+                                  .group_by(Finding.kind, Finding.status), Finding.project_id,
+                                  filters), Finding.created_at, filters)
+    alerts = _in_period(_scoped(principal, select(Alert.kind, Alert.status, func.count())
+                                .group_by(Alert.kind, Alert.status), Alert.project_id, filters),
+                        Alert.first_seen_at, filters)
     return {
         "qc_by_manufacturer": sorted(by_maker.values(), key=lambda e: e["name"] or ""),
         "ncrs": [{"category": c, "status": s, "count": n} for (c, s), n in sorted(ncrs.items())],
@@ -323,7 +340,9 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
         "alerts": [{"kind": k, "status": s, "count": n}
                    for k, s, n in db.session.execute(alerts).all()],
         "rejected_deliveries": rejected,
-        **production.quality_records(principal, filters.project_id),
+        **production.quality_records(
+            lambda query, project_column, moment_column: _in_period(
+                _scoped(principal, query, project_column, filters), moment_column, filters)),
     }
 
 

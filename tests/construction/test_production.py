@@ -322,6 +322,16 @@ def test_the_quality_report_judges_strength_by_gb_t_50107(world):
     assert row["concrete_grade"] == "C30" and row["count"] == 3 and row["min_mpa"] == 34.8
     assert row["method"].startswith("non-statistical") and row["accepted"] is True
     assert world.client("far_regulator").get("/api/v1/quality").get_json()["strength"] == []
+    # Every part follows the days asked for: the cubes were tested on 2026-11-21 (+08:00).
+    regulator = world.client("regulator")
+    on_the_day = regulator.get("/api/v1/quality?since=2026-11-21&until=2026-11-22").get_json()
+    assert on_the_day["strength"][0]["count"] == 3
+    after = regulator.get("/api/v1/quality?since=2026-11-22").get_json()
+    assert after["strength"] == [] and after["inspection_items"] == []
+    assert after["ncrs"] == [] and after["photo_findings"] == []
+    # A filter that would narrow only some parts is refused, not half-applied.
+    refused = regulator.get(f"/api/v1/quality?storey_id={world.ids['storey_main']}")
+    assert refused.status_code == 422 and "storey_id" in refused.get_json()["errors"]["query"]
 
 
 @pytest.mark.parametrize("values,grade,accepted,method", [
