@@ -11,6 +11,7 @@ sub-assemblies) are not. Every quantity is converted from the model's units.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import tempfile
@@ -32,6 +33,11 @@ CATEGORIES = {"IfcWall": "wall_panel", "IfcSlab": "slab", "IfcBeam": "beam",
               "IfcColumn": "column", "IfcStair": "stair"}
 
 _HEADER_BYTES = 65536
+# Beyond these an element's weight or volume is a typo: no precast piece is near them.
+MAX_WEIGHT_KG = 1_000_000.0
+MAX_VOLUME_M3 = 10_000.0
+# What archivers add beside the file: macOS Finder's resource forks, folder entries.
+_ZIP_NOISE = re.compile(r"(^|/)(__MACOSX/|\._)")
 _SCHEMA_PATTERN = re.compile(rb"FILE_SCHEMA\s*\(\s*\(\s*'([A-Za-z0-9_]+)'", re.IGNORECASE)
 _END = b"END-ISO-10303-21;"
 # Property names, lower case, in the order they are trusted (Tekla's first).
@@ -107,16 +113,29 @@ def schema_family(schema: str) -> str | None:
     return None
 
 
-def unpack(name: str, data: bytes) -> bytes:
-    """Return the IFC text of an upload: the file itself, or the one .ifc inside an .ifczip."""
+class ModelTooLarge(ModelInvalid):
+    """The IFC text (unpacked) is larger than allowed."""
+
+
+def unpack(name: str, data: bytes, max_bytes: int | None = None) -> bytes:
+    """Return the IFC text of an upload: the file itself, or the one .ifc inside an .ifczip.
+
+    With `max_bytes`, an .ifczip whose .ifc unpacks to more is refused before it is
+    unpacked (ModelTooLarge): a small archive of a huge file must not fill the memory.
+    """
     if name.lower().endswith(".ifczip") or data[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 members = [m for m in archive.infolist()
-                           if m.filename.lower().endswith(".ifc") and not m.is_dir()]
+                           if m.filename.lower().endswith(".ifc") and not m.is_dir()
+                           and not _ZIP_NOISE.search(m.filename)]
                 if len(members) != 1:
                     raise ModelInvalid(f"an .ifczip holds exactly one .ifc file, this one "
                                        f"holds {len(members)}")
+                if max_bytes is not None and members[0].file_size > max_bytes:
+                    raise ModelTooLarge(f"its .ifc unpacks to {members[0].file_size:,} bytes, "
+                                        f"more than the {max_bytes:,} allowed")
+                # zipfile stops at the size the entry declares, whatever the data holds.
                 return archive.read(members[0])
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
             raise ModelInvalid(f"not a readable .ifczip: {error}") from error
@@ -161,11 +180,24 @@ def _schema_id(schema: str) -> str:
 
 
 def open_model(text: bytes) -> ifcopenshell.file:
-    """Open an IFC file's text with IfcOpenShell (through a temporary file, read fastest)."""
+    """Open an IFC file's text with IfcOpenShell (through a temporary file, read fastest).
+
+    The header's schema is written as IfcOpenShell names the family's schema (IFC4X3 and
+    IFC4X3_TC1 as IFC4X3_ADD2, IFC2X3_TC1 as IFC2X3, IFC4_ADD2_TC1 as IFC4): the same
+    schema to every reader, which IfcOpenShell refuses under its other names. A byte-order
+    mark is dropped.
+    """
+    start = 3 if text.startswith(b"\xef\xbb\xbf") else 0
+    head = bytes(text[start:start + _HEADER_BYTES])
+    match = _SCHEMA_PATTERN.search(head)
+    if match is not None and schema_family(match.group(1).decode("ascii")) is not None:
+        canonical = _schema_id(match.group(1).decode("ascii")).encode("ascii")
+        head = head[:match.start(1)] + canonical + head[match.end(1):]
     handle, path = tempfile.mkstemp(suffix=".ifc")
     try:
         with os.fdopen(handle, "wb") as temporary:
-            temporary.write(text)
+            temporary.write(head)
+            temporary.write(memoryview(text)[start + _HEADER_BYTES:])
         try:
             return ifcopenshell.open(path)
         except (ifcopenshell.Error, RuntimeError, ValueError) as error:
@@ -189,6 +221,9 @@ def read_open_model(model: ifcopenshell.file, classes: Iterable[str] | None = No
     schema = schema_family(model.schema)
     if schema is None:
         raise ModelInvalid(f"the schema {model.schema} is not supported")
+    if not _by_type(model, "IfcProject"):
+        raise ModelInvalid("the model has no IfcProject, which every IFC model has: its units "
+                           "and structure are unknown")
     _refuse_duplicate_global_ids(model)
     wanted = check_classes(model.schema, classes or DEFAULT_CLASSES)
     units = _Units(model)
@@ -232,7 +267,9 @@ def _by_type(model: ifcopenshell.file, cls: str) -> list:
 
 
 def _refuse_duplicate_global_ids(model: ifcopenshell.file) -> None:
-    counts = Counter(entity.GlobalId for entity in model.by_type("IfcRoot"))
+    # Elements and the spatial structure are told apart by GlobalId; a property set or a
+    # relation repeated by an exporter harms nothing that is imported.
+    counts = Counter(entity.GlobalId for entity in model.by_type("IfcProduct"))
     repeated = [global_id for global_id, count in counts.items() if count > 1]
     if repeated:
         shown = ", ".join(sorted(str(g) for g in repeated)[:5])
@@ -316,9 +353,8 @@ def _record(entity, properties: dict[str, Any], units: _Units, spatial: _Spatial
         global_id=entity.GlobalId, ifc_class=entity.is_a(), mark=mark.strip()[:60],
         name=name[:200], type_name=type_name.strip()[:100], category=_category(entity),
         building=building, storey=storey, elevation_m=elevation,
-        weight_kg=round(weight * units.kilogram, 1) if weight is not None and weight > 0 else None,
-        volume_m3=round(volume * units.cubic_metre, 4) if volume is not None and volume > 0
-        else None,
+        weight_kg=_plausible(weight, units.kilogram, MAX_WEIGHT_KG, 1),
+        volume_m3=_plausible(volume, units.cubic_metre, MAX_VOLUME_M3, 4),
         length_mm=units.millimetres(_first(properties, ("length",), (int, float))),
         width_mm=units.millimetres(_first(properties, ("width",), (int, float))),
         height_mm=units.millimetres(_first(properties, ("height",), (int, float))),
@@ -331,6 +367,15 @@ def _category(entity) -> str:
         if entity.is_a(cls):
             return category
     return "other"
+
+
+def _plausible(value: float | None, unit: float, limit: float, digits: int) -> float | None:
+    """A positive quantity in SI units, rounded; None when absent, not positive, not finite or
+    beyond `limit` (a typo in the model, which no precast piece weighs or holds)."""
+    if value is None or not math.isfinite(value) or value <= 0:
+        return None
+    converted = round(value * unit, digits)
+    return converted if 0 < converted <= limit else None
 
 
 def _label(entity, fallback: str) -> str:
@@ -358,6 +403,15 @@ class _Spatial:
             current = parent
         if container is None:
             return None, None, None
+        for _ in range(32):  # a space (or zone of one) is on the storey it belongs to
+            if container.is_a("IfcBuildingStorey") or container.is_a("IfcBuilding"):
+                break
+            parent = next((rel.RelatingObject for rel in getattr(container, "Decomposes", ())
+                           or ()), None)
+            if parent is None or not (parent.is_a("IfcSpatialStructureElement")
+                                      or parent.is_a("IfcSpatialElement")):
+                break
+            container = parent
         if container.is_a("IfcBuildingStorey"):
             storey = self._storey(container)
             return storey.building, storey.name, storey.elevation_m

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 
-from construction.api.base import api_blueprint
+from construction.api.base import api_blueprint, download_names
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.permissions import requires
@@ -91,7 +91,11 @@ class ModelAsBuilt(MethodView):
         model, data = service.as_built(authenticate_request(), model_id)
         stem = model.original_name.rsplit(".", 1)[0] or f"model-{model.id}"
         response = Response(data, mimetype="application/x-step")
-        response.headers["Content-Disposition"] = f'attachment; filename="{stem}-as-built.ifc"'
+        # Any name the file was uploaded under (洗车房.ifc): an ASCII fallback and the
+        # name itself as RFC 6266 filename*, so no header carries raw non-ASCII bytes.
+        response.headers.set("Content-Disposition", "attachment",
+                             **download_names(f"{stem}-as-built.ifc",
+                                             f"model-{model.id}-as-built.ifc"))
         response.headers["Cache-Control"] = "private, no-store"
         return response
 

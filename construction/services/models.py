@@ -25,6 +25,7 @@ from bim.model import (
     ElementRecord,
     ModelInvalid,
     ModelReading,
+    ModelTooLarge,
     check_classes,
     open_model,
     read_model,
@@ -73,8 +74,10 @@ def submit_model(principal: Principal, project_id: int, name: str, data: bytes,
     if len(data) > limit:
         raise _invalid(f"{name}: larger than {limit:,} bytes", 413)
     try:
-        schema = sniff(unpack(name, data))
+        schema = sniff(unpack(name, data, limit))
         classes = check_classes(schema, classes) if classes else None
+    except ModelTooLarge as error:
+        raise _invalid(f"{name}: {error}", 413) from error
     except ModelInvalid as error:
         raise _invalid(f"{name}: {error}") from error
     digest = hashlib.sha256(data).hexdigest()
@@ -355,7 +358,7 @@ _MILESTONES = {"CastAt": "cast", "DeliveredAt": "delivered", "InstalledAt": "ins
 
 def as_built(principal: Principal, model_id: int) -> tuple[BimModel, bytes]:
     """Return a model with Pset_PrefabTrace on every element that is a tracked component."""
-    model = model_for_reading(principal, model_id)
+    model = _ready(model_for_reading(principal, model_id))
     components = db.session.scalars(select(Component).where(
         Component.project_id == model.project_id, Component.ifc_global_id.is_not(None))).all()
     by_id = {component.id: component for component in components}
@@ -401,13 +404,18 @@ def geometry_key(model: BimModel) -> str:
     return f"geometry/{digest[:2]}/{digest}-v{geometry.GEOMETRY_VERSION}.glb"
 
 
-def model_geometry(principal: Principal, model_id: int) -> bytes | None:
-    """Return a model's elements as a GLB, or None while it is being converted."""
-    model = model_for_reading(principal, model_id)
+def _ready(model: BimModel) -> BimModel:
+    """Return the model if its import is done; else refuse (409): there is nothing to show."""
     if model.status != "done":
         raise ApiProblem("model-not-ready", f"the model's import is {model.status}"
                          + (f": {model.reason}" if model.reason else ""),
                          import_status=model.status)
+    return model
+
+
+def model_geometry(principal: Principal, model_id: int) -> bytes | None:
+    """Return a model's elements as a GLB, or None while it is being converted."""
+    model = _ready(model_for_reading(principal, model_id))
     key = geometry_key(model)
     if not storage().exists(key):
         enqueue_model_geometry(model.id, model.content_hash)

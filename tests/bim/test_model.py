@@ -9,10 +9,11 @@ from collections import Counter
 from pathlib import Path
 
 import ifcopenshell
+import ifcopenshell.guid
 import ifcopenshell.util.element as element_util
 import pytest
 
-from bim.model import DEFAULT_CLASSES, ModelInvalid, read_model, sniff
+from bim.model import DEFAULT_CLASSES, ModelInvalid, ModelTooLarge, read_model, sniff, unpack
 from bim.synthetic import Piece, build_model, precast_pieces
 
 CORPUS = Path(os.environ.get("IFC_CORPUS", "/work/shared/corpus/ifc"))
@@ -191,3 +192,64 @@ def test_a_synthetic_precast_model_reads_its_marks_and_weights():
         (p.global_id, p.mark, p.weight_kg) for p in pieces]
     assert [s.elements for s in reading.storeys] == [10, 10, 10]
     assert reading.application == "PrefabTrace synthetic 1"
+
+
+@pytest.mark.parametrize(("header", "family"), [
+    ("IFC4X3", "IFC4X3"), ("IFC4X3_TC1", "IFC4X3"), ("IFC2X3_TC1", "IFC2X3"),
+    ("IFC4_ADD2_TC1", "IFC4")])
+def test_other_names_of_a_schema_read_as_its_family(header, family):
+    base = {"IFC4X3": "IFC4X3_ADD2", "IFC2X3": "IFC2X3", "IFC4": "IFC4"}[family]
+    data = _small_model(schema=base).replace(f"FILE_SCHEMA(('{base}'))".encode(),
+                                             f"FILE_SCHEMA(('{header}'))".encode())
+    assert header.encode() in data
+    for text in (data, b"\xef\xbb\xbf" + data):  # with a byte-order mark too
+        reading = read_model("m.ifc", text)
+        assert reading.schema == family and len(reading.elements) == 2
+
+
+def test_a_model_without_ifcproject_is_refused_by_name():
+    model = ifcopenshell.file(schema="IFC4")
+    model.create_entity("IfcWall", GlobalId=ifcopenshell.guid.new(), Name="W")
+    with pytest.raises(ModelInvalid, match="no IfcProject"):
+        read_model("m.ifc", model.to_string().encode())
+
+
+def test_a_repeated_property_set_id_is_harmless_but_repeated_elements_are_not():
+    model = build_model([Piece("W0", ifc_class="IfcWall", weight_kg=5e12),
+                         Piece("W1", ifc_class="IfcWall", weight_kg=4200)], storeys=1)
+    sets = model.by_type("IfcPropertySet")
+    sets[1].GlobalId = sets[0].GlobalId
+    reading = read_model("m.ifc", model.to_string().encode())
+    # A weight no precast piece has is a typo in the model: dropped, the element kept.
+    assert [(r.mark, r.weight_kg) for r in reading.elements] == [("W0", None), ("W1", 4200.0)]
+
+
+def test_an_element_in_a_space_is_on_the_space_s_storey():
+    model = build_model([Piece("W0", ifc_class="IfcWall")], storeys=1)
+    storey = model.by_type("IfcBuildingStorey")[0]
+    wall = model.by_type("IfcWall")[0]
+    space = model.create_entity("IfcSpace", GlobalId=ifcopenshell.guid.new(), Name="Room 1")
+    model.create_entity("IfcRelAggregates", GlobalId=ifcopenshell.guid.new(),
+                        RelatingObject=storey, RelatedObjects=[space])
+    for rel in model.by_type("IfcRelContainedInSpatialStructure"):
+        model.remove(rel)
+    model.create_entity("IfcRelContainedInSpatialStructure", GlobalId=ifcopenshell.guid.new(),
+                        RelatingStructure=space, RelatedElements=[wall])
+    reading = read_model("m.ifc", model.to_string().encode())
+    assert (reading.elements[0].building, reading.elements[0].storey) == (
+        reading.storeys[0].building, reading.storeys[0].name)
+
+
+def test_an_ifczip_from_macos_finder_and_a_small_zip_of_a_huge_model():
+    data = _small_model()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("m.ifc", data)
+        archive.writestr("__MACOSX/._m.ifc", b"\x00\x05\x16\x07 resource fork")
+    assert len(read_model("m.ifczip", buffer.getvalue()).elements) == 2
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("m.ifc", data + b" " * 20_000_000)
+    assert len(bomb.getvalue()) < 100_000
+    with pytest.raises(ModelTooLarge, match="unpacks to"):
+        unpack("m.ifczip", bomb.getvalue(), max_bytes=10_000_000)

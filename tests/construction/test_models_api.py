@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -257,6 +258,19 @@ def test_a_file_over_the_limit_is_refused(app, world):
         assert db.session.scalar(select(func.count(BimModel.id))) == 0
 
 
+def test_a_small_ifczip_of_a_model_over_the_limit_is_refused_unopened(app, world):
+    data = _ifc(precast_pieces(5))
+    app.config["MODEL_MAX_BYTES"] = len(data) * 3
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model.ifc", data + b" " * (len(data) * 40))
+    assert len(buffer.getvalue()) < app.config["MODEL_MAX_BYTES"]
+    response = _post(world, buffer.getvalue(), name="model.ifczip")
+    assert response.status_code == 413 and "unpacks to" in response.get_json()["detail"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count(BimModel.id))) == 0
+
+
 def test_who_may_import_and_read(app, world):
     data = _ifc(precast_pieces(3))
     assert _post(world, data, role="factory_worker").status_code == 403
@@ -370,10 +384,24 @@ def test_the_geometry_is_converted_once_and_served_as_glb(app, world, monkeypatc
 
 def test_the_geometry_of_a_model_not_imported_is_refused(app, world):
     failed = _post(world, _duplicated()).get_json()
-    response = world.client("project_manager").get(f"/api/v1/models/{failed['model_id']}/geometry")
-    assert response.status_code == 409
-    assert response.get_json()["type"].endswith("model-not-ready")
-    assert "GlobalIds" in response.get_json()["detail"]
+    for part in ("geometry", "as-built.ifc"):
+        response = world.client("project_manager").get(
+            f"/api/v1/models/{failed['model_id']}/{part}")
+        assert response.status_code == 409, part
+        assert response.get_json()["type"].endswith("model-not-ready")
+        assert "GlobalIds" in response.get_json()["detail"]
+
+
+def test_a_model_named_in_chinese_downloads_under_its_name(app, world):
+    location = _post(world, _ifc(precast_pieces(2)), name="洗车房模型.ifc").headers["Location"]
+    response = world.client("regulator").get(f"{location}/as-built.ifc")
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    disposition.encode("latin-1")  # what a WSGI server can send
+    model_id = location.rsplit("/", 1)[1]
+    assert f'filename=model-{model_id}-as-built.ifc' in disposition
+    assert "filename*=UTF-8''%E6%B4%97%E8%BD%A6%E6%88%BF%E6%A8%A1%E5%9E%8B-as-built.ifc" in \
+        disposition
 
 
 def test_with_rq_the_geometry_is_converted_by_a_worker_once(app, world, monkeypatch):
