@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,7 +241,7 @@ def read_open_model(model: ifcopenshell.file, classes: Iterable[str] | None = No
             reason = "part_of_element" if _whole_of(entity, candidates) is not None \
                 else "class_not_imported"
             skipped[reason, entity.is_a()] += 1
-    spatial = _Spatial(units)
+    spatial = _Spatial(units, model)
     records = []
     for index, entity in enumerate(chosen):
         properties = _properties(entity)
@@ -386,9 +386,22 @@ def _label(entity, fallback: str) -> str:
 class _Spatial:
     """Where elements are: building and storey from the spatial structure, elevations in metres."""
 
-    def __init__(self, units: _Units):
+    def __init__(self, units: _Units, model: ifcopenshell.file):
         self.units = units
         self.found: dict[int, StoreyRecord] = {}
+        # Buildings and storeys are named, and a name is what the project keys them by: two
+        # of one name (two unnamed buildings, two storeys called "Level 1") would be merged.
+        # Such names are told apart here, once, before any element is placed.
+        self.building_names = _distinct(
+            (b.id(), _label(b, "Building"), str(i + 1))
+            for i, b in enumerate(sorted(_by_type(model, "IfcBuilding"), key=lambda b: b.id())))
+        self.storey_names: dict[int, str] = {}
+        by_building: dict[str | None, list] = defaultdict(list)
+        for storey in sorted(_by_type(model, "IfcBuildingStorey"), key=lambda s: s.id()):
+            by_building[self._building_of(storey)].append(storey)
+        for storeys in by_building.values():
+            self.storey_names.update(_distinct(
+                (s.id(), _label(s, "Storey"), f"{self._elevation(s):g} m") for s in storeys))
 
     def place(self, entity) -> tuple[str | None, str | None, float | None]:
         container, current = None, entity
@@ -418,20 +431,23 @@ class _Spatial:
         building = self._building_of(container)
         return building, None, None
 
+    def _elevation(self, storey) -> float:
+        return round((storey.Elevation or 0.0) * self.units.metre, 3) + 0.0  # no -0.0
+
     def _storey(self, container) -> StoreyRecord:
         storey = self.found.get(container.id())
         if storey is None:
-            elevation = round((container.Elevation or 0.0) * self.units.metre, 3) + 0.0  # no -0.0
             storey = self.found[container.id()] = StoreyRecord(
                 global_id=container.GlobalId, building=self._building_of(container) or "Building",
-                name=_label(container, "Storey"), elevation_m=elevation)
+                name=self.storey_names.get(container.id()) or _label(container, "Storey"),
+                elevation_m=self._elevation(container))
         return storey
 
     def _building_of(self, spatial) -> str | None:
         current = spatial
         for _ in range(32):
             if current.is_a("IfcBuilding"):
-                return _label(current, "Building")
+                return self.building_names.get(current.id()) or _label(current, "Building")
             parent = next((rel.RelatingObject for rel in getattr(current, "Decomposes", ())
                            or ()), None)
             if parent is None:
@@ -447,6 +463,22 @@ class _Spatial:
         return sorted((StoreyRecord(s.global_id, s.building, s.name, s.elevation_m,
                                     counts[s.building, s.name]) for s in self.found.values()),
                       key=lambda s: (s.building, s.elevation_m, s.name))
+
+
+def _distinct(named) -> dict[int, str]:
+    """Name each (id, name, tell) uniquely: a name shared by several gets its `tell` added
+    ("Level 1 (3 m)"), and a number as well if that is shared too."""
+    named = list(named)
+    counts = Counter(name for _, name, _ in named)
+    names = {key: name if counts[name] == 1 else f"{name} ({tell})"[:100]
+             for key, name, tell in named}
+    taken: Counter[str] = Counter()
+    total = Counter(names.values())
+    for key, name in names.items():
+        if total[name] > 1:
+            taken[name] += 1
+            names[key] = f"{name} #{taken[name]}"[:100]
+    return names
 
 
 def _application(model: ifcopenshell.file) -> str:

@@ -253,3 +253,21 @@ def test_an_ifczip_from_macos_finder_and_a_small_zip_of_a_huge_model():
     assert len(bomb.getvalue()) < 100_000
     with pytest.raises(ModelTooLarge, match="unpacks to"):
         unpack("m.ifczip", bomb.getvalue(), max_bytes=10_000_000)
+
+
+def test_storeys_and_buildings_of_one_name_are_told_apart():
+    model = build_model([Piece(f"W{i}", storey=i % 2, ifc_class="IfcWall") for i in range(10)],
+                        storeys=2)
+    for storey in model.by_type("IfcBuildingStorey"):
+        storey.Name = "Level 1"
+    second = model.create_entity("IfcBuilding", GlobalId=ifcopenshell.guid.new(),
+                                 Name=model.by_type("IfcBuilding")[0].Name)
+    model.create_entity("IfcRelAggregates", GlobalId=ifcopenshell.guid.new(),
+                        RelatingObject=model.by_type("IfcSite")[0], RelatedObjects=[second])
+    reading = read_model("m.ifc", model.to_string().encode())
+    assert [(s.name, s.elevation_m, s.elements) for s in reading.storeys] == [
+        ("Level 1 (0 m)", 0.0, 5), ("Level 1 (3 m)", 3.0, 5)]
+    assert Counter(r.storey for r in reading.elements) == {"Level 1 (0 m)": 5,
+                                                           "Level 1 (3 m)": 5}
+    assert len({r.building for r in reading.elements}) == 1
+    assert reading.storeys[0].building.endswith("(1)")
