@@ -82,11 +82,13 @@ def submit_model(principal: Principal, project_id: int, name: str, data: bytes,
         raise _invalid(f"{name}: {error}") from error
     digest = hashlib.sha256(data).hexdigest()
     if not dry_run:
-        # A retried upload, or the same file again: the same model, nothing changes.
+        # A retried upload, or the same file again: the same model, nothing changes. Unless
+        # a later version of that model was imported since: then this is a return to an
+        # earlier version, imported again as the newest (a diff like any other).
         for existing in db.session.scalars(select(BimModel).where(
                 BimModel.project_id == project_id, BimModel.content_hash == digest,
                 BimModel.dry_run.is_(False), BimModel.status != "failed")):
-            if existing.classes == classes:
+            if existing.classes == classes and not _superseded(existing):
                 return existing, False
     key = f"models/{digest[:2]}/{digest}{extension}"
     storage().put(key, data, EXTENSIONS[extension])  # the file first: no row without it
@@ -97,6 +99,16 @@ def submit_model(principal: Principal, project_id: int, name: str, data: bytes,
     db.session.add(model)
     db.session.commit()
     return model, True
+
+
+def _superseded(model: BimModel) -> bool:
+    """Tell whether another version of the same model (same IfcProject) came after it."""
+    if model.ifc_project_global_id is None:
+        return False
+    return db.session.scalar(select(BimModel.id).where(
+        BimModel.project_id == model.project_id, BimModel.id > model.id,
+        BimModel.ifc_project_global_id == model.ifc_project_global_id,
+        BimModel.dry_run.is_(False), BimModel.status != "failed").limit(1)) is not None
 
 
 def model_for_reading(principal: Principal, model_id: int) -> BimModel:

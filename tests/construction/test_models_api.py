@@ -109,7 +109,8 @@ def test_a_reimport_is_a_diff_and_never_deletes(app, world):
                     global_id=pieces[5].global_id)
     new = Piece("N/1", storey=2, weight_kg=500.0, global_id="1" + "N" * 21)
     second_pieces = [changed if p is pieces[5] else p for p in pieces[2:]] + [new]
-    response = _post(world, _ifc(second_pieces))
+    second_file = _ifc(second_pieces)
+    response = _post(world, second_file)
     second = response.get_json()
     assert response.status_code == 202 and second["status"] == "done"
     assert (second["added"], second["changed"], second["unchanged"], second["removed"]) == \
@@ -143,6 +144,16 @@ def test_a_reimport_is_a_diff_and_never_deletes(app, world):
     assert (third["added"], third["changed"], third["removed"]) == (0, 3, 1)
     assert _components(app, world.ids["project_main"])[pieces[0].global_id] \
         .removed_from_model is False
+    assert _counters_agree(app)
+    # The second version's very file again, after the third: a return to it, applied again.
+    again = _post(world, second_file)
+    assert again.status_code == 202 and again.get_json()["id"] != second["id"]
+    assert (again.get_json()["added"], again.get_json()["removed"]) == (0, 2)
+    assert _components(app, world.ids["project_main"])[pieces[0].global_id] \
+        .removed_from_model is True
+    # Sent once more (a retry): the same model, nothing changes.
+    retried = _post(world, second_file)
+    assert retried.status_code == 200 and retried.get_json()["id"] == again.get_json()["id"]
     assert _counters_agree(app)
 
 
