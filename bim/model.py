@@ -470,15 +470,20 @@ def _distinct(named) -> dict[int, str]:
     ("Level 1 (3 m)"), and a number as well if that is shared too."""
     named = list(named)
     counts = Counter(name for _, name, _ in named)
-    names = {key: name if counts[name] == 1 else f"{name} ({tell})"[:100]
+    names = {key: name if counts[name] == 1 else _suffixed(name, f" ({tell})")
              for key, name, tell in named}
     taken: Counter[str] = Counter()
     total = Counter(names.values())
     for key, name in names.items():
         if total[name] > 1:
             taken[name] += 1
-            names[key] = f"{name} #{taken[name]}"[:100]
+            names[key] = _suffixed(name, f" #{taken[name]}")
     return names
+
+
+def _suffixed(name: str, suffix: str, limit: int = 100) -> str:
+    """The name with the suffix, shortened so that the suffix always fits in `limit`."""
+    return name[:limit - len(suffix)] + suffix
 
 
 def _application(model: ifcopenshell.file) -> str:

@@ -76,7 +76,9 @@ def refuse_json_sent_as_other() -> None:
     """
     if request.method not in _WRITES or request.is_json or not request.content_length:
         return
-    if request.mimetype.startswith("multipart/"):
+    # Larger than any JSON write may be, or a multipart upload: not read here.
+    if request.mimetype.startswith("multipart/") or \
+            request.content_length > current_app.config["JSON_MAX_BYTES"]:
         return
     start = request.get_data(cache=True)[:64].lstrip()
     if start[:1] in (b"{", b"["):

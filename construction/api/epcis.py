@@ -6,6 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
+import marshmallow
 from flask import current_app, jsonify, request
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -243,7 +244,9 @@ def _event_result(outcome: service.EventOutcome) -> dict[str, Any]:
 class EpcisEvents(MethodView):
     @requires("export.read")
     @export_limit
-    @blp.arguments(EventQueryArgs(), location="query", as_kwargs=False)
+    # Unknown parameters reach the schema, which names the supported ones in its refusal.
+    @blp.arguments(EventQueryArgs(), location="query", as_kwargs=False,
+                   unknown=marshmallow.INCLUDE)
     @blp.response(200, EpcisQueryDocumentSchema, description=_QUERY_ANSWER,
                   headers=_QUERY_HEADERS)
     @blp.alt_response(200, schema=EpcisQueryDocumentSchema,

@@ -29,6 +29,22 @@ class ReportArgs(Period):
     until = fields.Date()
 
 
+class SnapshotArgs(ReportArgs):
+    """Where things stand now (states, stalled pieces, the components list): no days to
+    narrow by, so since and until are not offered (422), rather than ignored."""
+
+    class Meta:
+        exclude = ("since", "until")
+
+
+class PourExportArgs(ReportArgs):
+    """Pours and their cubes belong to no building, storey or type: those filters are not
+    offered. Days are the pours' casting days."""
+
+    class Meta:
+        exclude = ("building_id", "storey_id", "component_type_id")
+
+
 class DailyArgs(ReportArgs):
     """Daily counts are kept per project, type and day, not per building or storey: those
     two filters are not offered (422), rather than ignored."""
@@ -45,7 +61,7 @@ class QualityArgs(ReportArgs):
         exclude = ("building_id", "storey_id", "component_type_id", "manufacturer_id")
 
 
-class StalledArgs(ReportArgs):
+class StalledArgs(SnapshotArgs):
     days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=3650))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
@@ -106,7 +122,7 @@ def _filters(args: dict) -> service.ReportFilters:
 @blp.route("/progress")
 class Progress(MethodView):
     @requires("report.read")
-    @blp.arguments(ReportArgs(), location="query")
+    @blp.arguments(SnapshotArgs(), location="query")
     @blp.response(200, ProgressSchema)
     def get(self, args):
         """Components by state (count and %), by project, building, storey, type, IFC class."""
@@ -155,7 +171,7 @@ def _csv(lines, name: str) -> Response:
 class ComponentsCsv(MethodView):
     @requires("export.read")
     @export_limit
-    @blp.arguments(ReportArgs(), location="query")
+    @blp.arguments(SnapshotArgs(), location="query")
     @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
                                 "content": {"text/csv": {}}}})
     def get(self, args):
@@ -179,7 +195,7 @@ class EventsCsv(MethodView):
 @blp.route("/exports/pours.csv")
 class PoursCsv(MethodView):
     @requires("export.read")
-    @blp.arguments(ReportArgs(), location="query")
+    @blp.arguments(PourExportArgs(), location="query")
     @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
                                 "content": {"text/csv": {}}}})
     def get(self, args):
@@ -190,7 +206,7 @@ class PoursCsv(MethodView):
 @blp.route("/exports/strength-results.csv")
 class StrengthResultsCsv(MethodView):
     @requires("export.read")
-    @blp.arguments(ReportArgs(), location="query")
+    @blp.arguments(PourExportArgs(), location="query")
     @blp.doc(responses={"200": {"description": "CSV, UTF-8 with BOM",
                                 "content": {"text/csv": {}}}})
     def get(self, args):

@@ -129,7 +129,8 @@ class PageArgs(Schema):
 
 class Period(Schema):
     """Query arguments with `since` and `until`: one after the other can match nothing, so
-    it is refused (422) rather than answered with an empty list."""
+    it is refused (422) rather than answered with an empty list. (Equal is allowed: some
+    routes count `until` in, as deliveries do.)"""
 
     @validates_schema
     def _since_not_after_until(self, values, **kwargs):

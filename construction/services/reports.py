@@ -315,7 +315,8 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
     ncr_events = _in_period(_scoped(
         principal, select(Event.id, Event.component_id, Event.data, Component.ncr_open)
         .join(Component, Event.component_id == Component.id).where(Event.action == "qc_fail"),
-        Component.project_id, filters), Event.server_time, filters)
+        Component.project_id, filters, Component.storey_id, Component.component_type_id),
+        Event.server_time, filters)
     latest: dict[int, int] = {}
     rows = db.session.execute(ncr_events.order_by(Event.id)).all()
     for row in rows:
@@ -555,9 +556,8 @@ def _pours_query(principal: Principal, filters: ReportFilters, *columns):
         .join(Project, Pour.project_id == Project.id) \
         .join(Organization, Pour.manufacturer_id == Organization.id) \
         .join(Mould, Pour.mould_id == Mould.id)
-    query = in_scope(query, principal, Pour.project_id)
-    if filters.project_id is not None:
-        query = query.where(Pour.project_id == filters.project_id)
+    query = _in_period(_scoped(principal, query, Pour.project_id, filters), Pour.cast_at,
+                       filters)
     if filters.manufacturer_id is not None:
         query = query.where(Pour.manufacturer_id == filters.manufacturer_id)
     return query

@@ -72,7 +72,13 @@ from construction.models import (
     WebhookSubscription,
 )
 from construction.pagination import Page, paginate
-from construction.permissions import Principal, project_in_scope, readable_project_ids, role_may
+from construction.permissions import (
+    Principal,
+    project_in_scope,
+    readable_project_ids,
+    readable_region,
+    role_may,
+)
 from construction.public_http import (
     Outcome,
     WebhookUrlError,
@@ -160,8 +166,8 @@ def create_subscription(principal: Principal, url: str, actions: list[str] | Non
         raise _invalid("region_code", "Give project_id or region_code, not both.")
     if principal.role == "regulator":
         if project_id is None:
-            region_code = region_code or principal.region_code
-            if not region_code.startswith(principal.region_code):
+            region_code = region_code or readable_region(principal)
+            if not region_code.startswith(readable_region(principal)):
                 raise ApiProblem("forbidden", f"a regulator of region {principal.region_code} "
                                  f"may not subscribe to region {region_code}")
     elif not principal.is_admin:
@@ -198,7 +204,7 @@ def _manageable(query, principal: Principal):
         return query
     scope = WebhookSubscription.project_id.in_(readable_project_ids(principal))
     if principal.role == "regulator":
-        scope = scope | WebhookSubscription.region_code.startswith(principal.region_code,
+        scope = scope | WebhookSubscription.region_code.startswith(readable_region(principal),
                                                                    autoescape=True)
     return query.where(WebhookSubscription.organization_id == principal.organization_id, scope)
 

@@ -271,3 +271,9 @@ def test_storeys_and_buildings_of_one_name_are_told_apart():
                                                            "Level 1 (3 m)": 5}
     assert len({r.building for r in reading.elements}) == 1
     assert reading.storeys[0].building.endswith("(1)")
+    # The longest names keep what tells them apart.
+    for storey in model.by_type("IfcBuildingStorey"):
+        storey.Name = "X" * 100
+    reading = read_model("m.ifc", model.to_string().encode())
+    assert [s.name[-7:] for s in reading.storeys] == ["X (0 m)", "X (3 m)"]
+    assert {len(s.name) for s in reading.storeys} == {100}

@@ -134,6 +134,7 @@ def test_one_building_counts_its_storeys_only(world, site):
     assert summary["by_state"] == {"cast": 1, "stored": 1, "planned": 1}
     assert summary["flags"] == {"on_hold": 1, "damaged": 1, "ncr_open": 0,
                                 "on_hold_or_damaged": 2}
+    assert summary["quality"]["ncrs"] == []  # the open NCR is in the other building
     assert summary["unplaced"] is None
     assert {c["id"] for c in summary["flagged"]} == {site["pieces"][6]["id"],
                                                      site["pieces"][7]["id"]}

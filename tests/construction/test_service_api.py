@@ -171,12 +171,17 @@ def test_health_reports_ledger_sealing_and_degrades_when_it_stalls(world):
 def test_a_query_parameter_the_route_does_not_know_is_refused_not_ignored(world):
     regulator = world.client("regulator")
     for path in ("/api/v1/components?stat=installed", "/api/v1/photos?bogus=1",
-                 "/api/v1/exports/components.csv?state=installed"):
+                 "/api/v1/exports/components.csv?state=installed",
+                 "/api/v1/progress?since=2026-12-01",  # a snapshot has no days
+                 "/api/v1/exports/pours.csv?storey_id=1"):  # pours are on no storey
         response = regulator.get(path)
         assert response.status_code == 422 and response.mimetype == PROBLEM, path
         name = path.split("?")[1].split("=")[0]
         assert response.get_json()["errors"]["query"][name] == ["Unknown field."], path
     assert regulator.get("/api/v1/components?state=installed").status_code == 200
+    # EPCIS queries name the parameters they support.
+    epcis = regulator.get("/api/v1/epcis/events?EQ_bogus=1")
+    assert epcis.status_code == 422 and "supported are" in str(epcis.get_json()["errors"])
 
 
 def test_since_after_until_is_refused_not_answered_empty(world):
