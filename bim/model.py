@@ -416,15 +416,9 @@ class _Spatial:
             current = parent
         if container is None:
             return None, None, None
-        for _ in range(32):  # a space (or zone of one) is on the storey it belongs to
-            if container.is_a("IfcBuildingStorey") or container.is_a("IfcBuilding"):
-                break
-            parent = next((rel.RelatingObject for rel in getattr(container, "Decomposes", ())
-                           or ()), None)
-            if parent is None or not (parent.is_a("IfcSpatialStructureElement")
-                                      or parent.is_a("IfcSpatialElement")):
-                break
-            container = parent
+        if not container.is_a("IfcBuildingStorey"):  # a space is on the storey it is part of
+            container = element_util.get_container(current, ifc_class="IfcBuildingStorey") \
+                or container
         if container.is_a("IfcBuildingStorey"):
             storey = self._storey(container)
             return storey.building, storey.name, storey.elevation_m
@@ -439,7 +433,7 @@ class _Spatial:
         if storey is None:
             storey = self.found[container.id()] = StoreyRecord(
                 global_id=container.GlobalId, building=self._building_of(container) or "Building",
-                name=self.storey_names.get(container.id()) or _label(container, "Storey"),
+                name=self.storey_names[container.id()],
                 elevation_m=self._elevation(container))
         return storey
 
@@ -447,7 +441,7 @@ class _Spatial:
         current = spatial
         for _ in range(32):
             if current.is_a("IfcBuilding"):
-                return self.building_names.get(current.id()) or _label(current, "Building")
+                return self.building_names[current.id()]
             parent = next((rel.RelatingObject for rel in getattr(current, "Decomposes", ())
                            or ()), None)
             if parent is None:
