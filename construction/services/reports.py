@@ -9,6 +9,7 @@ region, others their projects.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections import Counter, defaultdict
 from collections.abc import Generator, Iterator
@@ -203,9 +204,11 @@ def _report_zone() -> timezone:
     return timezone(timedelta(minutes=current_app.config["REPORT_UTC_OFFSET_MINUTES"]))
 
 
-def _in_period(query: Select, moment_column, filters: ReportFilters) -> Select:
-    """Limit `query` to rows whose `moment_column` falls on the report days since..until
-    (until excluded), days in the report zone."""
+def _narrowed(principal: Principal, filters: ReportFilters, query: Select, project_column,
+              moment_column, storey_column=None, type_column=None) -> Select:
+    """Limit `query` to the principal's scope and the filters, and to rows whose
+    `moment_column` falls on the report days since..until (until excluded, report zone)."""
+    query = _scoped(principal, query, project_column, filters, storey_column, type_column)
     zone = _report_zone()
     if filters.since is not None:
         query = query.where(moment_column >= datetime.combine(filters.since, time(), zone))
@@ -219,8 +222,8 @@ def _deliveries(principal: Principal, filters: ReportFilters) -> list[dict[str, 
     zone = _report_zone()
     pieces = select(func.count(LoadItem.id)).where(LoadItem.load_id == Load.id) \
         .scalar_subquery()
-    query = _in_period(_scoped(principal, select(Load.arrived_at, pieces).where(
-        Load.arrived_at.isnot(None)), Load.project_id, filters), Load.arrived_at, filters)
+    query = _narrowed(principal, filters, select(Load.arrived_at, pieces).where(
+        Load.arrived_at.isnot(None)), Load.project_id, Load.arrived_at)
     per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     for arrived_at, count in db.session.execute(query):
         day = per_day[arrived_at.astimezone(zone).date()]
@@ -312,11 +315,12 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
         checked = entry["qc_pass"] + entry["qc_fail"]
         entry["pass_rate"] = round(entry["qc_pass"] / checked, 4) if checked else None
 
-    ncr_events = _in_period(_scoped(
-        principal, select(Event.id, Event.component_id, Event.data, Component.ncr_open)
+    ncr_events = _narrowed(
+        principal, filters,
+        select(Event.id, Event.component_id, Event.data, Component.ncr_open)
         .join(Component, Event.component_id == Component.id).where(Event.action == "qc_fail"),
-        Component.project_id, filters, Component.storey_id, Component.component_type_id),
-        Event.server_time, filters)
+        Component.project_id, Event.server_time, Component.storey_id,
+        Component.component_type_id)
     latest: dict[int, int] = {}
     rows = db.session.execute(ncr_events.order_by(Event.id)).all()
     for row in rows:
@@ -327,12 +331,12 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
         status = "open" if row.ncr_open and latest[row.component_id] == row.id else "closed"
         ncrs[(str(category), status)] += 1
 
-    findings = _in_period(_scoped(principal, select(Finding.kind, Finding.status, func.count())
-                                  .group_by(Finding.kind, Finding.status), Finding.project_id,
-                                  filters), Finding.created_at, filters)
-    alerts = _in_period(_scoped(principal, select(Alert.kind, Alert.status, func.count())
-                                .group_by(Alert.kind, Alert.status), Alert.project_id, filters),
-                        Alert.first_seen_at, filters)
+    findings = _narrowed(principal, filters, select(Finding.kind, Finding.status, func.count())
+                         .group_by(Finding.kind, Finding.status), Finding.project_id,
+                         Finding.created_at)
+    alerts = _narrowed(principal, filters, select(Alert.kind, Alert.status, func.count())
+                       .group_by(Alert.kind, Alert.status), Alert.project_id,
+                       Alert.first_seen_at)
     return {
         "qc_by_manufacturer": sorted(by_maker.values(), key=lambda e: e["name"] or ""),
         "ncrs": [{"category": c, "status": s, "count": n} for (c, s), n in sorted(ncrs.items())],
@@ -341,9 +345,7 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
         "alerts": [{"kind": k, "status": s, "count": n}
                    for k, s, n in db.session.execute(alerts).all()],
         "rejected_deliveries": rejected,
-        **production.quality_records(
-            lambda query, project_column, moment_column: _in_period(
-                _scoped(principal, query, project_column, filters), moment_column, filters)),
+        **production.quality_records(functools.partial(_narrowed, principal, filters)),
     }
 
 
@@ -486,19 +488,14 @@ def components_csv(principal: Principal, filters: ReportFilters) -> Iterator[byt
 
 
 def _events_query(principal: Principal, filters: ReportFilters, *columns) -> Select:
-    query = _scoped(principal, select(*columns)
-                    .join(Component, Event.component_id == Component.id)
-                    .join(Project, Component.project_id == Project.id)
-                    .join(User, Event.user_id == User.id)
-                    .join(Organization, Event.organization_id == Organization.id),
-                    Component.project_id, filters, Component.storey_id,
-                    Component.component_type_id)
-    if filters.since is not None:
-        query = query.where(Event.server_time >= datetime.combine(filters.since,
-                                                                   datetime.min.time(), UTC))
-    if filters.until is not None:
-        query = query.where(Event.server_time < datetime.combine(filters.until,
-                                                                  datetime.min.time(), UTC))
+    # Days as every report counts them: in the report zone.
+    query = _narrowed(principal, filters, select(*columns)
+                      .join(Component, Event.component_id == Component.id)
+                      .join(Project, Component.project_id == Project.id)
+                      .join(User, Event.user_id == User.id)
+                      .join(Organization, Event.organization_id == Organization.id),
+                      Component.project_id, Event.server_time, Component.storey_id,
+                      Component.component_type_id)
     return query.order_by(Event.id)
 
 
@@ -556,8 +553,7 @@ def _pours_query(principal: Principal, filters: ReportFilters, *columns):
         .join(Project, Pour.project_id == Project.id) \
         .join(Organization, Pour.manufacturer_id == Organization.id) \
         .join(Mould, Pour.mould_id == Mould.id)
-    query = _in_period(_scoped(principal, query, Pour.project_id, filters), Pour.cast_at,
-                       filters)
+    query = _narrowed(principal, filters, query, Pour.project_id, Pour.cast_at)
     if filters.manufacturer_id is not None:
         query = query.where(Pour.manufacturer_id == filters.manufacturer_id)
     return query

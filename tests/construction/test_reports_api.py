@@ -237,6 +237,18 @@ def test_csv_exports_open_in_excel_and_respect_scope(world):
     assert len(everything) == 1 + 9 + 1
     none = _rows(world.client("regulator").get("/api/v1/exports/events.csv?until=2000-01-02"))
     assert len(none) == 1
+    # Days are the report zone's, as in every report: with a zone whose date is not UTC's
+    # today, today's events fall on the zone's day, not on UTC's.
+    now = datetime.now(UTC)
+    minutes = now.hour * 60 + now.minute
+    offset = 1440 - minutes + 30 if 1440 - minutes + 30 <= 14 * 60 else -(minutes + 30)
+    world.app.config["REPORT_UTC_OFFSET_MINUTES"] = offset
+    zone_day = (now + timedelta(minutes=offset)).date()
+    assert zone_day != now.date()
+    for day, expected in ((zone_day, 1 + 9), (now.date(), 1)):
+        period = f"since={day}&until={day + timedelta(days=1)}"
+        assert len(_rows(world.client("regulator").get(
+            f"/api/v1/exports/events.csv?{period}"))) == expected, day
 
 
 @pytest.mark.parametrize("mark", ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)",
