@@ -9,6 +9,7 @@ evidence. The checks run as jobs; each stores its own result and version.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import time
@@ -137,10 +138,13 @@ def _placement(principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
     component_id, storey_id, event_id = (fields.get("component_id"), fields.get("storey_id"),
                                          fields.get("event_id"))
 
+    @functools.cache
+    def writable(found_project_id: int) -> bool:  # one query per project, however named
+        return project_in_scope(principal, found_project_id, write=True)
+
     def ours(found_project_id: int | None, noun: str, object_id: int) -> int:
         # Found out here, before any file is written, not by the foreign key on insert.
-        if found_project_id is None or not project_in_scope(principal, found_project_id,
-                                                            write=True):
+        if found_project_id is None or not writable(found_project_id):
             raise ApiProblem("not-found", f"no {noun} {object_id}"
                              + (" you take part in" if noun == "project" else ""))
         return found_project_id
@@ -149,8 +153,9 @@ def _placement(principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
     event = None
     if event_id is not None:
         event = db.session.get(Event, event_id)
-        ours(db.session.scalar(select(Component.project_id).where(
-            Component.id == event.component_id)) if event else None, "event", event_id)
+        # Its component is then in the session: the lookup below reads it from there.
+        ours(db.session.get(Component, event.component_id).project_id if event else None,
+             "event", event_id)
         component_id = component_id or event.component_id
         if component_id != event.component_id:
             raise ApiProblem("validation-error", "the event is of another component",
