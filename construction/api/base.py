@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import flask_smorest
 import marshmallow
 from flask import request
@@ -54,16 +52,3 @@ def header_device() -> str | None:
                          errors={"X-Device-Id": ["Length must be between 1 and 100."]})
     return device
 
-
-def download_names(name: str, fallback: str) -> dict[str, str]:
-    """Content-Disposition parameters for a download called `name`, whatever its script.
-
-    An ASCII name goes as it is; another (洗车房.ifc) as RFC 6266 filename*, with the ASCII
-    `fallback` as filename for old clients: no header then carries raw non-ASCII bytes,
-    which a WSGI server may refuse.
-    """
-    try:
-        name.encode("ascii")
-    except UnicodeEncodeError:
-        return {"filename": fallback, "filename*": "UTF-8''" + quote(name, safe="!#$&+^`|~")}
-    return {"filename": name}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, request
+import io
+
+from flask import Response, current_app, jsonify, request, send_file
 from flask.views import MethodView
 
-from construction.api.base import api_blueprint, download_names
+from construction.api.base import api_blueprint
 from construction.auth import authenticate_request
 from construction.errors import ApiProblem
 from construction.permissions import requires
@@ -90,12 +92,11 @@ class ModelAsBuilt(MethodView):
         """Download the model as built: Pset_PrefabTrace (state, dates) on tracked elements."""
         model, data = service.as_built(authenticate_request(), model_id)
         stem = model.original_name.rsplit(".", 1)[0] or f"model-{model.id}"
-        response = Response(data, mimetype="application/x-step")
-        # Any name the file was uploaded under (洗车房.ifc): an ASCII fallback and the
-        # name itself as RFC 6266 filename*, so no header carries raw non-ASCII bytes.
-        response.headers.set("Content-Disposition", "attachment",
-                             **download_names(f"{stem}-as-built.ifc",
-                                             f"model-{model.id}-as-built.ifc"))
+        # send_file writes any name (洗车房.ifc) as RFC 6266 filename* beside an ASCII one:
+        # no header carries raw non-ASCII bytes, which a WSGI server may refuse.
+        response = send_file(io.BytesIO(data), mimetype="application/x-step",
+                             as_attachment=True, download_name=f"{stem}-as-built.ifc",
+                             etag=False, conditional=False)
         response.headers["Cache-Control"] = "private, no-store"
         return response
 

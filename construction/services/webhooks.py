@@ -166,8 +166,9 @@ def create_subscription(principal: Principal, url: str, actions: list[str] | Non
         raise _invalid("region_code", "Give project_id or region_code, not both.")
     if principal.role == "regulator":
         if project_id is None:
-            region_code = region_code or readable_region(principal)
-            if not region_code.startswith(readable_region(principal)):
+            region = readable_region(principal)
+            region_code = region_code or region
+            if not region_code.startswith(region):
                 raise ApiProblem("forbidden", f"a regulator of region {principal.region_code} "
                                  f"may not subscribe to region {region_code}")
     elif not principal.is_admin:
