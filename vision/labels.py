@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from labels.decode import ENGINES, decode_image
-from labels.qr import qr_matrix
+from labels.qr import ERROR_CORRECTION, qr_matrix
 from labels.render import LAYOUTS
 
 CHECK_VERSION = 1
@@ -96,7 +96,7 @@ def _modules(text: str) -> int:
     hold more than level Q can (a long link printed at level M or L, the common defaults):
     then level L, which takes any text a QR symbol can, gives its size, or a close one.
     """
-    for level in ("Q", "L"):
+    for level in (ERROR_CORRECTION, "L"):
         try:
             return int(qr_matrix(text, level).shape[0])
         except ValueError:
