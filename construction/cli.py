@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -341,36 +342,40 @@ def worker_command(burst: bool) -> None:
     queue = redis_queue(current_app)
     backoff = Backoff()
     stop = threading.Event()
-    while not stop.is_set():
-        started = time.monotonic()
-        worker = None
-        try:
-            worker = _photo_worker_class()([queue], connection=queue.connection)
-            worker.work(burst=burst)
-        except Exception as error:  # RQ stops when Redis goes: registering, heartbeats...
-            if worker is not None and worker.stopping:
-                return  # asked to stop, and Redis was gone to say goodbye to
-            if burst:  # one pass (cron, tests): report the failure
-                raise
-            if not is_connection_lost(error):
-                current_app.logger.exception("photo worker failed")
-            failure = f"{type(error).__name__}: {str(error).strip()[:200]}"
-        else:
-            if burst or worker.stopping:
-                return
-            failure = "the worker stopped by itself (see RQ's log above)"
-        discard_session(lost=True)
-        if time.monotonic() - started > 60:  # it had been working: start over quickly
-            backoff.reset()
-        delay = backoff.next_delay()
-        current_app.logger.warning("photo worker: %s; starting again in %.1f s", failure, delay)
-        with stop_on_signals(stop):  # RQ had its own handlers; between workers a stop is ours
+    worker_class = _photo_worker_class(stop)
+    # One stop for the whole command: SIGTERM or SIGINT sets it wherever it lands, in a
+    # worker or between two, so no signal is lost to the code it interrupted.
+    with stop_on_signals(stop):
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                worker_class([queue], connection=queue.connection).work(burst=burst)
+            except Exception as error:  # RQ stops when Redis goes: registering, heartbeats...
+                if stop.is_set():
+                    return  # asked to stop, and Redis was gone to say goodbye to
+                if burst:  # one pass (cron, tests): report the failure
+                    raise
+                if not is_connection_lost(error):
+                    current_app.logger.exception("photo worker failed")
+                failure = f"{type(error).__name__}: {str(error).strip()[:200]}"
+            else:
+                if burst or stop.is_set():
+                    return
+                failure = "the worker stopped by itself (see RQ's log above)"
+            discard_session(lost=True)
+            if time.monotonic() - started > 60:  # it had been working: start over quickly
+                backoff.reset()
+            delay = backoff.next_delay()
+            current_app.logger.warning("photo worker: %s; starting again in %.1f s", failure,
+                                       delay)
             stop.wait(delay)
 
 
-def _photo_worker_class():
+def _photo_worker_class(stop: threading.Event):
     # Imported here, not at the top: only JOBS=rq loads Redis and RQ.
     from rq import SimpleWorker
+    from rq.exceptions import StopRequested
+    from rq.worker import WorkerStatus
 
     class PhotoWorker(SimpleWorker):
         """RQ's worker without a fork per job, leaving no session behind after a job.
@@ -379,11 +384,35 @@ def _photo_worker_class():
         check that crashes the process is shown as stalled and re-run later.
         """
 
-        stopping = False
+        working = False  # inside work(): a stop signal is this worker's to act on
 
-        def request_stop(self, signum, frame):
-            self.stopping = True
-            super().request_stop(signum, frame)
+        def work(self, *args, **kwargs):
+            self.working = True
+            try:
+                return super().work(*args, **kwargs)
+            finally:
+                self.working = False
+
+        def _install_signal_handlers(self):
+            # RQ's handlers would outlive this worker: a signal after it ended, while
+            # the next one starts, would stop a worker already gone and be lost.
+            for number in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(number, self._on_stop_signal)
+
+        def _on_stop_signal(self, signum, frame):
+            again = stop.is_set()
+            stop.set()
+            if not self.working:
+                return  # between workers: the command's loop sees `stop`
+            if again:  # a second signal: cold shutdown, the job in hand is abandoned
+                self.log.warning("Worker %s: cold shut down", self.name)
+                raise SystemExit(1)
+            # Warm shutdown as RQ's, with no Redis write inside a signal handler:
+            # the job in hand is finished first; an idle worker leaves its wait now.
+            self.handle_warm_shutdown_request()
+            self._stop_requested = True
+            if self.get_state() != WorkerStatus.BUSY:
+                raise StopRequested()
 
         def execute_job(self, job, queue):
             try:

@@ -372,6 +372,45 @@ def test_photo_worker_waits_for_redis_and_outlives_its_restart(engine_name, data
             _stop(redis_server)
 
 
+@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+@pytest.mark.engine("sqlite")
+def test_a_stop_signal_between_two_workers_is_not_lost(world, engine_name, runner,
+                                                       monkeypatch):
+    import redis
+    from rq import SimpleWorker
+
+    import construction.cli
+
+    redis_url = "redis://127.0.0.1:6379/0"
+    name = f"prefabtrace-test-stop-{uuid.uuid4().hex}"
+    world.app.config.update(JOBS="rq", REDIS_URL=redis_url, RQ_QUEUE=name)
+
+    def redis_lost(*_args, **_kwargs):  # where RQ does not retry: its loop ends
+        raise redis.exceptions.ConnectionError("Connection closed by server.")
+
+    real_discard = construction.cli.discard_session
+    signals = []
+
+    def discard_then_signal(lost):  # the stop comes while the next worker is prepared
+        signals.append(signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_discard(lost)
+
+    monkeypatch.setattr(SimpleWorker, "dequeue_job_and_maintain_ttl", redis_lost)
+    monkeypatch.setattr(construction.cli, "discard_session", discard_then_signal)
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # never pytest's end
+    try:
+        result = runner.invoke(args=["photos", "worker"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        connection = redis.Redis.from_url(redis_url)
+        for key in connection.scan_iter(f"rq:*{name}*"):
+            connection.delete(key)
+        connection.close()
+    assert signals == [signal.SIGTERM]  # one worker ran; the signal ended the command
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+
 # --- requests in flight ---------------------------------------------------------------
 
 
