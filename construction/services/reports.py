@@ -321,14 +321,20 @@ def quality(principal: Principal, filters: ReportFilters) -> dict[str, Any]:
         .join(Component, Event.component_id == Component.id).where(Event.action == "qc_fail"),
         Component.project_id, Event.server_time, Component.storey_id,
         Component.component_type_id)
-    latest: dict[int, int] = {}
-    rows = db.session.execute(ncr_events.order_by(Event.id)).all()
-    for row in rows:
-        latest[row.component_id] = row.id
+    rows = db.session.execute(ncr_events).all()
+    # An NCR is open while its piece's is and no later failure replaced it, after the
+    # period too: each piece's latest failure of all, not of the days asked for.
+    open_pieces = ncr_events.with_only_columns(Event.component_id).where(
+        Component.ncr_open.is_(True))
+    latest = dict(db.session.execute(
+        select(Event.component_id, func.max(Event.id))
+        .where(Event.action == "qc_fail", Event.component_id.in_(open_pieces))
+        .group_by(Event.component_id)).all()) if any(row.ncr_open for row in rows) else {}
     ncrs: Counter = Counter()
     for row in rows:
         category = (row.data or {}).get("category") or "uncategorised"
-        status = "open" if row.ncr_open and latest[row.component_id] == row.id else "closed"
+        status = "open" if row.ncr_open and latest.get(row.component_id) == row.id \
+            else "closed"
         ncrs[(str(category), status)] += 1
 
     findings = _narrowed(principal, filters, select(Finding.kind, Finding.status, func.count())

@@ -211,6 +211,31 @@ def test_quality_report(world):
     assert body["ncrs"] == [{"category": "honeycombing", "status": "open", "count": 1}]
 
 
+def test_an_ncr_a_later_failure_replaced_is_closed_in_an_earlier_period(world):
+    failed = world.component("demoulded")
+    world.scan(failed["code"], "qc_fail", role="qc_inspector", expect=201,
+               data={"category": "honeycombing"})
+    three_days_ago = datetime.now(UTC) - timedelta(days=3)
+    with world.app.app_context():
+        db.session.execute(update(Event).where(Event.component_id == failed["id"],
+                                               Event.action == "qc_fail")
+                           .values(server_time=three_days_ago))
+        db.session.commit()
+        zone = timedelta(minutes=world.app.config["REPORT_UTC_OFFSET_MINUTES"])
+    world.scan(failed["code"], "repair", role="qc_inspector", expect=201)
+    world.scan(failed["code"], "qc_fail", role="qc_inspector", expect=201,
+               data={"category": "crack"})
+    day = (three_days_ago + zone).date()
+    regulator = world.client("regulator")
+    then = regulator.get(f"/api/v1/quality?since={day}&until={day + timedelta(days=1)}")
+    # Still open is the NCR of the later failure, after the period: not this one.
+    assert then.get_json()["ncrs"] == [{"category": "honeycombing", "status": "closed",
+                                        "count": 1}]
+    assert regulator.get("/api/v1/quality").get_json()["ncrs"] == [
+        {"category": "crack", "status": "open", "count": 1},
+        {"category": "honeycombing", "status": "closed", "count": 1}]
+
+
 def _rows(response) -> list[list[str]]:
     assert response.mimetype == "text/csv"
     data = response.get_data()
