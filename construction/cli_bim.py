@@ -48,7 +48,8 @@ def import_command(project, file, dry_run, classes, user_name) -> None:
     view = model_view(model)
     click.echo(json.dumps({name: view[name] for name in (
         "id", "status", "reason", "schema", "authoring_application", "dry_run", "added",
-        "changed", "unchanged", "removed", "skipped", "skipped_reasons", "storeys")},
+        "changed", "unchanged", "removed", "skipped", "skipped_reasons", "storeys",
+        "differences")},
         indent=2, default=str))
     if model.status == "failed":
         sys.exit(1)

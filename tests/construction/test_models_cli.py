@@ -25,6 +25,7 @@ def test_import_dry_run_then_for_real_then_again(app, world, runner, tmp_path):
     dry = runner.invoke(args=["bim", "import", "P-MAIN", str(path), "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert json.loads(dry.stdout)["added"] == 15 and _count(app) == 0
+    assert json.loads(dry.stdout)["differences"][0]["change"] == "added"  # as its help says
     real = runner.invoke(args=["bim", "import", str(world.ids["project_main"]), str(path)])
     assert real.exit_code == 0, real.output
     report = json.loads(real.stdout)
