@@ -18,7 +18,7 @@ import tempfile
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ifcopenshell
@@ -64,6 +64,7 @@ class StoreyRecord:
     name: str
     elevation_m: float
     elements: int = 0
+    building_global_id: str | None = None  # None: a storey in no IfcBuilding
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class ElementRecord:
     building: str | None
     storey: str | None
     elevation_m: float | None
+    storey_global_id: str | None
     weight_kg: float | None
     volume_m3: float | None
     length_mm: int | None
@@ -344,7 +346,7 @@ def _record(entity, properties: dict[str, Any], units: _Units, spatial: _Spatial
     type_name = (element_type.Name if element_type is not None and element_type.Name else None) \
         or (getattr(entity, "ObjectType", None) or "").strip() \
         or " ".join(filter(None, (entity.is_a(), name)))
-    building, storey, elevation = spatial.place(entity)
+    building, storey = spatial.place(entity)
     weight = _first(properties, _WEIGHT, (int, float))
     volume = _first(properties, _VOLUME, (int, float))
     sequence = _first(properties, _SEQUENCE, int)
@@ -352,7 +354,9 @@ def _record(entity, properties: dict[str, Any], units: _Units, spatial: _Spatial
     return ElementRecord(
         global_id=entity.GlobalId, ifc_class=entity.is_a(), mark=mark.strip()[:60],
         name=name[:200], type_name=type_name.strip()[:100], category=_category(entity),
-        building=building, storey=storey, elevation_m=elevation,
+        building=building, storey=storey.name if storey else None,
+        elevation_m=storey.elevation_m if storey else None,
+        storey_global_id=storey.global_id if storey else None,
         weight_kg=_plausible(weight, units.kilogram, MAX_WEIGHT_KG, 1),
         volume_m3=_plausible(volume, units.cubic_metre, MAX_VOLUME_M3, 4),
         length_mm=units.millimetres(_first(properties, ("length",), (int, float))),
@@ -403,7 +407,8 @@ class _Spatial:
             self.storey_names.update(_distinct(
                 (s.id(), _label(s, "Storey"), f"{self._elevation(s):g} m") for s in storeys))
 
-    def place(self, entity) -> tuple[str | None, str | None, float | None]:
+    def place(self, entity) -> tuple[str | None, StoreyRecord | None]:
+        """The building and storey an element is in (either may be None)."""
         container, current = None, entity
         for _ in range(32):  # an element aggregated into another is where its whole is
             container = element_util.get_container(current)
@@ -415,15 +420,14 @@ class _Spatial:
                 break
             current = parent
         if container is None:
-            return None, None, None
+            return None, None
         if not container.is_a("IfcBuildingStorey"):  # a space is on the storey it is part of
             container = element_util.get_container(current, ifc_class="IfcBuildingStorey") \
                 or container
         if container.is_a("IfcBuildingStorey"):
             storey = self._storey(container)
-            return storey.building, storey.name, storey.elevation_m
-        building = self._building_of(container)
-        return building, None, None
+            return storey.building, storey
+        return self._building_of(container), None
 
     def _elevation(self, storey) -> float:
         return round((storey.Elevation or 0.0) * self.units.metre, 3) + 0.0  # no -0.0
@@ -431,22 +435,31 @@ class _Spatial:
     def _storey(self, container) -> StoreyRecord:
         storey = self.found.get(container.id())
         if storey is None:
+            building = self._building_entity(container)
             storey = self.found[container.id()] = StoreyRecord(
-                global_id=container.GlobalId, building=self._building_of(container) or "Building",
+                global_id=container.GlobalId,
+                building=self.building_names[building.id()] if building else "Building",
                 name=self.storey_names[container.id()],
-                elevation_m=self._elevation(container))
+                elevation_m=self._elevation(container),
+                building_global_id=building.GlobalId if building else None)
         return storey
 
     def _building_of(self, spatial) -> str | None:
+        building = self._building_entity(spatial)
+        if building is not None:
+            return self.building_names[building.id()]
+        return "Building" if spatial.is_a("IfcBuildingStorey") else None
+
+    @staticmethod
+    def _building_entity(spatial):
         current = spatial
         for _ in range(32):
             if current.is_a("IfcBuilding"):
-                return self.building_names[current.id()]
-            parent = next((rel.RelatingObject for rel in getattr(current, "Decomposes", ())
-                           or ()), None)
-            if parent is None:
-                return "Building" if spatial.is_a("IfcBuildingStorey") else None
-            current = parent
+                return current
+            current = next((rel.RelatingObject for rel in getattr(current, "Decomposes", ())
+                            or ()), None)
+            if current is None:
+                return None
         return None
 
     def storeys(self, model: ifcopenshell.file, records: list[ElementRecord]) -> list[StoreyRecord]:
@@ -454,8 +467,8 @@ class _Spatial:
         for container in model.by_type("IfcBuildingStorey"):
             self._storey(container)
         counts = Counter((r.building, r.storey) for r in records)
-        return sorted((StoreyRecord(s.global_id, s.building, s.name, s.elevation_m,
-                                    counts[s.building, s.name]) for s in self.found.values()),
+        return sorted((replace(s, elements=counts[s.building, s.name])
+                       for s in self.found.values()),
                       key=lambda s: (s.building, s.elevation_m, s.name))
 
 
@@ -464,18 +477,18 @@ def _distinct(named) -> dict[int, str]:
     ("Level 1 (3 m)"), and a number as well if that is shared too."""
     named = list(named)
     counts = Counter(name for _, name, _ in named)
-    names = {key: name if counts[name] == 1 else _suffixed(name, f" ({tell})")
+    names = {key: name if counts[name] == 1 else suffixed(name, f" ({tell})")
              for key, name, tell in named}
     taken: Counter[str] = Counter()
     total = Counter(names.values())
     for key, name in names.items():
         if total[name] > 1:
             taken[name] += 1
-            names[key] = _suffixed(name, f" #{taken[name]}")
+            names[key] = suffixed(name, f" #{taken[name]}")
     return names
 
 
-def _suffixed(name: str, suffix: str, limit: int = 100) -> str:
+def suffixed(name: str, suffix: str, limit: int = 100) -> str:
     """The name with the suffix, shortened so that the suffix always fits in `limit`."""
     return name[:limit - len(suffix)] + suffix
 

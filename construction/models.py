@@ -182,11 +182,15 @@ class ProjectParticipant(db.Model):
 
 class Building(db.Model):
     __tablename__ = "building"
-    __table_args__ = (UniqueConstraint("project_id", "name"), NO_ID_REUSE)
+    __table_args__ = (UniqueConstraint("project_id", "name"),
+                      UniqueConstraint("project_id", "ifc_global_id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
+    # The IfcBuilding it was read from: a model's next version finds it again by this,
+    # renamed or not. Empty for a building made by hand (until a model names it).
+    ifc_global_id: Mapped[str | None] = mapped_column(String(22))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="buildings")
@@ -202,6 +206,8 @@ class Storey(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     building_id: Mapped[int] = mapped_column(ForeignKey("building.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
+    # The IfcBuildingStorey it was read from: found again by it, renamed, raised or moved.
+    ifc_global_id: Mapped[str | None] = mapped_column(String(22))
     elevation_m: Mapped[float] = mapped_column(Numeric(9, 3, asdecimal=False), default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -34,6 +34,24 @@ def test_upgrade_downgrade_upgrade_on_a_new_sqlite_file(tmp_path):
         db.engine.dispose()
 
 
+def test_tables_that_never_reuse_an_id_keep_autoincrement_through_the_migrations(tmp_path):
+    # SQLite's batch migrations rebuild a table: without being told, they drop AUTOINCREMENT
+    # and a deleted row's id would be given again.
+    app = _app(f"sqlite:///{tmp_path / 'ids.db'}")
+    wanted = sorted(table.name for table in db.metadata.sorted_tables
+                    if table.dialect_kwargs.get("sqlite_autoincrement"))
+    with app.app_context():
+        flask_migrate.upgrade()
+        flask_migrate.downgrade(revision="-1")
+        flask_migrate.upgrade()
+        with db.engine.connect() as connection:
+            sql = dict(connection.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
+        db.engine.dispose()
+    assert "building" in wanted
+    assert [name for name in wanted if "AUTOINCREMENT" not in sql[name]] == []
+
+
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
     app = _app(f"sqlite:///{tmp_path / 'pragmas.db'}")
     with app.app_context():

@@ -39,8 +39,10 @@ class ModelSchema(Schema):
                        "class_not_imported), ifc_class, count"})
     storeys = fields.List(fields.Dict(), allow_none=True)
     differences = fields.List(fields.Dict(), allow_none=True, metadata={
-        "description": "The first differences: added, changed (fields: [before, after]), "
-                       "removed"})
+        "description": "Buildings and storeys renamed, changed or not_renamed (with "
+                       "building_id or storey_id; a not_renamed with its reason), then the "
+                       "first differences of elements: added, changed (fields: [before, "
+                       "after]), removed; last, the counts of what was created"})
     uploaded_by_user_id = fields.Integer()
     created_at = fields.AwareDateTime()
     started_at = fields.AwareDateTime(allow_none=True)

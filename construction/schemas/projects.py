@@ -36,6 +36,8 @@ class BuildingSchema(Changeable):
     id = fields.Integer(dump_only=True)
     project_id = fields.Integer(dump_only=True)
     name = text(100, required=True, min_length=1)
+    # Set by a model import: the IfcBuilding's GlobalId, for linking to the model and CIM.
+    ifc_global_id = fields.String(dump_only=True, allow_none=True)
 
 
 class StoreySchema(Changeable):
@@ -43,6 +45,8 @@ class StoreySchema(Changeable):
     building_id = fields.Integer(dump_only=True)
     name = text(100, required=True, min_length=1)
     elevation_m = Rounded(3, load_default=0.0, validate=validate.Range(min=-200, max=1000))
+    # Set by a model import: the IfcBuildingStorey's GlobalId.
+    ifc_global_id = fields.String(dump_only=True, allow_none=True)
 
 
 class ComponentTypeSchema(Changeable):

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
 from bim import geometry
 from bim.as_built import TRACE_PROPERTIES, write_as_built
@@ -37,15 +37,14 @@ from construction.errors import ApiProblem
 from construction.extensions import db
 from construction.models import (
     BimModel,
-    Building,
     Component,
     ComponentChange,
     ComponentType,
     Event,
-    Storey,
 )
 from construction.permissions import Principal, project_in_scope, readable_or_404, require
 from construction.services.labels import identity_of
+from construction.services.model_storeys import ModelStoreys
 from construction.services.progress import bump, count_state_move
 from construction.storage import storage
 from labels.codes import new_code
@@ -102,12 +101,16 @@ def submit_model(principal: Principal, project_id: int, name: str, data: bytes,
 
 
 def _superseded(model: BimModel) -> bool:
-    """Tell whether another version of the same model (same IfcProject) came after it."""
+    """Tell whether another version of the same model (same IfcProject) came after it.
+
+    A later upload not imported yet has no IfcProject read: it may be a version of this
+    model, and it will be applied first, so this one is imported again after it."""
     if model.ifc_project_global_id is None:
         return False
     return db.session.scalar(select(BimModel.id).where(
         BimModel.project_id == model.project_id, BimModel.id > model.id,
-        BimModel.ifc_project_global_id == model.ifc_project_global_id,
+        or_(BimModel.ifc_project_global_id == model.ifc_project_global_id,
+            BimModel.status.in_(("pending", "running"))),
         BimModel.dry_run.is_(False), BimModel.status != "failed").limit(1)) is not None
 
 
@@ -175,41 +178,19 @@ def _fail(model_id: int, reason: str) -> None:
 
 
 class _Places:
-    """The project's buildings, storeys and component types by name, created when missing."""
+    """The project's storeys (see `model_storeys`) and component types for a model's
+    elements, created when missing."""
 
-    def __init__(self, project_id: int, write: bool):
+    def __init__(self, project_id: int, write: bool, reading: ModelReading):
         self.project_id, self.write = project_id, write
-        self.buildings = {name: id_ for id_, name in db.session.execute(
-            select(Building.id, Building.name).where(Building.project_id == project_id))}
-        self.storeys = {(building, name): id_ for id_, name, building in db.session.execute(
-            select(Storey.id, Storey.name, Building.name).join(Building)
-            .where(Building.project_id == project_id))}
+        self.storeys = ModelStoreys(project_id, write, reading.storeys)
         self.types = {name: id_ for id_, name in db.session.execute(
             select(ComponentType.id, ComponentType.name)
             .where(ComponentType.project_id == project_id))}
         self.created: Counter[str] = Counter()
 
-    def storey(self, building: str | None, name: str | None, elevation_m: float | None):
-        if name is None:
-            return None
-        building = building or "Building"
-        if (building, name) not in self.storeys:
-            self.created["storeys"] += 1
-            if not self.write:  # a dry run names what it would create
-                self.storeys[building, name] = ("new storey", building, name)
-                return self.storeys[building, name]
-            if building not in self.buildings:
-                self.created["buildings"] += 1
-                row = Building(project_id=self.project_id, name=building)
-                db.session.add(row)
-                db.session.flush()
-                self.buildings[building] = row.id
-            row = Storey(building_id=self.buildings[building], name=name,
-                         elevation_m=elevation_m or 0.0)
-            db.session.add(row)
-            db.session.flush()
-            self.storeys[building, name] = row.id
-        return self.storeys[building, name]
+    def storey(self, record: ElementRecord):
+        return self.storeys.storey_id(record.storey_global_id, record.building, record.storey)
 
     def component_type(self, record: ElementRecord):
         if record.type_name not in self.types:
@@ -239,7 +220,7 @@ def _apply(model: BimModel, reading: ModelReading) -> None:
     model.schema, model.authoring_application = reading.schema, reading.application
     model.ifc_project_global_id = reading.project_global_id
     project_id = model.project_id
-    places = _Places(project_id, write)
+    places = _Places(project_id, write, reading)
     columns = [Component.id, Component.state, Component.removed_from_model,
                Component.bim_model_id, Component.ifc_global_id,
                *[getattr(Component, name) for name in MODEL_FIELDS]]
@@ -252,8 +233,7 @@ def _apply(model: BimModel, reading: ModelReading) -> None:
     counts = Counter()
     for record in reading.elements:
         wanted = {"mark": record.mark, "component_type_id": places.component_type(record),
-                  "storey_id": places.storey(record.building, record.storey,
-                                             record.elevation_m),
+                  "storey_id": places.storey(record),
                   "install_sequence": record.install_sequence, "weight_kg": record.weight_kg,
                   "volume_m3": record.volume_m3, "grid_code": record.grid_code,
                   "ifc_class": record.ifc_class}
@@ -295,9 +275,12 @@ def _apply(model: BimModel, reading: ModelReading) -> None:
     model.storeys = [{"global_id": s.global_id, "building": s.building, "name": s.name,
                       "elevation_m": s.elevation_m, "elements": s.elements}
                      for s in reading.storeys]
-    model.differences = differences
-    if places.created:
-        model.differences = differences + [{"change": "created", **places.created}]
+    # The buildings and storeys the model renamed or moved come first: they are few, and
+    # every element on them is counted where it now is.
+    model.differences = places.storeys.differences + differences
+    created = places.storeys.created + places.created
+    if created:
+        model.differences = model.differences + [{"change": "created", **created}]
     if not write:
         return
     table = Component.__table__

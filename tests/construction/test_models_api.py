@@ -8,13 +8,21 @@ from collections import Counter
 from pathlib import Path
 
 import ifcopenshell
+import ifcopenshell.guid
 import ifcopenshell.util.element as element_util
 import pytest
 from sqlalchemy import func, select
 
 from bim.synthetic import Piece, build_model, precast_pieces
 from construction.extensions import db
-from construction.models import BimModel, Component, ComponentChange, ComponentType, Storey
+from construction.models import (
+    BimModel,
+    Building,
+    Component,
+    ComponentChange,
+    ComponentType,
+    Storey,
+)
 from construction.services.progress import recount
 from tests.bim.test_model import corpus_file
 
@@ -155,6 +163,15 @@ def test_a_reimport_is_a_diff_and_never_deletes(app, world):
     retried = _post(world, second_file)
     assert retried.status_code == 200 and retried.get_json()["id"] == again.get_json()["id"]
     assert _counters_agree(app)
+    # The newest version's file sent while another upload waits for its turn (a worker's
+    # queue): that one may be a later version, so this is imported again after it.
+    queued = _post(world, _ifc(second_pieces[1:])).get_json()
+    with app.app_context():
+        waiting = db.session.get(BimModel, queued["id"])
+        waiting.status, waiting.ifc_project_global_id = "pending", None
+        db.session.commit()
+    behind = _post(world, second_file)
+    assert behind.status_code == 202 and behind.get_json()["id"] > queued["id"]
 
 
 def test_progress_by_ifc_class_for_a_project_with_a_model(app, world):
@@ -204,6 +221,172 @@ def test_storeys_buildings_and_types_are_created_once(app, world):
         assert [n for n in names if n.startswith("F")] == ["F1", "F2", "F3", "F4"]
     stored = _components(app, world.ids["project_main"])
     assert len({c.storey_id for c in stored.values()}) == 4
+
+
+def _storeys(app, project_id: int) -> dict[str, tuple]:
+    """The project's storeys by GlobalId (by name when none): id, building, name, elevation."""
+    with app.app_context():
+        return {s.ifc_global_id or s.name: (s.id, s.building.name, s.name, s.elevation_m)
+                for s in db.session.scalars(select(Storey).join(Building)
+                                            .where(Building.project_id == project_id))}
+
+
+def _levels(model) -> list:
+    return sorted(model.by_type("IfcBuildingStorey"), key=lambda s: s.Elevation)
+
+
+def _version(pieces: int, storeys: int, project_global_id: str = PROJECT_GLOBAL_ID):
+    """A model to edit into its next versions (GlobalIds kept), with the pieces spread."""
+    return build_model(precast_pieces(pieces, storeys=storeys), schema="IFC2X3",
+                       storeys=storeys, project_global_id=project_global_id)
+
+
+def test_a_storey_renamed_or_raised_in_the_next_version_stays_the_same_storey(app, world):
+    project_id = world.ids["project_main"]
+    pieces = precast_pieces(12, storeys=3)
+    model = build_model(pieces, schema="IFC2X3", storeys=3, project_global_id=PROJECT_GLOBAL_ID)
+    assert _post(world, model.to_string().encode()).get_json()["added"] == 12
+    placed = {g: c.storey_id for g, c in _components(app, project_id).items()}
+    before = _storeys(app, project_id)
+    f1, f2, f3 = _levels(model)
+    f1.Name, f2.Name = f2.Name, f1.Name  # a swap of two names
+    f3.Name, f3.Elevation = "Roof", 6500.0
+    building = model.by_type("IfcBuilding")[0]
+    building.Name = "Block A"
+    dry = _post(world, model.to_string().encode(), query="?dry_run=true").get_json()
+    assert (dry["status"], dry["changed"], dry["unchanged"]) == ("done", 0, 12)
+    assert _storeys(app, project_id) == before  # a dry run renames nothing
+    second = _post(world, model.to_string().encode()).get_json()
+    assert (second["status"], second["added"], second["changed"], second["unchanged"]) == \
+        ("done", 0, 0, 12)
+    assert {g: c.storey_id for g, c in _components(app, project_id).items()} == placed
+    after = _storeys(app, project_id)
+    assert after[f1.GlobalId] == (before[f1.GlobalId][0], "Block A", "F2", 0.0)
+    assert after[f2.GlobalId] == (before[f2.GlobalId][0], "Block A", "F1", 3.0)
+    assert after[f3.GlobalId] == (before[f3.GlobalId][0], "Block A", "Roof", 6.5)
+    assert after["1F"][1:] == ("Block A", "1F", 0.0)  # the world's own storey moved with it
+    spatial = [d for d in second["differences"] if "storey_id" in d or "building_id" in d]
+    assert spatial == dry["differences"][:len(spatial)]
+    assert {"change": "renamed", "building_id": after["1F"][0] and spatial[0]["building_id"],
+            "global_id": building.GlobalId, "fields": {"name": ["B1", "Block A"]}} in spatial
+    assert {"change": "renamed", "storey_id": before[f3.GlobalId][0],
+            "global_id": f3.GlobalId,
+            "fields": {"name": ["F3", "Roof"], "elevation_m": [6.0, 6.5]}} in spatial
+    assert len(spatial) == 4 and not any(d["change"] == "created" for d in second["differences"])
+    assert _counters_agree(app)
+
+
+def test_a_second_storey_of_one_name_leaves_the_first_its_pieces(app, world):
+    project_id = world.ids["project_main"]
+    model = _version(6, 2)
+    _levels(model)[0].Name = "Level 1"
+    _post(world, model.to_string().encode())
+    placed = {g: c.storey_id for g, c in _components(app, project_id).items()}
+    _levels(model)[1].Name = "Level 1"  # the next version has two
+    second = _post(world, model.to_string().encode()).get_json()
+    assert (second["changed"], second["unchanged"]) == (0, 6)
+    assert {g: c.storey_id for g, c in _components(app, project_id).items()} == placed
+    names = {gid: row[2] for gid, row in _storeys(app, project_id).items()}
+    low, high = _levels(model)
+    assert (names[low.GlobalId], names[high.GlobalId]) == ("Level 1 (0 m)", "Level 1 (3 m)")
+
+
+def test_models_of_one_building_share_its_storeys_and_a_rename_never_takes_a_name(app, world):
+    project_id = world.ids["project_main"]
+    structure = _version(4, 2)
+    _post(world, structure.to_string().encode())
+    facade = build_model([Piece("FA/1", storey=1, global_id="2" + "F" * 21)], schema="IFC2X3",
+                         storeys=2, project_global_id="4" + "Q" * 21)  # its own GlobalIds
+    shared = _post(world, facade.to_string().encode()).get_json()
+    assert shared["status"] == "done"
+    created = [d for d in shared["differences"] if d["change"] == "created"]
+    assert not any("storeys" in d or "buildings" in d for d in created), created
+    storeys = _storeys(app, project_id)
+    facade_piece = _components(app, project_id)["2" + "F" * 21]
+    assert facade_piece.storey_id == storeys[_levels(structure)[1].GlobalId][0]  # "F2"
+    # The structure's F1 renamed onto the world's own "1F", made by hand: refused, reported.
+    _levels(structure)[0].Name = "1F"
+    third = _post(world, structure.to_string().encode()).get_json()
+    assert third["status"] == "done" and third["unchanged"] == 4
+    first_level = _levels(structure)[0].GlobalId
+    assert {"change": "not_renamed", "storey_id": storeys[first_level][0],
+            "global_id": first_level, "fields": {"name": ["F1", "1F"]},
+            "reason": f"storey {storeys['1F'][0]} of the building is called so"} \
+        in third["differences"]
+    assert _storeys(app, project_id) == storeys
+
+
+def _split(model, storey_name: str, building_name: str):
+    """Move the storey of that name into a new IfcBuilding of the site; return it."""
+    site, first = model.by_type("IfcSite")[0], model.by_type("IfcBuilding")[0]
+    second = model.create_entity("IfcBuilding", GlobalId=ifcopenshell.guid.new(),
+                                 OwnerHistory=first.OwnerHistory, Name=building_name)
+    site.IsDecomposedBy[0].RelatedObjects = [*site.IsDecomposedBy[0].RelatedObjects, second]
+    levels = first.IsDecomposedBy[0]
+    moved = [s for s in levels.RelatedObjects if s.Name == storey_name]
+    levels.RelatedObjects = [s for s in levels.RelatedObjects if s not in moved]
+    model.create_entity("IfcRelAggregates", GlobalId=ifcopenshell.guid.new(),
+                        OwnerHistory=first.OwnerHistory, RelatingObject=second,
+                        RelatedObjects=moved)
+    return second
+
+
+def _spatial(answer: dict) -> list[dict]:
+    return [d for d in answer["differences"] if "storey_id" in d or "building_id" in d
+            or d["change"] == "created"]
+
+
+def test_renames_refused_one_after_another_break_nothing(app, world):
+    project_id = world.ids["project_main"]
+    model = _version(6, 3)
+    _post(world, model.to_string().encode())
+    before = _storeys(app, project_id)
+    f1, f2, _ = _levels(model)
+    f1.Name, f2.Name = "1F", "F1"  # "1F" is the world's own: F1 keeps its name, so F2 too
+    answer = _post(world, model.to_string().encode()).get_json()
+    assert answer["status"] == "done", answer["reason"]
+    assert [(d["change"], d["storey_id"], d["reason"]) for d in _spatial(answer)] == [
+        ("not_renamed", before[f1.GlobalId][0], f"storey {before['1F'][0]} of the building "
+                                                 "is called so"),
+        ("not_renamed", before[f2.GlobalId][0], f"storey {before[f1.GlobalId][0]} of the "
+                                                 "building is called so")]
+    assert _storeys(app, project_id) == before
+
+
+def test_a_storey_moved_to_a_new_building_the_dry_run_tells_as_it_is_done(app, world):
+    project_id = world.ids["project_main"]
+    model = _version(6, 2)
+    _post(world, model.to_string().encode())
+    before = _storeys(app, project_id)
+    model.by_type("IfcBuilding")[0].Name = "Zeta"  # renamed, and a new building takes
+    annex = _split(model, "F2", "B1")              # its old name, with the upper storey
+    data = model.to_string().encode()
+    dry = _post(world, data, query="?dry_run=true").get_json()
+    real = _post(world, data).get_json()
+    assert _spatial(dry) == _spatial(real)
+    assert (real["status"], real["changed"], real["unchanged"]) == ("done", 0, 6)
+    upper = _levels(model)[1].GlobalId
+    assert _storeys(app, project_id)[upper] == (before[upper][0], "B1", "F2", 3.0)
+    with app.app_context():
+        buildings = {b.name: b.ifc_global_id for b in db.session.scalars(
+            select(Building).where(Building.project_id == project_id))}
+    assert buildings == {"Zeta": model.by_type("IfcBuilding")[0].GlobalId,
+                         "B1": annex.GlobalId}
+    assert _counters_agree(app)
+
+
+def test_an_unnamed_building_and_a_storey_in_none_are_one_building(app, world):
+    model = build_model(precast_pieces(4, storeys=2), schema="IFC2X3", storeys=2)
+    site, building = model.by_type("IfcSite")[0], model.by_type("IfcBuilding")[0]
+    building.Name = None  # read as "Building", the name a storey in no building is put in
+    upper = _levels(model)[1]
+    levels = building.IsDecomposedBy[0]
+    levels.RelatedObjects = [s for s in levels.RelatedObjects if s != upper]
+    site.IsDecomposedBy[0].RelatedObjects = [*site.IsDecomposedBy[0].RelatedObjects, upper]
+    answer = _post(world, model.to_string().encode()).get_json()
+    assert answer["status"] == "done", answer["reason"]
+    assert {"change": "created", "buildings": 1, "storeys": 2, "component_types": 1} in \
+        answer["differences"]
 
 
 def test_classes_can_be_narrowed_per_import(app, world):
