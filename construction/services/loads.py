@@ -561,9 +561,13 @@ def record_load_scan(principal: Principal, load: Load,
         earlier = db.session.scalar(select(LoadScan).where(
             LoadScan.user_id == principal.user_id,
             LoadScan.client_event_id == scan.client_event_id))
+    def reused() -> ApiProblem:
+        return ApiProblem("client-event-id-reused", f"client_event_id "
+                          f"'{scan.client_event_id}' was used for another scan",
+                          client_event_id=scan.client_event_id)
+
     if earlier is not None and (earlier.load_id != load.id or earlier.action != scan.action):
-        raise ApiProblem("client-event-id-reused", f"client_event_id '{scan.client_event_id}' "
-                         "was used for another scan", client_event_id=scan.client_event_id)
+        raise reused()
     if earlier is None and load.state != before:
         raise ApiProblem("invalid-transition", f"'{scan.action}' is not allowed for a load that "
                          f"is {load.state}", load_state=load.state,
@@ -601,6 +605,10 @@ def record_load_scan(principal: Principal, load: Load,
                              "again")
         if after in _FINISHED:
             connection.execute(_UNLOAD, {"b_load_id": load_id})
+        if connection.execute(_SCAN_ID_USED, {"user_id": principal.user_id,
+                                              "client_event_id": scan.client_event_id}).first():
+            # The id names a scan of another load (this one's state was ready for it).
+            raise reused()
         offset = None
         if scan.client_time is not None and scan.client_time.utcoffset() is not None:
             offset = int(scan.client_time.utcoffset().total_seconds() // 60)
@@ -656,6 +664,9 @@ _MOVE_LOAD = {action: update(_load).where(_load.c.id == bindparam("load_id"),
 _UNLOAD = update(LoadItem.__table__).where(LoadItem.__table__.c.load_id == bindparam("b_load_id")) \
     .values(active_component_id=None)
 _INSERT_LOAD_SCAN = insert(LoadScan.__table__).returning(LoadScan.__table__.c.id)
+_SCAN_ID_USED = select(LoadScan.__table__.c.id).where(
+    LoadScan.__table__.c.user_id == bindparam("user_id"),
+    LoadScan.__table__.c.client_event_id == bindparam("client_event_id"))
 
 
 def _exceptions(on_load: set[int], scan: LoadScanRequest) -> dict[int, dict[str, Any]]:

@@ -195,6 +195,17 @@ def test_one_load_scan_moves_every_component_once_and_a_replay_records_nothing(w
     # The load's next step only.
     wrong = _scan(world, load, "arrive", "site_supervisor")
     assert wrong.status_code == 409 and wrong.get_json()["allowed_actions"] == ["depart"]
+    # The id used again on another load, ready for that very action: refused, not recorded.
+    other = _new_load(world, [world.component("stored")["id"]])
+    for reused in (_scan(world, other, "load", "factory_worker",
+                         client_event_id="truck-1-load-0001"),
+                   world.client("factory_worker").post("/api/v1/scans", json={
+                       "code": other["display_code"], "action": "load",
+                       "client_event_id": "truck-1-load-0001"})):
+        assert reused.status_code == 409, reused.get_json()
+        assert reused.get_json()["type"].endswith("/client-event-id-reused")
+    assert world.client("admin").get(f"/api/v1/loads/{other['id']}").get_json()["state"] \
+        == "open"
 
 
 def test_one_refusing_component_refuses_the_whole_load_scan(world):
