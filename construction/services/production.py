@@ -28,6 +28,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from marshmallow import ValidationError
@@ -98,7 +99,10 @@ class GateSettings:
         f_cu_k = characteristic_strength(self.concrete_grade)
         if percent is None or f_cu_k is None:
             return None
-        return round(f_cu_k * float(percent) / 100, 1)
+        # Rounded up to the 0.1 MPa results are given in: never asks less than the share
+        # (75 % of C35 is 26.25 MPa: 26.3, since a 26.2 result is below it).
+        share = Decimal(str(f_cu_k)) * Decimal(str(percent)) / 100
+        return float(share.quantize(Decimal("0.1"), rounding=ROUND_CEILING))
 
     def has_checklist(self, stage: str) -> bool:
         return stage in self.checklist_stages.split()

@@ -7,7 +7,7 @@ import pytest
 from construction.extensions import db
 from construction.models import ComponentType, Mould
 from construction.services.ledger import check_ledger
-from construction.services.production import evaluate_strength
+from construction.services.production import GateSettings, evaluate_strength
 
 CAST_AT = "2026-11-20T08:00:00+08:00"
 PRE_POUR = {"stage": "pre_pour", "items": [
@@ -75,6 +75,15 @@ def test_a_pour_refuses_an_unknown_mould_a_wrong_grade_and_a_component_in_anothe
     _pour(world, [component["id"]])
     again = client.post("/api/v1/pours", json={**body, "mould": "M-01"})
     assert again.status_code == 422 and "in pour" in str(again.get_json()["errors"])
+
+
+@pytest.mark.parametrize("grade,percent,required", [
+    ("C30", 75, 22.5), ("C30", 70, 21.0), ("C40", 100, 40.0),
+    ("C35", 75, 26.3), ("C55", 75, 41.3),  # 26.25 and 41.25: never rounded down
+    ("C25", 33.3, 8.4)])
+def test_a_share_of_the_grade_is_rounded_up_to_the_tenth(grade, percent, required):
+    settings = GateSettings(concrete_grade=grade, delivery_strength_percent=percent)
+    assert settings.required_mpa("delivery") == required
 
 
 def test_cast_names_its_pour_and_demould_waits_for_the_stripping_strength(world):
