@@ -28,6 +28,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
@@ -414,11 +415,26 @@ def _strength_of(fields: dict[str, Any]) -> float:
     return round(load_kn * 1000 / area * cube_size_factor(area), 1)
 
 
+# A result's stated age and its test day agree within this share of the age (at least a
+# day): enough for a laboratory's calendar, not for a 28-day result tested on day 3.
+AGE_TOLERANCE = 0.25
+CLOCK_SKEW = timedelta(minutes=5)
+
+
 def _new_result(principal: Principal, pour: Pour, fields: dict[str, Any]) -> StrengthResult:
-    tested_at = fields["tested_at"]
+    tested_at, age_days = fields["tested_at"], fields["age_days"]
     if tested_at < pour.cast_at:
         raise ApiProblem("validation-error", "a specimen is tested after its pour",
                          errors={"tested_at": ["Before the pour was cast."]})
+    if tested_at > datetime.now(UTC) + CLOCK_SKEW:
+        raise ApiProblem("validation-error", "a result is recorded after its test",
+                         errors={"tested_at": ["In the future."]})
+    age = (tested_at - pour.cast_at) / timedelta(days=1)
+    if abs(age - age_days) > max(1.0, AGE_TOLERANCE * age_days):
+        raise ApiProblem(
+            "validation-error", f"a {age_days}-day result tested {age:.1f} days after the pour "
+            "was cast", errors={"age_days": [
+                f"Tested {age:.1f} days after the pour was cast, not about {age_days}."]})
     return StrengthResult(
         pour_id=pour.id, specimen=fields["specimen"], age_days=fields["age_days"],
         tested_at=tested_at, strength_mpa=_strength_of(fields),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from construction.extensions import db
@@ -9,7 +11,7 @@ from construction.models import ComponentType, Mould
 from construction.services.ledger import check_ledger
 from construction.services.production import GateSettings, evaluate_strength
 
-CAST_AT = "2026-11-20T08:00:00+08:00"
+CAST_AT = "2026-10-20T08:00:00+08:00"
 PRE_POUR = {"stage": "pre_pour", "items": [
     {"key": "rebar", "text_en": "Reinforcement as drawn", "text_zh": "钢筋符合图纸",
      "kind": "pass_fail", "category": "reinforcement"},
@@ -40,9 +42,14 @@ def _pour(world, component_ids, role="factory_worker", **extra):
     return response.get_json()
 
 
+def _tested(age_days: int) -> str:
+    """When a cube of that age is tested: as many days after the cast."""
+    return (datetime.fromisoformat(CAST_AT) + timedelta(days=age_days)).isoformat()
+
+
 def _result(world, pour_id, mpa, age=1, specimen="S1", role="qc_inspector", expect=201):
     response = world.client(role).post(f"/api/v1/pours/{pour_id}/strength-results", json={
-        "specimen": specimen, "age_days": age, "tested_at": "2026-11-21T08:00:00+08:00",
+        "specimen": specimen, "age_days": age, "tested_at": _tested(age),
         "strength_mpa": mpa, "laboratory": "Plant lab", "report_number": f"R-{specimen}"})
     assert response.status_code == expect, response.get_json()
     return response.get_json()
@@ -57,7 +64,7 @@ def test_a_pour_records_its_components_and_the_component_names_it(world):
     detail = world.client("regulator").get(f"/api/v1/components/{component['id']}").get_json()
     assert detail["pour_id"] == pour["id"]
     assert detail["production"]["pour"]["mould"] == "M-01"
-    assert detail["production"]["pour"]["cast_at"] == "2026-11-20T00:00:00+00:00"  # ISO 8601
+    assert detail["production"]["pour"]["cast_at"] == "2026-10-20T00:00:00+00:00"  # ISO 8601
     listed = world.client("regulator").get("/api/v1/pours").get_json()
     assert listed["total"] == 1 and listed["items"][0]["id"] == pour["id"]
     assert world.client("regulator").get(f"/api/v1/pours/{pour['id']}").status_code == 200
@@ -285,12 +292,35 @@ def test_site_acceptance_is_checked_only_where_the_project_asks_for_it(world):
     world.scan(asked["code"], "accept_delivery", role="site_supervisor", expect=201)
 
 
+def test_a_result_tested_in_the_future_or_at_another_age_is_refused(world):
+    _set_type(world)
+    pour = _pour(world, [world.component("planned")["id"]])
+    client = world.client("qc_inspector")
+
+    def send(age, tested_at):
+        return client.post(f"/api/v1/pours/{pour['id']}/strength-results", json={
+            "specimen": "S1", "age_days": age, "tested_at": tested_at, "strength_mpa": 14.5})
+
+    early = send(28, _tested(3))  # a "28-day" cube crushed on day 3
+    assert early.status_code == 422 and "age_days" in early.get_json()["errors"]
+    future = send(28, "2099-11-17T08:00:00+08:00")
+    assert future.status_code == 422 and "tested_at" in future.get_json()["errors"]
+    header = "pour_id,specimen,age_days,tested_at,strength_mpa\n"
+    imported = client.post("/api/v1/strength-results/import", content_type="text/csv",
+                           data=header + f"{pour['id']},S1,28,{_tested(3)},14.5\n"
+                           f"{pour['id']},S2,7,{_tested(8)},20.5\n")
+    assert imported.status_code == 422
+    assert [(e["row"], e["field"]) for e in imported.get_json()["errors"]] == [(2, "age_days")]
+    assert client.get(f"/api/v1/pours/{pour['id']}/strength-results").get_json() == []
+    assert send(28, _tested(27)).status_code == 201  # a day early is a laboratory's calendar
+
+
 def test_strength_from_load_and_area_is_converted_to_the_standard_cube(world):
     _set_type(world)
     pour = _pour(world, [world.component("planned")["id"]])
     response = world.client("qc_inspector").post(
         f"/api/v1/pours/{pour['id']}/strength-results", json={
-            "specimen": "S9", "age_days": 28, "tested_at": "2026-12-18T08:00:00+08:00",
+            "specimen": "S9", "age_days": 28, "tested_at": "2026-11-17T08:00:00+08:00",
             "load_kn": 350.0, "area_mm2": 10000})
     assert response.get_json()["strength_mpa"] == 33.2  # 35.0 MPa x 0.95 for a 100 mm cube
     same = _result(world, pour["id"], 20.0, specimen="S1", expect=201)
@@ -303,15 +333,15 @@ def test_the_csv_import_takes_every_row_or_none(world):
     pour = _pour(world, [world.component("planned")["id"]])
     client = world.client("qc_inspector")
     header = "pour_id,specimen,age_days,tested_at,strength_mpa,laboratory,report_number\n"
-    bad = (header + f"{pour['id']},A,28,2026-12-18T08:00:00+08:00,38.1,Lab,R1\n"
-           f"{pour['id']},B,28,2026-12-18T08:00:00+08:00,,Lab,R1\n"
-           "999999,C,28,2026-12-18T08:00:00+08:00,35,Lab,R1\n")
+    bad = (header + f"{pour['id']},A,28,2026-11-17T08:00:00+08:00,38.1,Lab,R1\n"
+           f"{pour['id']},B,28,2026-11-17T08:00:00+08:00,,Lab,R1\n"
+           "999999,C,28,2026-11-17T08:00:00+08:00,35,Lab,R1\n")
     response = client.post("/api/v1/strength-results/import", data=bad,
                            content_type="text/csv")
     assert response.status_code == 422
     assert [e["row"] for e in response.get_json()["errors"]] == [3, 4]
     assert client.get(f"/api/v1/pours/{pour['id']}/strength-results").get_json() == []
-    good = header + f"{pour['id']},A,28,2026-12-18T08:00:00+08:00,38.1,Lab,R1\n"
+    good = header + f"{pour['id']},A,28,2026-11-17T08:00:00+08:00,38.1,Lab,R1\n"
     response = client.post("/api/v1/strength-results/import", data=good,
                            content_type="text/csv")
     assert response.status_code == 201 and response.get_json()["imported"] == 1
@@ -331,11 +361,11 @@ def test_the_quality_report_judges_strength_by_gb_t_50107(world):
     assert row["concrete_grade"] == "C30" and row["count"] == 3 and row["min_mpa"] == 34.8
     assert row["method"].startswith("non-statistical") and row["accepted"] is True
     assert world.client("far_regulator").get("/api/v1/quality").get_json()["strength"] == []
-    # Every part follows the days asked for: the cubes were tested on 2026-11-21 (+08:00).
+    # Every part follows the days asked for: the 28-day cubes were tested on 2026-11-17 (+08:00).
     regulator = world.client("regulator")
-    on_the_day = regulator.get("/api/v1/quality?since=2026-11-21&until=2026-11-22").get_json()
+    on_the_day = regulator.get("/api/v1/quality?since=2026-11-17&until=2026-11-18").get_json()
     assert on_the_day["strength"][0]["count"] == 3
-    after = regulator.get("/api/v1/quality?since=2026-11-22").get_json()
+    after = regulator.get("/api/v1/quality?since=2026-11-18").get_json()
     assert after["strength"] == [] and after["inspection_items"] == []
     assert after["ncrs"] == [] and after["photo_findings"] == []
     # A filter that would narrow only some parts is refused, not half-applied.
@@ -391,11 +421,11 @@ def test_the_exports_list_pours_and_strength_results_in_scope(world):
     pours = world.client("regulator").get("/api/v1/exports/pours.csv").get_data(as_text=True)
     lines = pours.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("pour_id,project,manufacturer,mould,cast_at")
-    assert lines[1].startswith(f"{pour['id']},P-MAIN,Maker,M-01,2026-11-20T00:00:00")
+    assert lines[1].startswith(f"{pour['id']},P-MAIN,Maker,M-01,2026-10-20T00:00:00")
     assert lines[1].endswith(",steam,1")
     results = world.client("regulator").get("/api/v1/exports/strength-results.csv")
     row = results.get_data(as_text=True).splitlines()[1].split(",")
-    assert row[7:11] == ["S1", "28", "2026-11-21T00:00:00+00:00", "31.5"]
+    assert row[7:11] == ["S1", "28", "2026-11-17T00:00:00+00:00", "31.5"]
     far = world.client("far_regulator").get("/api/v1/exports/pours.csv").get_data(as_text=True)
     assert len(far.splitlines()) == 1
 
@@ -405,8 +435,8 @@ def test_the_cli_imports_a_laboratory_csv_every_row_or_none(world, runner, tmp_p
     pour = _pour(world, [world.component("planned")["id"]])
     header = "pour_id,specimen,age_days,tested_at,strength_mpa\n"
     bad = tmp_path / "bad.csv"
-    bad.write_text(header + f"{pour['id']},A,28,2026-12-18T08:00:00+08:00,38.1\n"
-                   f"{pour['id']},B,28,2026-12-18T08:00:00+08:00,\n", encoding="utf-8")
+    bad.write_text(header + f"{pour['id']},A,28,2026-11-17T08:00:00+08:00,38.1\n"
+                   f"{pour['id']},B,28,2026-11-17T08:00:00+08:00,\n", encoding="utf-8")
     result = runner.invoke(args=["production", "import-strength", str(bad),
                                  "--user", "user-qc_inspector"])
     assert result.exit_code == 1 and "row 3 strength_mpa" in result.output
@@ -415,7 +445,7 @@ def test_the_cli_imports_a_laboratory_csv_every_row_or_none(world, runner, tmp_p
     assert client.get(f"/api/v1/pours/{pour['id']}/strength-results").get_json() == []
     # A user without the pour in scope imports nothing either.
     good = tmp_path / "good.csv"
-    good.write_text(header + f"{pour['id']},A,28,2026-12-18T08:00:00+08:00,38.1\n",
+    good.write_text(header + f"{pour['id']},A,28,2026-11-17T08:00:00+08:00,38.1\n",
                     encoding="utf-8")
     outsider = runner.invoke(args=["production", "import-strength", str(good),
                                    "--user", "user-other-worker"])
