@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import flask_smorest
 import marshmallow
-from flask import request
+from flask import current_app, request
 from webargs.flaskparser import FlaskParser
 
 from construction.auth import authorize_request
@@ -37,7 +37,25 @@ def api_blueprint(name: str, import_name: str, description: str,
     # surrogates, unparseable numbers).
     blueprint.before_request(refuse_json_sent_as_other)
     blueprint.before_request(refuse_unsound_json)
+    blueprint.before_request(refuse_query_where_none_is_taken)
     return blueprint
+
+
+def refuse_query_where_none_is_taken() -> None:
+    """A route that takes no query parameters refuses any (422), as a route that takes
+    some refuses those it does not know (`StrictParser`): `?lang=en` on a document that
+    has no such choice must not look obeyed."""
+    if not request.args or request.method == "OPTIONS":
+        return
+    view = current_app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    method = "get" if request.method == "HEAD" else request.method.lower()
+    handler = getattr(view_class, method, None) if view_class is not None else view
+    parameters = getattr(handler, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    if any(parameter.get("in") in ("query", "querystring") for parameter in parameters):
+        return
+    raise ApiProblem("validation-error", "this route takes no query parameters",
+                     errors={"query": {name: ["Unknown field."] for name in request.args}})
 
 
 def _authorize() -> None:

@@ -14,6 +14,7 @@ from construction.pagination import paged
 from construction.permissions import requires
 from construction.rate_limits import upload_limit
 from construction.schemas import (
+    CacheKeyArgs,
     FindingDecisionSchema,
     FindingSchema,
     ImageSizeArgs,
@@ -115,9 +116,10 @@ class PhotoImage(MethodView):
 @blp.route(f"/photos/<id(max={BIG}):photo_id>/overlay")
 class PhotoOverlay(MethodView):
     @requires("photo.read")
+    @blp.arguments(CacheKeyArgs(), location="query")
     @blp.doc(responses={"200": {"description": "The photo with its overlay as JPEG",
                                 "content": {"image/jpeg": {}}}})
-    def get(self, photo_id):
+    def get(self, _args, photo_id):
         """The photo with label boxes (green genuine, red not) and crack candidates (red)."""
         photo = service.photo_for_reading(authenticate_request(), photo_id)
         return _jpeg(service.overlay_image(photo), f"photo-{photo.id}-overlay.jpg")

@@ -82,6 +82,7 @@ from construction.schemas.models import (
 )
 from construction.schemas.openapi_rules import OPENAPI_RULES
 from construction.schemas.photos import (
+    CacheKeyArgs,
     FindingDecisionSchema,
     FindingSchema,
     ImageSizeArgs,
@@ -146,6 +147,7 @@ __all__ = [
     "FindingDecisionSchema",
     "FindingSchema",
     "GateOverrideSchema",
+    "CacheKeyArgs",
     "ImageSizeArgs",
     "ImportResultSchema",
     "InspectionSchema",

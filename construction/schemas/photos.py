@@ -17,11 +17,14 @@ class PhotoUploadSchema(Schema):
                                                 "(default: the event's time)"})
 
 
-class ImageSizeArgs(Schema):
-    max_side = fields.Integer(validate=validate.Range(min=32, max=4096), metadata={
-        "description": "Scale down so that neither side is longer (pixels)"})
+class CacheKeyArgs(Schema):
     v = fields.String(validate=validate.Length(max=40), load_only=True, metadata={
         "description": "Any version a page adds to pass the browser's cache; ignored"})
+
+
+class ImageSizeArgs(CacheKeyArgs):
+    max_side = fields.Integer(validate=validate.Range(min=32, max=4096), metadata={
+        "description": "Scale down so that neither side is longer (pixels)"})
 
 
 class PhotoQueryArgs(PageArgs):

@@ -179,6 +179,17 @@ def test_a_query_parameter_the_route_does_not_know_is_refused_not_ignored(world)
         name = path.split("?")[1].split("=")[0]
         assert response.get_json()["errors"]["query"][name] == ["Unknown field."], path
     assert regulator.get("/api/v1/components?state=installed").status_code == 200
+    # A route that takes no query parameters at all refuses them too.
+    component = world.component("cast")
+    admin = world.client("admin")
+    for path in ("/api/v1/moulds?foo=1", f"/api/v1/components/{component['id']}?foo=1",
+                 f"/api/v1/components/{component['id']}/certificate.pdf?lang=en"):
+        response = admin.get(path)
+        assert response.status_code == 422 and response.mimetype == PROBLEM, path
+        name = path.split("?")[1].split("=")[0]
+        assert response.get_json()["errors"]["query"][name] == ["Unknown field."], path
+        assert admin.get(path.split("?")[0]).status_code == 200, path
+    assert admin.head("/api/v1/components?state=cast").status_code == 200
     # EPCIS queries name the parameters they support.
     epcis = regulator.get("/api/v1/epcis/events?EQ_bogus=1")
     assert epcis.status_code == 422 and "supported are" in str(epcis.get_json()["errors"])
