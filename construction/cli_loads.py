@@ -46,6 +46,8 @@ def plan_command(project_code, storey_ids, max_weight_kg, max_items, max_length_
         waiting = len(load.get("not_ready", []))
         click.echo(f"{name}: {len(ids)} pieces, {load['weight_kg']:,.1f} kg, loading order "
                    f"{json.dumps(ids)}" + (f" ({waiting} not ready)" if waiting else ""))
+    for piece in plan["not_ready"]:
+        click.echo(f"left off, not ready: {piece['code']} ({piece['reason']})")
     click.echo(f"{len(plan['loads'])} loads " + ("created" if plan["accepted"] else "proposed"))
 
 

@@ -158,7 +158,8 @@ class LoadPlanSchema(Schema):
     max_items = fields.Integer(validate=validate.Range(min=1, max=1000))
     max_length_mm = fields.Integer(validate=validate.Range(min=1, max=100_000))
     accept = JsonBoolean(load_default=False, metadata={
-        "description": "Create the proposed loads (every component must be loadable)"})
+        "description": "Create the proposed loads (every component named in component_ids "
+        "must be loadable)"})
     vehicle = text(20)
     trailer_type = text(40)
 
@@ -171,6 +172,9 @@ class LoadPlanSchema(Schema):
 class LoadPlanResultSchema(Schema):
     accepted = fields.Boolean()
     loads = fields.List(fields.Dict())
+    not_ready = fields.List(fields.Dict(), metadata={
+        "description": "The storeys' pieces left off the trucks, with why they may not be "
+        "loaded yet (the load action's refusal)"})
 
 
 class DeliveriesArgs(Period):

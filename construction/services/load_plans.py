@@ -18,6 +18,7 @@ from construction.services.loads import (
     create_load,
     load_views,
     loadable_refusals,
+    refuse_unloadable,
 )
 
 
@@ -88,7 +89,12 @@ _TO_DELIVER = ("planned", "cast", "demoulded", "qc_passed", "stored", "rejected"
 
 def propose_load_plan(principal: Principal, project_id: int,
                       values: dict[str, Any]) -> dict[str, Any]:
-    """Propose truckloads for storeys or components; with `accept`, create them as loads."""
+    """Propose truckloads for storeys or components; with `accept`, create them as loads.
+
+    A storey's pieces that may not be loaded yet stay off the trucks and come back
+    in `not_ready`; named components that may not be loaded ride on their trucks
+    with the reason, and accepting such a plan is refused for all of them.
+    """
     require(principal, "load.plan")
     if not project_in_scope(principal, project_id, write=True):
         raise ApiProblem("not-found", f"no project {project_id}")
@@ -122,9 +128,19 @@ def propose_load_plan(principal: Principal, project_id: int,
     if len(rows) > limit:
         raise ApiProblem("validation-error", f"more than {limit} components to plan: plan fewer "
                          "storeys at a time", errors={"storey_ids": [f"Over {limit} components."]})
+    # Judged by the `load` action's guards, as loading them is: plan and loads never disagree.
+    refusals = loadable_refusals([row.Component for row in rows])
+    refused = {refusal["component_id"]: refusal for refusal in refusals}
+    if values.get("component_ids"):
+        # The planner asked for these pieces: shown on their trucks, never silently dropped.
+        if values.get("accept"):
+            refuse_unloadable(refusals)
+        left_off = []
+    else:
+        rows = [row for row in rows if row.Component.id not in refused]
+        left_off = refusals
     pieces = [PlanPiece(row.Component.id, row.Component.storey_id, row.weight_kg or 0.0,
                         row.length_mm) for row in rows]
-    components = {row.Component.id: row.Component for row in rows}
     try:
         planned = plan_loads(pieces, limits)
     except ValueError as error:
@@ -132,14 +148,13 @@ def propose_load_plan(principal: Principal, project_id: int,
     proposal = []
     for truck in planned:
         loading_order = [p.component_id for p in reversed(truck)]  # the first installed on top
-        not_ready = loadable_refusals([components[i] for i in loading_order])
         proposal.append({"component_ids": loading_order,
                          "weight_kg": round(sum(p.weight_kg for p in truck), 1),
                          "piece_count": len(truck),
                          "storey_ids": list(dict.fromkeys(p.storey_key for p in truck)),
-                         "not_ready": not_ready})
+                         "not_ready": [refused[i] for i in loading_order if i in refused]})
     if not values.get("accept"):
-        return {"loads": proposal, "accepted": False}
+        return {"loads": proposal, "not_ready": left_off, "accepted": False}
     require(principal, "load.build")
     created = [create_load(principal, {
         "project_id": project_id, "component_ids": truck["component_ids"],
@@ -147,4 +162,4 @@ def propose_load_plan(principal: Principal, project_id: int,
         **{name: values[name] for name in ("vehicle", "trailer_type") if values.get(name)}},
         commit=False) for truck in proposal]
     commit_items("the plan")
-    return {"loads": load_views(created), "accepted": True}
+    return {"loads": load_views(created), "not_ready": left_off, "accepted": True}

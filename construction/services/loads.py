@@ -365,14 +365,17 @@ def loadable_refusals(components: list[Component]) -> list[dict[str, Any]]:
     return refusals
 
 
-def _set_items(principal: Principal, load: Load, component_ids: list[int]) -> None:
-    ids = list(dict.fromkeys(component_ids))
-    components = components_for(principal, load.project_id, ids)
-    refusals = loadable_refusals(components)
+def refuse_unloadable(refusals: list[dict[str, Any]]) -> None:
+    """Raise 409 component-not-loadable naming the refused components, if there are any."""
     if refusals:
         shown = "; ".join(f"{r['code']}: {r['reason']}" for r in refusals[:5])
         raise ApiProblem("component-not-loadable", f"these components may not be loaded: "
                          f"{shown}", refusals=refusals[:100])
+
+
+def _set_items(principal: Principal, load: Load, component_ids: list[int]) -> None:
+    ids = list(dict.fromkeys(component_ids))
+    refuse_unloadable(loadable_refusals(components_for(principal, load.project_id, ids)))
     elsewhere = db.session.execute(
         select(LoadItem.component_id, Load.code).join(Load, LoadItem.load_id == Load.id)
         .where(LoadItem.active_component_id.in_(ids), LoadItem.load_id != load.id)).all() \

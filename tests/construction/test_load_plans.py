@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from construction.extensions import db
-from construction.models import Component, Load, Storey
+from construction.models import Component, Load, LoadItem, Storey
 from construction.services.load_plans import PlanPiece, TruckLimits, plan_loads
 
 # Storeys of 1 to 12 pieces of 1 to 12 t, trucks of 12 to 40 t and maybe a count limit.
@@ -113,6 +113,69 @@ def test_bad_plans_are_refused(world):
         assert db.session.scalar(select(Load.id)) is None
 
 
+def test_a_storey_plan_leaves_pieces_not_ready_off_the_trucks_and_can_be_accepted(world):
+    ready = [world.component("stored", install_sequence=n, mark=f"A-{n}") for n in (1, 3)]
+    demoulded = world.component("demoulded", install_sequence=2, mark="A-2")
+    held = world.component("stored", install_sequence=4, mark="A-4")
+    with world.app.app_context():
+        db.session.get(Component, held["id"]).on_hold = True
+        db.session.commit()
+    url = f"/api/v1/projects/{world.ids['project_main']}/load-plans"
+    body = {"storey_ids": [world.ids["storey_main"]], "max_weight_kg": 30000}
+    manager = world.client("project_manager")
+    proposal = manager.post(url, json=body)
+    assert proposal.status_code == 200, proposal.get_json()
+    plan = proposal.get_json()
+    assert [load["component_ids"] for load in plan["loads"]] == \
+        [[ready[1]["id"], ready[0]["id"]]]
+    assert plan["loads"][0]["not_ready"] == []
+    # Left off, in erection order, with the reason the load rule gives.
+    not_ready = plan["not_ready"]
+    assert [piece["component_id"] for piece in not_ready] == [demoulded["id"], held["id"]]
+    assert not_ready[0]["current_state"] == "demoulded" and not_ready[0]["reason"]
+    assert not_ready[1]["type"] and not_ready[1]["code"] == held["code"]
+    for piece in not_ready:  # the plan's reason is the refusal of POST /loads
+        refused = world.client("factory_worker").post("/api/v1/loads", json={
+            "project_id": world.ids["project_main"], "component_ids": [piece["component_id"]]})
+        assert refused.status_code == 409
+        assert refused.get_json()["refusals"] == [piece]
+    accepted = manager.post(url, json={**body, "accept": True})
+    assert accepted.status_code == 201, accepted.get_json()
+    made = accepted.get_json()
+    assert [[i["component_id"] for i in load["items"]] for load in made["loads"]] == \
+        [[ready[1]["id"], ready[0]["id"]]]
+    assert made["not_ready"] == not_ready
+    with world.app.app_context():
+        assert sorted(db.session.scalars(select(LoadItem.component_id))) == \
+            sorted(piece["id"] for piece in ready)
+
+
+def test_accepting_named_pieces_not_ready_names_every_refused_piece(world):
+    stored = world.component("stored", install_sequence=1)
+    demoulded = world.component("demoulded", install_sequence=2)
+    cast = world.component("cast", install_sequence=3)
+    url = f"/api/v1/projects/{world.ids['project_main']}/load-plans"
+    # One piece a truck: the unready ones are on the second and third trucks.
+    body = {"component_ids": [stored["id"], demoulded["id"], cast["id"]],
+            "max_weight_kg": 5000}
+    manager = world.client("project_manager")
+    proposal = manager.post(url, json=body).get_json()
+    assert [load["component_ids"] for load in proposal["loads"]] == \
+        [[stored["id"]], [demoulded["id"]], [cast["id"]]]
+    assert proposal["not_ready"] == []  # named pieces stay on their trucks, with the reason
+    assert [load["not_ready"][0]["component_id"] for load in proposal["loads"][1:]] == \
+        [demoulded["id"], cast["id"]]
+    refused = manager.post(url, json={**body, "accept": True})
+    assert refused.status_code == 409
+    assert refused.mimetype == "application/problem+json"
+    problem = refused.get_json()
+    assert problem["type"].endswith("/component-not-loadable")
+    assert [r["component_id"] for r in problem["refusals"]] == [demoulded["id"], cast["id"]]
+    assert demoulded["code"] in problem["detail"] and cast["code"] in problem["detail"]
+    with world.app.app_context():
+        assert db.session.scalar(select(Load.id)) is None
+
+
 def test_storey_readiness_says_where_each_piece_is(world):
     pieces = {state: world.component(state) for state in (
         "planned", "cast", "stored", "delivered", "installed")}
@@ -173,11 +236,13 @@ def test_deliveries_count_loads_planned_in_transit_and_arrived_per_day(world):
 
 def test_the_cli_plans_accepts_and_prints_loads(world, runner, tmp_path):
     pieces = [world.component("stored", install_sequence=n) for n in (1, 2, 3)]
+    waiting = world.component("demoulded", install_sequence=4)
     storey = str(world.ids["storey_main"])
     proposed = runner.invoke(args=["loads", "plan", "--project", "P-MAIN", "--storey", storey,
                                    "--max-weight", "10000"])
     assert proposed.exit_code == 0, proposed.output
     assert "2 loads proposed" in proposed.output
+    assert f"left off, not ready: {waiting['code']}" in proposed.output
     assert f"[{pieces[1]['id']}, {pieces[0]['id']}]" in proposed.output  # piece 1 on top
     accepted = runner.invoke(args=["loads", "plan", "--project", "P-MAIN", "--storey", storey,
                                    "--max-weight", "10000", "--accept"])
