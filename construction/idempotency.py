@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 from flask import Response, current_app, json, request
 from sqlalchemy import delete, select, update
@@ -17,20 +19,24 @@ from construction.models import IdempotentRequest
 IN_PROGRESS = 0  # status_code of a key whose request has not finished
 
 
-def idempotent(view):
+def idempotent(view=None, *, when: Callable[[Any], bool] | None = None):
     """Replay the stored answer when a request repeats its Idempotency-Key.
 
     The key is inserted in the same transaction as the write it guards, so the
     write and the key commit together: two requests with one key can never
     both write (the second waits on the key's unique index, then replays).
     The same key with a different request is refused (422). A request that
-    fails leaves no key behind, so it may be retried.
+    fails leaves no key behind, so it may be retried. With `when`, only the
+    requests whose JSON body it approves are guarded: the others write nothing,
+    so their key is neither kept nor checked.
     """
+    if view is None:
+        return functools.partial(idempotent, when=when)
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         key = request.headers.get("Idempotency-Key", "").strip()
-        if not key:
+        if not key or (when is not None and not when(request.get_json(silent=True))):
             return view(*args, **kwargs)
         if len(key) > 100:
             raise ApiProblem("validation-error", "Idempotency-Key has at most 100 characters")

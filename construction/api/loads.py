@@ -141,9 +141,15 @@ def record_scanned_load(principal, text: str, values) -> tuple[dict, int]:
     return _load_scan_result.dump(body), status
 
 
+def _accepts_plan(body) -> bool:
+    # A proposal writes nothing: only accepting a plan needs its Idempotency-Key kept.
+    return isinstance(body, dict) and body.get("accept") is True
+
+
 @blp.route("/projects/<id:project_id>/load-plans")
 class LoadPlans(MethodView):
     @requires("load.plan")
+    @idempotent(when=_accepts_plan)
     @blp.arguments(LoadPlanSchema())
     @blp.response(200, LoadPlanResultSchema)
     @blp.alt_response(201, schema=LoadPlanResultSchema, description="Accepted: the loads made")
@@ -151,7 +157,8 @@ class LoadPlans(MethodView):
         """Propose truckloads in erection order within the truck's limits; `accept` creates them.
 
         The earliest-installed pieces travel first and ride on top (loaded
-        last); a storey's pieces share a truck when they fit on one.
+        last); a storey's pieces share a truck when they fit on one. Send an
+        Idempotency-Key with `accept` to make a retry safe.
         """
         principal = authenticate_request()
         result = propose_load_plan(principal, project_id, values)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 from construction.extensions import db
-from construction.models import Component, Load, LoadItem, Storey
+from construction.models import Component, IdempotentRequest, Load, LoadItem, Storey
 from construction.services.load_plans import PlanPiece, TruckLimits, plan_loads
 
 # Storeys of 1 to 12 pieces of 1 to 12 t, trucks of 12 to 40 t and maybe a count limit.
@@ -174,6 +175,37 @@ def test_accepting_named_pieces_not_ready_names_every_refused_piece(world):
     assert demoulded["code"] in problem["detail"] and cast["code"] in problem["detail"]
     with world.app.app_context():
         assert db.session.scalar(select(Load.id)) is None
+
+
+@pytest.mark.parametrize("selection", ["storey_ids", "component_ids"])
+def test_accepting_a_plan_again_with_its_idempotency_key_replays_the_first_answer(
+        world, selection):
+    pieces = [world.component("stored", install_sequence=n) for n in (1, 2, 3)]
+    url = f"/api/v1/projects/{world.ids['project_main']}/load-plans"
+    chosen = [world.ids["storey_main"]] if selection == "storey_ids" else \
+        [piece["id"] for piece in pieces]
+    body = {selection: chosen, "max_weight_kg": 10000, "accept": True}
+    manager = world.client("project_manager")
+    # A proposal writes nothing, not even its key.
+    proposed = manager.post(url, json={**body, "accept": False},
+                            headers={"Idempotency-Key": "plan-3f-1"})
+    assert proposed.status_code == 200
+    with world.app.app_context():
+        assert db.session.scalar(select(IdempotentRequest.id)) is None
+    headers = {"Idempotency-Key": "plan-3f-2"}
+    first = manager.post(url, json=body, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    again = manager.post(url, json=body, headers=headers)
+    assert again.status_code == 201, again.get_json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.get_json() == first.get_json()
+    with world.app.app_context():
+        assert len(db.session.scalars(select(Load.id)).all()) == len(first.get_json()["loads"])
+        assert sorted(db.session.scalars(select(LoadItem.component_id))) == \
+            sorted(piece["id"] for piece in pieces)
+    other = manager.post(url, json={**body, "max_weight_kg": 20000}, headers=headers)
+    assert other.status_code == 422
+    assert other.get_json()["type"].endswith("/idempotency-key-reused")
 
 
 def test_storey_readiness_says_where_each_piece_is(world):
