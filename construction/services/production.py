@@ -344,6 +344,14 @@ def create_pour(principal: Principal, fields: dict[str, Any]) -> Pour:
         raise ApiProblem("validation-error", "these components cannot be in this pour",
                          errors={"component_ids": errors})
     mould = _mould_for(principal, fields.pop("mould"), project_id)
+    # One casting per mould at a time, as casts that describe their pour keep it.
+    db.session.execute(select(Mould.id).where(Mould.id == mould.id).with_for_update())
+    other = db.session.scalar(select(Pour).where(Pour.mould_id == mould.id,
+                                                 Pour.cast_at == fields["cast_at"]))
+    if other is not None:
+        raise ApiProblem("conflict", f"mould {mould.name} has pour {other.id} "
+                         f"({other.concrete_grade}) at that time: add the pieces to it with "
+                         "a cast that names it", status=409, pour_id=other.id)
     pour = Pour(project_id=project_id, manufacturer_id=mould.organization_id, mould=mould,
                 created_by_user_id=principal.user_id, **fields)
     db.session.add(pour)

@@ -82,6 +82,11 @@ def test_a_pour_refuses_an_unknown_mould_a_wrong_grade_and_a_component_in_anothe
     _pour(world, [component["id"]])
     again = client.post("/api/v1/pours", json={**body, "mould": "M-01"})
     assert again.status_code == 422 and "in pour" in str(again.get_json()["errors"])
+    # The mould casts once at a time: a second pour on it then is refused, naming the first.
+    first = world.client("admin").get("/api/v1/pours").get_json()["items"][0]
+    other = client.post("/api/v1/pours", json={
+        **body, "mould": "M-01", "component_ids": [world.component("planned")["id"]]})
+    assert other.status_code == 409 and other.get_json()["pour_id"] == first["id"]
 
 
 @pytest.mark.parametrize("grade,percent,required", [
