@@ -170,8 +170,10 @@ def _load_trip(world, sscc_prefix: str | None = "6901234"):
     for action, role, extra in (
             ("load", "factory_worker", {"location": {"latitude": 30.2, "longitude": 120.1}}),
             ("depart", "factory_worker", {}), ("arrive", "site_supervisor", {}),
+            # The bottom piece, the first of the load, is the exception: the scan's own
+            # event (its anchor in an export) is the second piece's.
             ("accept_delivery", "site_supervisor", {"exceptions": [{
-                "component_id": pieces[2]["id"], "action": "reject_delivery"}]})):
+                "component_id": pieces[0]["id"], "action": "reject_delivery"}]})):
         response = world.client(role).post(f"/api/v1/loads/{load['id']}/scans", json={
             "action": action, "client_event_id": f"trip-{action}-0001", **extra})
         assert response.status_code == 201, response.get_json()

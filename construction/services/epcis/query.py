@@ -22,7 +22,7 @@ Every stored event is one ObjectEvent about one component:
   (`void_shipping` / `unknown`, with `pt:correctsEventID`).
 
 A load scan that loads or unloads a truck is also an AggregationEvent under the
-load's SSCC, placed after the first event it wrote.
+load's SSCC, placed after the first event it wrote with its own action.
 """
 
 from __future__ import annotations
@@ -263,12 +263,19 @@ def _aggregations_anchored(rows, base_url: str,
         .where(Component.id.in_({c for scan, _ in scans for c in scan.component_ids})))}
     for scan, load in scans:
         anchor = by_anchor.get((scan.user_id, loads.component_event_id(
-            scan.client_event_id, scan.component_ids[0])))
+            scan.client_event_id, _anchor_component(scan))))
         if anchor is None:
             continue  # its first event is on another page, or filtered out
         anchored.setdefault(anchor.Event.id, []).append(
             _aggregation(scan, load, anchor, children, base_url))
     return anchored
+
+
+def _anchor_component(scan: LoadScan) -> int:
+    """The first component whose event is the scan's own action: not one of the exceptions
+    (a piece reported damaged on arrival), whose event a filter on the action leaves out."""
+    excepted = {e["component_id"] for e in scan.exceptions or ()}
+    return next((c for c in scan.component_ids if c not in excepted), scan.component_ids[0])
 
 
 def _aggregation(scan: LoadScan, load: Load, anchor, children, base_url: str) -> dict[str, Any]:
