@@ -615,7 +615,7 @@ def override_gate(principal: Principal, component_id: int,
     stored = db.session.scalar(select(GateOverride).where(
         GateOverride.component_id == component.id, GateOverride.gate == fields["gate"]))
     if stored is not None:
-        return stored, False
+        return _same_override(stored, fields), False
     override = GateOverride(component_id=component.id, gate=fields["gate"],
                             reason=fields["reason"], user_id=principal.user_id,
                             organization_id=principal.organization_id)
@@ -624,10 +624,19 @@ def override_gate(principal: Principal, component_id: int,
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        return db.session.scalar(select(GateOverride).where(
+        return _same_override(db.session.scalar(select(GateOverride).where(
             GateOverride.component_id == component.id,
-            GateOverride.gate == fields["gate"])), False
+            GateOverride.gate == fields["gate"])), fields), False
     return override, True
+
+
+def _same_override(stored: GateOverride, fields: dict[str, Any]) -> GateOverride:
+    """A repeat of the stored override (a retry), or 409: one decision per gate and piece."""
+    if stored.reason != fields["reason"]:
+        raise ApiProblem("conflict", f"the {stored.gate} gate of this component was overridden "
+                         f"already, for another reason: {stored.reason}", status=409,
+                         override_id=stored.id, reason=stored.reason)
+    return stored
 
 
 def component_overrides(component_id: int) -> list[dict[str, Any]]:

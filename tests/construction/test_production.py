@@ -216,6 +216,8 @@ def test_a_qc_inspector_overrides_the_delivery_gate_with_a_reason(world):
     first = world.client("qc_inspector").post(url, json=body)
     assert first.status_code == 201 and first.get_json()["by"] == "user-qc_inspector"
     assert world.client("qc_inspector").post(url, json=body).status_code == 200
+    other = world.client("qc_inspector").post(url, json={**body, "reason": "Another story"})
+    assert other.status_code == 409 and other.get_json()["reason"] == body["reason"]
     loaded = world.scan(component["code"], "load", role="factory_worker", expect=201).get_json()
     evidence = loaded["event"]["data"]["gates"]["delivery_strength"]
     assert evidence["override_id"] == first.get_json()["id"]
