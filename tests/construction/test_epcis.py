@@ -208,6 +208,24 @@ def test_loading_and_unloading_export_as_aggregation_events(world, gs1_schema):
                for e in _events(world.client("admin"), eventType="ObjectEvent", perPage=500))
 
 
+def test_a_load_rejected_whole_ends_its_aggregation_too(world, gs1_schema):
+    pieces = [world.component("stored") for _ in range(2)]
+    load = world.client("factory_worker").post("/api/v1/loads", json={
+        "project_id": world.ids["project_main"],
+        "component_ids": [p["id"] for p in pieces]}).get_json()
+    for action, role in (("load", "factory_worker"), ("depart", "factory_worker"),
+                         ("arrive", "site_supervisor"), ("reject_delivery", "site_supervisor")):
+        response = world.client(role).post(f"/api/v1/loads/{load['id']}/scans", json={
+            "action": action, "client_event_id": f"whole-{action}-0001"})
+        assert response.status_code == 201, response.get_json()
+    document = world.client("admin").get(EVENTS, query_string={
+        "eventType": "AggregationEvent"}).get_json()
+    _assert_valid(gs1_schema, document)
+    events = document["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert [(e["action"], e["pt:action"]) for e in events] == [("ADD", "load"),
+                                                                ("DELETE", "reject_delivery")]
+
+
 def test_a_load_without_gs1_numbers_aggregates_under_its_load_link(world, gs1_schema):
     load, _ = _load_trip(world, sscc_prefix=None)
     document = world.client("admin").get(EVENTS, query_string={

@@ -228,8 +228,9 @@ def _export(rows, base_url: str, object_actions: set[str] | None = None,
 # --- loads: loading and unloading as aggregation ---------------------------------------
 
 # A load scan that loads a truck aggregates its components under the load's SSCC;
-# accepting the delivery takes them out again.
-AGGREGATING_ACTIONS = {"load": "ADD", "accept_delivery": "DELETE"}
+# accepting the delivery, or rejecting the whole load, takes them out again (the load is
+# finished: its pieces may go on another truck).
+AGGREGATING_ACTIONS = {"load": "ADD", "accept_delivery": "DELETE", "reject_delivery": "DELETE"}
 
 
 def _matching_aggregations(query: EventQuery) -> set[str]:
