@@ -6,11 +6,13 @@ import random
 import uuid
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
+
 from construction.extensions import db
 from construction.models import Component, Load
 from construction.permissions import Principal
 from construction.services.load_plans import propose_load_plan
-from construction.services.loads import LoadScanRequest, record_load_scan
+from construction.services.loads import TIMESTAMP_OF, LoadScanRequest, record_load_scan
 
 # A flatbed for precast: 30 t payload, 13 m deck.
 TRUCK = {"max_weight_kg": 30_000.0, "max_length_mm": 13_000, "trailer_type": "低平板 flatbed"}
@@ -37,14 +39,22 @@ def plan_trucks(principals: dict[str, Principal], project_id: int,
 
 
 def scan_trucks(principals: dict[str, Principal], loads: list[Load], action: str,
-                when: datetime, rng: random.Random) -> None:
-    """Scan each load's label once with `action`: every piece on it moves."""
+                when: datetime, rng: random.Random, spread_minutes: int = 600) -> None:
+    """Scan each load's label once with `action` in the hours after `when`: every piece on
+    it moves."""
     role = dict(TRIP)[action]
     for load in loads:
+        scanned_at = when + timedelta(minutes=rng.randint(0, spread_minutes))
         # All or nothing: a refusing piece raises, and the demo stops on it.
         record_load_scan(principals[role], load, LoadScanRequest(
             action=action, client_event_id=str(uuid.uuid4()), device="demo-handheld-02",
-            client_time=when + timedelta(minutes=rng.randint(0, 600))))
+            client_time=scanned_at))
+        # The demo replays months of trips in one run; a trip's times are its scans' times,
+        # as they are for a truck scanned on the day (the server's clock then), so that
+        # today's trucks and the deliveries per day show today's and each day's.
+        db.session.execute(update(Load).where(Load.id == load.id).values(
+            {TIMESTAMP_OF[action]: scanned_at}))
+        db.session.commit()
 
 
 def trucks_for_today(principals: dict[str, Principal], project_id: int,
@@ -63,5 +73,5 @@ def trucks_for_today(principals: dict[str, Principal], project_id: int,
     db.session.commit()
     if loads:
         first = loads[:1]
-        scan_trucks(principals, first, "load", now - timedelta(hours=11), rng)
-        scan_trucks(principals, first, "depart", now - timedelta(hours=10), rng)
+        scan_trucks(principals, first, "load", now - timedelta(hours=3), rng, 30)
+        scan_trucks(principals, first, "depart", now - timedelta(hours=2), rng, 30)

@@ -63,7 +63,7 @@ NEXT_ACTIONS = {"open": ["load"], "loaded": ["depart"], "in_transit": ["arrive"]
                 "arrived": ["accept_delivery", "reject_delivery"]}
 LOAD_STATES = lifecycle.LOAD_STATES
 EXCEPTION_ACTIONS = ("reject_delivery", "report_damage")
-_TIMESTAMPS = {"load": "loaded_at", "depart": "departed_at", "arrive": "arrived_at",
+TIMESTAMP_OF = {"load": "loaded_at", "depart": "departed_at", "arrive": "arrived_at",
                "accept_delivery": "received_at", "reject_delivery": "received_at"}
 _FINISHED = ("received", "rejected")
 _EDITABLE = ("vehicle", "driver", "trailer_type", "planned_departure_at", "planned_arrival_at",
@@ -639,7 +639,7 @@ def record_load_scan(principal: Principal, load: Load,
                       for item, r in refused])
     if stored:
         snapshot.state = after
-        setattr(snapshot, _TIMESTAMPS[scan.action], stored["server_time"])
+        setattr(snapshot, TIMESTAMP_OF[scan.action], stored["server_time"])
         moved = {r.component["id"]: r.component for r in results}
         view = _view(snapshot, [SimpleNamespace(**{**row._asdict(), **{
             key: moved[row.id][key] for key in ("state", "on_hold", "damaged", "ncr_open")}})
@@ -663,7 +663,7 @@ _MOVE_LOAD = {action: update(_load).where(_load.c.id == bindparam("load_id"),
                                           _load.c.state == bindparam("before"))
               .values({"state": bindparam("after"), stamp: bindparam("now"),
                        "updated_at": bindparam("now")})
-              for action, stamp in _TIMESTAMPS.items()}
+              for action, stamp in TIMESTAMP_OF.items()}
 _UNLOAD = update(LoadItem.__table__).where(LoadItem.__table__.c.load_id == bindparam("b_load_id")) \
     .values(active_component_id=None)
 _INSERT_LOAD_SCAN = insert(LoadScan.__table__).returning(LoadScan.__table__.c.id)
