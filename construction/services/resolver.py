@@ -151,7 +151,12 @@ def load_page(identity: LabelIdentity, scanned_urls: list[str] | None,
         "detail": None,
     }
     if _may_read(viewer, project.id):
-        result["detail"] = {key: view[key] for key in ("id", "items", "next_actions", "driver",
+        result["detail"] = {key: view[key] for key in ("id", "next_actions", "driver",
                                                        "loaded_at", "departed_at",
                                                        "arrived_at", "received_at")}
+        words = {state: bilingual(STATE_LABELS, state)
+                 for state in {item["state"] for item in view["items"]}}
+        result["detail"]["items"] = [
+            {**item, "state_zh": words[item["state"]][0], "state_en": words[item["state"]][1]}
+            for item in view["items"]]
     return result

@@ -1,6 +1,8 @@
-"""The label resolver pages (/c/{code}, /01/{gtin}/21/{serial}) and photo decoding."""
+"""The label resolver pages (/c/{code}, /01/{gtin}/21/{serial}, /l/{code}) and photo decoding."""
 
 import io
+import re
+import uuid
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -75,6 +77,36 @@ def test_the_printed_host_verifies_behind_a_proxy(world):
     response = world.app.test_client().get(_path(url), headers=JSON,
                                            base_url="http://10.0.0.7:8000")
     assert response.get_json()["label"]["status"] == "genuine"
+
+
+def test_a_load_label_names_its_pieces_states_in_both_languages(world):
+    ids = [world.component("stored")["id"] for _ in range(3)]
+    load = world.client("factory_worker").post("/api/v1/loads", json={
+        "project_id": world.ids["project_main"], "component_ids": ids}).get_json()
+    # Accepted, turned back and kept on site damaged: three states on one truck.
+    exceptions = [{"component_id": ids[1], "action": "reject_delivery"},
+                  {"component_id": ids[2], "action": "report_damage"}]
+    for action, role, extra in (("load", "factory_worker", {}),
+                                ("depart", "factory_worker", {}),
+                                ("arrive", "site_supervisor", {}),
+                                ("accept_delivery", "site_supervisor",
+                                 {"exceptions": exceptions})):
+        response = world.client(role).post(f"/api/v1/loads/{load['id']}/scans", json={
+            "action": action, "client_event_id": str(uuid.uuid4()), **extra})
+        assert response.status_code == 201, response.get_json()
+    path = _path(load["label_url"])
+    reader = world.client("site_supervisor")
+    html = reader.get(path, headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    pieces = re.search(r"<ol>(.*?)</ol>", html, re.S).group(1)
+    for words in ('进场验收 <span class="en">Accepted on site</span>',
+                  '退场 <span class="en">Rejected</span>',
+                  '已到场 <span class="en">Delivered</span>'):
+        assert words in pieces
+    assert not re.search(r"accepted_on_site|delivered|· rejected", pieces), pieces
+    items = reader.get(path, headers=JSON).get_json()["detail"]["items"]
+    assert [(i["component_id"], i["state"], i["state_zh"], i["state_en"]) for i in items] == [
+        (ids[0], "accepted_on_site", "进场验收", "Accepted on site"),
+        (ids[1], "rejected", "退场", "Rejected"), (ids[2], "delivered", "已到场", "Delivered")]
 
 
 @pytest.mark.parametrize("path", ["/c/NOTACODE1", "/c/ABCDEFGH2", "/01/06901234567892/21/none",
