@@ -1,8 +1,8 @@
 """The lifecycle's names in words: states, actions, roles, load states, checklist
-stages, gates and alert kinds, translated.
+stages, gates, NCR categories and alert kinds, translated.
 
-The one place a state, an action, a stage, a gate or an alert kind gets its
-label. The pages send these to their scripts (`pages.page_config`), and the
+The one place a state, an action, a stage, a gate, an NCR category or an alert kind
+gets its label. The pages send these to their scripts (`pages.page_config`), and the
 label pages a QR code opens (`resolver.py`) show them in Chinese and English
 at once. Labels are lazy Flask-Babel strings: they take the request's language
 when shown.
@@ -73,6 +73,23 @@ GATE_LABELS: dict[str, LazyString] = {
     "post_demould_inspection": STAGE_LABELS["post_demould"],
     "delivery_strength": _l("Delivery strength"),
     "site_acceptance_inspection": STAGE_LABELS["site_acceptance"],
+}
+
+# An NCR's category is the one the failed checklist item names (free text, up to 40
+# characters): these are the usual ones, those of the demo's checklists, with `inspection`
+# for an item that names none and `uncategorised` for an NCR recorded without one (the
+# quality report). A category not listed here is shown as it was written.
+NCR_CATEGORY_LABELS: dict[str, LazyString] = {
+    "reinforcement": _pl("NCR category", "Reinforcement"),
+    "embedded_parts": _pl("NCR category", "Embedded parts"),
+    "cover": _pl("NCR category", "Concrete cover"),
+    "mould": _pl("NCR category", "Mould"),
+    "dimension": _pl("NCR category", "Dimensions"),
+    "surface": _pl("NCR category", "Surface"),
+    "record": _pl("NCR category", "Records and labels"),
+    "damage": _pl("NCR category", "Damage"),
+    "inspection": _pl("NCR category", "Inspection"),
+    "uncategorised": _pl("NCR category", "Uncategorised"),
 }
 
 # What an alert (`services.alerts.ALERT_KINDS`) warns of, in a few words.

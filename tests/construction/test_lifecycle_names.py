@@ -1,5 +1,5 @@
-"""Every lifecycle name, checklist stage, gate and alert kind has its one label,
-shown in both languages where asked."""
+"""Every lifecycle name, checklist stage, gate, NCR category and alert kind has its one
+label, shown in both languages where asked."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from construction.lifecycle_names import (
     ALERT_KIND_LABELS,
     GATE_LABELS,
     LOAD_STATE_LABELS,
+    NCR_CATEGORY_LABELS,
     ROLE_LABELS,
     STAGE_LABELS,
     STATE_LABELS,
@@ -31,6 +32,20 @@ def test_each_checklist_stage_gate_and_alert_kind_has_a_label():
     assert set(lifecycle.STAGE_FOR_STATE) <= set(lifecycle.STATES)
     assert list(GATE_LABELS) == list(lifecycle.GATES)
     assert list(ALERT_KIND_LABELS) == list(alerts.ALERT_KINDS)
+
+
+def test_the_ncr_categories_of_the_demo_checklists_and_the_fallbacks_have_labels(app):
+    from construction.demo_production import CHECKLISTS
+
+    named = {item["category"] for items in CHECKLISTS.values() for item in items}
+    # An item naming no category opens an `inspection` NCR; the quality report counts an
+    # NCR without one as `uncategorised`.
+    assert named | {"inspection", "uncategorised"} <= set(NCR_CATEGORY_LABELS)
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        assert in_language(NCR_CATEGORY_LABELS)["dimension"] == "尺寸偏差"
+        assert bilingual(NCR_CATEGORY_LABELS, "uncategorised") == ("未分类", "Uncategorised")
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert in_language(NCR_CATEGORY_LABELS)["dimension"] == "Dimensions"
 
 
 def test_a_label_comes_in_chinese_and_english_whatever_the_request_language(app):

@@ -258,6 +258,17 @@ def test_pages_get_checklist_stages_gates_and_alert_kinds_in_words_from_the_serv
         "Forged or altered label"
 
 
+def test_pages_name_ncr_categories_in_the_language(world):
+    client, _ = _sign_in(world, "qc_inspector")
+    client.get("/language/zh_CN")
+    assert _page_config(client, "/dashboard")["ncr_categories"]["dimension"] == "尺寸偏差"
+    component = _page_config(client, f"/components/{world.component('cast')['id']}")
+    assert component["ncr_categories"]["surface"] == "外观质量"
+    client.get("/language/en")
+    assert _page_config(client, "/dashboard")["ncr_categories"]["uncategorised"] == \
+        "Uncategorised"
+
+
 def test_components_are_found_by_what_a_scanner_read(world):
     component = world.component("planned", gtin="06901234567892", serial="S-77")
     label = world.label(component["id"])

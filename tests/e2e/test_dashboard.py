@@ -131,8 +131,12 @@ def test_the_dashboard_draws_its_charts_figures_and_grid(browser, live_server, b
     listed = page.get_by_test_id("ncr-item").locator("a").evaluate_all(
         "links => links.map(a => a.getAttribute('href'))")
     assert {int(href.rsplit("/", 1)[1]) for href in listed} == ncr_ids
-    # The demo's NCRs come from failed post-demould inspections, named by the failed item.
-    page.get_by_test_id("ncr-item").filter(has_text="dimension").first.wait_for()
+    # The demo's NCRs come from failed post-demould inspections, named by the failed item's
+    # category, in words.
+    page.get_by_test_id("ncr-item").filter(has_text="Dimensions").first.wait_for()
+    chips = page.get_by_test_id("ncr-category").all_inner_texts()
+    assert any(chip.startswith("Dimensions · ") for chip in chips), chips
+    assert not any("dimension" in chip for chip in chips), chips
     alert = page.get_by_test_id("alert-item").filter(has_text=watched["mark"])
     assert alert.locator("a").get_attribute("href") == f"/components/{watched['id']}"
     assert "installed component scanned elsewhere" in alert.inner_text()
@@ -208,7 +212,7 @@ def test_a_grid_cell_opens_the_component_history(browser, live_server, buildings
         [(event.id, event.action) for event in events]
     failed = next(row for row in shown if row["action"] == "qc_fail")
     assert failed["cells"][1] == "QC fail"
-    assert "Category: dimension" in failed["cells"][5]
+    assert "Category: Dimensions" in failed["cells"][5]
     assert failed["cells"][3] == "demo-qc-inspector"
     assert re.sub(r"\s", "", shown[0]["cells"][2]) == "Planned→Cast"
     component = read(live_server, select(Component).where(Component.id == component_id))[0][0]
@@ -314,6 +318,10 @@ def test_the_dashboard_and_history_in_chinese(browser, live_server):
         assert labels == ["累计安装", "计划", "当日安装"]
         # Dates as Chinese readers write them.
         assert re.search(r"\d{4}/\d{1,2}/\d{1,2}", page.locator("#status").inner_text())
+        chips = page.get_by_test_id("ncr-category").all_inner_texts()
+        assert any(chip.startswith("尺寸偏差 · ") for chip in chips), chips
+        assert not any(re.search("[a-z]", chip) for chip in chips), chips
+        assert "尺寸偏差" in page.get_by_test_id("ncr-list").inner_text()
         shot(page, f"dashboard-zh-{name}")
         page.locator("a.cell[data-state=accepted]").first.click()
         page.get_by_test_id("history-row").first.wait_for()

@@ -59,6 +59,8 @@ export const alertKindName = (kind) => inWords(page.alert_kinds, kind);
 // A checklist's stage (pre_pour, …) and a lifecycle gate.
 export const stageName = (stage) => inWords(page.stages, stage);
 export const gateName = (gate) => inWords(page.gates, gate);
+// An NCR's category (dimension, surface, …); one a checklist invented shows as written.
+export const ncrCategoryName = (category) => inWords(page.ncr_categories, category);
 
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);

@@ -1,7 +1,7 @@
 // One component: identity, position, state and flags, the full event history,
 // production records (pour, strength, inspections, overrides, the certificate),
 // open alerts, evidence (labels printed, photos) and the ledger proof.
-import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, actionName, el, formatTime, gateName, stageName } from "./api.js";
+import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, actionName, el, formatTime, gateName, ncrCategoryName, stageName } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat(locale);
@@ -131,7 +131,8 @@ function describeData(event) {
         mould: value.mould, grade: value.concrete_grade, time: formatTime(value.cast_at) }));
       continue;
     }
-    const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+    const text = key === "category" ? ncrCategoryName(String(value))
+      : typeof value === "object" ? JSON.stringify(value) : String(value);
     parts.push(`${DATA_NAMES[key] || key}${COLON}${text}`);
   }
   const where = event.location;

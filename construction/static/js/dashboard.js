@@ -5,7 +5,7 @@
 // today's trucks, the next storeys' readiness, the production quality records
 // (28-day strength by GB/T 50107, gate overrides, inspection failures by item), and
 // exports with the same filters. All projects at once read the report endpoints.
-import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, loadStateName, el, formatTime, gateName, stageName } from "./api.js";
+import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, loadStateName, el, formatTime, gateName, ncrCategoryName, stageName } from "./api.js";
 
 // Lifecycle order, from the server (the page config's keys arrive sorted by name).
 const STATES = page.state_order || Object.keys(page.states || {});
@@ -554,11 +554,9 @@ function renderLegend(byState) {
 // ---------------------------------------------------------------- lists
 
 function renderNcrSummary(quality) {
-  // t() stays out of template literals: the message extractor cannot see into them.
-  const uncategorised = t("Uncategorised");
   const chips = quality.ncrs.map((row) => el("span", {
-    class: `badge ${row.status === "open" ? "bad" : ""}` },
-    row.category === "uncategorised" ? uncategorised : row.category, " · ",
+    class: `badge ${row.status === "open" ? "bad" : ""}`, "data-testid": "ncr-category" },
+    ncrCategoryName(row.category), " · ",
     row.status === "open" ? t("open") : t("closed"), " ", number.format(row.count)));
   $("ncr-summary").replaceChildren(...chips);
 }
@@ -648,7 +646,8 @@ function renderLists(summary, filters) {
   const items = summary.open_ncrs.map((component) => el("li", { "data-testid": "ncr-item" },
     componentLink(component), " ", stateBadge(component.state),
     el("span", { class: "item-detail small muted" },
-       [component.ncr, component.reason, formatTime(component.failed_at)]
+       // The reason is the failed item's category unless the NCR gave one in words.
+       [component.ncr, ncrCategoryName(component.reason), formatTime(component.failed_at)]
          .filter(Boolean).join(" · "))));
   ncrList.replaceChildren(...(items.length ? items : [emptyItem(t("No open NCRs."))]));
   if (summary.flags.ncr_open > items.length) {
