@@ -112,7 +112,8 @@ class QualitySchema(Schema):
     gate_overrides = fields.List(fields.Dict(), metadata={
         "description": "Gates overridden by QC inspectors, per manufacturer, grade and gate"})
     inspection_items = fields.List(fields.Dict(), metadata={
-        "description": "Checklist items inspected and failed, per manufacturer and stage"})
+        "description": "Checklist items inspected and failed, per manufacturer and stage; "
+                       "each item's key with its checklist's words (text_en, text_zh)"})
 
 
 def _filters(args: dict) -> service.ReportFilters:

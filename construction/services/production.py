@@ -751,18 +751,41 @@ def quality_records(narrowed) -> dict[str, Any]:
             .group_by(ComponentType.manufacturer_id, ComponentType.concrete_grade,
                       GateOverride.gate), Component.project_id, GateOverride.created_at))]
     items: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for maker, stage, results in db.session.execute(narrowed(
-            select(ComponentType.manufacturer_id, Inspection.stage, Inspection.results)
+    newest_template: dict[tuple, int] = {}
+    for maker, stage, template_id, results in db.session.execute(narrowed(
+            select(ComponentType.manufacturer_id, Inspection.stage, Inspection.template_id,
+                   Inspection.results)
             .join(Component, Inspection.component_id == Component.id)
             .join(ComponentType, Component.component_type_id == ComponentType.id),
             Component.project_id, Inspection.inspected_at)):
         for result in results:
-            counts = items[(maker, stage, result["key"])]
+            group = (maker, stage, result["key"])
+            counts = items[group]
             counts[0] += 1
             counts[1] += 0 if result.get("passed") else 1
-    failures = [{"manufacturer_id": maker, "manufacturer": maker_names.get(maker),
-                 "stage": stage, "item": key, "inspected": n, "failed": failed,
-                 "failure_rate": round(failed / n, 4)}
-                for (maker, stage, key), (n, failed) in sorted(
-                    items.items(), key=lambda i: (i[0][0] or 0, i[0][1], i[0][2]))]
+            newest_template[group] = max(newest_template.get(group, 0), template_id)
+    texts = _item_texts(set(newest_template.values()))
+    failures = []
+    for group, (n, failed) in sorted(items.items(),
+                                     key=lambda i: (i[0][0] or 0, i[0][1], i[0][2])):
+        maker, stage, key = group
+        # Types may word one item apart: the checklist made last has the say. One that has
+        # dropped the item since gives it no words (null).
+        text = texts.get((newest_template[group], key), {})
+        failures.append({"manufacturer_id": maker, "manufacturer": maker_names.get(maker),
+                         "stage": stage, "item": key, "text_en": text.get("text_en"),
+                         "text_zh": text.get("text_zh"), "inspected": n, "failed": failed,
+                         "failure_rate": round(failed / n, 4)})
     return {"strength": strength, "gate_overrides": overrides, "inspection_items": failures}
+
+
+def _item_texts(template_ids: set[int]) -> dict[tuple[int, str], dict[str, str]]:
+    """Return each checklist item's text in both languages, by template and item key."""
+    if not template_ids:
+        return {}
+    return {(template_id, item["key"]): {"text_en": item.get("text_en"),
+                                         "text_zh": item.get("text_zh")}
+            for template_id, template_items in db.session.execute(
+                select(ChecklistTemplate.id, ChecklistTemplate.items)
+                .where(ChecklistTemplate.id.in_(template_ids)))
+            for item in template_items}

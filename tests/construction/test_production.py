@@ -276,6 +276,29 @@ def test_a_checklist_gates_casting_and_qc_and_a_failed_item_opens_an_ncr(world):
         assert check_ledger()[1] == []
 
 
+def test_inspection_failure_rates_carry_each_item_s_words_from_its_checklist(world):
+    _set_type(world)
+    checklists = f"/api/v1/component-types/{world.ids['type_main']}/checklists"
+    qc = world.client("qc_inspector")
+    assert qc.post(checklists, json=POST_DEMOULD).status_code == 201
+    component = world.component("demoulded")
+    response = qc.post(f"/api/v1/components/{component['id']}/inspections", json={
+        "stage": "post_demould", "results": [{"key": "length", "value": 7}]})
+    assert response.status_code == 201, response.get_json()
+    regulator = world.client("regulator")
+    [row] = regulator.get("/api/v1/quality").get_json()["inspection_items"]
+    assert {name: value for name, value in row.items() if not name.startswith("manufacturer")} \
+        == {"stage": "post_demould", "item": "length", "text_en": "Length", "text_zh": "长度",
+            "inspected": 1, "failed": 1, "failure_rate": 1.0}
+    summary = regulator.get(f"/api/v1/projects/{world.ids['project_main']}/summary").get_json()
+    assert summary["quality"]["inspection_items"] == [row]
+    # A checklist that has dropped the item since leaves the item its key, without words.
+    width = {**POST_DEMOULD["items"][0], "key": "width", "text_en": "Width", "text_zh": "宽度"}
+    assert qc.post(checklists, json={**POST_DEMOULD, "items": [width]}).status_code == 200
+    [row] = regulator.get("/api/v1/quality").get_json()["inspection_items"]
+    assert (row["item"], row["text_en"], row["text_zh"]) == ("length", None, None)
+
+
 def test_site_acceptance_is_checked_only_where_the_project_asks_for_it(world):
     _set_type(world)
     world.client("qc_inspector").post(

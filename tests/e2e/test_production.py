@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from construction.demo_production import CHECKLISTS
 from construction.extensions import db
 from construction.models import Component, ComponentType, Event, Inspection, Label, Photo
 from tests.e2e.conftest import PHONE, shot, sign_in
@@ -226,6 +227,11 @@ def test_the_dashboard_shows_strength_statistics_overrides_and_inspection_failur
     overrides = page.get_by_test_id("override-list").inner_text()
     failures = page.get_by_test_id("inspection-failure-row")
     assert failures.count() >= 1
+    # Each item is named as its checklist words it, in the page's language.
+    language = "text_en" if locale == "en-US" else "text_zh"
+    words = {item[language] for items in CHECKLISTS.values() for item in items}
+    items = failures.locator("td:nth-child(3)").all_inner_texts()
+    assert set(items) <= words, items
     if locale == "en-US":
         assert "MPa" in first and "GB/T 50107-2010" in first
         assert "Meets the standard" in first or "Does not meet the standard" in first

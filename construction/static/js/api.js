@@ -62,6 +62,11 @@ export const gateName = (gate) => inWords(page.gates, gate);
 // An NCR's category (dimension, surface, …); one a checklist invented shows as written.
 export const ncrCategoryName = (category) => inWords(page.ncr_categories, category);
 
+// A checklist item's words in the page's language (a template's item, or a report's row).
+export function itemText(item) {
+  return page.locale === "zh_CN" ? item.text_zh : item.text_en;
+}
+
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {

@@ -5,7 +5,7 @@
 // today's trucks, the next storeys' readiness, the production quality records
 // (28-day strength by GB/T 50107, gate overrides, inspection failures by item), and
 // exports with the same filters. All projects at once read the report endpoints.
-import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, loadStateName, el, formatTime, gateName, ncrCategoryName, stageName } from "./api.js";
+import { alertKindName, api, ApiError, LOCALE as locale, NetworkError, page, t, stateName, loadStateName, el, formatTime, gateName, itemText, ncrCategoryName, stageName } from "./api.js";
 
 // Lifecycle order, from the server (the page config's keys arrive sorted by name).
 const STATES = page.state_order || Object.keys(page.states || {});
@@ -606,7 +606,8 @@ function renderQualityRecords(quality) {
   $("inspection-rows").replaceChildren(...(failing.length ? failing.map((row) => el("tr", {
     "data-testid": "inspection-failure-row" },
     el("td", {}, row.manufacturer || "–"), el("td", {}, stageName(row.stage)),
-    el("td", {}, row.item),
+    // An item its checklist no longer has keeps its key.
+    el("td", {}, itemText(row) || row.item),
     el("td", {}, t("{failed} of {inspected}", { failed: number.format(row.failed),
                                                inspected: number.format(row.inspected) })),
     el("td", {}, percent.format(row.failure_rate))))

@@ -2,7 +2,7 @@
 // lead to one card with the allowed next actions; a tap queues the action in
 // IndexedDB and sends it when the network allows. QC inspectors fill the
 // checklists of the component on the card here too (queued the same way).
-import { api, ApiError, LOCALE, NetworkError, page, t, stateName, actionName, loadStateName, el, formatTime, stageName, gateName } from "./api.js";
+import { api, ApiError, LOCALE, NetworkError, page, t, stateName, actionName, loadStateName, el, formatTime, stageName, gateName, itemText } from "./api.js";
 import * as outbox from "./outbox.js";
 
 const REPEAT_MS = 4000;          // the same label read again within this is the same read
@@ -333,10 +333,6 @@ async function openChecklist(component) {
   $("checklist-items").onchange = () => checklistError("");
   $("checklist-title").textContent = t("Checklist: {mark}", { mark: component.mark });
   checklistDialog.showModal();
-}
-
-function itemText(item) {
-  return page.locale === "zh_CN" ? item.text_zh : item.text_en;
 }
 
 function renderChecklistItems(template) {
