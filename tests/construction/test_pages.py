@@ -269,6 +269,14 @@ def test_pages_name_ncr_categories_in_the_language(world):
         "Uncategorised"
 
 
+def test_the_component_page_names_what_events_carry_in_the_language(world):
+    client, _ = _sign_in(world, "regulator")
+    client.get("/language/zh_CN")
+    strings = _page_config(client, f"/components/{world.component('cast')['id']}")["strings"]
+    assert (strings["Load"], strings["Load ID"]) == ("车次", "车次 ID")
+    assert (strings["Inspection ID"], strings["Failed items"]) == ("检验 ID", "不合格项")
+
+
 def test_components_are_found_by_what_a_scanner_read(world):
     component = world.component("planned", gtin="06901234567892", serial="S-77")
     label = world.label(component["id"])

@@ -213,6 +213,9 @@ def test_a_grid_cell_opens_the_component_history(browser, live_server, buildings
     failed = next(row for row in shown if row["action"] == "qc_fail")
     assert failed["cells"][1] == "QC fail"
     assert "Category: Dimensions" in failed["cells"][5]
+    # What a failed inspection adds to its NCR is named too, never by its key.
+    assert "Inspection ID: " in failed["cells"][5] and "Failed items: " in failed["cells"][5]
+    assert not re.search(r"^(inspection_id|items):", failed["cells"][5], re.M), failed["cells"]
     assert failed["cells"][3] == "demo-qc-inspector"
     assert re.sub(r"\s", "", shown[0]["cells"][2]) == "Planned→Cast"
     component = read(live_server, select(Component).where(Component.id == component_id))[0][0]
@@ -329,6 +332,12 @@ def test_the_dashboard_and_history_in_chinese(browser, live_server):
         assert page.get_by_test_id("history-row").first.get_attribute("data-action") == "cast"
         assert page.get_by_test_id("history-row").first.locator("td").nth(1).inner_text() \
             == "浇筑"
+        # A load scan's notes name the truck in Chinese, not by the data's keys.
+        loaded = page.locator("[data-testid=history-row][data-action=load]").first \
+            .locator("td").nth(5).inner_text()
+        assert re.search(r"车次：[0-9A-Z]{3}-[0-9A-Z]{3}-[0-9A-Z]{3}|车次：\d{18}", loaded), loaded
+        assert "车次 ID：" in loaded, loaded
+        assert not re.search(r"load(_id)?：", page.locator("#history").inner_text())
         shot(page, f"component-zh-{name}")
         assert errors == []
         page.context.close()

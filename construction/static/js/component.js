@@ -7,13 +7,23 @@ const $ = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat(locale);
 const COLON = page.locale === "zh_CN" ? "：" : ": ";
 
+// The names of what events carry in `data`: a scan's own, and what load scans, failed
+// inspections, confirmed photo findings and EPCIS captures add.
 const DATA_NAMES = {
   reason: t("Reason"), record: t("Record no."), ncr: t("NCR no."), category: t("Category"),
-  note: t("Note"), pour_id: t("Pour"),
+  note: t("Note"), pour_id: t("Pour"), load: t("Load"), load_id: t("Load ID"),
+  inspection_id: t("Inspection ID"), items: t("Failed items"), finding_id: t("Finding ID"),
+  photo_id: t("Photo ID"), kind: t("Finding"), epcis_event_id: t("EPCIS event ID"),
+  read_point: t("Read point"), biz_location: t("Business location"),
 };
 const PHOTO_STATUS = { pending: t("Checking"), done: t("Checked"), failed: t("Check failed") };
 const FINDING_KINDS = { crack: t("Crack"), duplicate: t("Re-used photo"),
                         evidence: t("Time or place does not match") };
+// Values that are names, in words: an NCR's category, a finding's kind, a load's code.
+const DATA_VALUES = {
+  category: ncrCategoryName, kind: (kind) => FINDING_KINDS[kind] || kind,
+  load: formatCode,
+};
 const FINDING_STATUS = { open: t("open"), confirmed: t("confirmed"), dismissed: t("dismissed") };
 
 function formatCode(code) {
@@ -131,8 +141,9 @@ function describeData(event) {
         mould: value.mould, grade: value.concrete_grade, time: formatTime(value.cast_at) }));
       continue;
     }
-    const text = key === "category" ? ncrCategoryName(String(value))
-      : typeof value === "object" ? JSON.stringify(value) : String(value);
+    const text = typeof value === "string" && DATA_VALUES[key] ? DATA_VALUES[key](value)
+      : Array.isArray(value) ? value.join(", ")
+        : typeof value === "object" ? JSON.stringify(value) : String(value);
     parts.push(`${DATA_NAMES[key] || key}${COLON}${text}`);
   }
   const where = event.location;
