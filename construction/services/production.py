@@ -298,9 +298,11 @@ def create_mould(principal: Principal, fields: dict[str, Any]) -> Mould:
 
 
 def _components_for_pour(principal: Principal, component_ids: list[int]) -> list[Component]:
+    # Locked first, then the mould: the order a cast scan takes them in.
     components = list(db.session.scalars(in_scope(
         select(Component).where(Component.id.in_(set(component_ids))), principal,
-        Component.project_id, write=True).order_by(Component.id)))
+        Component.project_id, write=True).order_by(Component.id)
+        .with_for_update(of=Component)))
     missing = sorted(set(component_ids) - {c.id for c in components})
     if missing:
         raise ApiProblem("not-found", f"no component {missing[0]}")
@@ -343,19 +345,10 @@ def create_pour(principal: Principal, fields: dict[str, Any]) -> Pour:
     if errors:
         raise ApiProblem("validation-error", "these components cannot be in this pour",
                          errors={"component_ids": errors})
-    mould = _mould_for(principal, fields.pop("mould"), project_id)
-    # One casting per mould at a time, as casts that describe their pour keep it.
-    db.session.execute(select(Mould.id).where(Mould.id == mould.id).with_for_update())
-    other = db.session.scalar(select(Pour).where(Pour.mould_id == mould.id,
-                                                 Pour.cast_at == fields["cast_at"]))
-    if other is not None:
-        raise ApiProblem("conflict", f"mould {mould.name} has pour {other.id} "
-                         f"({other.concrete_grade}) at that time: add the pieces to it with "
-                         "a cast that names it", status=409, pour_id=other.id)
-    pour = Pour(project_id=project_id, manufacturer_id=mould.organization_id, mould=mould,
-                created_by_user_id=principal.user_id, **fields)
-    db.session.add(pour)
-    db.session.flush()
+    # One casting per mould at a time, by the rule casts that describe their pour follow:
+    # pieces sent for a mould and time that has a pour join it (a piece forgotten in it,
+    # cast already, included), and another grade then is 409.
+    pour = _pour_of_casting(principal, fields, project_id)
     for component in components:
         component.pour_id = pour.id
     db.session.commit()

@@ -82,11 +82,16 @@ def test_a_pour_refuses_an_unknown_mould_a_wrong_grade_and_a_component_in_anothe
     _pour(world, [component["id"]])
     again = client.post("/api/v1/pours", json={**body, "mould": "M-01"})
     assert again.status_code == 422 and "in pour" in str(again.get_json()["errors"])
-    # The mould casts once at a time: a second pour on it then is refused, naming the first.
+    # The mould casts once at a time: a piece sent for its casting again (one forgotten,
+    # cast already) joins that pour; none is made beside it.
     first = world.client("admin").get("/api/v1/pours").get_json()["items"][0]
-    other = client.post("/api/v1/pours", json={
-        **body, "mould": "M-01", "component_ids": [world.component("planned")["id"]]})
-    assert other.status_code == 409 and other.get_json()["pour_id"] == first["id"]
+    forgotten = world.component("cast")
+    joined = client.post("/api/v1/pours", json={**body, "mould": "M-01",
+                                                 "component_ids": [forgotten["id"]]})
+    assert joined.status_code == 201 and joined.get_json()["id"] == first["id"]
+    assert {c["id"] for c in joined.get_json()["components"]} == {component["id"],
+                                                                  forgotten["id"]}
+    assert world.client("admin").get("/api/v1/pours").get_json()["total"] == 1
 
 
 @pytest.mark.parametrize("grade,percent,required", [
