@@ -377,6 +377,8 @@ def _photo_worker_class(stop: threading.Event):
     from rq.exceptions import StopRequested
     from rq.worker import WorkerStatus
 
+    stopped_at: dict[str, float] = {}  # when the first stop signal came
+
     class PhotoWorker(SimpleWorker):
         """RQ's worker without a fork per job, leaving no session behind after a job.
 
@@ -398,13 +400,17 @@ def _photo_worker_class(stop: threading.Event):
             # the next one starts, would stop a worker already gone and be lost.
             for number in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(number, self._on_stop_signal)
+            if stop.is_set():  # it came while this worker registered itself
+                self._stop_requested = True
 
         def _on_stop_signal(self, signum, frame):
-            again = stop.is_set()
+            first = stopped_at.setdefault("at", time.monotonic())
             stop.set()
             if not self.working:
                 return  # between workers: the command's loop sees `stop`
-            if again:  # a second signal: cold shutdown, the job in hand is abandoned
+            if time.monotonic() - first > 1:  # a second signal: cold shutdown, as RQ's
+                # (not one within a second: Ctrl-C reaches the process group and the
+                # supervisor passes it on too), the job in hand is abandoned
                 self.log.warning("Worker %s: cold shut down", self.name)
                 raise SystemExit(1)
             # Warm shutdown as RQ's, with no Redis write inside a signal handler:

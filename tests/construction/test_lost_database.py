@@ -411,6 +411,42 @@ def test_a_stop_signal_between_two_workers_is_not_lost(world, engine_name, runne
     assert result.exit_code == 0, result.output + repr(result.exception)
 
 
+@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+@pytest.mark.engine("sqlite")
+def test_a_stop_signal_while_a_worker_registers_itself_stops_it_before_any_job(
+        world, engine_name, runner, monkeypatch):
+    import redis
+    from rq import SimpleWorker
+
+    redis_url = "redis://127.0.0.1:6379/0"
+    name = f"prefabtrace-test-stop-{uuid.uuid4().hex}"
+    world.app.config.update(JOBS="rq", REDIS_URL=redis_url, RQ_QUEUE=name)
+    real_birth = SimpleWorker.register_birth
+    waited = []
+
+    def birth_then_signal(self, *args, **kwargs):  # before RQ installs its handlers
+        real_birth(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def wait_for_a_job(self, *_args, **_kwargs):
+        waited.append(self.name)
+        raise redis.exceptions.ConnectionError("the test ends the wait")
+
+    monkeypatch.setattr(SimpleWorker, "register_birth", birth_then_signal)
+    monkeypatch.setattr(SimpleWorker, "dequeue_job_and_maintain_ttl", wait_for_a_job)
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # never pytest's end
+    try:
+        result = runner.invoke(args=["photos", "worker"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        connection = redis.Redis.from_url(redis_url)
+        for key in connection.scan_iter(f"rq:*{name}*"):
+            connection.delete(key)
+        connection.close()
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert waited == []  # it never waited for a job
+
+
 # --- requests in flight ---------------------------------------------------------------
 
 
