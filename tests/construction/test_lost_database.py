@@ -372,6 +372,25 @@ def test_photo_worker_waits_for_redis_and_outlives_its_restart(engine_name, data
             _stop(redis_server)
 
 
+def _run_worker_in_process(world, runner):
+    """Run `flask photos worker` here, on the local Redis and a queue of its own, with
+    SIGTERM (which the test sends itself) never able to end pytest."""
+    from redis import Redis
+
+    redis_url = "redis://127.0.0.1:6379/0"
+    name = f"prefabtrace-test-stop-{uuid.uuid4().hex}"
+    world.app.config.update(JOBS="rq", REDIS_URL=redis_url, RQ_QUEUE=name)
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        return runner.invoke(args=["photos", "worker"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        connection = Redis.from_url(redis_url)
+        for key in connection.scan_iter(f"rq:*{name}*"):
+            connection.delete(key)
+        connection.close()
+
+
 @pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 @pytest.mark.engine("sqlite")
 def test_a_stop_signal_between_two_workers_is_not_lost(world, engine_name, runner,
@@ -380,10 +399,6 @@ def test_a_stop_signal_between_two_workers_is_not_lost(world, engine_name, runne
     from rq import SimpleWorker
 
     import construction.cli
-
-    redis_url = "redis://127.0.0.1:6379/0"
-    name = f"prefabtrace-test-stop-{uuid.uuid4().hex}"
-    world.app.config.update(JOBS="rq", REDIS_URL=redis_url, RQ_QUEUE=name)
 
     def redis_lost(*_args, **_kwargs):  # where RQ does not retry: its loop ends
         raise redis.exceptions.ConnectionError("Connection closed by server.")
@@ -398,15 +413,7 @@ def test_a_stop_signal_between_two_workers_is_not_lost(world, engine_name, runne
 
     monkeypatch.setattr(SimpleWorker, "dequeue_job_and_maintain_ttl", redis_lost)
     monkeypatch.setattr(construction.cli, "discard_session", discard_then_signal)
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # never pytest's end
-    try:
-        result = runner.invoke(args=["photos", "worker"])
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        connection = redis.Redis.from_url(redis_url)
-        for key in connection.scan_iter(f"rq:*{name}*"):
-            connection.delete(key)
-        connection.close()
+    result = _run_worker_in_process(world, runner)
     assert signals == [signal.SIGTERM]  # one worker ran; the signal ended the command
     assert result.exit_code == 0, result.output + repr(result.exception)
 
@@ -418,9 +425,6 @@ def test_a_stop_signal_while_a_worker_registers_itself_stops_it_before_any_job(
     import redis
     from rq import SimpleWorker
 
-    redis_url = "redis://127.0.0.1:6379/0"
-    name = f"prefabtrace-test-stop-{uuid.uuid4().hex}"
-    world.app.config.update(JOBS="rq", REDIS_URL=redis_url, RQ_QUEUE=name)
     real_birth = SimpleWorker.register_birth
     waited = []
 
@@ -434,15 +438,7 @@ def test_a_stop_signal_while_a_worker_registers_itself_stops_it_before_any_job(
 
     monkeypatch.setattr(SimpleWorker, "register_birth", birth_then_signal)
     monkeypatch.setattr(SimpleWorker, "dequeue_job_and_maintain_ttl", wait_for_a_job)
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # never pytest's end
-    try:
-        result = runner.invoke(args=["photos", "worker"])
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        connection = redis.Redis.from_url(redis_url)
-        for key in connection.scan_iter(f"rq:*{name}*"):
-            connection.delete(key)
-        connection.close()
+    result = _run_worker_in_process(world, runner)
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert waited == []  # it never waited for a job
 
