@@ -338,7 +338,7 @@ def _body(endpoint: str, method: str, target: Tenant, role: str) -> dict:
             "tested_at": "2026-12-02T08:00:00+08:00"}},
         ("pours.StrengthImport", "POST"): {
             "data": (f"pour_id,specimen,age_days,tested_at,strength_mpa\n{ids['pour_id']},"
-                     f"I-{token[:6]},28,2026-12-23T08:00:00Z,35.5\n").encode(),
+                     f"I-{token[:6]},7,2026-12-02T08:00:00+08:00,25.5\n").encode(),
             "content_type": "text/csv"},
         ("pours.Checklists", "POST"): {"json": {"stage": "pre_delivery",
                                                 "items": [MATRIX_ITEM]}},
