@@ -11,7 +11,13 @@ from typing import Any
 from sqlalchemy import select
 
 from construction.extensions import db
-from construction.lifecycle_names import LOAD_STATE_LABELS, STATE_LABELS, bilingual
+from construction.lifecycle_names import (
+    ACTION_LABELS,
+    ALERT_KIND_LABELS,
+    LOAD_STATE_LABELS,
+    STATE_LABELS,
+    bilingual,
+)
 from construction.models import (
     Building,
     Component,
@@ -100,6 +106,7 @@ def component_page(identity: LabelIdentity, scanned_urls: list[str] | None,
 
 def _component_detail(component: Component, component_type: ComponentType,
                       script_root: str) -> dict[str, Any]:
+    alerts = list(open_alert_kinds(component.id))
     storey = db.session.execute(
         select(Storey.name, Building.name).join(Building, Storey.building_id == Building.id)
         .where(Storey.id == component.storey_id)).first() if component.storey_id else None
@@ -108,12 +115,22 @@ def _component_detail(component: Component, component_type: ComponentType,
         "mark": component.mark, "gtin": component.gtin, "serial": component.serial,
         "building": storey[1] if storey else None, "storey": storey[0] if storey else None,
         "weight_kg": component_type.weight_kg, "concrete_grade": component_type.concrete_grade,
-        "ncr_open": component.ncr_open, "open_alerts": list(open_alert_kinds(component.id)),
+        "ncr_open": component.ncr_open, "open_alerts": alerts,
+        "open_alerts_zh": [bilingual(ALERT_KIND_LABELS, kind)[0] for kind in alerts],
+        "open_alerts_en": [bilingual(ALERT_KIND_LABELS, kind)[1] for kind in alerts],
         "certificate_url": f"{script_root}/api/v1/components/{component.id}/certificate.pdf",
         "events": [{"action": event.action, "to_state": event.to_state, "user": user,
-                    "time": (event.client_time or event.server_time).isoformat()}
+                    "time": (event.client_time or event.server_time).isoformat(),
+                    **_named("action", ACTION_LABELS, event.action),
+                    **_named("to_state", STATE_LABELS, event.to_state)}
                    for event, user in component_events(component.id)[-20:]],
     }
+
+
+def _named(field: str, labels: dict, name: str | None) -> dict[str, str | None]:
+    """A name's words in Chinese and English, as `{field}_zh` and `{field}_en`."""
+    zh, en = bilingual(labels, name) if name else (None, None)
+    return {f"{field}_zh": zh, f"{field}_en": en}
 
 
 def _load_verdict(scanned_urls: list[str] | None, load: Load) -> dict[str, Any]:

@@ -44,6 +44,12 @@ def test_json_when_asked_with_detail_for_the_project(world):
     assert inside["detail"]["code"] == component["code"]
     assert inside["detail"]["display_code"] == display(component["code"])
     assert [e["action"] for e in inside["detail"]["events"]] == ["cast"]
+    event = inside["detail"]["events"][0]
+    assert (event["action_en"], event["to_state_en"]) == ("Cast", "Cast")
+    assert event["action_zh"] != "cast" and event["to_state_zh"] != "cast"
+    page = world.client("site_supervisor").get(_path(url)).get_data(as_text=True)
+    assert f"{event['action_zh']} <span class=\"en\">Cast</span>" in page
+    assert "· cast →" not in page  # no key where words belong
     certificate = inside["detail"]["certificate_url"]
     assert certificate == f"/api/v1/components/{component['id']}/certificate.pdf"
     pdf = world.client("site_supervisor").get(certificate)
