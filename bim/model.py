@@ -55,6 +55,10 @@ class ModelInvalid(ValueError):
     """The file is not an IFC model this reader accepts; the message says why."""
 
 
+# The building of an unnamed IfcBuilding, and of storeys in no IfcBuilding.
+DEFAULT_BUILDING = "Building"
+
+
 @dataclass(frozen=True)
 class StoreyRecord:
     """A storey of the spatial structure, with the building it is in."""
@@ -397,7 +401,7 @@ class _Spatial:
         # of one name (two unnamed buildings, two storeys called "Level 1") would be merged.
         # Such names are told apart here, once, before any element is placed.
         self.building_names = _distinct(
-            (b.id(), _label(b, "Building"), str(i + 1))
+            (b.id(), _label(b, DEFAULT_BUILDING), str(i + 1))
             for i, b in enumerate(sorted(_by_type(model, "IfcBuilding"), key=lambda b: b.id())))
         self.storey_names: dict[int, str] = {}
         by_building: dict[str | None, list] = defaultdict(list)
@@ -438,7 +442,7 @@ class _Spatial:
             building = self._building_entity(container)
             storey = self.found[container.id()] = StoreyRecord(
                 global_id=container.GlobalId,
-                building=self.building_names[building.id()] if building else "Building",
+                building=self.building_names[building.id()] if building else DEFAULT_BUILDING,
                 name=self.storey_names[container.id()],
                 elevation_m=self._elevation(container),
                 building_global_id=building.GlobalId if building else None)
@@ -448,7 +452,7 @@ class _Spatial:
         building = self._building_entity(spatial)
         if building is not None:
             return self.building_names[building.id()]
-        return "Building" if spatial.is_a("IfcBuildingStorey") else None
+        return DEFAULT_BUILDING if spatial.is_a("IfcBuildingStorey") else None
 
     @staticmethod
     def _building_entity(spatial):

@@ -22,11 +22,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bim.model import StoreyRecord, suffixed
+from bim.model import DEFAULT_BUILDING, StoreyRecord, suffixed
 from construction.extensions import db
 from construction.models import Building, Storey
-
-OUTSIDE_BUILDINGS = "Building"  # the building the reader names for storeys in none
 
 
 @dataclass(eq=False)
@@ -100,7 +98,7 @@ class ModelStoreys:
         """The storey of an element read from the model (None: on no storey)."""
         if name is None:
             return None
-        slot = self.by_key[global_id or (building or OUTSIDE_BUILDINGS, name)]
+        slot = self.by_key[global_id or (building or DEFAULT_BUILDING, name)]
         if slot.row is not None and slot.row.id is not None:
             return slot.row.id
         return ("new storey", slot.parent.name, slot.name)

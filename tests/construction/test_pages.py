@@ -253,18 +253,11 @@ def test_pages_get_checklist_stages_gates_and_alert_kinds_in_words_from_the_serv
     assert component["gates"]["stripping_strength"] == "脱模强度"
     assert component["gates"]["post_demould_inspection"] == "脱模后检验"
     assert component["alert_kinds"]["copy-too-many-scans"] == "标签疑似被复制：扫描次数异常"
+    assert component["ncr_categories"]["surface"] == "外观质量"
+    assert _page_config(client, "/dashboard")["ncr_categories"]["dimension"] == "尺寸偏差"
     client.get("/language/en")
     assert _page_config(client, "/scan")["alert_kinds"]["label-invalid"] == \
         "Forged or altered label"
-
-
-def test_pages_name_ncr_categories_in_the_language(world):
-    client, _ = _sign_in(world, "qc_inspector")
-    client.get("/language/zh_CN")
-    assert _page_config(client, "/dashboard")["ncr_categories"]["dimension"] == "尺寸偏差"
-    component = _page_config(client, f"/components/{world.component('cast')['id']}")
-    assert component["ncr_categories"]["surface"] == "外观质量"
-    client.get("/language/en")
     assert _page_config(client, "/dashboard")["ncr_categories"]["uncategorised"] == \
         "Uncategorised"
 
